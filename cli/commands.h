@@ -1,0 +1,10 @@
+/* commands.h - one entry point per `nvlm` subcommand. Each receives argv
+ * starting at the subcommand name and returns the process exit status:
+ * 0 success, 1 failure (message on stderr), 2 bad usage. */
+#ifndef NV_CLI_COMMANDS_H
+#define NV_CLI_COMMANDS_H
+
+int nv_cmd_info(int argc, char **argv);     /* cli/cmd_info.c */
+int nv_cmd_tokenize(int argc, char **argv); /* cli/cmd_tokenize.c */
+
+#endif

@@ -1,0 +1,194 @@
+/* json.c - cJSON file loading and typed getters; see json.h. */
+#include "core/json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+cJSON *nv_json_parse(const char *text, size_t len, const char *file,
+                     nv_error *err)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root) {
+        size_t off = end && end >= text ? (size_t)(end - text) : 0;
+        nv_fail(err, "%s: invalid JSON near byte %zu", file, off);
+        return NULL;
+    }
+    return root;
+}
+
+cJSON *nv_json_load(const char *path, size_t max_bytes, nv_error *err)
+{
+    if (max_bytes == 0)
+        max_bytes = (size_t)1 << 30;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        nv_fail(err, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) != 0) {
+        fclose(f);
+        nv_fail(err, "%s: cannot seek", path);
+        return NULL;
+    }
+    long size = ftell(f);
+    if (size < 0 || (unsigned long)size > max_bytes) {
+        fclose(f);
+        nv_fail(err, "%s: size %ld is not readable or above the limit %zu",
+                path, size, max_bytes);
+        return NULL;
+    }
+    rewind(f);
+    char *buf = malloc((size_t)size + 1);
+    if (!buf) {
+        fclose(f);
+        nv_fail(err, "%s: out of memory", path);
+        return NULL;
+    }
+    size_t got = fread(buf, 1, (size_t)size, f);
+    fclose(f);
+    if (got != (size_t)size) {
+        free(buf);
+        nv_fail(err, "%s: short read", path);
+        return NULL;
+    }
+    buf[size] = '\0';
+    cJSON *root = nv_json_parse(buf, (size_t)size, path, err);
+    free(buf);
+    return root;
+}
+
+const cJSON *nv_json_get(const cJSON *obj, const char *key)
+{
+    if (!obj || !cJSON_IsObject(obj))
+        return NULL;
+    return cJSON_GetObjectItemCaseSensitive(obj, key);
+}
+
+static int missing(const char *key, const char *file, nv_error *err)
+{
+    return nv_fail(err, "%s: missing key '%s'", file, key);
+}
+
+static int wrong_type(const char *key, const char *file, const char *want,
+                      nv_error *err)
+{
+    return nv_fail(err, "%s: key '%s' is not %s", file, key, want);
+}
+
+static int get_int(const cJSON *obj, const char *key, const char *file,
+                   const int64_t *def, int64_t *out, nv_error *err)
+{
+    const cJSON *it = nv_json_get(obj, key);
+    if (!it || cJSON_IsNull(it)) {
+        if (!def)
+            return missing(key, file, err);
+        *out = *def;
+        return 0;
+    }
+    if (!cJSON_IsNumber(it))
+        return wrong_type(key, file, "a number", err);
+    double v = it->valuedouble;
+    if (!(v >= -9.0e15 && v <= 9.0e15) || v != floor(v))
+        return wrong_type(key, file, "an integer in range", err);
+    *out = (int64_t)v;
+    return 0;
+}
+
+int nv_json_int_req(const cJSON *obj, const char *key, const char *file,
+                    int64_t *out, nv_error *err)
+{
+    return get_int(obj, key, file, NULL, out, err);
+}
+
+int nv_json_int_opt(const cJSON *obj, const char *key, const char *file,
+                    int64_t def, int64_t *out, nv_error *err)
+{
+    return get_int(obj, key, file, &def, out, err);
+}
+
+static int get_num(const cJSON *obj, const char *key, const char *file,
+                   const double *def, double *out, nv_error *err)
+{
+    const cJSON *it = nv_json_get(obj, key);
+    if (!it || cJSON_IsNull(it)) {
+        if (!def)
+            return missing(key, file, err);
+        *out = *def;
+        return 0;
+    }
+    if (!cJSON_IsNumber(it))
+        return wrong_type(key, file, "a number", err);
+    *out = it->valuedouble;
+    return 0;
+}
+
+int nv_json_num_req(const cJSON *obj, const char *key, const char *file,
+                    double *out, nv_error *err)
+{
+    return get_num(obj, key, file, NULL, out, err);
+}
+
+int nv_json_num_opt(const cJSON *obj, const char *key, const char *file,
+                    double def, double *out, nv_error *err)
+{
+    return get_num(obj, key, file, &def, out, err);
+}
+
+int nv_json_bool_opt(const cJSON *obj, const char *key, const char *file,
+                     int def, int *out, nv_error *err)
+{
+    const cJSON *it = nv_json_get(obj, key);
+    if (!it || cJSON_IsNull(it)) {
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsBool(it))
+        return wrong_type(key, file, "true or false", err);
+    *out = cJSON_IsTrue(it) ? 1 : 0;
+    return 0;
+}
+
+static int get_str(const cJSON *obj, const char *key, const char *file,
+                   const char *def, int required, const char **out,
+                   nv_error *err)
+{
+    const cJSON *it = nv_json_get(obj, key);
+    if (!it || cJSON_IsNull(it)) {
+        if (required)
+            return missing(key, file, err);
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsString(it) || !it->valuestring)
+        return wrong_type(key, file, "a string", err);
+    *out = it->valuestring;
+    return 0;
+}
+
+int nv_json_str_req(const cJSON *obj, const char *key, const char *file,
+                    const char **out, nv_error *err)
+{
+    return get_str(obj, key, file, NULL, 1, out, err);
+}
+
+int nv_json_str_opt(const cJSON *obj, const char *key, const char *file,
+                    const char *def, const char **out, nv_error *err)
+{
+    return get_str(obj, key, file, def, 0, out, err);
+}
+
+int nv_json_obj_req(const cJSON *obj, const char *key, const char *file,
+                    const cJSON **out, nv_error *err)
+{
+    const cJSON *it = nv_json_get(obj, key);
+    if (!it)
+        return missing(key, file, err);
+    if (!cJSON_IsObject(it))
+        return wrong_type(key, file, "an object", err);
+    *out = it;
+    return 0;
+}

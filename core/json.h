@@ -1,0 +1,45 @@
+/* json.h - reading JSON files (config.json, tokenizer.json, ...) with cJSON.
+ *
+ * nv_json_load reads and parses a whole file; parse errors name the file and
+ * the byte offset. Typed getters look a key up in an object and either fail
+ * with a message naming the key and file (the _req forms) or return a default
+ * (the _opt forms). A key present with the wrong type is always an error.
+ * Ownership: nv_json_load returns a cJSON tree the caller frees with
+ * cJSON_Delete. `file` arguments are only used in messages.
+ */
+#ifndef NV_JSON_H
+#define NV_JSON_H
+
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#include "core/error.h"
+
+/* Files larger than max_bytes are refused (0 = 1 GiB default). */
+cJSON *nv_json_load(const char *path, size_t max_bytes, nv_error *err);
+cJSON *nv_json_parse(const char *text, size_t len, const char *file,
+                     nv_error *err);
+
+/* Object member, or NULL. */
+const cJSON *nv_json_get(const cJSON *obj, const char *key);
+
+int nv_json_int_req(const cJSON *obj, const char *key, const char *file,
+                    int64_t *out, nv_error *err);
+int nv_json_int_opt(const cJSON *obj, const char *key, const char *file,
+                    int64_t def, int64_t *out, nv_error *err);
+int nv_json_num_req(const cJSON *obj, const char *key, const char *file,
+                    double *out, nv_error *err);
+int nv_json_num_opt(const cJSON *obj, const char *key, const char *file,
+                    double def, double *out, nv_error *err);
+int nv_json_bool_opt(const cJSON *obj, const char *key, const char *file,
+                     int def, int *out, nv_error *err);
+/* The returned string points into the tree. */
+int nv_json_str_req(const cJSON *obj, const char *key, const char *file,
+                    const char **out, nv_error *err);
+int nv_json_str_opt(const cJSON *obj, const char *key, const char *file,
+                    const char *def, const char **out, nv_error *err);
+/* Sub-object; _req fails when absent or not an object. */
+int nv_json_obj_req(const cJSON *obj, const char *key, const char *file,
+                    const cJSON **out, nv_error *err);
+
+#endif

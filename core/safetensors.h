@@ -1,0 +1,62 @@
+/* safetensors.h - read-only access to safetensors files over mmap.
+ *
+ * Opens one file, a model directory (model.safetensors, or the shards listed
+ * in model.safetensors.index.json) or an index file itself. Every header is
+ * validated before any tensor is handed out:
+ *   - the 8-byte header length is bounded and the header lies inside the file;
+ *   - the header is valid JSON, each entry has a known dtype, a shape whose
+ *     product does not overflow, and data_offsets inside the data area whose
+ *     length equals numel * dtype size;
+ *   - no two tensors overlap;
+ *   - a sharded index names existing files and every tensor it lists exists
+ *     in the shard it names.
+ * A bad file gives an error naming the file, the tensor and the problem.
+ *
+ * Ownership: nv_st_open returns a handle the caller frees with nv_st_close.
+ * Entries and their data pointers stay valid until then.
+ */
+#ifndef NV_SAFETENSORS_H
+#define NV_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/tensor.h"
+
+typedef struct nv_st_entry {
+    const char *name;
+    nv_dtype dtype;
+    int ndim;
+    int64_t shape[NV_MAX_DIMS];
+    const void *data; /* inside the mapping; may be unaligned */
+    size_t nbytes;
+    const char *file; /* path of the file holding it */
+} nv_st_entry;
+
+typedef struct nv_safetensors nv_safetensors;
+
+/* path: a .safetensors file, a .index.json file, or a directory holding
+ * model.safetensors or model.safetensors.index.json. */
+nv_safetensors *nv_st_open(const char *path, nv_error *err);
+void nv_st_close(nv_safetensors *st);
+
+size_t nv_st_count(const nv_safetensors *st);
+const nv_st_entry *nv_st_at(const nv_safetensors *st, size_t i);
+/* NULL when absent. */
+const nv_st_entry *nv_st_find(const nv_safetensors *st, const char *name);
+/* Total bytes of tensor data mapped. */
+size_t nv_st_data_bytes(const nv_safetensors *st);
+
+/* Loads a tensor as owned f32 (converting f16/bf16/f64), checking that its
+ * shape equals expect_shape[0..ndim) (pass ndim = -1 to accept any shape).
+ * Errors name the file and tensor: missing, wrong shape, non-float dtype. */
+int nv_st_get_f32(const nv_safetensors *st, const char *name, int ndim,
+                  const int64_t *expect_shape, nv_tensor *out, nv_error *err);
+
+/* Loads an integer tensor (I64/I32/I16/I8/U8/BOOL) as owned int64 values
+ * (out->dtype = NV_I64). Used by tests reading golden inputs. */
+int nv_st_get_i64(const nv_safetensors *st, const char *name, nv_tensor *out,
+                  nv_error *err);
+
+#endif

@@ -1,0 +1,72 @@
+/* tensor.h - the tensor type shared by every part of nvlm.
+ *
+ * Computation is f32. A tensor remembers the dtype its data is stored in so
+ * that low-precision weights (bf16/f16) can later be kept as they are; today
+ * model weights are converted to f32 when loaded (nv_st_get_f32).
+ *
+ * Ownership: a tensor either owns its data (`owned` = 1, freed by
+ * nv_tensor_free) or borrows it (a view into a mapped file or another
+ * tensor; nv_tensor_free then only forgets it).
+ */
+#ifndef NV_TENSOR_H
+#define NV_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+#define NV_MAX_DIMS 8
+
+typedef enum nv_dtype {
+    NV_F32,
+    NV_F16,
+    NV_BF16,
+    NV_F64,
+    NV_I64,
+    NV_I32,
+    NV_I16,
+    NV_I8,
+    NV_U8,
+    NV_BOOL,
+} nv_dtype;
+
+typedef struct nv_tensor {
+    nv_dtype dtype;
+    int ndim;
+    int64_t shape[NV_MAX_DIMS];
+    void *data;
+    int owned;
+} nv_tensor;
+
+/* Bytes per element of a dtype. */
+size_t nv_dtype_size(nv_dtype dt);
+/* Name as written in safetensors headers ("F32", "BF16", ...). */
+const char *nv_dtype_name(nv_dtype dt);
+/* Parses a safetensors dtype name; returns -1 if unknown. */
+int nv_dtype_parse(const char *name, nv_dtype *out);
+
+/* Product of the shape; 0 when any dimension is 0. */
+int64_t nv_tensor_numel(const nv_tensor *t);
+
+/* Allocates an owned, zero-filled f32 tensor of the given shape. Returns -1
+ * (with a message) on overflow or when memory runs out. */
+int nv_tensor_alloc_f32(nv_tensor *t, int ndim, const int64_t *shape,
+                        nv_error *err);
+
+/* Frees owned data and resets the tensor to empty. Safe on an empty tensor. */
+void nv_tensor_free(nv_tensor *t);
+
+/* f32 pointer of an f32 tensor (NULL if the dtype is not f32). */
+static inline float *nv_tensor_f32(const nv_tensor *t)
+{
+    return t->dtype == NV_F32 ? (float *)t->data : NULL;
+}
+
+/* Scalar conversions used when converting weights at load. */
+float nv_f16_to_f32(uint16_t h);
+float nv_bf16_to_f32(uint16_t b);
+uint16_t nv_f32_to_bf16(float f); /* round to nearest even */
+uint16_t nv_f32_to_f16(float f);  /* round to nearest even */
+
+#endif

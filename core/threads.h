@@ -1,0 +1,31 @@
+/* threads.h - a small fixed pthread pool for work that is not a matrix
+ * product (attention heads, element-wise loops). Matrix products go through
+ * OpenBLAS, whose own threads are set by nv_threads_set_blas().
+ *
+ * nv_pool_run(pool, n, fn, ctx) calls fn(ctx, i) for i in [0, n) spread over
+ * the pool's threads (the calling thread works too) and returns when all are
+ * done. A pool of 1 thread runs everything on the caller. Not reentrant:
+ * fn must not call nv_pool_run on the same pool.
+ */
+#ifndef NV_THREADS_H
+#define NV_THREADS_H
+
+#include "core/error.h"
+
+typedef struct nv_pool nv_pool;
+typedef void (*nv_task_fn)(void *ctx, int index);
+
+/* Number of CPUs this process may run on (sched_getaffinity), at least 1. */
+int nv_threads_available(void);
+
+/* nthreads <= 0 means nv_threads_available(). */
+nv_pool *nv_pool_create(int nthreads, nv_error *err);
+void nv_pool_free(nv_pool *pool);
+int nv_pool_size(const nv_pool *pool);
+void nv_pool_run(nv_pool *pool, int n, nv_task_fn fn, void *ctx);
+
+/* Sets OpenBLAS's thread count; returns the name of its kernel set
+ * (openblas_get_corename()). */
+const char *nv_threads_set_blas(int nthreads);
+
+#endif
