@@ -21,7 +21,8 @@ static inline int st_write_raw(const char *path, uint64_t length_field,
     for (int i = 0; i < 8; i++)
         len[i] = (unsigned char)(length_field >> (8 * i));
     int ok = fwrite(len, 1, 8, f) == 8 &&
-             fwrite(header, 1, header_bytes, f) == header_bytes &&
+             (header_bytes == 0 ||
+              fwrite(header, 1, header_bytes, f) == header_bytes) &&
              (data_bytes == 0 || fwrite(data, 1, data_bytes, f) == data_bytes);
     return fclose(f) == 0 && ok ? 0 : -1;
 }
