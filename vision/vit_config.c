@@ -103,7 +103,7 @@ static int parse_top(const cJSON *config, const char *file, nv_vit_config *c,
                      nv_error *err)
 {
     const int64_t last = -1, unset = 0;
-    int forced;
+    int forced = 0;
     if (get_int_in(config, "select_layer", file, &last, -(c->layers + 1),
                    c->layers, &c->select_layer, err) < 0 ||
         get_int_in(config, "force_image_size", file, &unset, 0, MAX_IMAGE,
