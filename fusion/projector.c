@@ -30,8 +30,11 @@ static int width_of(const nv_safetensors *st, const char *prefix,
 {
     char name[256];
     const nv_st_entry *e = find(st, prefix, suffix, name, sizeof name);
-    if (!e)
-        return nv_fail(err, "projector: missing tensor '%s'", name);
+    if (!e) {
+        /* Let the reader word the error: it knows the file's path. */
+        nv_tensor none = {0};
+        return nv_st_get_f32(st, name, -1, NULL, &none, err);
+    }
     if (e->ndim != ndim || e->shape[dim] < 1 || e->shape[dim] > INT_MAX / 4)
         return nv_fail(err, "%s: tensor '%s' has an unexpected shape",
                        e->file, name);

@@ -41,8 +41,11 @@ static int check_qkv_shape(const nv_safetensors *st, const nv_vit_config *c,
     snprintf(name, sizeof name, PREFIX "encoder.layers.%d.attn.qkv.weight",
              layer);
     const nv_st_entry *e = nv_st_find(st, name);
-    if (!e)
-        return nv_fail(err, "missing tensor '%s'", name);
+    if (!e) {
+        /* Let the reader word the error: it knows the file's path. */
+        nv_tensor none = {0};
+        return nv_st_get_f32(st, name, -1, NULL, &none, err);
+    }
     int64_t plain = 3 * (int64_t)c->hidden;
     int64_t dummy = 3 * (int64_t)(c->heads + NV_VIT_NVLM_DUMMY_HEADS) *
                     c->head_dim;
@@ -132,10 +135,9 @@ static int load_embeddings(const nv_safetensors *st, const nv_vit_config *c,
      * tile size it was not trained for instead of guessing. */
     if (pos && pos->ndim == 3 && pos->shape[1] != seq)
         return nv_fail(err,
-                       "%s: position_embedding has %lld positions but %dx%d "
-                       "tiles of patch %d need %lld (interpolation is not "
-                       "supported)",
-                       pos->file, (long long)pos->shape[1], c->image_size,
+                       "%s: '%s' has %lld positions but %dx%d tiles of "
+                       "patch %d need %lld (interpolation is not supported)",
+                       pos->file, pos->name, (long long)pos->shape[1], c->image_size,
                        c->image_size, c->patch, (long long)seq);
     if (get(st, "embeddings.patch_embedding.weight", 4, patch_shape,
             &vit->patch_w, err) < 0 ||
