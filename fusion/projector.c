@@ -116,8 +116,8 @@ int nv_projector_in_dim(const nv_projector *p) { return p->in_dim; }
 int nv_projector_mid_dim(const nv_projector *p) { return p->mid_dim; }
 int nv_projector_out_dim(const nv_projector *p) { return p->out_dim; }
 
-int nv_projector_forward(const nv_projector *p, const float *in, int rows,
-                         float *out, nv_error *err)
+int nv_projector_forward(const nv_projector *p, nv_pool *pool,
+                         const float *in, int rows, float *out, nv_error *err)
 {
     int widest = p->in_dim > p->mid_dim ? p->in_dim : p->mid_dim;
     if (rows < 0 || (long long)rows * widest > INT_MAX)
@@ -131,11 +131,12 @@ int nv_projector_forward(const nv_projector *p, const float *in, int rows,
         free(mid);
         return nv_fail(err, "projector: out of memory for %d rows", rows);
     }
-    nv_layer_norm_rows(normed, in, rows, p->in_dim, nv_tensor_f32(&p->ln_w),
-                       nv_tensor_f32(&p->ln_b), NV_PROJECTOR_LN_EPS);
+    nv_layer_norm_rows_pooled(pool, normed, in, rows, p->in_dim,
+                              nv_tensor_f32(&p->ln_w), nv_tensor_f32(&p->ln_b),
+                              NV_PROJECTOR_LN_EPS);
     nv_linear(mid, normed, nv_tensor_f32(&p->w1), nv_tensor_f32(&p->b1), rows,
               p->in_dim, p->mid_dim);
-    nv_gelu_erf(mid, (size_t)rows * p->mid_dim);
+    nv_gelu_erf_pooled(pool, mid, (size_t)rows * p->mid_dim);
     nv_linear(out, mid, nv_tensor_f32(&p->w2), nv_tensor_f32(&p->b2), rows,
               p->mid_dim, p->out_dim);
     free(normed);

@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/safetensors.h"
+#include "core/threads.h"
 
 /* nn.LayerNorm's default eps, which the upstream mlp1 keeps. */
 #define NV_PROJECTOR_LN_EPS 1e-5f
@@ -31,8 +32,10 @@ int nv_projector_in_dim(const nv_projector *proj);
 int nv_projector_mid_dim(const nv_projector *proj);
 int nv_projector_out_dim(const nv_projector *proj);
 
-/* out[rows, out_dim] = mlp1(in[rows, in_dim]); out must not alias in. */
-int nv_projector_forward(const nv_projector *proj, const float *in, int rows,
-                         float *out, nv_error *err);
+/* out[rows, out_dim] = mlp1(in[rows, in_dim]); out must not alias in. The
+ * pool (NULL: the calling thread) runs the norm and the GELU. */
+int nv_projector_forward(const nv_projector *proj, nv_pool *pool,
+                         const float *in, int rows, float *out,
+                         nv_error *err);
 
 #endif

@@ -70,15 +70,17 @@ static int scratch_alloc(scratch *s, const nv_vit_config *c, int n,
     return 0;
 }
 
-static void norm_rows(const nv_vit_config *c, float *y, const float *x,
-                      int rows, const nv_tensor *w, const nv_tensor *b)
+static void norm_rows(const nv_vit_config *c, nv_pool *pool, float *y,
+                      const float *x, int rows, const nv_tensor *w,
+                      const nv_tensor *b)
 {
     if (c->norm == NV_VIT_LAYER_NORM)
-        nv_layer_norm_rows(y, x, rows, c->hidden, nv_tensor_f32(w),
-                           nv_tensor_f32(b), c->norm_eps);
+        nv_layer_norm_rows_pooled(pool, y, x, rows, c->hidden,
+                                  nv_tensor_f32(w), nv_tensor_f32(b),
+                                  c->norm_eps);
     else
-        nv_rms_norm_rows(y, x, rows, c->hidden, c->hidden, c->hidden,
-                         nv_tensor_f32(w), c->norm_eps);
+        nv_rms_norm_rows_pooled(pool, y, x, rows, c->hidden, c->hidden,
+                                c->hidden, nv_tensor_f32(w), c->norm_eps);
 }
 
 /* ---- attention ---------------------------------------------------------- */
@@ -143,25 +145,26 @@ static void run_layer(const nv_vit_config *c, const nv_vit_layer *L,
     int C = c->hidden, I = c->intermediate;
     int W = nv_vit_config_attn_width(c);
 
-    norm_rows(c, s->normed, s->x, M, &L->norm1_w, &L->norm1_b);
+    norm_rows(c, pool, s->normed, s->x, M, &L->norm1_w, &L->norm1_b);
     nv_linear(s->qkv, s->normed, nv_tensor_f32(&L->qkv_w),
               nv_tensor_f32(&L->qkv_b), M, C, 3 * W);
     if (c->qk_norm) {
-        nv_rms_norm_rows(s->qkv, s->qkv, M, 3 * W, W, c->heads * c->head_dim,
-                      nv_tensor_f32(&L->q_norm_w), c->norm_eps);
-        nv_rms_norm_rows(s->qkv + W, s->qkv + W, M, 3 * W, W,
-                      c->heads * c->head_dim, nv_tensor_f32(&L->k_norm_w),
-                      c->norm_eps);
+        int real = c->heads * c->head_dim;
+        nv_rms_norm_rows_pooled(pool, s->qkv, s->qkv, M, 3 * W, W, real,
+                                nv_tensor_f32(&L->q_norm_w), c->norm_eps);
+        nv_rms_norm_rows_pooled(pool, s->qkv + W, s->qkv + W, M, 3 * W, W,
+                                real, nv_tensor_f32(&L->k_norm_w),
+                                c->norm_eps);
     }
     attention(c, pool, s, n);
     nv_linear(s->delta, s->attn, nv_tensor_f32(&L->proj_w),
               nv_tensor_f32(&L->proj_b), M, W, C);
     nv_add_scaled_rows(s->x, s->delta, nv_tensor_f32(&L->ls1), M, C);
 
-    norm_rows(c, s->normed, s->x, M, &L->norm2_w, &L->norm2_b);
+    norm_rows(c, pool, s->normed, s->x, M, &L->norm2_w, &L->norm2_b);
     nv_linear(s->mlp, s->normed, nv_tensor_f32(&L->fc1_w),
               nv_tensor_f32(&L->fc1_b), M, C, I);
-    nv_gelu_erf(s->mlp, (size_t)M * I);
+    nv_gelu_erf_pooled(pool, s->mlp, (size_t)M * I);
     nv_linear(s->delta, s->mlp, nv_tensor_f32(&L->fc2_w),
               nv_tensor_f32(&L->fc2_b), M, I, C);
     nv_add_scaled_rows(s->x, s->delta, nv_tensor_f32(&L->ls2), M, C);

@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "core/threads.h"
+
 /* y[r] = (x[r] - mean) / sqrt(var + eps) * w + b over rows of dim values;
  * y may equal x. */
 void nv_layer_norm_rows(float *y, const float *x, int rows, int dim,
@@ -24,6 +26,20 @@ void nv_rms_norm_rows(float *y, const float *x, int rows, int ld, int dim,
 
 /* x = x * Phi(x), the exact (erf) GELU of PyTorch's nn.GELU(). */
 void nv_gelu_erf(float *x, size_t count);
+
+/* nv_gelu_erf spread over the pool (NULL: the calling thread). GELU is the
+ * one element-wise step whose cost rivals the matrix products (an erff per
+ * MLP activation). */
+void nv_gelu_erf_pooled(nv_pool *pool, float *x, size_t count);
+
+/* nv_layer_norm_rows / nv_rms_norm_rows with their rows spread over the pool
+ * (NULL: the calling thread). */
+void nv_layer_norm_rows_pooled(nv_pool *pool, float *y, const float *x,
+                               int rows, int dim, const float *w,
+                               const float *b, float eps);
+void nv_rms_norm_rows_pooled(nv_pool *pool, float *y, const float *x,
+                             int rows, int ld, int dim, int var_dim,
+                             const float *w, float eps);
 
 /* Softmax of each row, in place. */
 void nv_softmax_rows(float *s, int rows, int cols);

@@ -184,7 +184,7 @@ static void run_case(const char *golden, const char *name, nv_pool *pool)
             nv_tensor_f32(&shuffled), shuffled_len, TOL_SHUFFLE);
 
     /* mlp1 alone, on the golden pixel_shuffle_output. */
-    CHECK(nv_projector_forward(proj, nv_tensor_f32(&shuffled), n * tokens,
+    CHECK(nv_projector_forward(proj, pool, nv_tensor_f32(&shuffled), n * tokens,
                                ours_out, &err) == 0);
     compare("mlp1_output (isolated)", ours_out, nv_tensor_f32(&mlp1), out_len,
             TOL_PROJ);
@@ -194,7 +194,7 @@ static void run_case(const char *golden, const char *name, nv_pool *pool)
                         &err) == 0);
     compare("pixel_shuffle_output (chained)", ours_shuffled,
             nv_tensor_f32(&shuffled), shuffled_len, TOL_VIT);
-    CHECK(nv_projector_forward(proj, ours_shuffled, n * tokens, ours_out,
+    CHECK(nv_projector_forward(proj, pool, ours_shuffled, n * tokens, ours_out,
                                &err) == 0);
     compare("mlp1_output (chained)", ours_out, nv_tensor_f32(&mlp1), out_len,
             TOL_PROJ);

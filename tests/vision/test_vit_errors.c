@@ -260,8 +260,8 @@ static void projector_errors(const model_files *m)
         CHECK(nv_projector_in_dim(p) == 256 && nv_projector_mid_dim(p) == 64 &&
               nv_projector_out_dim(p) == 64);
         float in = 0, out = 0;
-        CHECK(nv_projector_forward(p, &in, -1, &out, &err) < 0);
-        CHECK(nv_projector_forward(p, &in, 0, &out, &err) == 0);
+        CHECK(nv_projector_forward(p, NULL, &in, -1, &out, &err) < 0);
+        CHECK(nv_projector_forward(p, NULL, &in, 0, &out, &err) == 0);
     }
     nv_projector_free(p);
 }
