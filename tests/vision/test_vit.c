@@ -226,15 +226,18 @@ int main(void)
 {
     const char *golden = check_golden_dir();
     nv_error err = {{0}};
-    /* Two threads so the pooled attention path runs, whatever the host. */
-    nv_pool *pool = nv_pool_create(2, &err);
-    if (!CHECK(pool != NULL))
-        return check_summary("test_vit");
-    run_case(golden, "internvl_single", pool);
-    run_case(golden, "internvl_tiles", pool);
-    run_case(golden, "internvl_tiles_wide", pool);
-    /* The same numbers without a pool (attention on the calling thread). */
-    run_case(golden, "internvl_tiles", NULL);
-    nv_pool_free(pool);
+    /* Fixed pool sizes so the pooled paths run whatever the host; 3 threads
+     * split rows and (tile, head) pairs unevenly. */
+    nv_pool *pool2 = nv_pool_create(2, &err);
+    nv_pool *pool3 = pool2 ? nv_pool_create(3, &err) : NULL;
+    if (CHECK(pool2 && pool3)) {
+        run_case(golden, "internvl_single", pool2);
+        run_case(golden, "internvl_tiles", pool2);
+        run_case(golden, "internvl_tiles_wide", pool3);
+        /* Without a pool: everything on the calling thread. */
+        run_case(golden, "internvl_tiles", NULL);
+    }
+    nv_pool_free(pool3);
+    nv_pool_free(pool2);
     return check_summary("test_vit");
 }
