@@ -1,0 +1,282 @@
+/* vit_forward.c - the InternViT forward pass: patch embedding, encoder
+ * layers, and the CLS-drop + pixel shuffle that ends nv_vit_encode.
+ *
+ * All n tiles travel together as one [n*T, C] matrix so that every linear
+ * map is a single sgemm; only attention is split per (tile, head), spread
+ * over the thread pool.
+ */
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/matmul.h"
+#include "vision/pixel_shuffle.h"
+#include "vision/vit.h"
+#include "vision/vit_ops.h"
+#include "vision/vit_weights.h"
+
+/* Working buffers for one forward pass over n tiles (M = n*T rows). */
+typedef struct scratch {
+    float *x;      /* [M, C] residual stream */
+    float *normed; /* [M, C] norm1 / norm2 output */
+    float *qkv;    /* [M, 3W] */
+    float *attn;   /* [M, W] attention output, heads side by side */
+    float *mlp;    /* [M, I] fc1 output; [n*g*g, 3*P*P] im2col at the start */
+    float *delta;  /* [M, C] attention or MLP branch output */
+    float *scores; /* [workers, T, T] */
+    int workers;
+} scratch;
+
+static void scratch_free(scratch *s)
+{
+    free(s->x);
+    free(s->normed);
+    free(s->qkv);
+    free(s->attn);
+    free(s->mlp);
+    free(s->delta);
+    free(s->scores);
+    memset(s, 0, sizeof *s);
+}
+
+static float *alloc_floats(size_t count)
+{
+    return malloc((count ? count : 1) * sizeof(float));
+}
+
+static int scratch_alloc(scratch *s, const nv_vit_config *c, int n,
+                         int workers, nv_error *err)
+{
+    memset(s, 0, sizeof *s);
+    size_t T = 1 + (size_t)c->grid * c->grid;
+    size_t M = (size_t)n * T;
+    size_t W = (size_t)nv_vit_config_attn_width(c);
+    size_t im2col = (size_t)n * c->grid * c->grid * 3 * c->patch * c->patch;
+    size_t mlp = M * (size_t)c->intermediate;
+    s->workers = workers;
+    s->x = alloc_floats(M * c->hidden);
+    s->normed = alloc_floats(M * c->hidden);
+    s->qkv = alloc_floats(M * 3 * W);
+    s->attn = alloc_floats(M * W);
+    s->mlp = alloc_floats(mlp > im2col ? mlp : im2col);
+    s->delta = alloc_floats(M * c->hidden);
+    s->scores = alloc_floats((size_t)workers * T * T);
+    if (!s->x || !s->normed || !s->qkv || !s->attn || !s->mlp || !s->delta ||
+        !s->scores) {
+        scratch_free(s);
+        return nv_fail(err, "vit: out of memory for %d tiles", n);
+    }
+    return 0;
+}
+
+static void norm_rows(const nv_vit_config *c, nv_pool *pool, float *y,
+                      const float *x, int rows, const nv_tensor *w,
+                      const nv_tensor *b)
+{
+    if (c->norm == NV_VIT_LAYER_NORM)
+        nv_layer_norm_rows_pooled(pool, y, x, rows, c->hidden,
+                                  nv_tensor_f32(w), nv_tensor_f32(b),
+                                  c->norm_eps);
+    else
+        nv_rms_norm_rows_pooled(pool, y, x, rows, c->hidden, c->hidden,
+                                c->hidden, nv_tensor_f32(w), c->norm_eps);
+}
+
+/* ---- attention ---------------------------------------------------------- */
+
+/* One pool task per worker, each taking a contiguous run of (tile, head)
+ * pairs, so that each worker owns exactly one [T, T] scores buffer. */
+typedef struct attn_job {
+    const float *qkv; /* [n*T, 3W]: q | k | v, each heads x head_dim */
+    float *out;       /* [n*T, W] */
+    float *scores;    /* [workers, T, T] */
+    int tokens, heads, head_dim, width, pairs, workers;
+    float scale;
+} attn_job;
+
+static void attn_worker(void *ctx, int worker)
+{
+    const attn_job *job = ctx;
+    int T = job->tokens, d = job->head_dim, W = job->width;
+    float *scores = job->scores + (size_t)worker * T * T;
+    int first = (int)((long long)job->pairs * worker / job->workers);
+    int last = (int)((long long)job->pairs * (worker + 1) / job->workers);
+    for (int p = first; p < last; p++) {
+        int tile = p / job->heads, head = p % job->heads;
+        const float *q = job->qkv + (size_t)tile * T * 3 * W +
+                         (size_t)head * d;
+        const float *k = q + W;
+        const float *v = q + 2 * W;
+        float *o = job->out + (size_t)tile * T * W + (size_t)head * d;
+        nv_gemm_nt(scores, q, k, T, d, T, 3 * W, 3 * W, T, job->scale, 0.0f);
+        nv_softmax_rows(scores, T, T);
+        nv_gemm_nn(o, scores, v, T, T, d, T, 3 * W, W, 1.0f, 0.0f);
+    }
+}
+
+static void attention(const nv_vit_config *c, nv_pool *pool, scratch *s,
+                      int n)
+{
+    attn_job job = {
+        .qkv = s->qkv,
+        .out = s->attn,
+        .scores = s->scores,
+        .tokens = 1 + c->grid * c->grid,
+        .heads = c->heads + c->dummy_heads,
+        .head_dim = c->head_dim,
+        .width = nv_vit_config_attn_width(c),
+        .pairs = n * (c->heads + c->dummy_heads),
+        .workers = s->workers,
+        .scale = 1.0f / sqrtf((float)c->head_dim),
+    };
+    if (pool && s->workers > 1)
+        nv_pool_run(pool, s->workers, attn_worker, &job);
+    else
+        attn_worker(&job, 0);
+}
+
+/* ---- layers ------------------------------------------------------------- */
+
+static void run_layer(const nv_vit_config *c, const nv_vit_layer *L,
+                      nv_pool *pool, scratch *s, int n)
+{
+    int M = n * (1 + c->grid * c->grid);
+    int C = c->hidden, I = c->intermediate;
+    int W = nv_vit_config_attn_width(c);
+
+    norm_rows(c, pool, s->normed, s->x, M, &L->norm1_w, &L->norm1_b);
+    nv_linear(s->qkv, s->normed, nv_tensor_f32(&L->qkv_w),
+              nv_tensor_f32(&L->qkv_b), M, C, 3 * W);
+    if (c->qk_norm) {
+        int real = c->heads * c->head_dim;
+        nv_rms_norm_rows_pooled(pool, s->qkv, s->qkv, M, 3 * W, W, real,
+                                nv_tensor_f32(&L->q_norm_w), c->norm_eps);
+        nv_rms_norm_rows_pooled(pool, s->qkv + W, s->qkv + W, M, 3 * W, W,
+                                real, nv_tensor_f32(&L->k_norm_w),
+                                c->norm_eps);
+    }
+    attention(c, pool, s, n);
+    nv_linear(s->delta, s->attn, nv_tensor_f32(&L->proj_w),
+              nv_tensor_f32(&L->proj_b), M, W, C);
+    nv_add_scaled_rows(s->x, s->delta, nv_tensor_f32(&L->ls1), M, C);
+
+    norm_rows(c, pool, s->normed, s->x, M, &L->norm2_w, &L->norm2_b);
+    nv_linear(s->mlp, s->normed, nv_tensor_f32(&L->fc1_w),
+              nv_tensor_f32(&L->fc1_b), M, C, I);
+    nv_gelu_erf_pooled(pool, s->mlp, (size_t)M * I);
+    nv_linear(s->delta, s->mlp, nv_tensor_f32(&L->fc2_w),
+              nv_tensor_f32(&L->fc2_b), M, I, C);
+    nv_add_scaled_rows(s->x, s->delta, nv_tensor_f32(&L->ls2), M, C);
+}
+
+/* Conv2d(3, C, P, stride P) as im2col + one product over all tiles' patches,
+ * then [CLS | patches] + position embedding into s->x. */
+static void embed(const nv_vit *vit, const float *pixels, int n, scratch *s)
+{
+    const nv_vit_config *c = &vit->cfg;
+    int P = c->patch, g = c->grid, S = c->image_size, C = c->hidden;
+    int K = 3 * P * P, patches = g * g, T = 1 + patches;
+    float *cols = s->mlp;
+    /* [n*g*g, C]: qkv is free until the first layer and 3W >= C wide. */
+    float *embedded = s->qkv;
+    for (int t = 0; t < n; t++) {
+        for (int py = 0; py < g; py++) {
+            for (int px = 0; px < g; px++) {
+                float *dst = cols + ((size_t)t * patches + py * g + px) * K;
+                for (int ch = 0; ch < 3; ch++) {
+                    for (int ky = 0; ky < P; ky++) {
+                        const float *src = pixels +
+                                           (((size_t)t * 3 + ch) * S +
+                                            (size_t)py * P + ky) * S +
+                                           (size_t)px * P;
+                        memcpy(dst + (ch * P + ky) * P, src,
+                               (size_t)P * sizeof(float));
+                    }
+                }
+            }
+        }
+    }
+    nv_linear(embedded, cols, nv_tensor_f32(&vit->patch_w),
+              nv_tensor_f32(&vit->patch_b), n * patches, K, C);
+    const float *cls = nv_tensor_f32(&vit->cls);
+    const float *pos = nv_tensor_f32(&vit->pos);
+    for (int t = 0; t < n; t++) {
+        float *x = s->x + (size_t)t * T * C;
+        for (int i = 0; i < C; i++)
+            x[i] = cls[i] + pos[i];
+        for (int k = 0; k < patches; k++) {
+            const float *e = embedded + ((size_t)t * patches + k) * C;
+            float *xr = x + (size_t)(1 + k) * C;
+            const float *pr = pos + (size_t)(1 + k) * C;
+            for (int i = 0; i < C; i++)
+                xr[i] = e[i] + pr[i];
+        }
+    }
+}
+
+int nv_vit_forward(const nv_vit *vit, nv_pool *pool, const float *pixels,
+                   int n, int n_layers, nv_vit_capture_fn capture,
+                   void *capture_ctx, float *out, nv_error *err)
+{
+    const nv_vit_config *c = &vit->cfg;
+    int T = 1 + c->grid * c->grid;
+    int W = nv_vit_config_attn_width(c);
+    int widest = 3 * W > c->intermediate ? 3 * W : c->intermediate;
+    if (3 * c->patch * c->patch > widest)
+        widest = 3 * c->patch * c->patch;
+    if (n_layers < 0)
+        n_layers = c->run_layers;
+    if (n_layers > c->layers)
+        return nv_fail(err, "vit: %d layers asked, the encoder has %d",
+                       n_layers, c->layers);
+    /* BLAS takes int sizes: keep every [rows, width] product inside int. */
+    if (n < 1 || (long long)n * T * widest > INT_MAX)
+        return nv_fail(err, "vit: cannot encode %d tiles at once", n);
+
+    int heads = c->heads + c->dummy_heads;
+    int workers = pool ? nv_pool_size(pool) : 1;
+    if (workers > n * heads)
+        workers = n * heads;
+    scratch s;
+    if (scratch_alloc(&s, c, n, workers, err) < 0)
+        return -1;
+    embed(vit, pixels, n, &s);
+    if (capture)
+        capture(capture_ctx, 0, s.x, n, T, c->hidden);
+    for (int i = 0; i < n_layers; i++) {
+        run_layer(c, &vit->layers[i], pool, &s, n);
+        if (capture)
+            capture(capture_ctx, i + 1, s.x, n, T, c->hidden);
+    }
+    memcpy(out, s.x, (size_t)n * T * c->hidden * sizeof(float));
+    scratch_free(&s);
+    return 0;
+}
+
+int nv_vit_encode(const nv_vit *vit, nv_pool *pool, const float *pixels,
+                  int n, float *out, nv_error *err)
+{
+    const nv_vit_config *c = &vit->cfg;
+    int g = c->grid, C = c->hidden, T = 1 + g * g;
+    if (n < 1 || (long long)n * T * C > INT_MAX)
+        return nv_fail(err, "vit: cannot encode %d tiles at once", n);
+    float *states = alloc_floats((size_t)n * T * C);
+    if (!states)
+        return nv_fail(err, "vit: out of memory for %d tiles", n);
+    if (nv_vit_forward(vit, pool, pixels, n, -1, NULL, NULL, states, err) <
+        0) {
+        free(states);
+        return -1;
+    }
+    /* Drop each tile's CLS row by packing the patch rows together; every
+     * destination lies before its source, so memmove in tile order is safe. */
+    for (int t = 0; t < n; t++)
+        memmove(states + (size_t)t * g * g * C,
+                states + ((size_t)t * T + 1) * C,
+                (size_t)g * g * C * sizeof(float));
+    int rc = nv_pixel_shuffle(states, n, g, C, c->shuffle, c->ps_version, out,
+                              err);
+    free(states);
+    return rc;
+}
