@@ -76,16 +76,21 @@ static int load_layer(const nv_safetensors *st, const nv_llm_config *c,
         return -1;
     /* q, k and v biases come together (Qwen2 always, Llama with
      * attention_bias); a partial set means a damaged file. */
+    char qname[512];
+    snprintf(qname, sizeof qname, "%s%s", p, n[1]);
+    const nv_st_entry *q_entry = nv_st_find(st, qname);
+    const char *file = q_entry ? q_entry->file : "weights";
     int nqkv = !!L->bq.data + !!L->bk.data + !!L->bv.data;
     if (nqkv != 0 && nqkv != 3)
         return nv_fail(err, "%s: layer %d has only some of the q/k/v "
-                       "projection biases", p[0] ? p : "model", l);
+                       "projection biases", file, l);
     if (c->arch == NV_LLM_QWEN2 && nqkv == 0)
-        return nv_fail(err, "qwen2 layer %d: missing %s%s (Qwen2 attention "
-                       "has q/k/v biases)", l, p, n[9]);
+        return nv_fail(err, "%s: no tensor '%s%s' (Qwen2 attention has "
+                       "q/k/v biases)", file, p, n[9]);
     int nmlp = !!L->b_gate.data + !!L->b_up.data + !!L->b_down.data;
     if (nmlp != 0 && nmlp != 3)
-        return nv_fail(err, "layer %d has only some of the MLP biases", l);
+        return nv_fail(err, "%s: layer %d has only some of the MLP biases",
+                       file, l);
     return 0;
 }
 
