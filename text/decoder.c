@@ -224,11 +224,16 @@ int nv_decoder_reserve(nv_decoder *dec, int T, int max_ctx, nv_error *err)
             return -1;
         s->max_T = T;
     }
-    if (max_ctx > s->max_ctx) {
-        if (grow(&s->scores, (size_t)dec->n_workers * ATTN_QBLOCK,
-                 (size_t)max_ctx, err))
+    /* A worker scores at most one block of queries at a time, and no more
+     * rows than a chunk holds (1 while generating). */
+    int rows = s->max_T < ATTN_QBLOCK ? s->max_T : ATTN_QBLOCK;
+    if (max_ctx > s->max_ctx || rows > s->score_rows) {
+        int ctx = max_ctx > s->max_ctx ? max_ctx : s->max_ctx;
+        if (grow(&s->scores, (size_t)dec->n_workers * (size_t)rows,
+                 (size_t)ctx, err))
             return -1;
-        s->max_ctx = max_ctx;
+        s->max_ctx = ctx;
+        s->score_rows = rows;
     }
     return 0;
 }
@@ -354,7 +359,7 @@ static void run_attention(nv_decoder *dec, const nv_kv_cache *kv, int layer,
         .out = s->attn, .T = T, .pos0 = pos0,
         .n_qblocks = (T + ATTN_QBLOCK - 1) / ATTN_QBLOCK,
         .n_workers = dec->n_workers, .scores = s->scores,
-        .scores_stride = (size_t)ATTN_QBLOCK * (size_t)s->max_ctx,
+        .scores_stride = (size_t)s->score_rows * (size_t)s->max_ctx,
     };
     job.n_tasks = job.n_qblocks * dec->cfg.n_heads;
     int workers = job.n_tasks < job.n_workers ? job.n_tasks : job.n_workers;

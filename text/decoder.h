@@ -52,6 +52,7 @@ typedef struct nv_decoder_layer {
 typedef struct nv_decoder_scratch {
     int max_T;      /* chunk length the buffers hold */
     int max_ctx;    /* context the attention score buffers hold */
+    int score_rows; /* query rows per worker: min(max_T, query block) */
     float *x;       /* [T][H] residual stream */
     float *h;       /* [T][H] normed input of a block */
     float *q;       /* [T][nh*hd] */
@@ -63,7 +64,7 @@ typedef struct nv_decoder_scratch {
     float *rope_cos; /* [T][hd/2] */
     float *rope_sin; /* [T][hd/2] */
     float *inv_freq; /* [hd/2] */
-    float *scores;  /* [workers][query block][max_ctx] */
+    float *scores;  /* [workers][score_rows][max_ctx] */
 } nv_decoder_scratch;
 
 typedef struct nv_decoder {
