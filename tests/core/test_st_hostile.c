@@ -264,6 +264,26 @@ static uint64_t next_random(uint64_t *state)
     return x;
 }
 
+/* An opened file's tensors must all end inside its data area: measured
+ * from the lowest data pointer (which is at or after the area's start),
+ * no tensor may reach past data_bytes. */
+static int spans_inside(const nv_safetensors *st, size_t data_bytes)
+{
+    const unsigned char *lowest = NULL;
+    for (size_t i = 0; i < nv_st_count(st); i++) {
+        const unsigned char *p = nv_st_at(st, i)->data;
+        if (!lowest || p < lowest)
+            lowest = p;
+    }
+    for (size_t i = 0; i < nv_st_count(st); i++) {
+        const nv_st_entry *e = nv_st_at(st, i);
+        const unsigned char *p = e->data;
+        if ((size_t)(p - lowest) + e->nbytes > data_bytes)
+            return 0;
+    }
+    return 1;
+}
+
 /* Reads every tensor of an opened file so that a bad bound would touch
  * memory outside the mapping. */
 static void read_everything(const nv_safetensors *st)
@@ -310,7 +330,7 @@ static void check_mutations(void)
     nv_st_close(st);
 
     uint64_t state = 0x9e3779b97f4a7c15ull;
-    int opened = 0, refused = 0, messages_ok = 1;
+    int opened = 0, refused = 0, messages_ok = 1, inside = 1;
     unsigned char buf[1024];
     for (int iter = 0; iter < 2000; iter++) {
         memcpy(buf, orig, size);
@@ -351,6 +371,11 @@ static void check_mutations(void)
         st = nv_st_open(path, &err);
         if (st) {
             opened++;
+            uint64_t header_bytes = 0;
+            for (int i = 7; i >= 0; i--)
+                header_bytes = header_bytes << 8 | buf[i];
+            inside &= len >= 8 + header_bytes &&
+                      spans_inside(st, len - 8 - (size_t)header_bytes);
             read_everything(st);
             nv_st_close(st);
         } else {
@@ -362,6 +387,7 @@ static void check_mutations(void)
     CHECK(opened + refused == 2000);
     CHECK(refused > 0);
     CHECK(messages_ok); /* every refusal says why */
+    CHECK(inside);      /* every opened tensor lies in its data area */
     unlink(path);
 }
 
