@@ -5,7 +5,7 @@ InternVL) under $NV_GOLDEN_DIR: rebuilds the prompt ids from the question (must 
 in_input_ids), feeds in_pixel_values, and compares every vision hidden state, the pixel shuffle,
 mlp1 and the logits (max |err| <= 1e-4 * max |golden|), then the 8 greedy ids with and without
 a KV cache (exact). Also runs the text-only hf/llama (llama3 RoPE, tied) and hf/qwen2 goldens
-through the same decoder. Exits non-zero on any miss and prints every measured error.
+through the same decoder, and the gated cross-attention block against hf/mllama(_wide)'s layers. Exits non-zero on any miss and prints every measured error.
 """
 import json
 import os
@@ -96,6 +96,47 @@ def check_text(golden_dir, case):
     check_ids(case, "generated (no cache)", seq, g["generated_ids"][0].tolist())
 
 
+def check_mllama_xattn(golden_dir, case):
+    """The gated cross-attention block (section 6.2) against Llama 3.2 Vision's own layers:
+    hidden_states[l] -> block -> hidden_states[l+1] for its cross-attention layers l = 1, 3
+    (the last one through the final norm). Mllama lets rows with no visible tile attend to
+    everything; here every prompt row sees at least one tile, so the two agree."""
+    d = os.path.join(golden_dir, "hf", case)
+    with open(os.path.join(d, "model", "config.json")) as f:
+        text_cfg = json.load(f)["text_config"]
+    eps = text_cfg.get("rms_norm_eps") or 1e-5
+    raw = {"vision_config": {"hidden_size": 4, "num_attention_heads": 1, "num_hidden_layers": 1,
+                             "patch_size": 2, "image_size": 4},
+           "llm_config": dict(text_cfg, rms_norm_eps=eps, model_type="llama")}
+    cfg = R.Config(raw)
+    w = st_io.read_model(os.path.join(d, "model"))
+    g = st_io.read_file(os.path.join(d, "golden.safetensors"))
+    states = g["hidden_states"][:, 0].float()
+    cross = g["cross_attention_states"].float()  # [1, images, tiles, tokens, H]
+    tiles, per_tile = cross.shape[2], cross.shape[3]
+    memory = cross.reshape(tiles * per_tile, -1)
+    tile_mask = g["in_cross_attention_mask"][0, :, 0, :].bool()  # [T, tiles]
+    allowed = tile_mask.repeat_interleave(per_tile, dim=1)
+    if not bool(allowed.any(-1).all()):
+        print(f"  {case}: a row sees no tile; the comparison below would not hold")
+        failures.append(f"{case}/mask")
+        return
+    for layer in text_cfg["cross_attention_layers"]:
+        pre = f"language_model.model.layers.{layer}."
+        block_w = {}
+        for k, v in w.items():
+            if k.startswith(pre):
+                rest = k[len(pre):].replace("cross_attn_attn_gate", "attn_gate")
+                rest = rest.replace("cross_attn_mlp_gate", "mlp_gate").replace("cross_attn.", "")
+                block_w["blk." + rest] = v.float()
+        block = R.XAttn(cfg, block_w, "blk.")
+        out = block.forward(states[layer], block.memory_kv(memory), allowed)
+        want = states[layer + 1]
+        if layer + 1 == states.shape[0] - 1:  # last hidden state is after the final norm
+            out = R.rms_norm(out, w["language_model.model.norm.weight"].float(), eps)
+        compare(case, f"xattn block layer {layer}", out, want)
+
+
 def main():
     torch.set_num_threads(1)
     golden_dir = os.environ.get("NV_GOLDEN_DIR")
@@ -108,6 +149,8 @@ def main():
         check_vlm(golden_dir, case)
     for case in ("llama", "qwen2"):
         check_text(golden_dir, case)
+    for case in ("mllama", "mllama_wide"):
+        check_mllama_xattn(golden_dir, case)
     if failures:
         print("check_nvlm_d: FAILED: " + ", ".join(failures))
         return 1

@@ -38,7 +38,7 @@ LLM = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_siz
        "intermediate_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4,
        "num_key_value_heads": 2, "vocab_size": VOCAB, "rms_norm_eps": 1e-6,
        "rope_theta": 1000000.0, "rope_scaling": None, "max_position_embeddings": 4096,
-       "tie_word_embeddings": False, "hidden_act": "silu", "bos_token_id": 256,
+       "tie_word_embeddings": False, "hidden_act": "silu", "bos_token_id": 256 + len(MERGES),
        "eos_token_id": 256 + len(MERGES) + 2}
 
 
