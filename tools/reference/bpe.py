@@ -37,6 +37,22 @@ def _is_space(ch):
     return ch.isspace()
 
 
+QWEN2_SPLIT = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}|"
+               " ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
+
+
+def _split_regexes(node):
+    """All Split-pattern regexes inside a tokenizer.json pre_tokenizer."""
+    if not isinstance(node, dict):
+        return []
+    found = []
+    if node.get("type") == "Split":
+        found.append(node.get("pattern", {}).get("Regex"))
+    for child in node.get("pretokenizers", []) or []:
+        found += _split_regexes(child)
+    return found
+
+
 def pretokenize(text):
     """Splits text like the Qwen2 regex
     (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+
@@ -132,6 +148,9 @@ class Tokenizer:
             raise ValueError(f"{path}: model.type must be BPE")
         merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ", 1)) for m in model["merges"]]
         added = {t["content"]: t["id"] for t in tj.get("added_tokens", [])}
+        for regex in _split_regexes(tj.get("pre_tokenizer")):
+            if regex != QWEN2_SPLIT:
+                raise ValueError(f"{path}: only the Qwen2 Split regex is implemented here")
         norm = tj.get("normalizer") or {}
         return cls(dict(model["vocab"]), merges, added, norm.get("type") == "NFC")
 

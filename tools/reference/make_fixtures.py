@@ -14,7 +14,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nvlm_ref as R  # noqa: E402
 import st_io  # noqa: E402
-from bpe import Tokenizer, bytes_to_unicode  # noqa: E402
+from bpe import QWEN2_SPLIT, bytes_to_unicode  # noqa: E402
 
 SEED = 20240917
 QUESTION = "Describe the tiles."
@@ -63,8 +63,7 @@ def make_tokenizer_json():
     for content in SPECIALS:
         added.append({"id": len(vocab) + len(added), "content": content, "single_word": False,
                       "lstrip": False, "rstrip": False, "normalized": False, "special": True})
-    regex = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}|"
-             " ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
+    regex = QWEN2_SPLIT
     byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
                   "use_regex": False}
     return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
