@@ -1,0 +1,102 @@
+/* nvlm.h - the public C API of nvlm, a vision-language model runtime whose
+ * image features reach the language model in one of NVLM's three ways:
+ * D (image tokens in the decoder stream), X (gated cross-attention to the
+ * tiles) or H (thumbnail in the stream, tiles through cross-attention),
+ * chosen when the model is loaded.
+ *
+ * Use:
+ *     nvlm_options opt;
+ *     nvlm_options_init(&opt);
+ *     opt.fusion = "x";
+ *     char err[1024];
+ *     nvlm_model *m = nvlm_load("model-dir", &opt, err, sizeof err);
+ *     nvlm_session *s = nvlm_session_new(m, err, sizeof err);
+ *     nvlm_add_image_file(s, "table.png", err, sizeof err);
+ *     nvlm_add_text(s, "What is in row 2?", err, sizeof err);
+ *     nvlm_generate(s, &gen, on_token, user, err, sizeof err);
+ *     nvlm_session_free(s);
+ *     nvlm_free(m);
+ *
+ * Every function that can fail returns 0 (or a non-NULL pointer) on success
+ * and -1 (or NULL) on failure with a message in `err`. The caller owns what
+ * a *_new / nvlm_load returns and frees it with the matching *_free.
+ */
+#ifndef NVLM_H
+#define NVLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nvlm_model nvlm_model;
+typedef struct nvlm_session nvlm_session;
+
+typedef struct nvlm_options {
+    const char *fusion; /* "d", "x" or "h"; NULL = the model's default head */
+    int threads;        /* <= 0: all available cores */
+    int max_tiles;      /* <= 0: the model's max_dynamic_patch */
+    int64_t max_pixels; /* images above this are refused; <= 0: 64 Mpx */
+    int max_context;    /* <= 0: 4096 tokens (capped by the model) */
+} nvlm_options;
+
+void nvlm_options_init(nvlm_options *opt);
+
+nvlm_model *nvlm_load(const char *dir, const nvlm_options *opt, char *err,
+                      size_t errlen);
+void nvlm_free(nvlm_model *model);
+
+/* The head chosen at load ("d", "x" or "h"). */
+const char *nvlm_fusion(const nvlm_model *model);
+
+nvlm_session *nvlm_session_new(nvlm_model *model, char *err, size_t errlen);
+void nvlm_session_free(nvlm_session *s);
+
+/* One image per session (the NVLM prompt holds one). */
+int nvlm_add_image_file(nvlm_session *s, const char *path, char *err,
+                        size_t errlen);
+/* Appends text to the user's turn. */
+int nvlm_add_text(nvlm_session *s, const char *text, char *err,
+                  size_t errlen);
+
+typedef struct nvlm_gen_params {
+    int max_new_tokens; /* default 256 */
+    float temperature;  /* 0 = greedy */
+    int top_k;          /* 0 = off */
+    float top_p;        /* 1 = off */
+    uint64_t seed;
+    int raw_prompt; /* 1: tokenize the text as given, no chat template; the
+                       image goes where the model's image marker stands */
+} nvlm_gen_params;
+
+void nvlm_gen_params_init(nvlm_gen_params *p);
+
+/* Called once per generated token with its id and its decoded bytes
+ * (which may be part of a UTF-8 character). Return non-zero to stop. */
+typedef int (*nvlm_token_fn)(void *user, int32_t id, const char *text,
+                             size_t len);
+
+typedef struct nvlm_stats {
+    int prompt_tokens;
+    int generated_tokens;
+    int tiles;
+    int image_tokens_in_stream;
+    int xattn_tokens;
+    double ms_preprocess, ms_vision, ms_prefill, ms_decode;
+} nvlm_stats;
+
+int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p, nvlm_token_fn fn,
+                  void *user, char *err, size_t errlen);
+
+/* The ids of the last prompt and generation, valid until the next call. */
+const int32_t *nvlm_prompt_ids(const nvlm_session *s, int *n);
+const int32_t *nvlm_generated_ids(const nvlm_session *s, int *n);
+const nvlm_stats *nvlm_last_stats(const nvlm_session *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
