@@ -67,6 +67,7 @@ typedef struct nvlm_gen_params {
     int top_k;          /* 0 = off */
     float top_p;        /* 1 = off */
     uint64_t seed;
+    int ignore_eos; /* 1: do not stop at <|im_end|> / eos */
     int raw_prompt; /* 1: tokenize the text as given, no chat template; the
                        image goes where the model's image marker stands */
 } nvlm_gen_params;

@@ -15,33 +15,48 @@
 
 /* ---- loading ---------------------------------------------------------- */
 
+/* The full tensor name: the head's override when the file has one, else the
+ * shared language-model tensor. */
+static void weight_name(const nv_safetensors *st, const char *prefix,
+                        const char *override, const char *name, char *full,
+                        size_t size)
+{
+    if (override && override[0]) {
+        snprintf(full, size, "%s%s", override, name);
+        if (nv_st_find(st, full))
+            return;
+    }
+    snprintf(full, size, "%s%s", prefix, name);
+}
+
 static int load_weight(const nv_safetensors *st, const char *prefix,
-                       const char *name, int64_t d0, int64_t d1,
-                       nv_tensor *out, nv_error *err)
+                       const char *override, const char *name, int64_t d0,
+                       int64_t d1, nv_tensor *out, nv_error *err)
 {
     char full[512];
-    snprintf(full, sizeof full, "%s%s", prefix, name);
+    weight_name(st, prefix, override, name, full, sizeof full);
     int64_t shape[2] = {d0, d1};
     return nv_st_get_f32(st, full, d1 > 0 ? 2 : 1, shape, out, err);
 }
 
 /* Loads a bias if the file has it; absent leaves `out` empty. */
 static int load_bias_opt(const nv_safetensors *st, const char *prefix,
-                         const char *name, int64_t n, nv_tensor *out,
-                         nv_error *err)
+                         const char *override, const char *name, int64_t n,
+                         nv_tensor *out, nv_error *err)
 {
     char full[512];
-    snprintf(full, sizeof full, "%s%s", prefix, name);
+    weight_name(st, prefix, override, name, full, sizeof full);
     memset(out, 0, sizeof *out);
     if (!nv_st_find(st, full))
         return 0;
-    return load_weight(st, prefix, name, n, 0, out, err);
+    return load_weight(st, prefix, override, name, n, 0, out, err);
 }
 
 static int load_layer(const nv_safetensors *st, const nv_llm_config *c,
                       int l, nv_decoder_layer *L, nv_error *err)
 {
     const char *p = c->weight_prefix;
+    const char *o = c->override_prefix;
     int64_t H = c->hidden_size, I = c->intermediate_size;
     int64_t qd = (int64_t)c->n_heads * c->head_dim;
     int64_t kvd = (int64_t)c->n_kv_heads * c->head_dim;
@@ -57,22 +72,22 @@ static int load_layer(const nv_safetensors *st, const nv_llm_config *c,
     };
     for (int i = 0; i < 16; i++)
         snprintf(n[i], sizeof n[i], "model.layers.%d.%s", l, parts[i]);
-    if (load_weight(st, p, n[0], H, 0, &L->attn_norm, err) ||
-        load_weight(st, p, n[1], qd, H, &L->wq, err) ||
-        load_weight(st, p, n[2], kvd, H, &L->wk, err) ||
-        load_weight(st, p, n[3], kvd, H, &L->wv, err) ||
-        load_weight(st, p, n[4], H, qd, &L->wo, err) ||
-        load_weight(st, p, n[5], H, 0, &L->mlp_norm, err) ||
-        load_weight(st, p, n[6], I, H, &L->w_gate, err) ||
-        load_weight(st, p, n[7], I, H, &L->w_up, err) ||
-        load_weight(st, p, n[8], H, I, &L->w_down, err) ||
-        load_bias_opt(st, p, n[9], qd, &L->bq, err) ||
-        load_bias_opt(st, p, n[10], kvd, &L->bk, err) ||
-        load_bias_opt(st, p, n[11], kvd, &L->bv, err) ||
-        load_bias_opt(st, p, n[12], H, &L->bo, err) ||
-        load_bias_opt(st, p, n[13], I, &L->b_gate, err) ||
-        load_bias_opt(st, p, n[14], I, &L->b_up, err) ||
-        load_bias_opt(st, p, n[15], H, &L->b_down, err))
+    if (load_weight(st, p, o, n[0], H, 0, &L->attn_norm, err) ||
+        load_weight(st, p, o, n[1], qd, H, &L->wq, err) ||
+        load_weight(st, p, o, n[2], kvd, H, &L->wk, err) ||
+        load_weight(st, p, o, n[3], kvd, H, &L->wv, err) ||
+        load_weight(st, p, o, n[4], H, qd, &L->wo, err) ||
+        load_weight(st, p, o, n[5], H, 0, &L->mlp_norm, err) ||
+        load_weight(st, p, o, n[6], I, H, &L->w_gate, err) ||
+        load_weight(st, p, o, n[7], I, H, &L->w_up, err) ||
+        load_weight(st, p, o, n[8], H, I, &L->w_down, err) ||
+        load_bias_opt(st, p, o, n[9], qd, &L->bq, err) ||
+        load_bias_opt(st, p, o, n[10], kvd, &L->bk, err) ||
+        load_bias_opt(st, p, o, n[11], kvd, &L->bv, err) ||
+        load_bias_opt(st, p, o, n[12], H, &L->bo, err) ||
+        load_bias_opt(st, p, o, n[13], I, &L->b_gate, err) ||
+        load_bias_opt(st, p, o, n[14], I, &L->b_up, err) ||
+        load_bias_opt(st, p, o, n[15], H, &L->b_down, err))
         return -1;
     /* q, k and v biases come together (Qwen2 always, Llama with
      * attention_bias); a partial set means a damaged file. */
@@ -117,18 +132,19 @@ nv_decoder *nv_decoder_load(const nv_safetensors *st,
     dec->pool = pool;
     dec->n_workers = pool ? nv_pool_size(pool) : 1;
     const char *p = cfg->weight_prefix;
+    const char *o = cfg->override_prefix;
     int64_t V = cfg->vocab_size, H = cfg->hidden_size;
     dec->layers = calloc((size_t)cfg->n_layers, sizeof *dec->layers);
     if (!dec->layers) {
         nv_fail(err, "decoder: out of memory");
         goto fail;
     }
-    if (load_weight(st, p, "model.embed_tokens.weight", V, H, &dec->embed,
+    if (load_weight(st, p, o, "model.embed_tokens.weight", V, H, &dec->embed,
                     err) ||
-        load_weight(st, p, "model.norm.weight", H, 0, &dec->final_norm, err))
+        load_weight(st, p, o, "model.norm.weight", H, 0, &dec->final_norm, err))
         goto fail;
     if (!cfg->tie_word_embeddings &&
-        load_weight(st, p, "lm_head.weight", V, H, &dec->lm_head, err))
+        load_weight(st, p, o, "lm_head.weight", V, H, &dec->lm_head, err))
         goto fail;
     for (int l = 0; l < cfg->n_layers; l++)
         if (load_layer(st, cfg, l, &dec->layers[l], err))

@@ -56,6 +56,9 @@ typedef struct nv_llm_config {
     /* "" for a plain LlamaForCausalLM file, "language_model." when the
      * config came from an InternVL / NVLM llm_config. */
     char weight_prefix[32];
+    /* Per-head override (docs/model-format.md 3.3): when not empty, a tensor
+     * named override_prefix + name replaces weight_prefix + name. */
+    char override_prefix[32];
 } nv_llm_config;
 
 /* Parses one decoder config object. `file` is used in messages; `where` names

@@ -1,0 +1,313 @@
+/* model_load.c - nvlm_load: reads config.json, picks the fusion head, and
+ * loads the shared ViT and LLM with that head's projector and gated
+ * cross-attention blocks (docs/model-format.md sections 2, 3 and 10). */
+#include "fusion/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/json.h"
+
+static const char *head_prefix[3] = {"", "x_", "h_"};
+
+void nvlm_options_init(nvlm_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+}
+
+const char *nvlm_fusion(const nvlm_model *model)
+{
+    return nv_fusion_name(model->fusion);
+}
+
+/* Reads `nvlm_heads` and `nvlm_default_head`; fills which heads exist and
+ * returns the default one. A config without `nvlm_heads` is a plain
+ * NVLM-D / InternVL checkpoint: head d only. */
+static int parse_heads(nvlm_model *m, nv_fusion *default_head, nv_error *err)
+{
+    const char *file = m->config_path;
+    const cJSON *heads = nv_json_get(m->config, "nvlm_heads");
+    if (!heads || cJSON_IsNull(heads)) {
+        m->heads_present[NV_FUSION_D] = 1;
+        *default_head = NV_FUSION_D;
+        return 0;
+    }
+    if (!cJSON_IsObject(heads))
+        return nv_fail(err, "%s: 'nvlm_heads' is not an object", file);
+    const cJSON *h;
+    int first = -1;
+    cJSON_ArrayForEach(h, heads) {
+        nv_fusion f;
+        if (!h->string || nv_fusion_parse(h->string, &f) ||
+            strlen(h->string) != 1)
+            return nv_fail(err, "%s: nvlm_heads: unknown head '%s' (known: "
+                           "d, x, h)", file, h->string ? h->string : "");
+        if (!cJSON_IsObject(h))
+            return nv_fail(err, "%s: nvlm_heads.%s is not an object", file,
+                           h->string);
+        m->heads_present[f] = 1;
+        if (first < 0)
+            first = (int)f;
+    }
+    if (first < 0)
+        return nv_fail(err, "%s: 'nvlm_heads' names no head", file);
+    const char *def = NULL;
+    if (nv_json_str_opt(m->config, "nvlm_default_head", file, NULL, &def,
+                        err))
+        return -1;
+    if (def) {
+        nv_fusion f;
+        if (nv_fusion_parse(def, &f) || !m->heads_present[f])
+            return nv_fail(err, "%s: nvlm_default_head '%s' is not one of "
+                           "the heads in nvlm_heads", file, def);
+        *default_head = f;
+    } else {
+        *default_head = m->heads_present[NV_FUSION_D] ? NV_FUSION_D
+                                                       : (nv_fusion)first;
+    }
+    return 0;
+}
+
+/* Reads the chosen head's xattn_layers into m (heads x and h). */
+static int parse_xattn_layers(nvlm_model *m, nv_error *err)
+{
+    const char *file = m->config_path;
+    const char *name = nv_fusion_name(m->fusion);
+    const cJSON *head = nv_json_get(nv_json_get(m->config, "nvlm_heads"),
+                                    name);
+    const cJSON *list = nv_json_get(head, "xattn_layers");
+    if (!list || !cJSON_IsArray(list) || cJSON_GetArraySize(list) == 0)
+        return nv_fail(err, "%s: nvlm_heads.%s.xattn_layers must be a "
+                       "non-empty list of decoder layer indices", file, name);
+    int n = cJSON_GetArraySize(list);
+    if (n > NV_MODEL_MAX_XATTN)
+        return nv_fail(err, "%s: nvlm_heads.%s.xattn_layers has %d entries "
+                       "(at most %d)", file, name, n, NV_MODEL_MAX_XATTN);
+    int j = 0, prev = -1;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, list) {
+        double v = cJSON_IsNumber(it) ? it->valuedouble : -1;
+        if (v != (int)v || v <= prev || v >= m->llm.n_layers)
+            return nv_fail(err, "%s: nvlm_heads.%s.xattn_layers must be "
+                           "strictly increasing integers in [0, %d)", file,
+                           name, m->llm.n_layers);
+        prev = (int)v;
+        m->xattn_layer[j++] = prev;
+    }
+    m->n_xattn = n;
+    return 0;
+}
+
+/* Every per-head override must replace a real LM tensor (3.3). */
+static int check_overrides(const nvlm_model *m, nv_error *err)
+{
+    const char *lm = "language_model.";
+    for (size_t i = 0; i < nv_st_count(m->st); i++) {
+        const nv_st_entry *e = nv_st_at(m->st, i);
+        for (int f = 0; f < 3; f++) {
+            char pre[40];
+            snprintf(pre, sizeof pre, "%c_%s", "dxh"[f], lm);
+            size_t np = strlen(pre);
+            if (strncmp(e->name, pre, np) != 0)
+                continue;
+            char base[600];
+            snprintf(base, sizeof base, "%s%s", lm, e->name + np);
+            const nv_st_entry *b = nv_st_find(m->st, base);
+            if (!b)
+                return nv_fail(err, "%s: override '%s' replaces no tensor "
+                               "(no '%s')", e->file, e->name, base);
+            if (b->ndim != e->ndim ||
+                memcmp(b->shape, e->shape, sizeof(int64_t) * (size_t)e->ndim))
+                return nv_fail(err, "%s: override '%s' has a different shape "
+                               "from '%s'", e->file, e->name, base);
+        }
+    }
+    return 0;
+}
+
+static int load_xattn_blocks(nvlm_model *m, nv_error *err)
+{
+    int L = m->llm.n_layers;
+    m->xattn_at_layer = malloc(sizeof(int) * (size_t)L);
+    if (!m->xattn_at_layer)
+        return nv_fail(err, "out of memory");
+    for (int l = 0; l < L; l++)
+        m->xattn_at_layer[l] = -1;
+    if (m->fusion == NV_FUSION_D)
+        return 0;
+    if (parse_xattn_layers(m, err))
+        return -1;
+    nv_xattn_dims dims = {
+        .hidden = m->llm.hidden_size,
+        .n_heads = m->llm.n_heads,
+        .n_kv_heads = m->llm.n_kv_heads,
+        .head_dim = m->llm.head_dim,
+        .rms_eps = (float)m->llm.rms_norm_eps,
+    };
+    for (int j = 0; j < m->n_xattn; j++) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "%sxattn.%d.",
+                 head_prefix[m->fusion], j);
+        if (nv_xattn_load(m->st, prefix, nv_xattn_default_names(), &dims,
+                          &m->xattn[j], err))
+            return -1;
+        m->xattn_at_layer[m->xattn_layer[j]] = j;
+    }
+    return 0;
+}
+
+/* Tiling and normalisation settings from config.json. */
+static int parse_preprocess(nvlm_model *m, const nvlm_options *opt,
+                            nv_error *err)
+{
+    const char *file = m->config_path;
+    const nv_vit_config *vc = nv_vit_config_of(m->vit);
+    int64_t min_tiles, max_tiles;
+    int thumb;
+    if (nv_json_int_opt(m->config, "min_dynamic_patch", file, 1, &min_tiles,
+                        err) ||
+        nv_json_int_opt(m->config, "max_dynamic_patch", file, 6, &max_tiles,
+                        err) ||
+        nv_json_bool_opt(m->config, "use_thumbnail", file, 1, &thumb, err))
+        return -1;
+    if (opt && opt->max_tiles > 0)
+        max_tiles = opt->max_tiles;
+    if (min_tiles < 1 || max_tiles < min_tiles ||
+        max_tiles > NV_MAX_TILES_LIMIT)
+        return nv_fail(err, "%s: tile limits [%lld, %lld] out of range "
+                       "[1, %d]", file, (long long)min_tiles,
+                       (long long)max_tiles, NV_MAX_TILES_LIMIT);
+    m->prep = nv_preprocess_opts_default();
+    m->prep.tiling.tile_size = vc->image_size;
+    m->prep.tiling.min_tiles = (int)min_tiles;
+    m->prep.tiling.max_tiles = (int)max_tiles;
+    m->prep.tiling.use_thumbnail = thumb;
+    m->tokens_per_tile = nv_vit_config_tokens(vc);
+    return 0;
+}
+
+static int load_tokens(nvlm_model *m, nv_error *err)
+{
+    const char *file = m->config_path;
+    const char *tmpl = NULL;
+    if (nv_json_str_opt(m->config, "template", file, "chatml", &tmpl, err))
+        return -1;
+    if (strcmp(tmpl, "chatml") != 0)
+        return nv_fail(err, "%s: template '%s' is not supported yet (nvlm "
+                       "builds NVLM-D's chatml prompt)", file, tmpl);
+    m->tok = nv_tokenizer_load_dir(m->dir, err);
+    if (!m->tok)
+        return -1;
+    struct {
+        const char *text;
+        int32_t *id;
+    } need[] = {{"<|vision_pad|>", &m->image_token_id},
+                {"<|im_end|>", &m->im_end_id}};
+    int32_t start = nv_tokenizer_token_id(m->tok, "<|im_start|>");
+    if (start < 0 || start >= m->llm.vocab_size)
+        return nv_fail(err, "%s: the tokenizer has no '<|im_start|>' token "
+                       "inside the model's vocabulary", m->dir);
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+        *need[i].id = nv_tokenizer_token_id(m->tok, need[i].text);
+        if (*need[i].id < 0 || *need[i].id >= m->llm.vocab_size)
+            return nv_fail(err, "%s: the tokenizer has no '%s' token inside "
+                           "the model's vocabulary", m->dir, need[i].text);
+    }
+    return 0;
+}
+
+static int load_all(nvlm_model *m, const nvlm_options *opt, nv_error *err)
+{
+    struct stat sb;
+    if (stat(m->dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return nv_fail(err, "%s: not a model directory", m->dir);
+    m->config = nv_json_load(m->config_path, 0, err);
+    if (!m->config)
+        return -1;
+    nv_fusion def;
+    if (parse_heads(m, &def, err))
+        return -1;
+    m->fusion = def;
+    if (opt && opt->fusion && opt->fusion[0]) {
+        nv_fusion f;
+        if (nv_fusion_parse(opt->fusion, &f) || strlen(opt->fusion) != 1)
+            return nv_fail(err, "unknown fusion '%s' (d, x or h)",
+                           opt->fusion);
+        if (!m->heads_present[f])
+            return nv_fail(err, "%s: the model has no '%s' fusion head (it "
+                           "has:%s%s%s)", m->dir, opt->fusion,
+                           m->heads_present[0] ? " d" : "",
+                           m->heads_present[1] ? " x" : "",
+                           m->heads_present[2] ? " h" : "");
+        m->fusion = f;
+    }
+    if (nv_llm_config_from_root(m->config, m->config_path, &m->llm, err))
+        return -1;
+    snprintf(m->llm.override_prefix, sizeof m->llm.override_prefix,
+             "%c_%s", "dxh"[m->fusion], m->llm.weight_prefix);
+    m->pool = nv_pool_create(opt ? opt->threads : 0, err);
+    if (!m->pool)
+        return -1;
+    nv_threads_set_blas(nv_pool_size(m->pool));
+    m->st = nv_st_open(m->dir, err);
+    if (!m->st || check_overrides(m, err))
+        return -1;
+    if (load_tokens(m, err))
+        return -1;
+    if (nv_vit_load(m->st, m->config, m->config_path, &m->vit, err))
+        return -1;
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "%smlp1.", head_prefix[m->fusion]);
+    if (nv_projector_load(m->st, prefix, nv_vit_out_dim(m->vit),
+                          m->llm.hidden_size, &m->proj, err))
+        return -1;
+    if (parse_preprocess(m, opt, err))
+        return -1;
+    m->max_pixels = opt && opt->max_pixels > 0 ? opt->max_pixels
+                                               : NV_IMAGE_DEFAULT_MAX_PIXELS;
+    m->max_context = opt && opt->max_context > 0 ? opt->max_context : 4096;
+    m->dec = nv_decoder_load(m->st, &m->llm, m->pool, 64, m->max_context,
+                             err);
+    if (!m->dec)
+        return -1;
+    return load_xattn_blocks(m, err);
+}
+
+nvlm_model *nvlm_load(const char *dir, const nvlm_options *opt, char *errbuf,
+                      size_t errlen)
+{
+    nv_error err = {{0}};
+    nvlm_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(m->dir, sizeof m->dir, "%s", dir);
+    snprintf(m->config_path, sizeof m->config_path, "%s/config.json", dir);
+    if (load_all(m, opt, &err)) {
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen, "%s", err.msg);
+        nvlm_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void nvlm_free(nvlm_model *m)
+{
+    if (!m)
+        return;
+    for (int j = 0; j < NV_MODEL_MAX_XATTN; j++)
+        nv_xattn_free(m->xattn[j]);
+    free(m->xattn_at_layer);
+    nv_decoder_free(m->dec);
+    nv_projector_free(m->proj);
+    nv_vit_free(m->vit);
+    nv_tokenizer_free(m->tok);
+    nv_st_close(m->st);
+    nv_pool_free(m->pool);
+    cJSON_Delete(m->config);
+    free(m);
+}
