@@ -1,0 +1,31 @@
+/* image_decoders.h - the per-format decoders behind nv_image_decode.
+ * Internal to vision/: image.c picks one by the file's signature.
+ *
+ * Each decoder reads the header first, checks 0 < width * height <=
+ * max_pixels (already resolved, > 0) before allocating pixels, and on
+ * success fills `out` with an owned RGB image. Messages start with `name`.
+ */
+#ifndef NV_VISION_IMAGE_DECODERS_H
+#define NV_VISION_IMAGE_DECODERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "vision/image.h"
+
+/* vision/image_png.c (libpng). */
+int nv_decode_png(const uint8_t *bytes, size_t len, const char *name,
+                  int64_t max_pixels, nv_image *out, nv_error *err);
+
+/* vision/image_stb.c: JPEG, BMP, GIF, TGA, PNM through stb_image.
+ * `format` is the format name used in messages ("JPEG", ...). */
+int nv_decode_stb(const uint8_t *bytes, size_t len, const char *name,
+                  const char *format, int64_t max_pixels, nv_image *out,
+                  nv_error *err);
+
+/* Checks a size against the pixel cap; shared by the decoders. */
+int nv_image_check_size(int64_t width, int64_t height, int64_t max_pixels,
+                        const char *name, nv_error *err);
+
+#endif
