@@ -125,9 +125,57 @@ static void check_cutting(void)
     nv_image_free(&img);
 }
 
+/* nv_tile_grid_choose visits grids of one tile count in its own order
+ * (upstream: Python set order). That is safe only if two grids of the same
+ * count are never both the closest: i.e. no two neighbouring ratio values
+ * share a tile count. Checked exactly (integer cross products) for every
+ * cap up to NV_MAX_TILES_LIMIT. */
+struct grid_ratio {
+    int cols, rows;
+};
+
+static int compare_ratio(const void *pa, const void *pb)
+{
+    const struct grid_ratio *a = pa, *b = pb;
+    long lhs = (long)a->cols * b->rows, rhs = (long)b->cols * a->rows;
+    return (lhs > rhs) - (lhs < rhs);
+}
+
+static void check_same_count_never_tie(void)
+{
+    static struct grid_ratio grids[4096];
+    int bad = 0;
+    for (int max = 1; max <= NV_MAX_TILES_LIMIT; max++) {
+        int n = 0;
+        for (int count = 1; count <= max; count++)
+            for (int cols = 1; cols <= count; cols++)
+                if (count % cols == 0 && n < 4096)
+                    grids[n++] = (struct grid_ratio){cols, count / cols};
+        qsort(grids, (size_t)n, sizeof grids[0], compare_ratio);
+        /* Groups of equal ratio; compare each group with the next. */
+        int start = 0;
+        while (start < n) {
+            int end = start;
+            while (end < n && compare_ratio(&grids[start], &grids[end]) == 0)
+                end++;
+            int next_end = end;
+            while (next_end < n &&
+                   compare_ratio(&grids[end], &grids[next_end]) == 0)
+                next_end++;
+            for (int i = start; i < end; i++)
+                for (int j = end; j < next_end; j++)
+                    bad += grids[i].cols * grids[i].rows ==
+                           grids[j].cols * grids[j].rows;
+            start = end;
+        }
+    }
+    CHECK(bad == 0);
+}
+
 int main(void)
 {
     CHECK(check_cases() == 82);
+    check_same_count_never_tie();
     check_cutting();
     return check_summary("test_tiling");
 }
