@@ -24,6 +24,11 @@ int nv_decode_stb(const uint8_t *bytes, size_t len, const char *name,
                   const char *format, int64_t max_pixels, nv_image *out,
                   nv_error *err);
 
+/* vision/image_complete.c: refuses a JPEG/BMP/GIF/TGA/PNM whose data ends
+ * before its header says (stb_image would pad it with zeros). */
+int nv_image_check_complete(const char *format, const uint8_t *bytes,
+                            size_t len, const char *name, nv_error *err);
+
 /* Checks a size against the pixel cap; shared by the decoders. */
 int nv_image_check_size(int64_t width, int64_t height, int64_t max_pixels,
                         const char *name, nv_error *err);
