@@ -6,7 +6,8 @@
  * files ("image file is truncated"). These walks read only the structure
  * (markers, headers, block lengths), every read bounds-checked; the pixels
  * are still decoded by stb_image. A structure these walks do not know (an
- * RLE BMP, say) is left to stb_image to accept or refuse.
+ * RLE BMP, say) is left to stb_image to accept or refuse. PNM headers are
+ * also where a maxval other than 255 is refused (see check_pnm).
  */
 #include <string.h>
 
@@ -239,9 +240,15 @@ static int check_pnm(const uint8_t *b, size_t len, const char *name,
         pnm_number(b, len, &pos, &height) != 0 ||
         pnm_number(b, len, &pos, &maxval) != 0 || pos >= len)
         return fail_truncated(name, "PNM", "incomplete header", err);
+    /* Pillow rescales other maxvals (and clips 16-bit gray) while
+     * stb_image keeps the raw samples: refuse rather than differ. */
+    if (maxval != 255)
+        return nv_fail(err, "%s: PNM: maxval %llu is not supported (only "
+                            "255)",
+                       name, (unsigned long long)maxval);
     pos++; /* the single whitespace byte before the samples */
     uint64_t channels = b[1] == '6' ? 3 : 1;
-    uint64_t sample_bytes = maxval > 255 ? 2 : 1;
+    uint64_t sample_bytes = 1;
     uint64_t need =
         mul_add(mul_add(width, height, 0), channels * sample_bytes, pos);
     if (need > len)
