@@ -204,6 +204,9 @@ def main():
     add_decode("pal8.bmp", saved(odd.convert("P"), "BMP"))
     add_decode("gray8.bmp", saved(odd.convert("L"), "BMP"))
     add_decode("pal.gif", saved(odd.convert("P"), "GIF"))
+    # Transparent pixels: Pillow shows the palette colour of the index.
+    add_decode("pal_trns.gif", saved(odd.quantize(colors=16), "GIF",
+                                     transparency=3, optimize=False))
     add_decode("rgb.tga", saved(odd, "TGA"))
     add_decode("rgba_rle.tga",
                saved(odd.convert("RGBA"), "TGA", compression="tga_rle"))

@@ -114,60 +114,6 @@ static int check_bmp(const uint8_t *b, size_t len, const char *name,
     return 0;
 }
 
-/* Skips GIF data sub-blocks up to their zero-length terminator. */
-static int skip_gif_blocks(const uint8_t *b, size_t len, size_t *pos)
-{
-    for (;;) {
-        if (*pos >= len)
-            return -1;
-        size_t n = b[(*pos)++];
-        if (n == 0)
-            return 0;
-        if (n > len - *pos)
-            return -1;
-        *pos += n;
-    }
-}
-
-/* The first image (the one decoded) must be complete. */
-static int check_gif(const uint8_t *b, size_t len, const char *name,
-                     nv_error *err)
-{
-    if (len < 13)
-        return fail_truncated(name, "GIF", "short header", err);
-    size_t pos = 13;
-    if (b[10] & 0x80)
-        pos += (size_t)3 << ((b[10] & 7) + 1); /* global color table */
-    for (;;) {
-        if (pos >= len)
-            return fail_truncated(name, "GIF", "no image data", err);
-        uint8_t intro = b[pos++];
-        if (intro == 0x21) { /* extension: label, then sub-blocks */
-            pos++;
-            if (skip_gif_blocks(b, len, &pos) != 0)
-                return fail_truncated(name, "GIF", "extension ends early",
-                                      err);
-        } else if (intro == 0x2C) { /* image descriptor */
-            if (len - pos < 10)
-                return fail_truncated(name, "GIF", "image header", err);
-            uint8_t flags = b[pos + 8];
-            pos += 9;
-            if (flags & 0x80)
-                pos += (size_t)3 << ((flags & 7) + 1); /* local table */
-            pos++;                                     /* LZW code size */
-            if (skip_gif_blocks(b, len, &pos) != 0)
-                return fail_truncated(name, "GIF", "image data ends early",
-                                      err);
-            return 0;
-        } else if (intro == 0x3B) {
-            return nv_fail(err, "%s: GIF: no image before the trailer",
-                           name);
-        } else {
-            return 0; /* unknown block: stb_image decides */
-        }
-    }
-}
-
 static int check_tga(const uint8_t *b, size_t len, const char *name,
                      nv_error *err)
 {
@@ -263,8 +209,10 @@ int nv_image_check_complete(const char *format, const uint8_t *bytes,
         return check_jpeg(bytes, len, name, err);
     if (!strcmp(format, "BMP"))
         return check_bmp(bytes, len, name, err);
-    if (!strcmp(format, "GIF"))
-        return check_gif(bytes, len, name, err);
+    if (!strcmp(format, "GIF")) {
+        nv_gif_frame frame;
+        return nv_gif_first_frame(bytes, len, name, &frame, err);
+    }
     if (!strcmp(format, "TGA"))
         return check_tga(bytes, len, name, err);
     if (!strcmp(format, "PNM"))

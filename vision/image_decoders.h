@@ -29,6 +29,18 @@ int nv_decode_stb(const uint8_t *bytes, size_t len, const char *name,
 int nv_image_check_complete(const char *format, const uint8_t *bytes,
                             size_t len, const char *name, nv_error *err);
 
+/* vision/image_gif.c: the first frame of a GIF. */
+typedef struct nv_gif_frame {
+    int transparent_index;  /* -1 when none */
+    int left, top, width, height;
+    const uint8_t *palette; /* active colour table (local, else global) */
+    int palette_entries;
+} nv_gif_frame;
+
+/* Walks to the end of the first image; fails if it is cut off. */
+int nv_gif_first_frame(const uint8_t *bytes, size_t len, const char *name,
+                       nv_gif_frame *frame, nv_error *err);
+
 /* Checks a size against the pixel cap; shared by the decoders. */
 int nv_image_check_size(int64_t width, int64_t height, int64_t max_pixels,
                         const char *name, nv_error *err);
