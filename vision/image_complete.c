@@ -193,10 +193,8 @@ static int check_pnm(const uint8_t *b, size_t len, const char *name,
                             "255)",
                        name, (unsigned long long)maxval);
     pos++; /* the single whitespace byte before the samples */
-    uint64_t channels = b[1] == '6' ? 3 : 1;
-    uint64_t sample_bytes = 1;
-    uint64_t need =
-        mul_add(mul_add(width, height, 0), channels * sample_bytes, pos);
+    uint64_t channels = b[1] == '6' ? 3 : 1; /* one byte per sample */
+    uint64_t need = mul_add(mul_add(width, height, 0), channels, pos);
     if (need > len)
         return fail_truncated(name, "PNM", "pixel data ends early", err);
     return 0;
