@@ -1,0 +1,48 @@
+/* image_decoders.h - the per-format decoders behind nv_image_decode.
+ * Internal to vision/: image.c picks one by the file's signature.
+ *
+ * Each decoder reads the header first, checks 0 < width * height <=
+ * max_pixels (already resolved, > 0) before allocating pixels, and on
+ * success fills `out` with an owned RGB image. Messages start with `name`.
+ */
+#ifndef NV_VISION_IMAGE_DECODERS_H
+#define NV_VISION_IMAGE_DECODERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "vision/image.h"
+
+/* vision/image_png.c (libpng). */
+int nv_decode_png(const uint8_t *bytes, size_t len, const char *name,
+                  int64_t max_pixels, nv_image *out, nv_error *err);
+
+/* vision/image_stb.c: JPEG, BMP, GIF, TGA, PNM through stb_image.
+ * `format` is the format name used in messages ("JPEG", ...). */
+int nv_decode_stb(const uint8_t *bytes, size_t len, const char *name,
+                  const char *format, int64_t max_pixels, nv_image *out,
+                  nv_error *err);
+
+/* vision/image_complete.c: refuses a JPEG/BMP/GIF/TGA/PNM whose data ends
+ * before its header says (stb_image would pad it with zeros). */
+int nv_image_check_complete(const char *format, const uint8_t *bytes,
+                            size_t len, const char *name, nv_error *err);
+
+/* vision/image_gif.c: the first frame of a GIF. */
+typedef struct nv_gif_frame {
+    int transparent_index;  /* -1 when none */
+    int left, top, width, height;
+    const uint8_t *palette; /* active colour table (local, else global) */
+    int palette_entries;
+} nv_gif_frame;
+
+/* Walks to the end of the first image; fails if it is cut off. */
+int nv_gif_first_frame(const uint8_t *bytes, size_t len, const char *name,
+                       nv_gif_frame *frame, nv_error *err);
+
+/* Checks a size against the pixel cap; shared by the decoders. */
+int nv_image_check_size(int64_t width, int64_t height, int64_t max_pixels,
+                        const char *name, nv_error *err);
+
+#endif

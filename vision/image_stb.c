@@ -1,0 +1,98 @@
+/* image_stb.c - JPEG, BMP, GIF, TGA and PNM decoding with stb_image.
+ *
+ * Debian's libstb already compiles the stb_image implementation, so only
+ * the declarations are included here. stb_image asks for 3 channels, which
+ * replicates gray and drops alpha like Pillow's convert("RGB").
+ *
+ * stb_image decodes a truncated file without complaint (it pads the missing
+ * data with zeros), while Pillow refuses it; so the file's structure is
+ * first checked to be complete (image_complete.c).
+ *
+ * GIF transparency: stb_image leaves the transparent pixels of the first
+ * frame black (alpha 0); Pillow's convert("RGB") gives them the colour of
+ * the transparent palette index. Such GIFs are loaded with alpha and those
+ * pixels recoloured.
+ */
+#include <limits.h>
+#include <stb_image.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vision/image_decoders.h"
+
+/* RGBA from stb_image -> RGB, transparent first-frame pixels as Pillow
+ * shows them: the palette colour of the transparent index (gray (i, i, i)
+ * past the table, as Pillow's palette starts out). */
+static void recolour_transparent(const uint8_t *rgba, const nv_gif_frame *gif,
+                                 nv_image *out)
+{
+    int index = gif->transparent_index;
+    uint8_t colour[3] = {(uint8_t)index, (uint8_t)index, (uint8_t)index};
+    if (gif->palette && index < gif->palette_entries)
+        memcpy(colour, gif->palette + index * 3, 3);
+    for (int y = 0; y < out->height; y++) {
+        for (int x = 0; x < out->width; x++) {
+            const uint8_t *src = rgba + ((size_t)y * out->width + x) * 4;
+            uint8_t *dst = out->rgb + ((size_t)y * out->width + x) * 3;
+            int in_frame = x >= gif->left && x < gif->left + gif->width &&
+                           y >= gif->top && y < gif->top + gif->height;
+            if (src[3] == 0 && in_frame)
+                memcpy(dst, colour, 3);
+            else
+                memcpy(dst, src, 3);
+        }
+    }
+}
+
+int nv_decode_stb(const uint8_t *bytes, size_t len, const char *name,
+                  const char *format, int64_t max_pixels, nv_image *out,
+                  nv_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (len > INT_MAX)
+        return nv_fail(err, "%s: %s: file too large for the decoder", name,
+                       format);
+    int width = 0, height = 0, channels = 0;
+    if (!stbi_info_from_memory(bytes, (int)len, &width, &height,
+                               &channels)) {
+        if (!strcmp(format, "TGA"))
+            return nv_fail(err, "%s: not a supported image (PNG, JPEG, BMP, "
+                                "GIF, TGA or binary PNM)",
+                           name);
+        return nv_fail(err, "%s: %s: cannot read the header (%s)", name,
+                       format, stbi_failure_reason());
+    }
+    if (nv_image_check_size(width, height, max_pixels, name, err) != 0)
+        return -1;
+    if (nv_image_check_complete(format, bytes, len, name, err) != 0)
+        return -1;
+    nv_gif_frame gif = {.transparent_index = -1};
+    if (!strcmp(format, "GIF") &&
+        nv_gif_first_frame(bytes, len, name, &gif, err) != 0)
+        return -1;
+    int load_channels = gif.transparent_index >= 0 ? 4 : 3;
+
+    int got_w = 0, got_h = 0, got_channels = 0;
+    uint8_t *pixels = stbi_load_from_memory(bytes, (int)len, &got_w, &got_h,
+                                            &got_channels, load_channels);
+    if (!pixels)
+        return nv_fail(err, "%s: %s: cannot decode (%s)", name, format,
+                       stbi_failure_reason());
+    if (got_w != width || got_h != height) {
+        stbi_image_free(pixels);
+        return nv_fail(err, "%s: %s: decoded size %dx%d differs from the "
+                            "header's %dx%d",
+                       name, format, got_w, got_h, width, height);
+    }
+    /* Copied so that every nv_image is freed the same way. */
+    if (nv_image_alloc(out, width, height, err) != 0) {
+        stbi_image_free(pixels);
+        return nv_fail_prefix(err, "%s: ", name);
+    }
+    if (load_channels == 3)
+        memcpy(out->rgb, pixels, (size_t)width * (size_t)height * 3);
+    else
+        recolour_transparent(pixels, &gif, out);
+    stbi_image_free(pixels);
+    return 0;
+}
