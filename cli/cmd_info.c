@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "vision/image.h"
 #include "vision/tiling.h"
@@ -51,47 +52,6 @@ static void usage(FILE *out)
             (int64_t)NV_IMAGE_DEFAULT_MAX_PIXELS);
 }
 
-/* Matches `--name VALUE` or `--name=VALUE` at argv[*i]; advances *i past
- * the value. Returns 1 on a match, 0 if argv[*i] is another option, -1 if
- * the value is missing. */
-static int option_value(int argc, char **argv, int *i, const char *name,
-                        const char **value)
-{
-    const char *arg = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(arg, name, n) != 0)
-        return 0;
-    if (arg[n] == '=') {
-        *value = arg + n + 1;
-        return 1;
-    }
-    if (arg[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "nvlm info: %s needs a value\n", name);
-        return -1;
-    }
-    *value = argv[++*i];
-    return 1;
-}
-
-static int parse_count(const char *name, const char *text, int64_t min,
-                       int64_t max, int64_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno || end == text || *end != '\0' || v < min || v > max) {
-        fprintf(stderr,
-                "nvlm info: %s wants a whole number in %" PRId64 "..%" PRId64
-                ", not '%s'\n",
-                name, min, max, text);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* Returns 0 to go on, or the exit status to stop with (help: 0 via *done). */
 static int parse_args(int argc, char **argv, struct info_args *args,
                       int *done)
@@ -106,23 +66,20 @@ static int parse_args(int argc, char **argv, struct info_args *args,
             return 0;
         } else if (!strcmp(argv[i], "--json")) {
             args->json = 1;
-        } else if ((m = option_value(argc, argv, &i, "--image", &value))) {
+        } else if ((m = nv_arg_value("info", argc, argv, &i, "--image", NULL, &value))) {
             if (m < 0)
                 return 2;
             args->image = value;
-        } else if ((m = option_value(argc, argv, &i, "--tile-size",
-                                     &value))) {
-            if (m < 0 || parse_count("--tile-size", value, 1,
+        } else if ((m = nv_arg_value("info", argc, argv, &i, "--tile-size", NULL, &value))) {
+            if (m < 0 || nv_arg_int("info", "--tile-size", value, 1,
                                      NV_TILE_SIZE_MAX, &args->tile_size))
                 return 2;
-        } else if ((m = option_value(argc, argv, &i, "--max-tiles",
-                                     &value))) {
-            if (m < 0 || parse_count("--max-tiles", value, 1,
+        } else if ((m = nv_arg_value("info", argc, argv, &i, "--max-tiles", NULL, &value))) {
+            if (m < 0 || nv_arg_int("info", "--max-tiles", value, 1,
                                      NV_MAX_TILES_LIMIT, &args->max_tiles))
                 return 2;
-        } else if ((m = option_value(argc, argv, &i, "--max-pixels",
-                                     &value))) {
-            if (m < 0 || parse_count("--max-pixels", value, 1,
+        } else if ((m = nv_arg_value("info", argc, argv, &i, "--max-pixels", NULL, &value))) {
+            if (m < 0 || nv_arg_int("info", "--max-pixels", value, 1,
                                      (int64_t)1 << 48, &args->max_pixels))
                 return 2;
         } else {

@@ -9,6 +9,7 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"ask", nv_cmd_ask, "answer a question about an image"},
     {"info", nv_cmd_info, "image tiling and model architecture"},
     {"tokenize", nv_cmd_tokenize, "turn text into token ids"},
 };

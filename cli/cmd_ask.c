@@ -1,0 +1,267 @@
+/* cmd_ask.c - `nvlm ask`: answer a question about an image, streaming the
+ * answer, or printing one JSON object with --json.
+ *
+ *   nvlm ask -m DIR --image IMG -p "question" [--fusion d|x|h] [-n N]
+ *            [--temp T] [--top-k K] [--top-p P] [--seed S] [-t N]
+ *            [--max-tiles N] [--ctx N] [--json] [--raw-prompt]
+ *
+ * Flags follow llama.cpp's where they mean the same. Everything goes
+ * through nvlm.h.
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/model_path.h"
+#include "nvlm.h"
+
+struct ask_args {
+    const char *model;
+    const char *image;
+    const char *prompt;
+    nvlm_options opt;
+    nvlm_gen_params gen;
+    int json;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: nvlm ask [-m DIR] [--image IMG] -p TEXT [options]\n"
+        "\n"
+        "Answers TEXT about IMG and streams the answer to stdout.\n"
+        "\n"
+        "  -m, --model DIR     model directory (config.json, model.safetensors,\n"
+        "                      tokenizer.json); default: the bundled model\n"
+        "  --image IMG         the image (PNG, JPEG, BMP, GIF, TGA, PNM)\n"
+        "  -p, --prompt TEXT   the question\n"
+        "  --fusion d|x|h      the fusion head (default: the model's)\n"
+        "  -n, --n-predict N   most tokens to generate (default 256)\n"
+        "  --temp T            temperature; 0 = greedy (default 0)\n"
+        "  --top-k K           keep the K most likely tokens (0 = off)\n"
+        "  --top-p P           nucleus sampling (1 = off)\n"
+        "  --seed S            sampling seed (default 0)\n"
+        "  -t, --threads N     threads (default: all cores)\n"
+        "  --max-tiles N       most image tiles, thumbnail not counted\n"
+        "  --max-pixels N      refuse larger images (default 64000000)\n"
+        "  -c, --ctx N         context length in tokens (default 4096)\n"
+        "  --ignore-eos        do not stop at <|im_end|> or eos\n"
+        "  --raw-prompt        no chat template: tokenize TEXT as given, the\n"
+        "                      image where TEXT says <image>\n"
+        "  --json              print one JSON object (ids, text, timings)\n"
+        "  -h, --help          this text\n");
+}
+
+static int parse_args(int argc, char **argv, struct ask_args *a, int *done)
+{
+    *done = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int m;
+        int64_t n;
+        double f;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            *done = 1;
+            return 0;
+        } else if (!strcmp(argv[i], "--json")) {
+            a->json = 1;
+        } else if (!strcmp(argv[i], "--raw-prompt")) {
+            a->gen.raw_prompt = 1;
+        } else if (!strcmp(argv[i], "--ignore-eos")) {
+            a->gen.ignore_eos = 1;
+        } else if ((m = nv_arg_value("ask", argc, argv, &i, "--model", "-m",
+                                     &v))) {
+            if (m < 0)
+                return 2;
+            a->model = v;
+        } else if ((m = nv_arg_value("ask", argc, argv, &i, "--image", NULL,
+                                     &v))) {
+            if (m < 0)
+                return 2;
+            a->image = v;
+        } else if ((m = nv_arg_value("ask", argc, argv, &i, "--prompt", "-p",
+                                     &v))) {
+            if (m < 0)
+                return 2;
+            a->prompt = v;
+        } else if ((m = nv_arg_value("ask", argc, argv, &i, "--fusion", NULL,
+                                     &v))) {
+            if (m < 0)
+                return 2;
+            a->opt.fusion = v;
+        } else if ((m = nv_arg_value("ask", argc, argv, &i, "--n-predict",
+                                     "-n", &v))) {
+            if (m < 0 || nv_arg_int("ask", "-n", v, 0, 1 << 20, &n))
+                return 2;
+            a->gen.max_new_tokens = (int)n;
+        } else if ((m = nv_arg_value("ask", argc, argv, &i, "--temp", NULL,
+                                     &v))) {
+            if (m < 0 || nv_arg_float("ask", "--temp", v, 0, 100, &f))
+                return 2;
+            a->gen.temperature = (float)f;
+        } else if ((m = nv_arg_value("ask", argc, argv, &i, "--top-k", NULL,
+                                     &v))) {
+            if (m < 0 || nv_arg_int("ask", "--top-k", v, 0, 1 << 30, &n))
+                return 2;
+            a->gen.top_k = (int)n;
+        } else if ((m = nv_arg_value("ask", argc, argv, &i, "--top-p", NULL,
+                                     &v))) {
+            if (m < 0 || nv_arg_float("ask", "--top-p", v, 0, 1, &f))
+                return 2;
+            a->gen.top_p = (float)f;
+        } else if ((m = nv_arg_value("ask", argc, argv, &i, "--seed", NULL,
+                                     &v))) {
+            if (m < 0 || nv_arg_int("ask", "--seed", v, 0, INT64_MAX, &n))
+                return 2;
+            a->gen.seed = (uint64_t)n;
+        } else if ((m = nv_arg_value("ask", argc, argv, &i, "--threads",
+                                     "-t", &v))) {
+            if (m < 0 || nv_arg_int("ask", "-t", v, 1, 1024, &n))
+                return 2;
+            a->opt.threads = (int)n;
+        } else if ((m = nv_arg_value("ask", argc, argv, &i, "--max-tiles",
+                                     NULL, &v))) {
+            if (m < 0 || nv_arg_int("ask", "--max-tiles", v, 1, 256, &n))
+                return 2;
+            a->opt.max_tiles = (int)n;
+        } else if ((m = nv_arg_value("ask", argc, argv, &i, "--max-pixels",
+                                     NULL, &v))) {
+            if (m < 0 ||
+                nv_arg_int("ask", "--max-pixels", v, 1, (int64_t)1 << 48, &n))
+                return 2;
+            a->opt.max_pixels = n;
+        } else if ((m = nv_arg_value("ask", argc, argv, &i, "--ctx", "-c",
+                                     &v))) {
+            if (m < 0 || nv_arg_int("ask", "--ctx", v, 16, 1 << 20, &n))
+                return 2;
+            a->opt.max_context = (int)n;
+        } else {
+            fprintf(stderr, "nvlm ask: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!a->prompt) {
+        fprintf(stderr, "nvlm ask: -p TEXT is required\n");
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+/* Collects the answer bytes (for --json) or streams them. */
+struct answer {
+    char *text;
+    size_t len, cap;
+    int stream;
+};
+
+static int on_token(void *user, int32_t id, const char *bytes, size_t len)
+{
+    (void)id;
+    struct answer *a = user;
+    if (a->stream) {
+        fwrite(bytes, 1, len, stdout);
+        fflush(stdout);
+        return 0;
+    }
+    if (a->len + len + 1 > a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 256;
+        while (cap < a->len + len + 1)
+            cap *= 2;
+        char *t = realloc(a->text, cap);
+        if (!t)
+            return 1;
+        a->text = t;
+        a->cap = cap;
+    }
+    memcpy(a->text + a->len, bytes, len);
+    a->len += len;
+    a->text[a->len] = '\0';
+    return 0;
+}
+
+static cJSON *ids_json(const int32_t *ids, int n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; arr && i < n; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateNumber(ids[i]));
+    return arr;
+}
+
+static int print_json(const nvlm_model *m, const nvlm_session *s,
+                      const struct answer *ans)
+{
+    int np = 0, ng = 0;
+    const int32_t *pids = nvlm_prompt_ids(s, &np);
+    const int32_t *gids = nvlm_generated_ids(s, &ng);
+    const nvlm_stats *st = nvlm_last_stats(s);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "fusion", nvlm_fusion(m));
+    cJSON_AddItemToObject(o, "prompt_ids", ids_json(pids, np));
+    cJSON_AddItemToObject(o, "generated_ids", ids_json(gids, ng));
+    cJSON_AddStringToObject(o, "text", ans->text ? ans->text : "");
+    cJSON_AddNumberToObject(o, "tiles", st->tiles);
+    cJSON_AddNumberToObject(o, "image_tokens_in_stream",
+                            st->image_tokens_in_stream);
+    cJSON_AddNumberToObject(o, "xattn_tokens", st->xattn_tokens);
+    cJSON *t = cJSON_AddObjectToObject(o, "timings_ms");
+    cJSON_AddNumberToObject(t, "preprocess", st->ms_preprocess);
+    cJSON_AddNumberToObject(t, "vision", st->ms_vision);
+    cJSON_AddNumberToObject(t, "prefill", st->ms_prefill);
+    cJSON_AddNumberToObject(t, "decode", st->ms_decode);
+    char *txt = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!txt)
+        return 1;
+    printf("%s\n", txt);
+    free(txt);
+    return 0;
+}
+
+int nv_cmd_ask(int argc, char **argv)
+{
+    struct ask_args a;
+    memset(&a, 0, sizeof a);
+    nvlm_options_init(&a.opt);
+    nvlm_gen_params_init(&a.gen);
+    int done = 0;
+    int rc = parse_args(argc, argv, &a, &done);
+    if (rc || done)
+        return rc;
+    char model_dir[4096];
+    if (nv_cli_model_dir("ask", a.model, model_dir, sizeof model_dir))
+        return 1;
+    char err[1024];
+    nvlm_model *m = nvlm_load(model_dir, &a.opt, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "nvlm ask: %s\n", err);
+        return 1;
+    }
+    nvlm_session *s = nvlm_session_new(m, err, sizeof err);
+    struct answer ans = {.stream = !a.json};
+    rc = s ? 0 : -1;
+    if (!rc && a.image)
+        rc = nvlm_add_image_file(s, a.image, err, sizeof err);
+    if (!rc)
+        rc = nvlm_add_text(s, a.prompt, err, sizeof err);
+    if (!rc)
+        rc = nvlm_generate(s, &a.gen, on_token, &ans, err, sizeof err);
+    int status = 0;
+    if (rc) {
+        fprintf(stderr, "nvlm ask: %s\n", err);
+        status = 1;
+    } else if (a.json) {
+        status = print_json(m, s, &ans);
+    } else {
+        printf("\n");
+    }
+    free(ans.text);
+    nvlm_session_free(s);
+    nvlm_free(m);
+    return status;
+}
