@@ -144,7 +144,8 @@ pcre2_code *nv_tok_compile_regex(const char *pattern, int literal,
 {
     int code_err;
     PCRE2_SIZE offset;
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+    /* PCRE2 refuses UCP together with LITERAL, and a literal needs none. */
+    uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
                                    opts, &code_err, &offset, NULL);
     if (!re) {
