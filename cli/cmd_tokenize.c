@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -14,7 +15,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-        "usage: nvlm tokenize (-m DIR | --tokenizer FILE) [--json]\n"
+        "usage: nvlm tokenize (-m DIR | --tokenizer FILE) [--json | --count]\n"
         "                     [--no-special] (TEXT | -f FILE)\n"
         "\n"
         "Prints the token ids of TEXT (or of the contents of FILE; '-' is\n"
@@ -26,11 +27,20 @@ static void usage(FILE *out)
         "  --json              print {\"ids\": [...], \"pieces\": [...]}; pieces\n"
         "                      are the vocabulary strings (\"\\u0120world\")\n"
         "  --no-special        read special tokens such as <|im_end|> as text\n"
+        "  --count             print only the number of tokens, and the load\n"
+        "                      and encode times on stderr\n"
         "  -f FILE             read the text from FILE\n"
         "\n"
         "Plain output is one `id -> 'text'` line per token, the text being\n"
         "the token's bytes with control characters and bytes of a character\n"
         "cut between tokens written as escapes.\n");
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static char *read_all(const char *path, size_t *len)
@@ -126,7 +136,7 @@ int nv_cmd_tokenize(int argc, char **argv)
 {
     const char *model_dir = NULL, *tokenizer_file = NULL, *text_file = NULL;
     const char *text_arg = NULL;
-    int json = 0, parse_special = 1;
+    int json = 0, count = 0, parse_special = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_value = i + 1 < argc;
@@ -141,6 +151,8 @@ int nv_cmd_tokenize(int argc, char **argv)
             text_file = argv[++i];
         } else if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--count")) {
+            count = 1;
         } else if (!strcmp(a, "--no-special")) {
             parse_special = 0;
         } else if (!strcmp(a, "--")) {
@@ -161,7 +173,8 @@ int nv_cmd_tokenize(int argc, char **argv)
             return 2;
         }
     }
-    if (!model_dir == !tokenizer_file || !text_arg == !text_file) {
+    if (!model_dir == !tokenizer_file || !text_arg == !text_file ||
+        (json && count)) {
         usage(stderr);
         return 2;
     }
@@ -176,9 +189,11 @@ int nv_cmd_tokenize(int argc, char **argv)
     }
     const char *text = file_text ? file_text : text_arg;
     nv_error err = {{0}};
+    double t0 = seconds_now();
     nv_tokenizer *tok = model_dir ? nv_tokenizer_load_dir(model_dir, &err)
                                   : nv_tokenizer_load_json(tokenizer_file,
                                                            &err);
+    double t1 = seconds_now();
     int32_t *ids = NULL;
     size_t n = 0;
     int status = 0;
@@ -186,6 +201,12 @@ int nv_cmd_tokenize(int argc, char **argv)
                                     &err) < 0) {
         fprintf(stderr, "nvlm tokenize: %s\n", err.msg);
         status = 1;
+    } else if (count) {
+        double t2 = seconds_now();
+        printf("%zu\n", n);
+        fprintf(stderr, "loaded in %.3f s; encoded %zu bytes in %.3f s "
+                        "(%.2f MB/s)\n", t1 - t0, len, t2 - t1,
+                t2 > t1 ? (double)len / 1e6 / (t2 - t1) : 0.0);
     } else if (json) {
         status = print_json(tok, ids, n);
     } else {
