@@ -75,6 +75,84 @@ void nv_tokenizer_free(nv_tokenizer *tok)
     free(tok);
 }
 
+/* Appends the NFC form of s[0..len) to *buf. */
+static int append_nfc(const char *s, size_t len, char **buf, size_t *n,
+                      size_t *cap, nv_error *err)
+{
+    utf8proc_uint8_t *nfc = NULL;
+    utf8proc_ssize_t m =
+        utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len,
+                     &nfc, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+    if (m < 0)
+        return nv_fail(err, "tokenizer: NFC normalization failed: %s",
+                       utf8proc_errmsg(m));
+    if (*cap - *n < (size_t)m) {
+        size_t want = *n + (size_t)m;
+        char *grown = realloc(*buf, want);
+        if (!grown) {
+            free(nfc);
+            return nv_fail(err, "tokenizer: out of memory normalizing");
+        }
+        *buf = grown;
+        *cap = want;
+    }
+    memcpy(*buf + *n, nfc, (size_t)m);
+    *n += (size_t)m;
+    free(nfc);
+    return 0;
+}
+
+/* NFC of s[0..len) into a malloc'd buffer. ASCII is left as is without
+ * calling utf8proc: an ASCII character never composes with the character
+ * before it and is a starter, so NFC only has to see each run of non-ASCII
+ * bytes together with the one ASCII character in front of it (e + U+0301
+ * composes to é). */
+static char *nfc_text(const char *s, size_t len, size_t *out_len,
+                      nv_error *err)
+{
+    size_t cap = len + 16, n = 0, i = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        nv_fail(err, "tokenizer: out of memory normalizing");
+        return NULL;
+    }
+    while (i < len) {
+        size_t j = i;
+        while (j < len && (unsigned char)s[j] < 0x80)
+            j++;
+        if (j == len) { /* ASCII to the end */
+            memcpy(buf + n, s + i, len - i);
+            n += len - i;
+            break;
+        }
+        /* ASCII is copied; cap always leaves room for the rest of it */
+        size_t run_start = j > i ? j - 1 : j;
+        memcpy(buf + n, s + i, run_start - i);
+        n += run_start - i;
+        size_t k = j;
+        while (k < len && (unsigned char)s[k] >= 0x80)
+            k++;
+        if (append_nfc(s + run_start, k - run_start, &buf, &n, &cap, err) <
+            0) {
+            free(buf);
+            return NULL;
+        }
+        if (cap - n < len - k) {
+            char *grown = realloc(buf, n + (len - k) + 16);
+            if (!grown) {
+                free(buf);
+                nv_fail(err, "tokenizer: out of memory normalizing");
+                return NULL;
+            }
+            buf = grown;
+            cap = n + (len - k) + 16;
+        }
+        i = k;
+    }
+    *out_len = n;
+    return buf;
+}
+
 /* Normalizes (NFC when configured) and runs pre-tokenizers + BPE on one
  * stretch of text between added tokens. */
 static int encode_plain(const nv_tokenizer *tok, const char *s, size_t len,
@@ -83,20 +161,13 @@ static int encode_plain(const nv_tokenizer *tok, const char *s, size_t len,
 {
     if (len == 0)
         return 0;
-    int ascii = 1;
-    for (size_t i = 0; i < len && ascii; i++)
-        ascii = (unsigned char)s[i] < 0x80;
-    if (!tok->nfc || ascii) /* ASCII is already NFC */
+    if (!tok->nfc)
         return nv_pretokenize_and_merge(tok, s, len, scratch, out, err);
-    utf8proc_uint8_t *nfc = NULL;
-    utf8proc_ssize_t n =
-        utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len,
-                     &nfc, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
-    if (n < 0)
-        return nv_fail(err, "tokenizer: NFC normalization failed: %s",
-                       utf8proc_errmsg(n));
-    int rc = nv_pretokenize_and_merge(tok, (const char *)nfc, (size_t)n,
-                                      scratch, out, err);
+    size_t nfc_len;
+    char *nfc = nfc_text(s, len, &nfc_len, err);
+    if (!nfc)
+        return -1;
+    int rc = nv_pretokenize_and_merge(tok, nfc, nfc_len, scratch, out, err);
     free(nfc);
     return rc;
 }

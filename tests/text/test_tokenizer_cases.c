@@ -206,6 +206,8 @@ static void test_ignore_merges_and_prefix(void)
     if (CHECK(tok)) {
         EXPECT(tok, "e\xcc\x81", 1, 22);
         EXPECT(tok, "\xc3\xa9", 1, 22);
+        EXPECT(tok, "ae\xcc\x81", 1, 0, 22);       /* a é: one word */
+        EXPECT(tok, "e\xcc\x81-e\xcc\x81", 1, 22, 24, 22);
         nv_tokenizer_free(tok);
     }
 }
