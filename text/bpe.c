@@ -37,6 +37,7 @@ void nv_bpe_scratch_free(nv_bpe_scratch *s)
     free(s->sym_prev);
     free(s->sym_next);
     free(s->heap);
+    nv_word_cache_free(&s->cache);
 }
 
 static int reserve(nv_bpe_scratch *s, size_t len, nv_error *err)
@@ -135,8 +136,17 @@ int nv_bpe_word(const nv_tokenizer *tok, const char *word, size_t len,
         if (whole >= 0)
             return nv_idvec_push(out, whole, err);
     }
+    const int32_t *cached;
+    size_t n_cached;
+    if (nv_word_cache_get(&s->cache, word, len, &cached, &n_cached)) {
+        for (size_t i = 0; i < n_cached; i++)
+            if (nv_idvec_push(out, cached[i], err) < 0)
+                return -1;
+        return 0;
+    }
     if (reserve(s, len, err) < 0)
         return -1;
+    size_t first_out = out->n;
     /* Bytes without a vocab entry are dropped, as HF does for a BPE with
      * no unk_token; their neighbours then become adjacent. */
     int32_t n = 0;
@@ -150,7 +160,7 @@ int nv_bpe_word(const nv_tokenizer *tok, const char *word, size_t len,
         n++;
     }
     if (n == 0)
-        return 0;
+        return nv_word_cache_put(&s->cache, word, len, NULL, 0, err);
     s->sym_next[n - 1] = -1;
     size_t nheap = 0;
     for (int32_t i = 0; i + 1 < n; i++)
@@ -175,5 +185,6 @@ int nv_bpe_word(const nv_tokenizer *tok, const char *word, size_t len,
     for (int32_t i = 0; i >= 0; i = s->sym_next[i])
         if (nv_idvec_push(out, s->sym_id[i], err) < 0)
             return -1;
-    return 0;
+    return nv_word_cache_put(&s->cache, word, len, out->ids + first_out,
+                             out->n - first_out, err);
 }

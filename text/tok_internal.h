@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "text/tok_maps.h"
 #include "text/tokenizer.h"
+#include "text/word_cache.h"
 
 /* How a Split pre-tokenizer treats the regex matches (HF names). */
 typedef enum nv_split_behavior {
@@ -139,6 +140,7 @@ typedef struct nv_bpe_scratch {
     int32_t *sym_id, *sym_prev, *sym_next;
     struct nv_bpe_cand *heap;
     size_t cap_syms, cap_heap;
+    nv_word_cache cache;
 } nv_bpe_scratch;
 
 void nv_bpe_scratch_free(nv_bpe_scratch *s);

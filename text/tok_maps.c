@@ -15,7 +15,7 @@ static size_t capacity_for(size_t max_entries)
     return cap;
 }
 
-static uint64_t hash_bytes(const char *s, size_t len)
+uint64_t nv_hash_bytes(const char *s, size_t len)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (size_t i = 0; i < len; i++) {
@@ -54,7 +54,7 @@ void nv_strmap_free(nv_strmap *m)
 
 void nv_strmap_put(nv_strmap *m, const char *key, size_t len, int32_t value)
 {
-    size_t i = (size_t)hash_bytes(key, len) & m->mask;
+    size_t i = (size_t)nv_hash_bytes(key, len) & m->mask;
     while (m->slots[i].key) {
         nv_strmap_slot *s = &m->slots[i];
         if (s->len == len && memcmp(s->key, key, len) == 0) {
@@ -70,7 +70,7 @@ void nv_strmap_put(nv_strmap *m, const char *key, size_t len, int32_t value)
 
 int32_t nv_strmap_get(const nv_strmap *m, const char *key, size_t len)
 {
-    size_t i = (size_t)hash_bytes(key, len) & m->mask;
+    size_t i = (size_t)nv_hash_bytes(key, len) & m->mask;
     while (m->slots[i].key) {
         const nv_strmap_slot *s = &m->slots[i];
         if (s->len == len && memcmp(s->key, key, len) == 0)

@@ -23,6 +23,9 @@ typedef struct nv_strmap {
     size_t mask; /* capacity - 1, capacity a power of two */
 } nv_strmap;
 
+/* The hash both the vocab map and the word cache use (FNV-1a, mixed). */
+uint64_t nv_hash_bytes(const char *s, size_t len);
+
 int nv_strmap_init(nv_strmap *m, size_t max_entries, nv_error *err);
 void nv_strmap_free(nv_strmap *m);
 /* Inserts or overwrites; the table never fills because init sized it. */

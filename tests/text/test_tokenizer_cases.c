@@ -73,6 +73,7 @@ static void test_merges_and_added(void)
     EXPECT(tok, " abc", 1, 4, 7);     /* b c, a bc, then no "Ġ abc" */
     EXPECT(tok, " a", 1, 8);
     EXPECT(tok, "abab", 1, 5, 5);     /* equal ranks, left to right */
+    EXPECT(tok, "abc abc abc", 1, 7, 4, 7, 4, 7); /* 2nd " abc" cached */
     EXPECT(tok, "aaa", 1, 9, 0);      /* leftmost "a a" wins */
     EXPECT(tok, "aaaa", 1, 9, 9);
     EXPECT(tok, "xd", 1, 18, 3);      /* in vocab, but no merge makes it */

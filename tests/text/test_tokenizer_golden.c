@@ -3,7 +3,9 @@
  * (25 cases each, made by @lenml/tokenizers, a transformers.js fork, with
  * add_special_tokens off): the ids must be equal, and decoding those ids
  * must give the reference text exactly. Both loaders are used: the file
- * itself and its directory. */
+ * itself and its directory. Then all cases joined by a special token and
+ * repeated three times, one long text in which words recur (exercising the
+ * word cache), must give the reference ids joined by that token's id. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,7 +60,55 @@ static void check_case(const nv_tokenizer *tok, const char *name,
     free(want);
 }
 
-static int run_cases(const char *golden, const char *name, int by_dir)
+/* Appends to a growable buffer (exits when out of memory: a test). */
+static void append(void **buf, size_t *n, size_t *cap, const void *src,
+                   size_t len)
+{
+    if (*n + len > *cap) {
+        *cap = (*n + len) * 2;
+        *buf = realloc(*buf, *cap);
+        if (!*buf)
+            exit(1);
+    }
+    memcpy((char *)*buf + *n, src, len);
+    *n += len;
+}
+
+static void check_joined(const nv_tokenizer *tok, const cJSON *list,
+                         const char *sep, int32_t sep_id)
+{
+    void *text = NULL, *want = NULL;
+    size_t text_n = 0, text_cap = 0, want_n = 0, want_cap = 0;
+    for (int round = 0; round < 3; round++) {
+        const cJSON *c;
+        cJSON_ArrayForEach(c, list)
+        {
+            const char *t = nv_json_get(c, "text")->valuestring;
+            append(&text, &text_n, &text_cap, t, strlen(t));
+            append(&text, &text_n, &text_cap, sep, strlen(sep));
+            const cJSON *it;
+            cJSON_ArrayForEach(it, nv_json_get(c, "ids"))
+            {
+                int32_t id = (int32_t)it->valuedouble;
+                append(&want, &want_n, &want_cap, &id, sizeof id);
+            }
+            append(&want, &want_n, &want_cap, &sep_id, sizeof sep_id);
+        }
+    }
+    nv_error err = {{0}};
+    int32_t *got = NULL;
+    size_t n = 0;
+    CHECK(nv_tokenizer_encode(tok, text, text_n, 1, &got, &n, &err) == 0);
+    if (!CHECK(n * sizeof *got == want_n && !memcmp(got, want, want_n)))
+        fprintf(stderr, "joined cases: %zu ids, want %zu\n", n,
+                want_n / sizeof(int32_t));
+    free(got);
+    free(text);
+    free(want);
+}
+
+static int run_cases(const char *golden, const char *name, int by_dir,
+                     const char *sep, int32_t sep_id)
 {
     char path[4096], cases_path[4096];
     snprintf(cases_path, sizeof cases_path, "%s/tokenizers/%s/cases.json",
@@ -85,6 +135,7 @@ static int run_cases(const char *golden, const char *name, int by_dir)
         check_case(tok, name, c);
         n++;
     }
+    check_joined(tok, list, sep, sep_id);
     cJSON_Delete(cases);
     nv_tokenizer_free(tok);
     return n;
@@ -93,7 +144,8 @@ static int run_cases(const char *golden, const char *name, int by_dir)
 int main(void)
 {
     const char *golden = check_golden_dir();
-    int n = run_cases(golden, "llama3", 0) + run_cases(golden, "qwen3", 1);
+    int n = run_cases(golden, "llama3", 0, "<|eot_id|>", 128009) +
+            run_cases(golden, "qwen3", 1, "<|im_end|>", 151645);
     printf("%d golden cases\n", n);
     CHECK(n == 50);
     return check_summary("test_tokenizer_golden");
