@@ -92,7 +92,8 @@ int nv_word_cache_put(nv_word_cache *c, const char *word, size_t len,
         return -1;
     c->ids = id_store;
     memcpy(c->keys + c->keys_len, word, len);
-    memcpy(c->ids + c->ids_len, ids, n * sizeof *ids);
+    if (n) /* a word of unknown bytes only has no ids (and ids is NULL) */
+        memcpy(c->ids + c->ids_len, ids, n * sizeof *ids);
     insert_slot(c->slots, c->mask,
                 (nv_word_slot){nv_hash_bytes(word, len),
                                (uint32_t)c->keys_len, (uint32_t)len,
