@@ -30,6 +30,8 @@ static void usage(FILE *out)
         "  --count             print only the number of tokens, and the load\n"
         "                      and encode times on stderr\n"
         "  -f FILE             read the text from FILE\n"
+        "  --                  the next argument is TEXT, even if it starts\n"
+        "                      with '-'\n"
         "\n"
         "Plain output is one `id -> 'text'` line per token, the text being\n"
         "the token's bytes with control characters and bytes of a character\n"
