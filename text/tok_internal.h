@@ -1,5 +1,5 @@
 /* tok_internal.h - the inside of nv_tokenizer, shared by the files that
- * load it (tokenizer_load.c, tokenizer_slow.c), split text
+ * build it (tok_common.c, tokenizer_load.c, tokenizer_slow.c), split text
  * (pretokenize.c), merge (bpe.c) and drive encoding (tokenizer.c).
  * Nothing outside text/ includes it. */
 #ifndef NV_TOK_INTERNAL_H

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <utf8proc.h>
+
 #include "check.h"
 #include "text/tokenizer.h"
 #include "tok_fixture.h"
@@ -345,6 +347,87 @@ static void test_llama3(void)
     nv_tokenizer_free(tok);
 }
 
+/* Deterministic pseudo-random numbers (a 64-bit LCG). */
+static uint32_t next_rand(uint64_t *state)
+{
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(*state >> 33);
+}
+
+/* Random text drawn from ASCII, whitespace runs, Latin-1, combining marks,
+ * Hangul, CJK and emoji, as UTF-8; n characters. */
+static char *random_text(uint64_t *state, size_t n, size_t *len)
+{
+    static const uint32_t ranges[][2] = {
+        {0x20, 0x7E},     {0x09, 0x0D},       {0xA0, 0xFF},
+        {0x300, 0x36F},   {0xAC00, 0xD7A3},   {0x4E00, 0x9FFF},
+        {0x1F300, 0x1F6FF}, {0x1100, 0x11FF}, {0x2000, 0x200D},
+    };
+    size_t nr = sizeof ranges / sizeof ranges[0];
+    char *out = malloc(4 * n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t *r = ranges[next_rand(state) % nr];
+        uint32_t cp = r[0] + next_rand(state) % (r[1] - r[0] + 1);
+        o += (size_t)utf8proc_encode_char((utf8proc_int32_t)cp,
+                                          (utf8proc_uint8_t *)out + o);
+    }
+    out[o] = '\0';
+    *len = o;
+    return out;
+}
+
+/* Round trip on the real vocabularies: decode(encode(text)) gives text back
+ * (llama3: no normalizer) or its NFC form by utf8proc (qwen3); random
+ * bytes encode without error and decode to valid UTF-8. */
+static void test_round_trip(void)
+{
+    const char *names[] = {"llama3", "qwen3"};
+    for (int t = 0; t < 2; t++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/tokenizers/%s", check_golden_dir(),
+                 names[t]);
+        nv_error err = {{0}};
+        nv_tokenizer *tok = nv_tokenizer_load(path, &err);
+        if (!CHECK(tok))
+            continue;
+        uint64_t state = 42;
+        for (int round = 0; round < 20; round++) {
+            size_t len;
+            char *text = random_text(&state, 2000, &len);
+            char *want = t == 0 ? strdup(text)
+                                : (char *)utf8proc_NFC(
+                                      (const utf8proc_uint8_t *)text);
+            int32_t *ids = NULL;
+            size_t n = 0;
+            CHECK(nv_tokenizer_encode(tok, text, len, 0, &ids, &n, &err) ==
+                  0);
+            char *back = nv_tokenizer_decode(tok, ids, n, &err);
+            if (!CHECK(back && want && !strcmp(back, want)))
+                fprintf(stderr, "  %s round %d: round trip differs\n",
+                        names[t], round);
+            free(back);
+            free(ids);
+            free(want);
+            free(text);
+        }
+        char bytes[5000];
+        for (size_t i = 0; i < sizeof bytes; i++)
+            bytes[i] = (char)(1 + next_rand(&state) % 255); /* no NUL */
+        int32_t *ids = NULL;
+        size_t n = 0;
+        CHECK(nv_tokenizer_encode(tok, bytes, sizeof bytes, 1, &ids, &n,
+                                  &err) == 0);
+        char *back = nv_tokenizer_decode(tok, ids, n, &err);
+        /* every byte survives or becomes U+FFFD (3 bytes) */
+        CHECK(back && strlen(back) >= sizeof bytes &&
+              strlen(back) <= 3 * sizeof bytes);
+        free(back);
+        free(ids);
+        nv_tokenizer_free(tok);
+    }
+}
+
 int main(void)
 {
     test_merges_and_added();
@@ -353,5 +436,6 @@ int main(void)
     test_split_behaviors();
     test_slow_layout();
     test_llama3();
+    test_round_trip();
     return check_summary("test_tokenizer_cases");
 }
