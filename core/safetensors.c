@@ -1,0 +1,759 @@
+/* safetensors.c - validated, read-only safetensors access over mmap; see
+ * safetensors.h for what is checked.
+ *
+ * A file is: 8-byte little-endian header length N, N bytes of JSON header
+ * (an object: tensor name -> {dtype, shape, data_offsets}, plus an optional
+ * "__metadata__" object of strings), then the data area. data_offsets are
+ * relative to the start of the data area.
+ *
+ * The handle owns every mapped file and an array of entries (in header
+ * order, file after file) plus a name-sorted index used for lookups and the
+ * duplicate check. Entry names are owned copies; entry data points into the
+ * mappings.
+ */
+#include "core/safetensors.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/json.h"
+
+/* safetensors stores little-endian values; converting them with memcpy is
+ * only right on a little-endian host. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "nvlm reads safetensors on little-endian hosts only");
+
+/* The reference implementation's limit on the header size. */
+#define ST_MAX_HEADER_BYTES 100000000ull
+/* Above 2^53 a JSON number (a double in cJSON) is no longer exact. */
+#define ST_MAX_JSON_INT 9007199254740992.0
+#define ST_MAX_INDEX_BYTES ((size_t)100 << 20)
+
+typedef struct st_file {
+    char *path;
+    int fd;
+    void *map;
+    size_t map_bytes;
+    const unsigned char *data; /* start of the data area */
+    size_t data_bytes;
+} st_file;
+
+struct nv_safetensors {
+    char *path; /* as given to nv_st_open, for messages */
+    st_file *files;
+    size_t nfiles;
+    nv_st_entry *entries;
+    size_t nentries;
+    const nv_st_entry **by_name; /* entries sorted by name */
+};
+
+/* Offsets of one entry inside its file's data area, kept while checking
+ * overlaps. */
+typedef struct st_span {
+    size_t begin, end;
+    const char *name;
+} st_span;
+
+static char *copy_string(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *c = malloc(n);
+    if (c)
+        memcpy(c, s, n);
+    return c;
+}
+
+static char *join_path(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p)
+        return NULL;
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* Reads a JSON number that must be an exact non-negative integer. */
+static int json_uint(const cJSON *item, size_t *out)
+{
+    if (!cJSON_IsNumber(item))
+        return -1;
+    double v = item->valuedouble;
+    if (!(v >= 0 && v <= ST_MAX_JSON_INT) || v != (double)(int64_t)v)
+        return -1;
+    if ((uint64_t)v > SIZE_MAX)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+/* Grows the entry array of st by one slot; returns it zeroed. */
+static nv_st_entry *add_entry(nv_safetensors *st, size_t *capacity)
+{
+    if (st->nentries == *capacity) {
+        size_t cap = *capacity ? *capacity * 2 : 64;
+        nv_st_entry *grown = realloc(st->entries, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        st->entries = grown;
+        *capacity = cap;
+    }
+    nv_st_entry *e = &st->entries[st->nentries];
+    memset(e, 0, sizeof *e);
+    return e;
+}
+
+static int check_metadata(const cJSON *meta, const char *path, nv_error *err)
+{
+    if (!cJSON_IsObject(meta))
+        return nv_fail(err, "%s: __metadata__ is not an object", path);
+    for (const cJSON *it = meta->child; it; it = it->next)
+        if (!cJSON_IsString(it))
+            return nv_fail(err, "%s: __metadata__ value '%s' is not a string",
+                           path, it->string ? it->string : "");
+    return 0;
+}
+
+/* Parses one header entry into e (name not yet set) and its span. */
+static int parse_entry(const cJSON *item, const st_file *f, nv_st_entry *e,
+                       st_span *span, nv_error *err)
+{
+    const char *path = f->path;
+    const char *name = item->string;
+    if (!cJSON_IsObject(item))
+        return nv_fail(err, "%s: tensor '%s': entry is not an object", path,
+                       name);
+
+    const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(item, "dtype");
+    if (!cJSON_IsString(dtype) || !dtype->valuestring)
+        return nv_fail(err, "%s: tensor '%s': missing or non-string dtype",
+                       path, name);
+    if (nv_dtype_parse(dtype->valuestring, &e->dtype) != 0)
+        return nv_fail(err, "%s: tensor '%s': unknown dtype '%.32s'", path,
+                       name, dtype->valuestring);
+
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(item, "shape");
+    if (!cJSON_IsArray(shape))
+        return nv_fail(err, "%s: tensor '%s': missing or non-array shape",
+                       path, name);
+    int ndim = cJSON_GetArraySize(shape);
+    if (ndim > NV_MAX_DIMS)
+        return nv_fail(err, "%s: tensor '%s': %d dimensions (at most %d)",
+                       path, name, ndim, NV_MAX_DIMS);
+    size_t elem = nv_dtype_size(e->dtype);
+    size_t nbytes = elem;
+    int d = 0;
+    for (const cJSON *dim = shape->child; dim; dim = dim->next, d++) {
+        size_t v;
+        if (json_uint(dim, &v) != 0)
+            return nv_fail(err,
+                           "%s: tensor '%s': shape dimension %d is not a "
+                           "non-negative integer",
+                           path, name, d);
+        if (v > 0 && nbytes > SIZE_MAX / v)
+            return nv_fail(err, "%s: tensor '%s': shape product overflows",
+                           path, name);
+        nbytes *= v;
+        e->shape[d] = (int64_t)v;
+    }
+    e->ndim = ndim;
+
+    const cJSON *offsets =
+        cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
+    size_t begin, end;
+    if (!cJSON_IsArray(offsets) || cJSON_GetArraySize(offsets) != 2 ||
+        json_uint(offsets->child, &begin) != 0 ||
+        json_uint(offsets->child->next, &end) != 0)
+        return nv_fail(err,
+                       "%s: tensor '%s': data_offsets is not two "
+                       "non-negative integers",
+                       path, name);
+    if (end < begin)
+        return nv_fail(err, "%s: tensor '%s': data_offsets [%zu, %zu) end "
+                            "before begin",
+                       path, name, begin, end);
+    if (end > f->data_bytes)
+        return nv_fail(err,
+                       "%s: tensor '%s': data_offsets [%zu, %zu) outside the "
+                       "data area (%zu bytes)",
+                       path, name, begin, end, f->data_bytes);
+    if (end - begin != nbytes)
+        return nv_fail(err,
+                       "%s: tensor '%s': data_offsets [%zu, %zu) hold %zu "
+                       "bytes but %s x shape needs %zu",
+                       path, name, begin, end, end - begin,
+                       nv_dtype_name(e->dtype), nbytes);
+    e->data = f->data + begin;
+    e->nbytes = nbytes;
+    e->file = f->path;
+    span->begin = begin;
+    span->end = end;
+    return 0;
+}
+
+static int compare_spans(const void *a, const void *b)
+{
+    const st_span *x = a, *y = b;
+    if (x->begin != y->begin)
+        return x->begin < y->begin ? -1 : 1;
+    return x->end < y->end ? -1 : x->end > y->end;
+}
+
+static int check_overlaps(st_span *spans, size_t n, const char *path,
+                          nv_error *err)
+{
+    qsort(spans, n, sizeof *spans, compare_spans);
+    const st_span *prev = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (spans[i].begin == spans[i].end)
+            continue; /* an empty tensor occupies nothing */
+        if (prev && spans[i].begin < prev->end)
+            return nv_fail(err,
+                           "%s: tensor '%s': data_offsets [%zu, %zu) overlap "
+                           "tensor '%s' [%zu, %zu)",
+                           path, spans[i].name, spans[i].begin, spans[i].end,
+                           prev->name, prev->begin, prev->end);
+        prev = &spans[i];
+    }
+    return 0;
+}
+
+/* Parses the header of an already mapped file and appends its entries. */
+static int parse_header(nv_safetensors *st, const st_file *f,
+                        const char *header, size_t header_bytes,
+                        size_t *capacity, nv_error *err)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(header, header_bytes, &end, 0);
+    if (!root) {
+        size_t off = end && end >= header ? (size_t)(end - header) : 0;
+        return nv_fail(err, "%s: header is not valid JSON (near byte %zu)",
+                       f->path, off);
+    }
+    /* The writer pads the header with spaces to align the data area. */
+    for (const char *p = end; p < header + header_bytes; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+            cJSON_Delete(root);
+            return nv_fail(err, "%s: header has bytes after the JSON object",
+                           f->path);
+        }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return nv_fail(err, "%s: header is not a JSON object", f->path);
+    }
+
+    size_t count = 0;
+    for (const cJSON *it = root->child; it; it = it->next)
+        count++;
+    st_span *spans = calloc(count ? count : 1, sizeof *spans);
+    if (!spans) {
+        cJSON_Delete(root);
+        return nv_fail(err, "%s: out of memory", f->path);
+    }
+    size_t nspans = 0;
+    int rc = 0;
+    for (const cJSON *it = root->child; it && rc == 0; it = it->next) {
+        if (!strcmp(it->string, "__metadata__")) {
+            rc = check_metadata(it, f->path, err);
+            continue;
+        }
+        nv_st_entry *e = add_entry(st, capacity);
+        if (!e) {
+            rc = nv_fail(err, "%s: out of memory", f->path);
+            break;
+        }
+        rc = parse_entry(it, f, e, &spans[nspans], err);
+        if (rc != 0)
+            break;
+        char *name = copy_string(it->string);
+        if (!name) {
+            rc = nv_fail(err, "%s: out of memory", f->path);
+            break;
+        }
+        e->name = name;
+        spans[nspans].name = name;
+        nspans++;
+        st->nentries++;
+    }
+    if (rc == 0)
+        rc = check_overlaps(spans, nspans, f->path, err);
+    free(spans);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* Maps one file, validates its header and appends its entries. */
+static int open_file(nv_safetensors *st, const char *path, size_t *capacity,
+                     nv_error *err)
+{
+    st_file *f = &st->files[st->nfiles];
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+    f->path = copy_string(path);
+    if (!f->path)
+        return nv_fail(err, "%s: out of memory", path);
+    st->nfiles++; /* from here on nv_st_close releases it */
+
+    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0)
+        return nv_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(f->fd, &sb) != 0)
+        return nv_fail(err, "%s: cannot stat: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return nv_fail(err, "%s: not a regular file", path);
+    if (sb.st_size < 8)
+        return nv_fail(err,
+                       "%s: file is %lld bytes, too small for the 8-byte "
+                       "header length",
+                       path, (long long)sb.st_size);
+    if ((uint64_t)sb.st_size > SIZE_MAX)
+        return nv_fail(err, "%s: file too large to map", path);
+    size_t file_bytes = (size_t)sb.st_size;
+
+    void *map = mmap(NULL, file_bytes, PROT_READ, MAP_PRIVATE, f->fd, 0);
+    if (map == MAP_FAILED)
+        return nv_fail(err, "%s: cannot map: %s", path, strerror(errno));
+    f->map = map;
+    f->map_bytes = file_bytes;
+
+    const unsigned char *bytes = map;
+    uint64_t header_bytes = 0;
+    for (int i = 7; i >= 0; i--)
+        header_bytes = header_bytes << 8 | bytes[i];
+    if (header_bytes > ST_MAX_HEADER_BYTES)
+        return nv_fail(err,
+                       "%s: header length %llu is above the limit of %llu "
+                       "bytes",
+                       path, (unsigned long long)header_bytes,
+                       ST_MAX_HEADER_BYTES);
+    if (header_bytes > file_bytes - 8)
+        return nv_fail(err,
+                       "%s: header length %llu runs past the end of the "
+                       "file (%zu bytes)",
+                       path, (unsigned long long)header_bytes, file_bytes);
+    f->data = bytes + 8 + header_bytes;
+    f->data_bytes = file_bytes - 8 - (size_t)header_bytes;
+    return parse_header(st, f, (const char *)bytes + 8, (size_t)header_bytes,
+                        capacity, err);
+}
+
+/* A shard name must stay inside the model directory. */
+static int plain_file_name(const char *name)
+{
+    return name[0] != '\0' && !strchr(name, '/') && !strstr(name, "..");
+}
+
+static int compare_entry_names(const void *a, const void *b)
+{
+    const nv_st_entry *const *x = a, *const *y = b;
+    return strcmp((*x)->name, (*y)->name);
+}
+
+/* Builds the name-sorted index and rejects a name seen twice (in one header
+ * or across shards). */
+static int build_name_index(nv_safetensors *st, nv_error *err)
+{
+    st->by_name = calloc(st->nentries ? st->nentries : 1, sizeof *st->by_name);
+    if (!st->by_name)
+        return nv_fail(err, "%s: out of memory", st->path);
+    for (size_t i = 0; i < st->nentries; i++)
+        st->by_name[i] = &st->entries[i];
+    qsort(st->by_name, st->nentries, sizeof *st->by_name, compare_entry_names);
+    for (size_t i = 1; i < st->nentries; i++)
+        if (!strcmp(st->by_name[i - 1]->name, st->by_name[i]->name))
+            return nv_fail(err, "%s: tensor '%s' appears twice (in %s and %s)",
+                           st->by_name[i]->file, st->by_name[i]->name,
+                           st->by_name[i - 1]->file, st->by_name[i]->file);
+    return 0;
+}
+
+const nv_st_entry *nv_st_find(const nv_safetensors *st, const char *name)
+{
+    if (!st || !st->by_name)
+        return NULL;
+    size_t lo = 0, hi = st->nentries;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(st->by_name[mid]->name, name);
+        if (c == 0)
+            return st->by_name[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Directory part of a path ("." when it has none). */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return copy_string(".");
+    if (slash == path)
+        return copy_string("/");
+    char *dir = copy_string(path);
+    if (dir)
+        dir[slash - path] = '\0';
+    return dir;
+}
+
+/* Every tensor in weight_map must be in the shard it names. */
+static int check_weight_map(const nv_safetensors *st, const cJSON *map,
+                            const char *index_path, const char *dir,
+                            nv_error *err)
+{
+    for (const cJSON *it = map->child; it; it = it->next) {
+        const nv_st_entry *e = nv_st_find(st, it->string);
+        char *shard_path = join_path(dir, it->valuestring);
+        if (!shard_path)
+            return nv_fail(err, "%s: out of memory", index_path);
+        int found = e && !strcmp(e->file, shard_path);
+        free(shard_path);
+        if (!found)
+            return nv_fail(err,
+                           "%s: tensor '%s' is listed in shard '%s' but is "
+                           "not in it",
+                           index_path, it->string, it->valuestring);
+    }
+    return 0;
+}
+
+/* Opens the shards listed in an index file and checks the weight map. */
+static int open_index(nv_safetensors *st, const char *index_path,
+                      size_t *capacity, nv_error *err)
+{
+    cJSON *root = nv_json_load(index_path, ST_MAX_INDEX_BYTES, err);
+    if (!root)
+        return -1;
+    int rc = 0;
+    char *dir = NULL;
+    const char **shards = NULL; /* distinct shard names, in first-use order */
+    size_t nshards = 0;
+    const cJSON *map = NULL;
+
+    if (nv_json_obj_req(root, "weight_map", index_path, &map, err) != 0) {
+        rc = -1;
+        goto done;
+    }
+    size_t nnames = 0;
+    for (const cJSON *it = map->child; it; it = it->next)
+        nnames++;
+    shards = calloc(nnames ? nnames : 1, sizeof *shards);
+    dir = dir_of(index_path);
+    if (!shards || !dir) {
+        rc = nv_fail(err, "%s: out of memory", index_path);
+        goto done;
+    }
+    for (const cJSON *it = map->child; it; it = it->next) {
+        if (!cJSON_IsString(it) || !it->valuestring) {
+            rc = nv_fail(err, "%s: weight_map entry '%s' is not a string",
+                         index_path, it->string);
+            goto done;
+        }
+        if (!plain_file_name(it->valuestring)) {
+            rc = nv_fail(err,
+                         "%s: weight_map entry '%s' names shard '%.200s', "
+                         "which is not a plain file name in the directory",
+                         index_path, it->string, it->valuestring);
+            goto done;
+        }
+        size_t s = 0;
+        while (s < nshards && strcmp(shards[s], it->valuestring))
+            s++;
+        if (s == nshards)
+            shards[nshards++] = it->valuestring;
+    }
+
+    st->files = calloc(nshards ? nshards : 1, sizeof *st->files);
+    if (!st->files) {
+        rc = nv_fail(err, "%s: out of memory", index_path);
+        goto done;
+    }
+    for (size_t s = 0; s < nshards; s++) {
+        char *shard_path = join_path(dir, shards[s]);
+        if (!shard_path) {
+            rc = nv_fail(err, "%s: out of memory", index_path);
+            goto done;
+        }
+        rc = open_file(st, shard_path, capacity, err);
+        free(shard_path);
+        if (rc != 0) {
+            nv_fail_prefix(err, "%s: ", index_path);
+            goto done;
+        }
+    }
+    rc = build_name_index(st, err);
+    if (rc == 0)
+        rc = check_weight_map(st, map, index_path, dir, err);
+done:
+    free(shards);
+    free(dir);
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int is_directory(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static int file_exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* Decides what `path` is and opens it into st. */
+static int open_any(nv_safetensors *st, const char *path, nv_error *err)
+{
+    size_t capacity = 0;
+    if (ends_with(path, ".index.json"))
+        return open_index(st, path, &capacity, err);
+    if (!is_directory(path)) {
+        st->files = calloc(1, sizeof *st->files);
+        if (!st->files)
+            return nv_fail(err, "%s: out of memory", path);
+        if (open_file(st, path, &capacity, err) != 0)
+            return -1;
+        return build_name_index(st, err);
+    }
+    char *single = join_path(path, "model.safetensors");
+    char *index = join_path(path, "model.safetensors.index.json");
+    int rc;
+    if (!single || !index) {
+        rc = nv_fail(err, "%s: out of memory", path);
+    } else if (file_exists(single)) {
+        free(index);
+        index = NULL;
+        rc = open_any(st, single, err);
+    } else if (file_exists(index)) {
+        rc = open_index(st, index, &capacity, err);
+    } else {
+        rc = nv_fail(err,
+                     "%s: holds neither model.safetensors nor "
+                     "model.safetensors.index.json",
+                     path);
+    }
+    free(single);
+    free(index);
+    return rc;
+}
+
+nv_safetensors *nv_st_open(const char *path, nv_error *err)
+{
+    nv_safetensors *st = calloc(1, sizeof *st);
+    if (!st) {
+        nv_fail(err, "%s: out of memory", path);
+        return NULL;
+    }
+    st->path = copy_string(path);
+    if (!st->path) {
+        free(st);
+        nv_fail(err, "%s: out of memory", path);
+        return NULL;
+    }
+    if (open_any(st, path, err) != 0) {
+        nv_st_close(st);
+        return NULL;
+    }
+    return st;
+}
+
+void nv_st_close(nv_safetensors *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < st->nentries; i++)
+        free((char *)st->entries[i].name);
+    for (size_t i = 0; i < st->nfiles; i++) {
+        st_file *f = &st->files[i];
+        if (f->map)
+            munmap(f->map, f->map_bytes);
+        if (f->fd >= 0)
+            close(f->fd);
+        free(f->path);
+    }
+    free(st->by_name);
+    free(st->entries);
+    free(st->files);
+    free(st->path);
+    free(st);
+}
+
+size_t nv_st_count(const nv_safetensors *st)
+{
+    return st ? st->nentries : 0;
+}
+
+const nv_st_entry *nv_st_at(const nv_safetensors *st, size_t i)
+{
+    return st && i < st->nentries ? &st->entries[i] : NULL;
+}
+
+size_t nv_st_data_bytes(const nv_safetensors *st)
+{
+    size_t total = 0;
+    for (size_t i = 0; st && i < st->nfiles; i++)
+        total += st->files[i].data_bytes;
+    return total;
+}
+
+/* Writes "[a, b, c]" into buf (cut short if it does not fit). */
+static void format_shape(char *buf, size_t size, int ndim,
+                         const int64_t *shape)
+{
+    size_t used = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < ndim && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%lld",
+                                 i ? ", " : "", (long long)shape[i]);
+    if (used < size)
+        snprintf(buf + used, size - used, "]");
+}
+
+static const nv_st_entry *find_or_fail(const nv_safetensors *st,
+                                       const char *name, nv_error *err)
+{
+    const nv_st_entry *e = nv_st_find(st, name);
+    if (!e)
+        nv_fail(err, "%s: no tensor '%s'", st->path, name);
+    return e;
+}
+
+static int64_t entry_numel(const nv_st_entry *e)
+{
+    int64_t n = 1;
+    for (int i = 0; i < e->ndim; i++)
+        n *= e->shape[i];
+    return n;
+}
+
+int nv_st_get_f32(const nv_safetensors *st, const char *name, int ndim,
+                  const int64_t *expect_shape, nv_tensor *out, nv_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const nv_st_entry *e = find_or_fail(st, name, err);
+    if (!e)
+        return -1;
+    int same = ndim < 0 || ndim == e->ndim;
+    for (int i = 0; same && ndim >= 0 && i < ndim; i++)
+        same = expect_shape[i] == e->shape[i];
+    if (!same) {
+        char want[256], got[256];
+        format_shape(want, sizeof want, ndim, expect_shape);
+        format_shape(got, sizeof got, e->ndim, e->shape);
+        return nv_fail(err, "%s: tensor '%s': shape %s, expected %s", e->file,
+                       name, got, want);
+    }
+    if (e->dtype != NV_F32 && e->dtype != NV_F16 && e->dtype != NV_BF16 &&
+        e->dtype != NV_F64)
+        return nv_fail(err, "%s: tensor '%s': dtype %s is not a float type",
+                       e->file, name, nv_dtype_name(e->dtype));
+    if (nv_tensor_alloc_f32(out, e->ndim, e->shape, err) != 0)
+        return nv_fail_prefix(err, "%s: tensor '%s': ", e->file, name);
+
+    float *dst = out->data;
+    const unsigned char *src = e->data;
+    int64_t n = entry_numel(e);
+    switch (e->dtype) {
+    case NV_F32:
+        memcpy(dst, src, e->nbytes); /* src may be unaligned */
+        break;
+    case NV_F16:
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            dst[i] = nv_f16_to_f32(h);
+        }
+        break;
+    case NV_BF16:
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t b;
+            memcpy(&b, src + 2 * i, 2);
+            dst[i] = nv_bf16_to_f32(b);
+        }
+        break;
+    default: /* NV_F64 */
+        for (int64_t i = 0; i < n; i++) {
+            double v;
+            memcpy(&v, src + 8 * i, 8);
+            dst[i] = (float)v;
+        }
+        break;
+    }
+    return 0;
+}
+
+int nv_st_get_i64(const nv_safetensors *st, const char *name, nv_tensor *out,
+                  nv_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const nv_st_entry *e = find_or_fail(st, name, err);
+    if (!e)
+        return -1;
+    int64_t n = entry_numel(e);
+    int64_t *dst = NULL;
+    switch (e->dtype) {
+    case NV_I64: case NV_I32: case NV_I16: case NV_I8: case NV_U8:
+    case NV_BOOL:
+        break;
+    default:
+        return nv_fail(err, "%s: tensor '%s': dtype %s is not an integer type",
+                       e->file, name, nv_dtype_name(e->dtype));
+    }
+    dst = calloc(n > 0 ? (size_t)n : 1, sizeof *dst);
+    if (!dst)
+        return nv_fail(err, "%s: tensor '%s': out of memory", e->file, name);
+    const unsigned char *src = e->data;
+    for (int64_t i = 0; i < n; i++) {
+        switch (e->dtype) {
+        case NV_I64: {
+            int64_t v;
+            memcpy(&v, src + 8 * i, 8);
+            dst[i] = v;
+            break;
+        }
+        case NV_I32: {
+            int32_t v;
+            memcpy(&v, src + 4 * i, 4);
+            dst[i] = v;
+            break;
+        }
+        case NV_I16: {
+            int16_t v;
+            memcpy(&v, src + 2 * i, 2);
+            dst[i] = v;
+            break;
+        }
+        case NV_I8:
+            dst[i] = (int8_t)src[i];
+            break;
+        default: /* U8, BOOL */
+            dst[i] = src[i];
+            break;
+        }
+    }
+    out->dtype = NV_I64;
+    out->ndim = e->ndim;
+    memcpy(out->shape, e->shape, sizeof out->shape);
+    out->data = dst;
+    out->owned = 1;
+    return 0;
+}

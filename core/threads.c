@@ -1,0 +1,196 @@
+/* threads.c - a fixed pthread pool that hands out loop indices; see threads.h.
+ *
+ * Each nv_pool_run publishes one job (fn, ctx, n) under the mutex and bumps
+ * a generation counter; the workers wake on it, and they and the caller take
+ * indices from a shared atomic counter until it passes n, so uneven tasks
+ * (attention heads of different lengths) still spread evenly. The caller
+ * then waits until every worker has left the job before returning, so the
+ * job's ctx may live on the caller's stack.
+ */
+#include "core/threads.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* More threads than this only adds wake-up cost on any machine we target. */
+#define NV_POOL_MAX_THREADS 256
+
+struct nv_pool {
+    int nthreads; /* workers + the calling thread */
+    int nworkers;
+    pthread_t *workers;
+    pthread_mutex_t mutex;
+    pthread_cond_t work_ready; /* a new generation or stop */
+    pthread_cond_t work_done;  /* busy_workers reached 0 */
+    unsigned long generation;
+    int stopping;
+    int busy_workers; /* workers not yet finished with this generation */
+    /* The current job; written under the mutex before generation changes. */
+    nv_task_fn fn;
+    void *ctx;
+    int n;
+    atomic_int next_index;
+};
+
+int nv_threads_available(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int count = CPU_COUNT(&set);
+        if (count > 0)
+            return count;
+    }
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
+}
+
+static void run_indices(nv_pool *pool, nv_task_fn fn, void *ctx, int n)
+{
+    for (;;) {
+        int i = atomic_fetch_add(&pool->next_index, 1);
+        if (i >= n)
+            break;
+        fn(ctx, i);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    nv_pool *pool = arg;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&pool->mutex);
+    for (;;) {
+        while (pool->generation == seen && !pool->stopping)
+            pthread_cond_wait(&pool->work_ready, &pool->mutex);
+        if (pool->stopping)
+            break;
+        seen = pool->generation;
+        nv_task_fn fn = pool->fn;
+        void *ctx = pool->ctx;
+        int n = pool->n;
+        pthread_mutex_unlock(&pool->mutex);
+
+        run_indices(pool, fn, ctx, n);
+
+        pthread_mutex_lock(&pool->mutex);
+        if (--pool->busy_workers == 0)
+            pthread_cond_signal(&pool->work_done);
+    }
+    pthread_mutex_unlock(&pool->mutex);
+    return NULL;
+}
+
+/* Stops and joins the first `started` workers. */
+static void stop_workers(nv_pool *pool, int started)
+{
+    pthread_mutex_lock(&pool->mutex);
+    pool->stopping = 1;
+    pthread_cond_broadcast(&pool->work_ready);
+    pthread_mutex_unlock(&pool->mutex);
+    for (int i = 0; i < started; i++)
+        pthread_join(pool->workers[i], NULL);
+}
+
+nv_pool *nv_pool_create(int nthreads, nv_error *err)
+{
+    if (nthreads <= 0)
+        nthreads = nv_threads_available();
+    if (nthreads > NV_POOL_MAX_THREADS)
+        nthreads = NV_POOL_MAX_THREADS;
+
+    nv_pool *pool = calloc(1, sizeof *pool);
+    if (!pool) {
+        nv_fail(err, "threads: out of memory creating a pool");
+        return NULL;
+    }
+    pool->nthreads = nthreads;
+    pool->nworkers = nthreads - 1;
+    atomic_init(&pool->next_index, 0);
+    if (pool->nworkers > 0) {
+        pool->workers = calloc((size_t)pool->nworkers, sizeof *pool->workers);
+        if (!pool->workers) {
+            free(pool);
+            nv_fail(err, "threads: out of memory creating a pool");
+            return NULL;
+        }
+    }
+    pthread_mutex_init(&pool->mutex, NULL);
+    pthread_cond_init(&pool->work_ready, NULL);
+    pthread_cond_init(&pool->work_done, NULL);
+
+    for (int i = 0; i < pool->nworkers; i++) {
+        int rc = pthread_create(&pool->workers[i], NULL, worker_main, pool);
+        if (rc != 0) {
+            stop_workers(pool, i);
+            pthread_cond_destroy(&pool->work_done);
+            pthread_cond_destroy(&pool->work_ready);
+            pthread_mutex_destroy(&pool->mutex);
+            free(pool->workers);
+            free(pool);
+            nv_fail(err, "threads: cannot start thread %d of %d: %s", i + 2,
+                    nthreads, strerror(rc));
+            return NULL;
+        }
+    }
+    return pool;
+}
+
+void nv_pool_free(nv_pool *pool)
+{
+    if (!pool)
+        return;
+    stop_workers(pool, pool->nworkers);
+    pthread_cond_destroy(&pool->work_done);
+    pthread_cond_destroy(&pool->work_ready);
+    pthread_mutex_destroy(&pool->mutex);
+    free(pool->workers);
+    free(pool);
+}
+
+int nv_pool_size(const nv_pool *pool)
+{
+    return pool ? pool->nthreads : 1;
+}
+
+void nv_pool_run(nv_pool *pool, int n, nv_task_fn fn, void *ctx)
+{
+    if (n <= 0)
+        return;
+    /* Waking workers for a single index costs more than it saves. */
+    if (!pool || pool->nworkers == 0 || n == 1) {
+        for (int i = 0; i < n; i++)
+            fn(ctx, i);
+        return;
+    }
+    pthread_mutex_lock(&pool->mutex);
+    pool->fn = fn;
+    pool->ctx = ctx;
+    pool->n = n;
+    atomic_store(&pool->next_index, 0);
+    pool->busy_workers = pool->nworkers;
+    pool->generation++;
+    pthread_cond_broadcast(&pool->work_ready);
+    pthread_mutex_unlock(&pool->mutex);
+
+    run_indices(pool, fn, ctx, n);
+
+    pthread_mutex_lock(&pool->mutex);
+    while (pool->busy_workers > 0)
+        pthread_cond_wait(&pool->work_done, &pool->mutex);
+    pthread_mutex_unlock(&pool->mutex);
+}
+
+const char *nv_threads_set_blas(int nthreads)
+{
+    if (nthreads <= 0)
+        nthreads = nv_threads_available();
+    openblas_set_num_threads(nthreads);
+    const char *core = openblas_get_corename();
+    return core ? core : "unknown";
+}

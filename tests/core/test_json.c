@@ -1,0 +1,146 @@
+/* test_json.c - JSON loading and the typed getters: present values, missing
+ * keys, wrong types, defaults, and broken or unreadable files giving an
+ * error that names the file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/json.h"
+#include "tests/check.h"
+
+static const char *config_text =
+    "{\"hidden_size\": 64, \"eps\": 1e-6, \"scale\": 2, \"name\": \"tiny\","
+    " \"tie\": true, \"ratio\": 1.5, \"nothing\": null, \"big\": 1e300,"
+    " \"vision\": {\"layers\": 2}, \"list\": [1, 2]}";
+
+static void check_getters(void)
+{
+    nv_error err = {{0}};
+    cJSON *root = nv_json_parse(config_text, strlen(config_text),
+                                "config.json", &err);
+    if (!CHECK(root != NULL))
+        return;
+
+    int64_t i = 0;
+    CHECK(nv_json_int_req(root, "hidden_size", "config.json", &i, &err) == 0 &&
+          i == 64);
+    CHECK(nv_json_int_req(root, "missing", "config.json", &i, &err) != 0);
+    CHECK(strstr(err.msg, "config.json") && strstr(err.msg, "'missing'"));
+    CHECK(nv_json_int_req(root, "ratio", "config.json", &i, &err) != 0);
+    CHECK(strstr(err.msg, "'ratio'") != NULL); /* 1.5 is not an integer */
+    CHECK(nv_json_int_req(root, "big", "config.json", &i, &err) != 0);
+    CHECK(nv_json_int_req(root, "name", "config.json", &i, &err) != 0);
+    CHECK(strstr(err.msg, "'name'") != NULL);
+    CHECK(nv_json_int_req(root, "nothing", "config.json", &i, &err) != 0);
+    CHECK(nv_json_int_opt(root, "missing", "config.json", 7, &i, &err) == 0 &&
+          i == 7);
+    CHECK(nv_json_int_opt(root, "nothing", "config.json", 9, &i, &err) == 0 &&
+          i == 9); /* null means "use the default" */
+    CHECK(nv_json_int_opt(root, "hidden_size", "config.json", 7, &i, &err) ==
+              0 && i == 64);
+    CHECK(nv_json_int_opt(root, "tie", "config.json", 7, &i, &err) != 0);
+
+    double d = 0;
+    CHECK(nv_json_num_req(root, "eps", "config.json", &d, &err) == 0 &&
+          d == 1e-6);
+    CHECK(nv_json_num_req(root, "scale", "config.json", &d, &err) == 0 &&
+          d == 2.0);
+    CHECK(nv_json_num_req(root, "name", "config.json", &d, &err) != 0);
+    CHECK(nv_json_num_req(root, "missing", "config.json", &d, &err) != 0);
+    CHECK(nv_json_num_opt(root, "missing", "config.json", 0.25, &d, &err) ==
+              0 && d == 0.25);
+    CHECK(nv_json_num_opt(root, "vision", "config.json", 0.25, &d, &err) != 0);
+
+    int b = -1;
+    CHECK(nv_json_bool_opt(root, "tie", "config.json", 0, &b, &err) == 0 &&
+          b == 1);
+    CHECK(nv_json_bool_opt(root, "missing", "config.json", 0, &b, &err) == 0 &&
+          b == 0);
+    CHECK(nv_json_bool_opt(root, "scale", "config.json", 0, &b, &err) != 0);
+    CHECK(strstr(err.msg, "'scale'") != NULL);
+
+    const char *s = NULL;
+    CHECK(nv_json_str_req(root, "name", "config.json", &s, &err) == 0 &&
+          !strcmp(s, "tiny"));
+    CHECK(nv_json_str_req(root, "missing", "config.json", &s, &err) != 0);
+    CHECK(nv_json_str_req(root, "scale", "config.json", &s, &err) != 0);
+    CHECK(nv_json_str_opt(root, "missing", "config.json", "def", &s, &err) ==
+              0 && !strcmp(s, "def"));
+    CHECK(nv_json_str_opt(root, "list", "config.json", "def", &s, &err) != 0);
+
+    const cJSON *vision = NULL;
+    CHECK(nv_json_obj_req(root, "vision", "config.json", &vision, &err) == 0);
+    CHECK(nv_json_int_req(vision, "layers", "config.json", &i, &err) == 0 &&
+          i == 2);
+    CHECK(nv_json_obj_req(root, "list", "config.json", &vision, &err) != 0);
+    CHECK(nv_json_obj_req(root, "missing", "config.json", &vision, &err) != 0);
+
+    CHECK(nv_json_get(root, "hidden_size") != NULL);
+    CHECK(nv_json_get(root, "Hidden_Size") == NULL); /* case-sensitive */
+    CHECK(nv_json_get(nv_json_get(root, "list"), "x") == NULL);
+    CHECK(nv_json_get(NULL, "x") == NULL);
+    /* Getters on a non-object behave as if the key were missing. */
+    CHECK(nv_json_int_opt(nv_json_get(root, "list"), "x", "config.json", 3,
+                          &i, &err) == 0 && i == 3);
+    cJSON_Delete(root);
+}
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t n = strlen(text);
+    int ok = fwrite(text, 1, n, f) == n;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+static void check_files(void)
+{
+    char dir[] = "/tmp/nv_json_test_XXXXXX";
+    if (!CHECK(mkdtemp(dir) != NULL))
+        return;
+    char good[512], broken[512], missing[512];
+    snprintf(good, sizeof good, "%s/good.json", dir);
+    snprintf(broken, sizeof broken, "%s/broken.json", dir);
+    snprintf(missing, sizeof missing, "%s/missing.json", dir);
+    CHECK(write_file(good, config_text) == 0);
+    CHECK(write_file(broken, "{\"a\": 1, \"b\": [1, 2}") == 0);
+
+    nv_error err = {{0}};
+    cJSON *root = nv_json_load(good, 0, &err);
+    CHECK(root != NULL);
+    int64_t i = 0;
+    CHECK(nv_json_int_req(root, "hidden_size", good, &i, &err) == 0 &&
+          i == 64);
+    cJSON_Delete(root);
+
+    CHECK(nv_json_load(broken, 0, &err) == NULL);
+    CHECK(strstr(err.msg, broken) && strstr(err.msg, "JSON"));
+    CHECK(nv_json_load(missing, 0, &err) == NULL);
+    CHECK(strstr(err.msg, missing) != NULL);
+    CHECK(nv_json_load(good, 10, &err) == NULL); /* over the size limit */
+    CHECK(strstr(err.msg, good) != NULL);
+    CHECK(nv_json_load(dir, 0, &err) == NULL); /* a directory */
+
+    CHECK(nv_json_parse("", 0, "empty.json", &err) == NULL);
+    CHECK(strstr(err.msg, "empty.json") != NULL);
+    /* The length bounds the parse: the closing brace lies beyond it. */
+    CHECK(nv_json_parse("{\"a\": 1}", 7, "cut.json", &err) == NULL);
+    cJSON *quiet = nv_json_load(good, 0, NULL); /* err may be NULL */
+    CHECK(quiet != NULL);
+    cJSON_Delete(quiet);
+    CHECK(nv_json_load(broken, 0, NULL) == NULL);
+
+    unlink(good);
+    unlink(broken);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    check_getters();
+    check_files();
+    return check_summary("json");
+}
