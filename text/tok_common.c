@@ -1,0 +1,228 @@
+/* tok_common.c - building an nv_tokenizer: string arena, id tables, merges,
+ * regex compilation and the final checks both loaders share. */
+#include "text/tok_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/json.h"
+#include "text/bytelevel.h"
+
+const char nv_gpt2_pattern[] =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+"
+    "|\\s+(?!\\S)|\\s+";
+
+const char nv_qwen2_pattern[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}"
+    "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+enum { ARENA_BLOCK = 1 << 20 };
+
+char *nv_tok_strdup(nv_tokenizer *tok, const char *s, size_t len)
+{
+    nv_arena_block *b = tok->arena;
+    if (!b || b->cap - b->used < len + 1) {
+        size_t cap = len + 1 > ARENA_BLOCK ? len + 1 : ARENA_BLOCK;
+        nv_arena_block *nb = malloc(sizeof *nb + cap);
+        if (!nb)
+            return NULL;
+        nb->next = b;
+        nb->used = 0;
+        nb->cap = cap;
+        tok->arena = b = nb;
+    }
+    char *dst = b->data + b->used;
+    memcpy(dst, s, len);
+    dst[len] = '\0';
+    b->used += len + 1;
+    return dst;
+}
+
+nv_tokenizer *nv_tok_new(const char *source, nv_error *err)
+{
+    nv_tokenizer *tok = calloc(1, sizeof *tok);
+    if (!tok) {
+        nv_fail(err, "%s: out of memory", source);
+        return NULL;
+    }
+    tok->source = strdup(source);
+    if (!tok->source) {
+        free(tok);
+        nv_fail(err, "%s: out of memory", source);
+        return NULL;
+    }
+    tok->bos_id = -1;
+    tok->eos_id = -1;
+    for (int b = 0; b < 256; b++)
+        tok->byte_id[b] = -1;
+    return tok;
+}
+
+int nv_tok_alloc_ids(nv_tokenizer *tok, int32_t vocab_size,
+                     size_t max_entries, size_t max_merges, nv_error *err)
+{
+    size_t n = (size_t)vocab_size;
+    tok->vocab_size = vocab_size;
+    tok->piece = calloc(n ? n : 1, sizeof *tok->piece);
+    tok->piece_len = calloc(n ? n : 1, sizeof *tok->piece_len);
+    tok->bytes = calloc(n ? n : 1, sizeof *tok->bytes);
+    tok->bytes_len = calloc(n ? n : 1, sizeof *tok->bytes_len);
+    tok->is_special = calloc(n ? n : 1, 1);
+    if (!tok->piece || !tok->piece_len || !tok->bytes || !tok->bytes_len ||
+        !tok->is_special)
+        return nv_fail(err, "%s: out of memory for %d tokens", tok->source,
+                       vocab_size);
+    if (nv_strmap_init(&tok->by_piece, max_entries, err) < 0 ||
+        nv_strmap_init(&tok->by_bytes, max_entries, err) < 0 ||
+        nv_pairmap_init(&tok->merges, max_merges, err) < 0)
+        return nv_fail_prefix(err, "%s: ", tok->source);
+    return 0;
+}
+
+int nv_tok_set_piece(nv_tokenizer *tok, int32_t id, const char *s,
+                     size_t len, int in_bpe_vocab, nv_error *err)
+{
+    if (id < 0 || id >= tok->vocab_size)
+        return nv_fail(err, "%s: token id %d is outside 0..%d", tok->source,
+                       id, tok->vocab_size - 1);
+    if (len > UINT32_MAX / 2)
+        return nv_fail(err, "%s: token %d is too long", tok->source, id);
+    char *piece = nv_tok_strdup(tok, s, len);
+    /* Byte-level text is never longer than the string spelling it. */
+    char *raw = piece ? nv_tok_strdup(tok, s, len) : NULL;
+    if (!raw)
+        return nv_fail(err, "%s: out of memory", tok->source);
+    long nraw = nv_bytelevel_to_bytes(piece, len, raw);
+    /* A piece outside the byte alphabet stands for its own text (HF's
+     * ByteLevel decoder does the same); BPE can never produce it. */
+    int spelled = nraw >= 0;
+    if (!spelled)
+        nraw = (long)len;
+    tok->piece[id] = piece;
+    tok->piece_len[id] = (uint32_t)len;
+    tok->bytes[id] = raw;
+    tok->bytes_len[id] = (uint32_t)nraw;
+    nv_strmap_put(&tok->by_piece, piece, len, id);
+    if (in_bpe_vocab && spelled)
+        nv_strmap_put(&tok->by_bytes, raw, (size_t)nraw, id);
+    return 0;
+}
+
+int nv_tok_add_merge(nv_tokenizer *tok, const char *left, size_t left_len,
+                     const char *right, size_t right_len, int32_t rank,
+                     nv_error *err)
+{
+    int32_t a = nv_strmap_get(&tok->by_piece, left, left_len);
+    int32_t b = nv_strmap_get(&tok->by_piece, right, right_len);
+    if (a < 0 || b < 0)
+        return nv_fail(err, "%s: merge %d names '%.*s', which is not in the "
+                            "vocab", tok->source, rank,
+                       (int)(a < 0 ? left_len : right_len),
+                       a < 0 ? left : right);
+    char stack_buf[256];
+    size_t n = left_len + right_len;
+    char *joined = n <= sizeof stack_buf ? stack_buf : malloc(n);
+    if (!joined)
+        return nv_fail(err, "%s: out of memory", tok->source);
+    memcpy(joined, left, left_len);
+    memcpy(joined + left_len, right, right_len);
+    int32_t merged = nv_strmap_get(&tok->by_piece, joined, n);
+    if (joined != stack_buf)
+        free(joined);
+    if (merged < 0)
+        return nv_fail(err, "%s: merge %d ('%.*s' '%.*s') makes a token "
+                            "that is not in the vocab", tok->source, rank,
+                       (int)left_len, left, (int)right_len, right);
+    /* A later duplicate overrides an earlier one, as in HF and GPT-2. */
+    nv_pairmap_put(&tok->merges, a, b, (nv_merge){rank, merged});
+    return 0;
+}
+
+pcre2_code *nv_tok_compile_regex(const char *pattern, int literal,
+                                 const char *what, nv_error *err)
+{
+    int code_err;
+    PCRE2_SIZE offset;
+    /* PCRE2 refuses UCP together with LITERAL, and a literal needs none. */
+    uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                                   opts, &code_err, &offset, NULL);
+    if (!re) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(code_err, msg, sizeof msg);
+        nv_fail(err, "%s: invalid regex at offset %zu: %s", what,
+                (size_t)offset, (const char *)msg);
+        return NULL;
+    }
+    /* JIT is only a speed-up: without it (unsupported CPU) the interpreter
+     * gives the same matches. */
+    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    return re;
+}
+
+static int longer_first(const void *pa, const void *pb)
+{
+    const nv_added_token *a = pa, *b = pb;
+    if (a->len != b->len)
+        return a->len > b->len ? -1 : 1;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+int nv_tok_finish(nv_tokenizer *tok, nv_error *err)
+{
+    if (tok->n_added)
+        qsort(tok->added, tok->n_added, sizeof *tok->added, longer_first);
+    for (size_t i = 0; i < tok->n_added; i++) {
+        if (tok->added[i].len == 0)
+            return nv_fail(err, "%s: added token %d is empty", tok->source,
+                           tok->added[i].id);
+        if (tok->added[i].special)
+            tok->is_special[tok->added[i].id] = 1;
+        tok->added_first[(unsigned char)tok->added[i].content[0]] = 1;
+    }
+    for (int b = 0; b < 256; b++) {
+        char c = (char)b;
+        tok->byte_id[b] = nv_strmap_get(&tok->by_bytes, &c, 1);
+    }
+    return 0;
+}
+
+/* bos_token / eos_token are a string, an AddedToken object or null. */
+static int config_token(nv_tokenizer *tok, const cJSON *cfg, const char *key,
+                        const char *path, int32_t *out, nv_error *err)
+{
+    const cJSON *it = nv_json_get(cfg, key);
+    if (!it || cJSON_IsNull(it))
+        return 0;
+    if (cJSON_IsObject(it))
+        it = nv_json_get(it, "content");
+    if (!cJSON_IsString(it) || !it->valuestring)
+        return nv_fail(err, "%s: '%s' is not a string or token object", path,
+                       key);
+    *out = nv_strmap_get(&tok->by_piece, it->valuestring,
+                         strlen(it->valuestring));
+    return 0;
+}
+
+int nv_tok_read_config_specials(nv_tokenizer *tok, const char *config_path,
+                                nv_error *err)
+{
+    struct stat st;
+    if (stat(config_path, &st) != 0)
+        return 0;
+    cJSON *cfg = nv_json_load(config_path, 64u << 20, err);
+    if (!cfg)
+        return -1;
+    int rc = 0;
+    if (!cJSON_IsObject(cfg))
+        rc = nv_fail(err, "%s: not a JSON object", config_path);
+    if (rc == 0)
+        rc = config_token(tok, cfg, "bos_token", config_path, &tok->bos_id,
+                          err);
+    if (rc == 0)
+        rc = config_token(tok, cfg, "eos_token", config_path, &tok->eos_id,
+                          err);
+    cJSON_Delete(cfg);
+    return rc;
+}
