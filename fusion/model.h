@@ -52,7 +52,8 @@ struct nvlm_model {
     int *xattn_at_layer; /* [n_layers]: block index or -1 */
     nv_preprocess_opts prep;
     int tokens_per_tile;
-    int32_t image_token_id; /* <|vision_pad|> */
+    int internvl_template;  /* 1: template internvl2_5 (section 8.3) */
+    int32_t image_token_id; /* <|vision_pad|>, or <IMG_CONTEXT> */
     int32_t im_end_id;
     int64_t max_pixels;
     int max_context;

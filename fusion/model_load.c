@@ -194,16 +194,21 @@ static int load_tokens(nvlm_model *m, nv_error *err)
     const char *tmpl = NULL;
     if (nv_json_str_opt(m->config, "template", file, "chatml", &tmpl, err))
         return -1;
-    if (strcmp(tmpl, "chatml") != 0)
-        return nv_fail(err, "%s: template '%s' is not supported yet (nvlm "
-                       "builds NVLM-D's chatml prompt)", file, tmpl);
+    m->internvl_template = !strcmp(tmpl, "internvl2_5");
+    if (strcmp(tmpl, "chatml") != 0 && !m->internvl_template)
+        return nv_fail(err, "%s: template '%s' is not supported (chatml or "
+                       "internvl2_5)", file, tmpl);
+    if (m->internvl_template && m->fusion != NV_FUSION_D)
+        return nv_fail(err, "%s: the %s head needs template 'chatml'", file,
+                       nv_fusion_name(m->fusion));
     m->tok = nv_tokenizer_load_dir(m->dir, err);
     if (!m->tok)
         return -1;
     struct {
         const char *text;
         int32_t *id;
-    } need[] = {{"<|vision_pad|>", &m->image_token_id},
+    } need[] = {{m->internvl_template ? "<IMG_CONTEXT>" : "<|vision_pad|>",
+                 &m->image_token_id},
                 {"<|im_end|>", &m->im_end_id}};
     int32_t start = nv_tokenizer_token_id(m->tok, "<|im_start|>");
     if (start < 0 || start >= m->llm.vocab_size)
@@ -226,7 +231,7 @@ static int load_all(nvlm_model *m, const nvlm_options *opt, nv_error *err)
     m->config = nv_json_load(m->config_path, 0, err);
     if (!m->config)
         return -1;
-    nv_fusion def;
+    nv_fusion def = NV_FUSION_D;
     if (parse_heads(m, &def, err))
         return -1;
     m->fusion = def;

@@ -318,6 +318,45 @@ static int build_memory(nvlm_session *s, const nv_prompt_layout *lay,
     return rc;
 }
 
+/* InternVL's own chat prompt (template internvl2_5, section 8.3): no tile
+ * tags, one run of image-context tokens, tokenized as one string. */
+static const char internvl_system[] =
+    "你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家合作单位联合"
+    "开发的多模态大语言模型。";
+
+static int build_internvl_prompt(nvlm_session *s, const char *question,
+                                 nv_error *err)
+{
+    const nvlm_model *m = s->m;
+    const char *imgc = "<IMG_CONTEXT>";
+    int n_img = s->has_image ? s->n_tiles * m->tokens_per_tile : 0;
+    size_t len = strlen(internvl_system) + strlen(question) +
+                 (size_t)n_img * strlen(imgc) + 256;
+    char *text = malloc(len);
+    if (!text)
+        return nv_fail(err, "out of memory");
+    size_t at = (size_t)snprintf(text, len, "<|im_start|>system\n%s"
+                                 "<|im_end|>\n<|im_start|>user\n",
+                                 internvl_system);
+    if (n_img) {
+        at += (size_t)snprintf(text + at, len - at, "<img>");
+        for (int i = 0; i < n_img; i++)
+            at += (size_t)snprintf(text + at, len - at, "%s", imgc);
+        at += (size_t)snprintf(text + at, len - at, "</img>\n");
+    }
+    snprintf(text + at, len - at, "%s<|im_end|>\n<|im_start|>assistant\n",
+             question);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = tokenize_text(m, text, strlen(text), &ids, &n, err);
+    free(text);
+    if (!rc)
+        rc = ids_append(s, ids, (int)n, err);
+    free(ids);
+    s->n_prompt = s->n_ids;
+    return rc;
+}
+
 int nv_session_build_prompt(nvlm_session *s, int raw, nv_error *err)
 {
     const nvlm_model *m = s->m;
@@ -327,8 +366,12 @@ int nv_session_build_prompt(nvlm_session *s, int raw, nv_error *err)
         return -1;
     nv_prompt_layout lay;
     int n_tiles = s->has_image ? s->n_tiles : 0;
+    if (raw)
+        return nv_fail(err, "--raw-prompt is not supported yet");
+    if (m->internvl_template)
+        return build_internvl_prompt(s, question, err);
     if (nv_prompt_layout_build(&lay, m->fusion, n_tiles, m->tokens_per_tile,
-                               question, NULL, raw, err))
+                               question, NULL, err))
         return -1;
     int rc = build_memory(s, &lay, err);
     if (!rc)

@@ -58,7 +58,7 @@ typedef struct nv_llm_config {
     char weight_prefix[32];
     /* Per-head override (docs/model-format.md 3.3): when not empty, a tensor
      * named override_prefix + name replaces weight_prefix + name. */
-    char override_prefix[32];
+    char override_prefix[48];
 } nv_llm_config;
 
 /* Parses one decoder config object. `file` is used in messages; `where` names
