@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "core/threads.h"
+#include "fusion/family.h"
 #include "fusion/projector.h"
 #include "fusion/prompt_layout.h"
 #include "fusion/xattn.h"
@@ -44,6 +45,9 @@ struct nvlm_model {
     nv_llm_config llm;
     nv_fusion fusion;
     int heads_present[3]; /* indexed by nv_fusion */
+    /* A hub family (fusion/family.h); NULL for nvlm's native layout. */
+    const nv_family *family;
+    void *family_ctx;
     /* Cross-attention blocks of heads x and h, and which decoder layer
      * each runs before. */
     int n_xattn;
@@ -72,9 +76,12 @@ struct nvlm_session {
     /* The image: normalised tiles and their projected features. */
     int has_image;
     nv_tensor pixels;   /* [n, 3, S, S] */
+    nv_family_image family_image; /* a hub family's preprocessed image */
     int n_tiles;
     int grid_cols, grid_rows;
-    float *features;    /* [n, T, H] projector output, NULL until encoded */
+    float *features;    /* [n, T, H] projector output, NULL until encoded
+                           (a hub family: its encoded rows [rows, H]) */
+    int n_image_rows;   /* rows of features */
     float *memory;      /* cross-attention keys source [n_keys, H] */
     int n_keys;
     /* The last run. */

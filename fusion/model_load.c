@@ -223,6 +223,100 @@ static int load_tokens(nvlm_model *m, nv_error *err)
     return 0;
 }
 
+/* nvlm's own layout: an InternVL / NVLM-D config (vision_config with
+ * InternViT + llm_config), possibly with the x and h heads. */
+static int is_native(const cJSON *config)
+{
+    return cJSON_IsObject(nv_json_get(config, "vision_config")) &&
+           cJSON_IsObject(nv_json_get(config, "llm_config"));
+}
+
+static const char *architecture_of(const cJSON *config)
+{
+    const cJSON *a = nv_json_get(config, "architectures");
+    const cJSON *first = cJSON_IsArray(a) ? cJSON_GetArrayItem(a, 0) : NULL;
+    if (cJSON_IsString(first))
+        return first->valuestring;
+    const cJSON *t = nv_json_get(config, "model_type");
+    return cJSON_IsString(t) ? t->valuestring : "(none)";
+}
+
+static int common_setup(nvlm_model *m, const nvlm_options *opt,
+                        nv_error *err)
+{
+    m->pool = nv_pool_create(opt ? opt->threads : 0, err);
+    if (!m->pool)
+        return -1;
+    nv_threads_set_blas(nv_pool_size(m->pool));
+    m->max_pixels = opt && opt->max_pixels > 0 ? opt->max_pixels
+                                               : NV_IMAGE_DEFAULT_MAX_PIXELS;
+    m->max_context = opt && opt->max_context > 0 ? opt->max_context : 4096;
+    m->st = nv_st_open(m->dir, err);
+    return m->st ? 0 : -1;
+}
+
+/* A hub family (fusion/family.h): its decoder, its own parts, and the
+ * token its images take the place of. */
+static int load_family(nvlm_model *m, const nvlm_options *opt, nv_error *err)
+{
+    const nv_family *fam = NULL;
+    for (int i = 0; nv_families[i] && !fam; i++)
+        if (nv_families[i]->matches(m->config))
+            fam = nv_families[i];
+    if (!fam)
+        return nv_fail(err, "%s: unknown architecture '%s' (known: "
+                       "NVLM_D_Model, InternVLChatModel and the families in "
+                       "docs/models.md)", m->config_path,
+                       architecture_of(m->config));
+    m->family = fam;
+    m->fusion = fam->paradigm == NV_PARADIGM_X ? NV_FUSION_X : NV_FUSION_D;
+    if (fam->paradigm != NV_PARADIGM_TEXT)
+        m->heads_present[m->fusion] = 1;
+    if (opt && opt->fusion && opt->fusion[0]) {
+        nv_fusion f;
+        if (nv_fusion_parse(opt->fusion, &f) || strlen(opt->fusion) != 1)
+            return nv_fail(err, "unknown fusion '%s' (d, x or h)",
+                           opt->fusion);
+        if (fam->paradigm == NV_PARADIGM_TEXT || f != m->fusion)
+            return nv_fail(err, "%s: a %s model has %s; there is no '%s' "
+                           "fusion", m->dir, fam->name,
+                           fam->paradigm == NV_PARADIGM_TEXT
+                               ? "no vision part"
+                               : fam->paradigm == NV_PARADIGM_X
+                                     ? "only cross-attention (x)"
+                                     : "only image tokens in the stream (d)",
+                           opt->fusion);
+    }
+    if (fam->llm_config(m->config, m->config_path, &m->llm, err) ||
+        common_setup(m, opt, err))
+        return -1;
+    m->tok = nv_tokenizer_load_dir(m->dir, err);
+    if (!m->tok)
+        return -1;
+    m->dec = nv_decoder_load(m->st, &m->llm, m->pool, 64, m->max_context,
+                             err);
+    if (!m->dec)
+        return -1;
+    m->xattn_at_layer = malloc(sizeof(int) * (size_t)m->llm.n_layers);
+    if (!m->xattn_at_layer)
+        return nv_fail(err, "out of memory");
+    for (int l = 0; l < m->llm.n_layers; l++)
+        m->xattn_at_layer[l] = -1;
+    m->image_token_id = -1;
+    m->im_end_id = nv_tokenizer_eos_id(m->tok);
+    if (fam->paradigm == NV_PARADIGM_TEXT)
+        return 0;
+    if (fam->image_token) {
+        m->image_token_id = nv_tokenizer_token_id(m->tok, fam->image_token);
+        if (m->image_token_id < 0 || m->image_token_id >= m->llm.vocab_size)
+            return nv_fail(err, "%s: the tokenizer has no '%s' token inside "
+                           "the model's vocabulary", m->dir,
+                           fam->image_token);
+    }
+    return fam->load(m->st, m->config, m->config_path, &m->llm,
+                     &m->family_ctx, err);
+}
+
 static int load_all(nvlm_model *m, const nvlm_options *opt, nv_error *err)
 {
     struct stat sb;
@@ -231,6 +325,8 @@ static int load_all(nvlm_model *m, const nvlm_options *opt, nv_error *err)
     m->config = nv_json_load(m->config_path, 0, err);
     if (!m->config)
         return -1;
+    if (!is_native(m->config))
+        return load_family(m, opt, err);
     nv_fusion def = NV_FUSION_D;
     if (parse_heads(m, &def, err))
         return -1;
@@ -252,12 +348,7 @@ static int load_all(nvlm_model *m, const nvlm_options *opt, nv_error *err)
         return -1;
     snprintf(m->llm.override_prefix, sizeof m->llm.override_prefix,
              "%c_%s", "dxh"[m->fusion], m->llm.weight_prefix);
-    m->pool = nv_pool_create(opt ? opt->threads : 0, err);
-    if (!m->pool)
-        return -1;
-    nv_threads_set_blas(nv_pool_size(m->pool));
-    m->st = nv_st_open(m->dir, err);
-    if (!m->st || check_overrides(m, err))
+    if (common_setup(m, opt, err) || check_overrides(m, err))
         return -1;
     if (load_tokens(m, err))
         return -1;
@@ -270,9 +361,6 @@ static int load_all(nvlm_model *m, const nvlm_options *opt, nv_error *err)
         return -1;
     if (parse_preprocess(m, opt, err))
         return -1;
-    m->max_pixels = opt && opt->max_pixels > 0 ? opt->max_pixels
-                                               : NV_IMAGE_DEFAULT_MAX_PIXELS;
-    m->max_context = opt && opt->max_context > 0 ? opt->max_context : 4096;
     m->dec = nv_decoder_load(m->st, &m->llm, m->pool, 64, m->max_context,
                              err);
     if (!m->dec)
@@ -307,6 +395,8 @@ void nvlm_free(nvlm_model *m)
     for (int j = 0; j < NV_MODEL_MAX_XATTN; j++)
         nv_xattn_free(m->xattn[j]);
     free(m->xattn_at_layer);
+    if (m->family && m->family->free && m->family_ctx)
+        m->family->free(m->family_ctx);
     nv_decoder_free(m->dec);
     nv_projector_free(m->proj);
     nv_vit_free(m->vit);

@@ -58,6 +58,7 @@ void nvlm_session_free(nvlm_session *s)
         return;
     free(s->text);
     nv_tensor_free(&s->pixels);
+    nv_family_image_free(&s->family_image);
     free(s->features);
     free(s->memory);
     free(s->ids);
@@ -88,9 +89,11 @@ int nvlm_add_text(nvlm_session *s, const char *text, char *errbuf,
 static void drop_image(nvlm_session *s)
 {
     nv_tensor_free(&s->pixels);
+    nv_family_image_free(&s->family_image);
     free(s->features);
     free(s->memory);
     s->features = s->memory = NULL;
+    s->n_image_rows = 0;
     s->has_image = 0;
     s->n_tiles = s->n_keys = 0;
 }
@@ -124,6 +127,25 @@ int nvlm_add_image_file(nvlm_session *s, const char *path, char *errbuf,
         return -1;
     }
     drop_image(s);
+    const nv_family *fam = s->m->family;
+    if (fam) {
+        int frc = fam->paradigm == NV_PARADIGM_TEXT
+                      ? nv_fail(&err, "%s: a %s model has no vision part",
+                                s->m->dir, fam->name)
+                      : fam->preprocess(s->m->family_ctx, &img,
+                                        &s->family_image, &err);
+        nv_image_free(&img);
+        if (frc) {
+            set_err(errbuf, errlen, &err);
+            return -1;
+        }
+        s->has_image = 1;
+        s->n_tiles = s->family_image.n_tiles;
+        s->grid_cols = s->family_image.cols;
+        s->grid_rows = s->family_image.rows;
+        s->stats.ms_preprocess = now_ms() - t0;
+        return 0;
+    }
     nv_tile_grid grid;
     int rc = nv_preprocess_image(&img, &s->m->prep, &grid, &s->pixels, &err);
     nv_image_free(&img);
@@ -147,6 +169,13 @@ static int encode_image(nvlm_session *s, nv_error *err)
     const nvlm_model *m = s->m;
     if (s->features)
         return 0;
+    if (m->family) {
+        double t1 = now_ms();
+        int rc = m->family->encode(m->family_ctx, m->pool, &s->family_image,
+                                   &s->features, &s->n_image_rows, err);
+        s->stats.ms_vision = now_ms() - t1;
+        return rc;
+    }
     int n = s->n_tiles, T = m->tokens_per_tile;
     int C4 = nv_vit_out_dim(m->vit), H = m->llm.hidden_size;
     double t0 = now_ms();
@@ -162,6 +191,7 @@ static int encode_image(nvlm_session *s, nv_error *err)
                                   err);
     free(vis);
     s->stats.ms_vision = now_ms() - t0;
+    s->n_image_rows = n * T;
     return rc;
 }
 
@@ -357,6 +387,35 @@ static int build_internvl_prompt(nvlm_session *s, const char *question,
     return rc;
 }
 
+/* A hub family's prompt: its own template, tokenized as one string; X
+ * families get the encoded rows as their cross-attention memory. */
+static int build_family_prompt(nvlm_session *s, const char *question,
+                               int raw, nv_error *err)
+{
+    const nvlm_model *m = s->m;
+    const nv_family *fam = m->family;
+    char *text = fam->prompt(m->family_ctx,
+                             s->has_image ? &s->family_image : NULL, question,
+                             raw, err);
+    if (!text)
+        return -1;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = tokenize_text(m, text, strlen(text), &ids, &n, err);
+    free(text);
+    if (!rc)
+        rc = ids_append(s, ids, (int)n, err);
+    free(ids);
+    s->n_prompt = s->n_ids;
+    if (!rc && fam->paradigm == NV_PARADIGM_X && fam->xattn_set_memory)
+        rc = fam->xattn_set_memory(m->family_ctx,
+                                   s->has_image ? s->features : NULL,
+                                   s->has_image ? s->n_image_rows : 0,
+                                   s->has_image ? &s->family_image : NULL,
+                                   err);
+    return rc;
+}
+
 int nv_session_build_prompt(nvlm_session *s, int raw, nv_error *err)
 {
     const nvlm_model *m = s->m;
@@ -364,6 +423,8 @@ int nv_session_build_prompt(nvlm_session *s, int raw, nv_error *err)
     const char *question = s->text ? s->text : "";
     if (s->has_image && encode_image(s, err))
         return -1;
+    if (m->family)
+        return build_family_prompt(s, question, raw, err);
     nv_prompt_layout lay;
     int n_tiles = s->has_image ? s->n_tiles : 0;
     if (raw)
@@ -381,12 +442,23 @@ int nv_session_build_prompt(nvlm_session *s, int raw, nv_error *err)
     return rc;
 }
 
+static int uses_hook(const nvlm_model *m)
+{
+    if (m->family)
+        return m->family->paradigm == NV_PARADIGM_X &&
+               m->family->xattn_hook != NULL;
+    return m->n_xattn > 0;
+}
+
 /* Decoder hook: the cross-attention block that runs before `layer`. */
 static int xattn_hook(void *ctx, int layer, float *hidden, int T, int pos0,
                       nv_error *err)
 {
     nvlm_session *s = ctx;
     const nvlm_model *m = s->m;
+    if (m->family)
+        return m->family->xattn_hook(m->family_ctx, m->pool, layer, hidden, T,
+                                     pos0, s->ids, err);
     if (layer >= m->llm.n_layers || m->xattn_at_layer[layer] < 0 ||
         s->n_keys == 0)
         return 0;
@@ -405,7 +477,7 @@ static int embed_prompt(nvlm_session *s, float *emb, nv_error *err)
         return -1;
     if (!s->has_image || m->fusion == NV_FUSION_X)
         return 0;
-    int want = m->fusion == NV_FUSION_D ? s->n_tiles * T : T;
+    int want = m->fusion == NV_FUSION_D ? s->n_image_rows : T;
     const float *src = m->fusion == NV_FUSION_D
                            ? s->features
                            : s->features + (size_t)(s->n_tiles - 1) * T * H;
@@ -476,7 +548,7 @@ int nv_session_prefill(nvlm_session *s, int raw, nv_error *err)
             .T = N,
             .logits = s->keep_prompt_logits ? s->prompt_logits : s->logits,
             .last_only = !s->keep_prompt_logits,
-            .hook = m->n_xattn ? xattn_hook : NULL,
+            .hook = uses_hook(m) ? xattn_hook : NULL,
             .hook_ctx = s,
         };
         rc = nv_decoder_forward(m->dec, &s->kv, &run, err);
@@ -539,7 +611,7 @@ int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p,
             .T = 1,
             .logits = s->logits,
             .last_only = 1,
-            .hook = m->n_xattn ? xattn_hook : NULL,
+            .hook = uses_hook(m) ? xattn_hook : NULL,
             .hook_ctx = s,
         };
         rc = nv_decoder_forward(m->dec, &s->kv, &run, &err);
@@ -550,8 +622,10 @@ int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p,
     s->stats.xattn_tokens = s->n_keys;
     s->stats.image_tokens_in_stream =
         !s->has_image || m->fusion == NV_FUSION_X ? 0
-        : m->fusion == NV_FUSION_D ? s->n_tiles * m->tokens_per_tile
+        : m->fusion == NV_FUSION_D ? s->n_image_rows
                                    : m->tokens_per_tile;
+    if (m->family && m->fusion == NV_FUSION_X && s->has_image)
+        s->stats.xattn_tokens = s->n_image_rows;
     nv_sampler_free(&sampler);
     if (rc)
         set_err(errbuf, errlen, &err);

@@ -1,0 +1,18 @@
+/* families.c - the hub model families the runtime knows (fusion/family.h),
+ * tried in order by nvlm_load when config.json is not nvlm's own layout. */
+#include "fusion/family.h"
+
+#include <string.h>
+
+extern const nv_family nv_family_text;
+
+const nv_family *const nv_families[] = {
+    &nv_family_text,
+    NULL,
+};
+
+void nv_family_image_free(nv_family_image *img)
+{
+    nv_tensor_free(&img->pixels);
+    memset(img, 0, sizeof *img);
+}
