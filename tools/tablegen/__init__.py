@@ -1,0 +1,6 @@
+"""tablegen: synthetic table images with Markdown truth, QA pairs and glyph boxes.
+
+make_sample(split, seed, index) returns one sample in memory; write_dataset()
+writes a folder (see docs/data.md).
+"""
+from .gen import make_sample, write_dataset, glyph_arrays  # noqa: F401
