@@ -59,9 +59,11 @@ def _ink_outside_boxes(sample):
                              jpeg_quality=0, background=(255, 255, 255), ink=(0, 0, 0))
     image, glyphs, _ = render.render(sample["table"], st)
     check(glyphs == sample["glyphs"], "boxes depend on colours/rules")
-    ink = np.asarray(image.convert("L")) < 160
+    grey = np.asarray(image.convert("L"))
+    ink = grey < 160
     covered = np.zeros_like(ink)
-    for _, (x0, y0, x1, y1) in glyphs:
+    for ch, (x0, y0, x1, y1) in glyphs:
+        check((grey[y0:y1, x0:x1] < 250).any(), "box of %r holds no ink" % ch)
         covered[max(0, y0 - 1):y1 + 1, max(0, x0 - 1):x1 + 1] = True
     return int((ink & ~covered).sum()), int(ink.sum())
 
@@ -90,8 +92,9 @@ def test_samples():
         ink_total += ink
         for pair in s["qa"]:
             _check_answer(table, pair)
-    # Anti-aliasing fringes may fall just outside a 1-px dilated box.
-    check(outside_total <= 0.002 * ink_total,
+    # Anti-aliasing fringes may fall just outside a 1-px dilated box; measured
+    # 0 over 60 samples, a 2-px shift of the boxes gives ~0.2 %.
+    check(outside_total <= 0.0002 * ink_total,
           "%d of %d ink pixels outside glyph boxes" % (outside_total, ink_total))
     return outside_total, ink_total
 
