@@ -45,6 +45,13 @@ HELD_OUT_FAMILIES = ("LiberationSerif", "LiberationMono", "NotoSansDisplay")
 _NOT_A_CHAR = "\U0010fffd"  # private use: no font draws it, so it gives .notdef
 
 
+def font_dirs():
+    """FONT_DIRS, or the colon-separated folders of $NVLM_FONT_DIRS (a machine
+    without the Debian packages can be given a copy of the same files)."""
+    override = os.environ.get("NVLM_FONT_DIRS")
+    return tuple(override.split(":")) if override else FONT_DIRS
+
+
 def _split_name(path):
     """'DejaVuSans-Bold.ttf' -> ('DejaVuSans', 'Bold'); no dash -> 'Regular'."""
     stem = os.path.splitext(os.path.basename(path))[0]
@@ -68,7 +75,7 @@ def _covers(path, chars):
 def discover():
     """Returns {family: {"regular": path, "bold": path or None}}, sorted by name."""
     faces = {}
-    for folder in FONT_DIRS:
+    for folder in font_dirs():
         for path in sorted(glob.glob(os.path.join(folder, "*.ttf"))):
             family, face = _split_name(path)
             faces.setdefault(family, {})[face] = path

@@ -67,19 +67,20 @@ def collate(items):
     return torch.cat([t for t, _ in items]), torch.cat([l for _, l in items])
 
 
-def load_folder(folder, limit):
-    """Samples of a tools.tablegen output folder."""
+def load_folders(folders, limit):
+    """Samples of tools.tablegen output folders (comma-separated)."""
     samples = []
-    with open(os.path.join(folder, "tables.jsonl")) as f:
-        for line in f:
-            row = json.loads(line)
-            glyphs = np.load(os.path.join(folder, row["glyphs"]))
-            samples.append((os.path.join(folder, row["image"]), glyphs["chars"],
-                            glyphs["boxes"]))
-            if limit and len(samples) >= limit:
-                break
+    for folder in folders.split(","):
+        with open(os.path.join(folder, "tables.jsonl")) as f:
+            for line in f:
+                if limit and len(samples) >= limit:
+                    break
+                row = json.loads(line)
+                glyphs = np.load(os.path.join(folder, row["glyphs"]))
+                samples.append((os.path.join(folder, row["image"]), glyphs["chars"],
+                                glyphs["boxes"]))
     if not samples:
-        raise SystemExit("pretrain_vit: %s holds no samples" % folder)
+        raise SystemExit("pretrain_vit: %s holds no samples" % folders)
     return samples
 
 
@@ -172,13 +173,13 @@ def save(out_dir, model, head, args, loader, device):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", help="tools.tablegen output folder (train)")
+    p.add_argument("--data", help="tools.tablegen output folders, comma-separated (train)")
     p.add_argument("--val-data", help="tools.tablegen output folder (val)")
     p.add_argument("--heldout-data", help="tools.tablegen output folder (heldout split)")
     p.add_argument("--gen", type=int, default=0, help="generate N train samples in memory")
     p.add_argument("--val-gen", type=int, default=0, help="generate N val samples in memory")
     p.add_argument("--heldout-gen", type=int, default=0, help="generate N heldout samples")
-    p.add_argument("--limit", type=int, default=0, help="use at most N samples per folder")
+    p.add_argument("--limit", type=int, default=0, help="use at most N samples per option")
     p.add_argument("--out", required=True, help="checkpoint folder")
     p.add_argument("--device", default="cpu")
     p.add_argument("--steps", type=int, default=1000)
@@ -209,11 +210,11 @@ def main(argv=None):
     bf16 = device.type == "cuda"
     t_start = time.time()
 
-    train = (load_folder(args.data, args.limit) if args.data
+    train = (load_folders(args.data, args.limit) if args.data
              else generate("train", args.seed, args.gen))
-    val = (load_folder(args.val_data, args.limit) if args.val_data
+    val = (load_folders(args.val_data, args.limit) if args.val_data
            else generate("val", args.seed, args.val_gen))
-    heldout = (load_folder(args.heldout_data, args.limit) if args.heldout_data
+    heldout = (load_folders(args.heldout_data, args.limit) if args.heldout_data
                else generate("heldout", args.seed, args.heldout_gen))
     if not train:
         p.error("no training data: give --data DIR or --gen N")
