@@ -5,11 +5,23 @@ x1/y1 exclusive, from the font's own glyph metrics (not from the ink, so a
 blurred or JPEG-degraded image keeps the same boxes). Blank characters get no
 box. The caller checks the width and shrinks the style if it does not fit.
 """
+import functools
 import io
 
 from PIL import Image, ImageDraw, ImageFilter
 
 from . import content, fonts
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _length(font, text):
+    # Fonts come from fonts.load's cache, so the object identity is stable.
+    return font.getlength(text)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _bbox(font, ch):
+    return font.getbbox(ch, anchor="ls")
 
 
 def _fonts_for(style):
@@ -27,9 +39,9 @@ def measure(table, style):
     row_h = ascent + descent + 2 * style.pad_y
     widths = []
     for col, head in enumerate(table["header"]):
-        text_w = head_font.getlength(head)
+        text_w = _length(head_font, head)
         for row in table["rows"]:
-            text_w = max(text_w, body_font.getlength(row[col]))
+            text_w = max(text_w, _length(body_font, row[col]))
         widths.append(int(round(text_w)) + 2 * style.pad_x + 1)
     width = 2 * style.margin + sum(widths)
     height = 2 * style.margin + row_h * (1 + len(table["rows"]))
@@ -50,12 +62,15 @@ def _text_x(style, kind, cell_x0, cell_w, text_w):
 def _glyph_boxes(font, text, x, baseline):
     """Boxes of the non-blank characters of text drawn at (x, baseline), 'ls' anchor."""
     boxes = []
+    pen = 0.0
     for i, ch in enumerate(text):
+        if i > 0:
+            # Advance of the previous character plus the pair's kerning;
+            # lengths are sums of 1/64-px advances, so this adds up exactly.
+            pen += _length(font, text[i - 1:i + 1]) - _length(font, ch)
         if ch.isspace():
             continue
-        # Pen position including kerning with the previous character.
-        pen = font.getlength(text[: i + 1]) - font.getlength(ch)
-        left, top, right, bottom = font.getbbox(ch, anchor="ls")
+        left, top, right, bottom = _bbox(font, ch)
         x0 = int(round(x + pen + left))
         x1 = max(x0 + 1, int(round(x + pen + right)))
         y0 = int(round(baseline + top))
@@ -125,7 +140,7 @@ def render(table, style):
         baseline = ys[r] + style.pad_y + ascent
         row_cells = []
         for c, text in enumerate(line):
-            x = _text_x(style, table["kinds"][c], xs[c], widths[c], font.getlength(text))
+            x = _text_x(style, table["kinds"][c], xs[c], widths[c], _length(font, text))
             if text:
                 draw.text((x, baseline), text, font=font, fill=ink, anchor="ls")
                 glyphs.extend(_glyph_boxes(font, text, x, baseline))
