@@ -3,4 +3,6 @@
 make_sample(split, seed, index) returns one sample in memory; write_dataset()
 writes a folder (see docs/data.md).
 """
-from .gen import make_sample, write_dataset, glyph_arrays  # noqa: F401
+from .gen import glyph_arrays, make_sample, write_dataset
+
+__all__ = ["glyph_arrays", "make_sample", "write_dataset"]

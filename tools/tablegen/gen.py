@@ -26,7 +26,7 @@ def sample_rng(split, seed, index):
     return random.Random("nvlm-tablegen/v%d/%s/%d/%d" % (GENERATOR_VERSION, split, seed, index))
 
 
-def _fit(rng, table, st, max_width):
+def _fit(table, st, max_width):
     """Shrinks font, padding, margin, then columns until the table fits."""
     while True:
         width, _, _, _ = render.measure(table, st)
@@ -53,7 +53,7 @@ def make_sample(split, seed, index, max_width=DEFAULT_MAX_WIDTH, qa_count=6):
     st = style_mod.sample_style(rng, split)
     table = content.make_table(rng, rng.randint(2, 8), rng.randint(2, 5),
                                rng.choice((0.0, 0.0, 0.05, 0.15)))
-    table, st = _fit(rng, table, st, max_width)
+    table, st = _fit(table, st, max_width)
     image, glyphs, cells = render.render(table, st)
     return {
         "id": "%s_%d_%06d" % (split, seed, index),

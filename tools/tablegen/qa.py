@@ -30,7 +30,8 @@ def make_qa(rng, table, count):
     n_rows, n_cols = len(rows), len(header)
     key_head = header[0]
     pool = [
-        {"type": "row_count", "question": "How many rows does the table have, not counting the header?",
+        {"type": "row_count",
+         "question": "How many rows does the table have, not counting the header?",
          "answer": str(n_rows)},
         {"type": "column_count", "question": "How many columns does the table have?",
          "answer": str(n_cols)},
