@@ -8,7 +8,10 @@ The ViT is saved as InternViT-named safetensors + an InternVL config.json.
 Smoke test on CPU (see docs/training.md):
     /usr/bin/python3 tools/train/pretrain_vit.py --gen 300 --val-gen 40 --steps 60 \
         --batch 4 --dim 96 --layers 2 --heads 2 --out /tmp/vit_smoke
-GPU run: add --device cuda (bf16 autocast) and --data DIR from tools.tablegen.
+GPU run: add --device cuda (bf16 autocast) and --data DIR from tools.tablegen
+(tools/train/run_pretrain.sh does both). A run cut off (device machines are
+held 30 minutes at most) continues with --resume OUT and the same options:
+train_state.pt is written every --save-every steps and at the end.
 """
 import argparse
 import json
@@ -171,6 +174,15 @@ def save(out_dir, model, head, args, loader, device):
     return rel
 
 
+def save_state(out_dir, model, head, opt, step, images):
+    """Full training state (BatchNorm, optimizer) for --resume; torch pickle."""
+    path = os.path.join(out_dir, "train_state.pt")
+    torch.save({"model": model.state_dict(), "head": head.state_dict(),
+                "opt": opt.state_dict(), "step": step, "images": images,
+                "config": model.config}, path + ".tmp")
+    os.replace(path + ".tmp", path)  # a machine lost mid-write keeps the old one
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", help="tools.tablegen output folders, comma-separated (train)")
@@ -201,6 +213,8 @@ def main(argv=None):
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--eval-every", type=int, default=0)
     p.add_argument("--max-minutes", type=float, default=0, help="stop after this wall time")
+    p.add_argument("--save-every", type=int, default=0, help="checkpoint every N steps")
+    p.add_argument("--resume", help="folder with a train_state.pt to continue from")
     args = p.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -225,14 +239,24 @@ def main(argv=None):
         return torch.utils.data.DataLoader(
             ds, batch_size=args.batch, shuffle=shuffle, collate_fn=collate,
             num_workers=args.workers, drop_last=shuffle and len(samples) >= args.batch,
-            persistent_workers=args.workers > 0, generator=torch.Generator().manual_seed(args.seed))
+            persistent_workers=args.workers > 0,
+            generator=torch.Generator().manual_seed(args.seed + start_step))
 
+    start_step, start_images, state = 0, 0, None
+    if args.resume:
+        state = torch.load(os.path.join(args.resume, "train_state.pt"), map_location="cpu")
+        start_step, start_images = state["step"], state["images"]
+        if start_step >= args.steps:
+            p.error("--resume: the checkpoint is at step %d, --steps is %d" % (start_step, args.steps))
     train_loader = loader(train, True)
     val_loader = loader(val, False) if val else None
     heldout_loader = loader(heldout, False) if heldout else None
 
     model = vit.VisionModel(args.tile_size, args.patch, args.dim, args.layers, args.heads)
     head = vit.CharHead(args.dim, len(CLASSES) + 1)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        head.load_state_dict(state["head"])
     model.to(device)
     head.to(device)
     params = list(model.parameters()) + list(head.parameters())
@@ -243,6 +267,9 @@ def main(argv=None):
                             lr=args.lr, betas=(0.9, 0.98))
     class_weight = torch.ones(len(CLASSES) + 1, device=device)
     class_weight[0] = args.blank_weight
+    if state is not None:
+        opt.load_state_dict(state["opt"])
+        print("pretrain_vit: resumed from %s at step %d" % (args.resume, start_step))
     warmup = args.warmup or max(1, args.steps // 20)
     print("pretrain_vit: %d train / %d val / %d heldout images (%.1fs to load); ViT %d params, "
           "head %d; tile %d patch %d; device %s%s" % (
@@ -251,8 +278,8 @@ def main(argv=None):
           flush=True)
 
     os.makedirs(args.out, exist_ok=True)
-    log = open(os.path.join(args.out, "train_log.jsonl"), "w")
-    step, seen_images, seen_tiles = 0, 0, 0
+    log = open(os.path.join(args.out, "train_log.jsonl"), "a" if state else "w")
+    step, seen_images, seen_tiles = start_step, start_images, 0
     window = np.zeros(4, dtype=np.int64)
     window_loss, window_n = 0.0, 0
     t_train = time.time()
@@ -278,6 +305,8 @@ def main(argv=None):
             window_n += 1
             elapsed = time.time() - t_train
             out_of_time = args.max_minutes and elapsed > 60 * args.max_minutes
+            if args.save_every and step % args.save_every == 0:
+                save_state(args.out, model, head, opt, step, seen_images)
             last = step >= args.steps or out_of_time
             if step % args.log_every == 0 or last:
                 record = {"step": step, "loss": window_loss / window_n,
@@ -288,7 +317,7 @@ def main(argv=None):
                       "(%d images, %.1f images/s)" % (
                           step, record["loss"], record["train_nonblank_acc"],
                           record["train_blank_acc"], lr, seen_images,
-                          seen_images / max(elapsed, 1e-9)), flush=True)
+                          (seen_images - start_images) / max(elapsed, 1e-9)), flush=True)
                 log.write(json.dumps(record) + "\n")
                 window[:] = 0
                 window_loss, window_n = 0.0, 0
@@ -298,6 +327,7 @@ def main(argv=None):
                 stop = True
                 break
 
+    save_state(args.out, model, head, opt, step, seen_images)
     result = {"steps": step, "images": seen_images, "train_wall_s": time.time() - t_train}
     if val_loader:
         result["val"] = evaluate(model, head, val_loader, device, bf16)
