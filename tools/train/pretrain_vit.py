@@ -244,7 +244,10 @@ def main(argv=None):
 
     start_step, start_images, state = 0, 0, None
     if args.resume:
-        state = torch.load(os.path.join(args.resume, "train_state.pt"), map_location="cpu")
+        state_path = os.path.join(args.resume, "train_state.pt")
+        if not os.path.isfile(state_path):
+            p.error("--resume: %s not found" % state_path)
+        state = torch.load(state_path, map_location="cpu")
         start_step, start_images = state["step"], state["images"]
         if start_step >= args.steps:
             p.error("--resume: the checkpoint is at step %d, --steps is %d" % (start_step, args.steps))
