@@ -62,7 +62,12 @@ def read(path):
     (n,) = struct.unpack("<Q", raw[:8])
     if n > _MAX_HEADER or 8 + n > len(raw):
         raise ValueError("safetensors: %s: header length %d out of bounds" % (path, n))
-    header = json.loads(raw[8:8 + n].decode("utf-8"))
+    try:
+        header = json.loads(raw[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError("safetensors: %s: header is not JSON (%s)" % (path, e)) from None
+    if not isinstance(header, dict):
+        raise ValueError("safetensors: %s: header is not a JSON object" % path)
     data = memoryview(raw)[8 + n:]
     metadata = header.pop("__metadata__", {})
     out = {}
@@ -70,6 +75,13 @@ def read(path):
         begin, end = entry["data_offsets"]
         if not 0 <= begin <= end <= len(data):
             raise ValueError("safetensors: %s: %s data outside the file" % (path, name))
+        if entry["dtype"] not in _DTYPES and entry["dtype"] != "BF16":
+            raise ValueError("safetensors: %s: %s has unknown dtype %s"
+                             % (path, name, entry["dtype"]))
+        itemsize = 2 if entry["dtype"] == "BF16" else _DTYPES[entry["dtype"]].itemsize
+        if int(np.prod(entry["shape"], dtype=np.int64)) * itemsize != end - begin:
+            raise ValueError("safetensors: %s: %s shape %s does not match its %d bytes"
+                             % (path, name, entry["shape"], end - begin))
         if entry["dtype"] == "BF16":
             words = np.frombuffer(data[begin:end], dtype="<u2").astype(np.uint32) << 16
             array = words.view(np.float32)

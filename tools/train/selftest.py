@@ -4,7 +4,8 @@
   OpenGVLab code, $NV_GOLDEN_DIR/hf/internvl_single) reproduces its hidden
   states of every layer (max |diff| / max |ref| <= 1e-5);
 - tiling.choose_grid reproduces the 82 upstream tiling decisions;
-- the safetensors writer round-trips exactly, and a BatchNorm-folded export
+- the safetensors writer round-trips exactly, the reader rejects truncated
+  and out-of-bounds files with an error naming them, and a BatchNorm-folded export
   reproduces the trained model in eval mode (<= 1e-5 relative);
 - patch labels land in the tile and patch holding each glyph centre.
 Needs the golden data: fails (does not skip) when it is missing.
@@ -92,6 +93,26 @@ def test_safetensors_and_fold():
         for name, array in tensors.items():
             check(back[name].dtype == array.dtype and np.array_equal(back[name], array),
                   "round trip of " + name)
+
+        # Bad files: each must raise ValueError naming the file, not crash.
+        bad_cases = {
+            "short": raw[:5],
+            "header too long": (10 ** 12).to_bytes(8, "little") + raw[8:],
+            "not json": raw[:8] + b"{" * header_len + raw[8 + header_len:],
+            "size mismatch": raw[:8] + raw[8:8 + header_len].replace(b"[3,5]", b"[3,6]")
+                              + raw[8 + header_len:],
+            "offsets outside": raw[:8] + raw[8:8 + header_len].replace(b"[0,60]", b"[0,999]")
+                               + raw[8 + header_len:],
+        }
+        for what, blob in bad_cases.items():
+            bad = os.path.join(tmp, "bad.safetensors")
+            with open(bad, "wb") as f:
+                f.write(blob)
+            try:
+                safetensors_io.read(bad)
+                check(False, "safetensors reader accepted a bad file (%s)" % what)
+            except ValueError as e:
+                check(bad in str(e), "error does not name the file: %s" % e)
 
         torch.manual_seed(0)
         model = vit.VisionModel(56, 14, 32, 2, 2)
