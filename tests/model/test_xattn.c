@@ -100,7 +100,8 @@ static float uniform(float lo, float hi)
     rng_state ^= rng_state << 13;
     rng_state ^= rng_state >> 7;
     rng_state ^= rng_state << 17;
-    return lo + (hi - lo) * (float)((rng_state >> 11) * (1.0 / 9007199254740992.0));
+    const double unit = (double)(rng_state >> 11) / 9007199254740992.0;
+    return lo + (hi - lo) * (float)unit;
 }
 
 static void fill(float *p, int n, float lo, float hi)
