@@ -1,0 +1,102 @@
+/* test_threads.c - the pool runs every index exactly once, for empty, tiny
+ * and large ranges, on 1, 2 and 4 threads, over many repeated runs of the
+ * same pool; plus the CPU count and the OpenBLAS thread setting. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/threads.h"
+#include "tests/check.h"
+
+typedef struct count_job {
+    atomic_int *hits; /* hits[i]: how often index i ran */
+    int n;
+    atomic_int out_of_range;
+} count_job;
+
+static void count_index(void *ctx, int index)
+{
+    count_job *job = ctx;
+    if (index < 0 || index >= job->n) {
+        atomic_fetch_add(&job->out_of_range, 1);
+        return;
+    }
+    atomic_fetch_add(&job->hits[index], 1);
+    /* Uneven work, so that threads finish at different times. */
+    volatile double sink = 0;
+    for (int k = 0; k < (index % 7) * 50; k++)
+        sink += k;
+    (void)sink;
+}
+
+/* Runs n indices `repeats` times on pool; returns 1 when every index ran
+ * exactly once per run. */
+static int runs_each_once(nv_pool *pool, int n, int repeats)
+{
+    atomic_int *hits = calloc(n > 0 ? (size_t)n : 1, sizeof *hits);
+    if (!hits)
+        return 0;
+    int ok = 1;
+    for (int r = 0; r < repeats && ok; r++) {
+        for (int i = 0; i < n; i++)
+            atomic_init(&hits[i], 0);
+        count_job job = {.hits = hits, .n = n};
+        atomic_init(&job.out_of_range, 0);
+        nv_pool_run(pool, n, count_index, &job);
+        /* nv_pool_run has returned: every call must already be counted. */
+        for (int i = 0; i < n; i++)
+            ok &= atomic_load(&hits[i]) == 1;
+        ok &= atomic_load(&job.out_of_range) == 0;
+    }
+    free(hits);
+    return ok;
+}
+
+static void check_pool(void)
+{
+    const int thread_counts[3] = {1, 2, 4};
+    const int sizes[4] = {0, 1, 7, 1000};
+    for (int t = 0; t < 3; t++) {
+        nv_error err = {{0}};
+        nv_pool *pool = nv_pool_create(thread_counts[t], &err);
+        if (!CHECK(pool != NULL)) {
+            fprintf(stderr, "%s\n", err.msg);
+            continue;
+        }
+        CHECK(nv_pool_size(pool) == thread_counts[t]);
+        for (int s = 0; s < 4; s++) {
+            if (!CHECK(runs_each_once(pool, sizes[s], 20)))
+                fprintf(stderr, "threads %d, n %d: an index ran %s\n",
+                        thread_counts[t], sizes[s],
+                        "other than exactly once");
+        }
+        /* Many short runs back to back exercise the wake-up handshake. */
+        CHECK(runs_each_once(pool, 3, 2000));
+        nv_pool_free(pool);
+    }
+    nv_pool_free(NULL);
+}
+
+static void check_counts(void)
+{
+    int available = nv_threads_available();
+    printf("threads available: %d\n", available);
+    CHECK(available >= 1);
+    nv_error err = {{0}};
+    nv_pool *pool = nv_pool_create(0, &err);
+    CHECK(pool && nv_pool_size(pool) == available);
+    CHECK(runs_each_once(pool, 100, 3));
+    nv_pool_free(pool);
+
+    const char *core = nv_threads_set_blas(1);
+    printf("OpenBLAS core: %s\n", core ? core : "(null)");
+    CHECK(core != NULL && core[0] != '\0');
+}
+
+int main(void)
+{
+    check_pool();
+    check_counts();
+    return check_summary("threads");
+}

@@ -1,0 +1,501 @@
+/* decoder.c - Llama / Qwen2 decoder forward pass; see decoder.h. */
+#include "text/decoder.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/matmul.h"
+#include "text/rope.h"
+
+/* Queries per attention task: bounds the score scratch of a worker to
+ * ATTN_QBLOCK x context while giving long prefills several tasks per head. */
+#define ATTN_QBLOCK 64
+
+/* ---- loading ---------------------------------------------------------- */
+
+static int load_weight(const nv_safetensors *st, const char *prefix,
+                       const char *name, int64_t d0, int64_t d1,
+                       nv_tensor *out, nv_error *err)
+{
+    char full[512];
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    int64_t shape[2] = {d0, d1};
+    return nv_st_get_f32(st, full, d1 > 0 ? 2 : 1, shape, out, err);
+}
+
+/* Loads a bias if the file has it; absent leaves `out` empty. */
+static int load_bias_opt(const nv_safetensors *st, const char *prefix,
+                         const char *name, int64_t n, nv_tensor *out,
+                         nv_error *err)
+{
+    char full[512];
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    memset(out, 0, sizeof *out);
+    if (!nv_st_find(st, full))
+        return 0;
+    return load_weight(st, prefix, name, n, 0, out, err);
+}
+
+static int load_layer(const nv_safetensors *st, const nv_llm_config *c,
+                      int l, nv_decoder_layer *L, nv_error *err)
+{
+    const char *p = c->weight_prefix;
+    int64_t H = c->hidden_size, I = c->intermediate_size;
+    int64_t qd = (int64_t)c->n_heads * c->head_dim;
+    int64_t kvd = (int64_t)c->n_kv_heads * c->head_dim;
+    char n[16][128];
+    const char *parts[16] = {
+        "input_layernorm.weight", "self_attn.q_proj.weight",
+        "self_attn.k_proj.weight", "self_attn.v_proj.weight",
+        "self_attn.o_proj.weight", "post_attention_layernorm.weight",
+        "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
+        "self_attn.q_proj.bias", "self_attn.k_proj.bias",
+        "self_attn.v_proj.bias", "self_attn.o_proj.bias",
+        "mlp.gate_proj.bias", "mlp.up_proj.bias", "mlp.down_proj.bias",
+    };
+    for (int i = 0; i < 16; i++)
+        snprintf(n[i], sizeof n[i], "model.layers.%d.%s", l, parts[i]);
+    if (load_weight(st, p, n[0], H, 0, &L->attn_norm, err) ||
+        load_weight(st, p, n[1], qd, H, &L->wq, err) ||
+        load_weight(st, p, n[2], kvd, H, &L->wk, err) ||
+        load_weight(st, p, n[3], kvd, H, &L->wv, err) ||
+        load_weight(st, p, n[4], H, qd, &L->wo, err) ||
+        load_weight(st, p, n[5], H, 0, &L->mlp_norm, err) ||
+        load_weight(st, p, n[6], I, H, &L->w_gate, err) ||
+        load_weight(st, p, n[7], I, H, &L->w_up, err) ||
+        load_weight(st, p, n[8], H, I, &L->w_down, err) ||
+        load_bias_opt(st, p, n[9], qd, &L->bq, err) ||
+        load_bias_opt(st, p, n[10], kvd, &L->bk, err) ||
+        load_bias_opt(st, p, n[11], kvd, &L->bv, err) ||
+        load_bias_opt(st, p, n[12], H, &L->bo, err) ||
+        load_bias_opt(st, p, n[13], I, &L->b_gate, err) ||
+        load_bias_opt(st, p, n[14], I, &L->b_up, err) ||
+        load_bias_opt(st, p, n[15], H, &L->b_down, err))
+        return -1;
+    /* q, k and v biases come together (Qwen2 always, Llama with
+     * attention_bias); a partial set means a damaged file. */
+    char qname[512];
+    snprintf(qname, sizeof qname, "%s%s", p, n[1]);
+    const nv_st_entry *q_entry = nv_st_find(st, qname);
+    const char *file = q_entry ? q_entry->file : "weights";
+    int nqkv = !!L->bq.data + !!L->bk.data + !!L->bv.data;
+    if (nqkv != 0 && nqkv != 3)
+        return nv_fail(err, "%s: layer %d has only some of the q/k/v "
+                       "projection biases", file, l);
+    if (c->arch == NV_LLM_QWEN2 && nqkv == 0)
+        return nv_fail(err, "%s: no tensor '%s%s' (Qwen2 attention has "
+                       "q/k/v biases)", file, p, n[9]);
+    int nmlp = !!L->b_gate.data + !!L->b_up.data + !!L->b_down.data;
+    if (nmlp != 0 && nmlp != 3)
+        return nv_fail(err, "%s: layer %d has only some of the MLP biases",
+                       file, l);
+    return 0;
+}
+
+static void free_layer(nv_decoder_layer *L)
+{
+    nv_tensor *all[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo,
+                        &L->bq, &L->bk, &L->bv, &L->bo, &L->mlp_norm,
+                        &L->w_gate, &L->w_up, &L->w_down, &L->b_gate,
+                        &L->b_up, &L->b_down};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        nv_tensor_free(all[i]);
+}
+
+nv_decoder *nv_decoder_load(const nv_safetensors *st,
+                            const nv_llm_config *cfg, nv_pool *pool,
+                            int max_T, int max_ctx, nv_error *err)
+{
+    nv_decoder *dec = calloc(1, sizeof *dec);
+    if (!dec) {
+        nv_fail(err, "decoder: out of memory");
+        return NULL;
+    }
+    dec->cfg = *cfg;
+    dec->pool = pool;
+    dec->n_workers = pool ? nv_pool_size(pool) : 1;
+    const char *p = cfg->weight_prefix;
+    int64_t V = cfg->vocab_size, H = cfg->hidden_size;
+    dec->layers = calloc((size_t)cfg->n_layers, sizeof *dec->layers);
+    if (!dec->layers) {
+        nv_fail(err, "decoder: out of memory");
+        goto fail;
+    }
+    if (load_weight(st, p, "model.embed_tokens.weight", V, H, &dec->embed,
+                    err) ||
+        load_weight(st, p, "model.norm.weight", H, 0, &dec->final_norm, err))
+        goto fail;
+    if (!cfg->tie_word_embeddings &&
+        load_weight(st, p, "lm_head.weight", V, H, &dec->lm_head, err))
+        goto fail;
+    for (int l = 0; l < cfg->n_layers; l++)
+        if (load_layer(st, cfg, l, &dec->layers[l], err))
+            goto fail;
+    if (nv_decoder_reserve(dec, max_T, max_ctx, err))
+        goto fail;
+    return dec;
+fail:
+    nv_decoder_free(dec);
+    return NULL;
+}
+
+static void free_scratch(nv_decoder_scratch *s)
+{
+    float *all[] = {s->x, s->h, s->q, s->k, s->v, s->attn, s->gate,
+                    s->up, s->rope_cos, s->rope_sin, s->inv_freq, s->scores};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        free(all[i]);
+    memset(s, 0, sizeof *s);
+}
+
+void nv_decoder_free(nv_decoder *dec)
+{
+    if (!dec)
+        return;
+    if (dec->layers)
+        for (int l = 0; l < dec->cfg.n_layers; l++)
+            free_layer(&dec->layers[l]);
+    free(dec->layers);
+    nv_tensor_free(&dec->embed);
+    nv_tensor_free(&dec->lm_head);
+    nv_tensor_free(&dec->final_norm);
+    free_scratch(&dec->scratch);
+    free(dec);
+}
+
+size_t nv_decoder_weight_bytes(const nv_decoder *dec)
+{
+    size_t n = (size_t)nv_tensor_numel(&dec->embed) +
+               (size_t)nv_tensor_numel(&dec->final_norm);
+    if (dec->lm_head.data)
+        n += (size_t)nv_tensor_numel(&dec->lm_head);
+    for (int l = 0; l < dec->cfg.n_layers; l++) {
+        const nv_decoder_layer *L = &dec->layers[l];
+        const nv_tensor *all[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv,
+                                  &L->wo, &L->bq, &L->bk, &L->bv, &L->bo,
+                                  &L->mlp_norm, &L->w_gate, &L->w_up,
+                                  &L->w_down, &L->b_gate, &L->b_up,
+                                  &L->b_down};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+            if (all[i]->data)
+                n += (size_t)nv_tensor_numel(all[i]);
+    }
+    return n * sizeof(float);
+}
+
+/* ---- scratch ---------------------------------------------------------- */
+
+/* realloc of rows * cols floats with an overflow check. */
+static int grow(float **buf, size_t rows, size_t cols, nv_error *err)
+{
+    if (cols && rows > SIZE_MAX / sizeof(float) / cols)
+        return nv_fail(err, "decoder: scratch size overflows");
+    size_t n = rows * cols;
+    float *p = realloc(*buf, (n ? n : 1) * sizeof(float));
+    if (!p)
+        return nv_fail(err, "decoder: out of memory for %zu scratch floats",
+                       n);
+    *buf = p;
+    return 0;
+}
+
+int nv_decoder_reserve(nv_decoder *dec, int T, int max_ctx, nv_error *err)
+{
+    nv_decoder_scratch *s = &dec->scratch;
+    const nv_llm_config *c = &dec->cfg;
+    if (T < 1 || max_ctx < 1)
+        return nv_fail(err, "decoder: chunk %d and context %d must be >= 1",
+                       T, max_ctx);
+    if (T > s->max_T) {
+        size_t t = (size_t)T;
+        size_t qd = (size_t)c->n_heads * (size_t)c->head_dim;
+        size_t kvd = (size_t)c->n_kv_heads * (size_t)c->head_dim;
+        if (grow(&s->x, t, (size_t)c->hidden_size, err) ||
+            grow(&s->h, t, (size_t)c->hidden_size, err) ||
+            grow(&s->q, t, qd, err) || grow(&s->k, t, kvd, err) ||
+            grow(&s->v, t, kvd, err) || grow(&s->attn, t, qd, err) ||
+            grow(&s->gate, t, (size_t)c->intermediate_size, err) ||
+            grow(&s->up, t, (size_t)c->intermediate_size, err) ||
+            grow(&s->rope_cos, t, (size_t)c->head_dim / 2, err) ||
+            grow(&s->rope_sin, t, (size_t)c->head_dim / 2, err) ||
+            grow(&s->inv_freq, 1, (size_t)c->head_dim / 2, err))
+            return -1;
+        s->max_T = T;
+    }
+    /* A worker scores at most one block of queries at a time, and no more
+     * rows than a chunk holds (1 while generating). */
+    int rows = s->max_T < ATTN_QBLOCK ? s->max_T : ATTN_QBLOCK;
+    if (max_ctx > s->max_ctx || rows > s->score_rows) {
+        int ctx = max_ctx > s->max_ctx ? max_ctx : s->max_ctx;
+        if (grow(&s->scores, (size_t)dec->n_workers * (size_t)rows,
+                 (size_t)ctx, err))
+            return -1;
+        s->max_ctx = ctx;
+        s->score_rows = rows;
+    }
+    return 0;
+}
+
+int nv_decoder_kv_init(const nv_decoder *dec, nv_kv_cache *kv, int max_ctx,
+                       nv_error *err)
+{
+    return nv_kv_cache_init(kv, dec->cfg.n_layers, dec->cfg.n_kv_heads,
+                            dec->cfg.head_dim, max_ctx, err);
+}
+
+/* ---- building blocks -------------------------------------------------- */
+
+int nv_decoder_embed(const nv_decoder *dec, const int32_t *ids, int T,
+                     float *out, nv_error *err)
+{
+    int H = dec->cfg.hidden_size;
+    const float *table = nv_tensor_f32(&dec->embed);
+    for (int t = 0; t < T; t++) {
+        if (ids[t] < 0 || ids[t] >= dec->cfg.vocab_size)
+            return nv_fail(err, "decoder: token id %d at position %d is "
+                           "outside the vocabulary of %d", (int)ids[t], t,
+                           dec->cfg.vocab_size);
+        memcpy(out + (size_t)t * H, table + (size_t)ids[t] * H,
+               (size_t)H * sizeof(float));
+    }
+    return 0;
+}
+
+/* y = weight * x / sqrt(mean(x^2) + eps), per row (Llama RMSNorm). */
+static void rms_norm(float *y, const float *x, const float *weight, int T,
+                     int H, float eps)
+{
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * H;
+        float *yr = y + (size_t)t * H;
+        double sum = 0;
+        for (int i = 0; i < H; i++)
+            sum += (double)xr[i] * xr[i];
+        float inv = 1.0f / sqrtf((float)(sum / H) + eps);
+        for (int i = 0; i < H; i++)
+            yr[i] = weight[i] * (xr[i] * inv);
+    }
+}
+
+static const float *bias_of(const nv_tensor *t)
+{
+    return t->data ? nv_tensor_f32(t) : NULL;
+}
+
+/* Attention over one layer: tasks are (head, block of queries); worker w
+ * takes tasks w, w + workers, ... so it can own one slice of the score
+ * scratch. */
+typedef struct attn_job {
+    const nv_llm_config *cfg;
+    const nv_kv_cache *kv;
+    int layer;
+    const float *q;     /* [T][nh*hd], rotated */
+    float *out;         /* [T][nh*hd] */
+    int T;
+    int pos0;
+    int n_qblocks;
+    int n_tasks;
+    int n_workers;
+    float *scores;
+    size_t scores_stride; /* floats per worker */
+} attn_job;
+
+static void softmax_causal_row(float *row, int n_valid, int n_keys)
+{
+    float mx = row[0];
+    for (int j = 1; j < n_valid; j++)
+        if (row[j] > mx)
+            mx = row[j];
+    float sum = 0;
+    for (int j = 0; j < n_valid; j++) {
+        row[j] = expf(row[j] - mx);
+        sum += row[j];
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < n_valid; j++)
+        row[j] *= inv;
+    for (int j = n_valid; j < n_keys; j++)
+        row[j] = 0.0f;
+}
+
+static void attn_worker(void *ctx, int w)
+{
+    const attn_job *job = ctx;
+    const nv_llm_config *c = job->cfg;
+    int hd = c->head_dim;
+    int q_stride = c->n_heads * hd;
+    int group = c->n_heads / c->n_kv_heads;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *S = job->scores + (size_t)w * job->scores_stride;
+    for (int task = w; task < job->n_tasks; task += job->n_workers) {
+        int head = task / job->n_qblocks;
+        int t0 = (task % job->n_qblocks) * ATTN_QBLOCK;
+        int t1 = t0 + ATTN_QBLOCK < job->T ? t0 + ATTN_QBLOCK : job->T;
+        int rows = t1 - t0;
+        /* The last query of the block sees every key up to itself. */
+        int n_keys = job->pos0 + t1;
+        const float *K = nv_kv_cache_k(job->kv, job->layer, head / group);
+        const float *V = nv_kv_cache_v(job->kv, job->layer, head / group);
+        const float *Q = job->q + (size_t)t0 * q_stride + (size_t)head * hd;
+        nv_gemm_nt(S, Q, K, rows, hd, n_keys, q_stride, hd, n_keys, scale,
+                   0.0f);
+        for (int r = 0; r < rows; r++)
+            softmax_causal_row(S + (size_t)r * n_keys, job->pos0 + t0 + r + 1,
+                               n_keys);
+        float *O = job->out + (size_t)t0 * q_stride + (size_t)head * hd;
+        nv_gemm_nn(O, S, V, rows, n_keys, hd, n_keys, hd, q_stride, 1.0f,
+                   0.0f);
+    }
+}
+
+static void run_attention(nv_decoder *dec, const nv_kv_cache *kv, int layer,
+                          int T, int pos0)
+{
+    nv_decoder_scratch *s = &dec->scratch;
+    attn_job job = {
+        .cfg = &dec->cfg, .kv = kv, .layer = layer, .q = s->q,
+        .out = s->attn, .T = T, .pos0 = pos0,
+        .n_qblocks = (T + ATTN_QBLOCK - 1) / ATTN_QBLOCK,
+        .n_workers = dec->n_workers, .scores = s->scores,
+        .scores_stride = (size_t)s->score_rows * (size_t)s->max_ctx,
+    };
+    job.n_tasks = job.n_qblocks * dec->cfg.n_heads;
+    int workers = job.n_tasks < job.n_workers ? job.n_tasks : job.n_workers;
+    if (dec->pool && workers > 1)
+        nv_pool_run(dec->pool, workers, attn_worker, &job);
+    else
+        for (int w = 0; w < workers; w++)
+            attn_worker(&job, w);
+}
+
+/* Copies this chunk's keys and values into the cache at pos0 .. pos0+T-1. */
+static void store_kv(const nv_decoder *dec, nv_kv_cache *kv, int layer,
+                     int T, int pos0)
+{
+    const nv_decoder_scratch *s = &dec->scratch;
+    int hd = dec->cfg.head_dim, nkv = dec->cfg.n_kv_heads;
+    for (int h = 0; h < nkv; h++) {
+        float *K = nv_kv_cache_k(kv, layer, h) + (size_t)pos0 * hd;
+        float *V = nv_kv_cache_v(kv, layer, h) + (size_t)pos0 * hd;
+        for (int t = 0; t < T; t++) {
+            size_t src = (size_t)t * nkv * hd + (size_t)h * hd;
+            memcpy(K + (size_t)t * hd, s->k + src, (size_t)hd * sizeof(float));
+            memcpy(V + (size_t)t * hd, s->v + src, (size_t)hd * sizeof(float));
+        }
+    }
+}
+
+static void silu_mul(float *gate, const float *up, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+static void layer_forward(nv_decoder *dec, nv_kv_cache *kv, int l, int T,
+                          int pos0)
+{
+    const nv_llm_config *c = &dec->cfg;
+    const nv_decoder_layer *L = &dec->layers[l];
+    nv_decoder_scratch *s = &dec->scratch;
+    int H = c->hidden_size, I = c->intermediate_size, hd = c->head_dim;
+    int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
+    float eps = (float)c->rms_norm_eps;
+
+    rms_norm(s->h, s->x, nv_tensor_f32(&L->attn_norm), T, H, eps);
+    nv_linear(s->q, s->h, nv_tensor_f32(&L->wq), bias_of(&L->bq), T, H, qd);
+    nv_linear(s->k, s->h, nv_tensor_f32(&L->wk), bias_of(&L->bk), T, H, kvd);
+    nv_linear(s->v, s->h, nv_tensor_f32(&L->wv), bias_of(&L->bv), T, H, kvd);
+    nv_rope_apply(s->q, T, c->n_heads, hd, qd, s->rope_cos, s->rope_sin);
+    nv_rope_apply(s->k, T, c->n_kv_heads, hd, kvd, s->rope_cos, s->rope_sin);
+    store_kv(dec, kv, l, T, pos0);
+    run_attention(dec, kv, l, T, pos0);
+    /* o_proj output goes to h (free again), then joins the residual. */
+    nv_linear(s->h, s->attn, nv_tensor_f32(&L->wo), bias_of(&L->bo), T, qd,
+              H);
+    size_t n = (size_t)T * H;
+    for (size_t i = 0; i < n; i++)
+        s->x[i] += s->h[i];
+
+    rms_norm(s->h, s->x, nv_tensor_f32(&L->mlp_norm), T, H, eps);
+    nv_linear(s->gate, s->h, nv_tensor_f32(&L->w_gate), bias_of(&L->b_gate),
+              T, H, I);
+    nv_linear(s->up, s->h, nv_tensor_f32(&L->w_up), bias_of(&L->b_up), T, H,
+              I);
+    silu_mul(s->gate, s->up, (size_t)T * I);
+    nv_linear(s->h, s->gate, nv_tensor_f32(&L->w_down), bias_of(&L->b_down),
+              T, I, H);
+    for (size_t i = 0; i < n; i++)
+        s->x[i] += s->h[i];
+}
+
+/* ---- forward ---------------------------------------------------------- */
+
+int nv_decoder_forward(nv_decoder *dec, nv_kv_cache *kv,
+                       const nv_decoder_run *run, nv_error *err)
+{
+    const nv_llm_config *c = &dec->cfg;
+    nv_decoder_scratch *s = &dec->scratch;
+    int T = run->T, H = c->hidden_size, V = c->vocab_size;
+    if (T < 1)
+        return nv_fail(err, "decoder: forward needs at least one position");
+    if (!run->ids == !run->embeds)
+        return nv_fail(err, "decoder: give either token ids or embeddings");
+    if (kv->n_layers != c->n_layers || kv->n_kv_heads != c->n_kv_heads ||
+        kv->head_dim != c->head_dim)
+        return nv_fail(err, "decoder: kv cache shaped %d x %d x %d does not "
+                       "fit the model (%d x %d x %d)", kv->n_layers,
+                       kv->n_kv_heads, kv->head_dim, c->n_layers,
+                       c->n_kv_heads, c->head_dim);
+    int pos0 = kv->len;
+    if (T > kv->max_ctx - pos0)
+        return nv_fail(err, "decoder: context full: %d cached + %d new "
+                       "positions exceed the cache's %d", pos0, T,
+                       kv->max_ctx);
+    if (nv_decoder_reserve(dec, T, kv->max_ctx, err))
+        return -1;
+
+    if (run->ids) {
+        if (nv_decoder_embed(dec, run->ids, T, s->x, err))
+            return -1;
+    } else {
+        memcpy(s->x, run->embeds, (size_t)T * H * sizeof(float));
+    }
+    /* One rotary table serves every layer. The dynamic type rescales by the
+     * sequence length seen so far, as transformers does per call. */
+    nv_rope_inv_freq(&c->rope, c->head_dim, (int64_t)pos0 + T, s->inv_freq);
+    nv_rope_tables(s->inv_freq, c->head_dim, pos0, T, s->rope_cos,
+                   s->rope_sin);
+
+    size_t plane = (size_t)T * H;
+    for (int l = 0; l < c->n_layers; l++) {
+        if (run->hidden_states)
+            memcpy(run->hidden_states + (size_t)l * plane, s->x,
+                   plane * sizeof(float));
+        if (run->hook && run->hook(run->hook_ctx, l, s->x, T, pos0, err))
+            return nv_fail_prefix(err, "decoder layer %d hook: ", l);
+        layer_forward(dec, kv, l, T, pos0);
+    }
+    if (run->hook && run->hook(run->hook_ctx, c->n_layers, s->x, T, pos0, err))
+        return nv_fail_prefix(err, "decoder final hook: ");
+    kv->len = pos0 + T;
+
+    rms_norm(s->h, s->x, nv_tensor_f32(&dec->final_norm), T, H,
+             (float)c->rms_norm_eps);
+    if (run->hidden_states)
+        memcpy(run->hidden_states + (size_t)c->n_layers * plane, s->h,
+               plane * sizeof(float));
+    if (run->logits) {
+        const float *head = dec->lm_head.data ? nv_tensor_f32(&dec->lm_head)
+                                              : nv_tensor_f32(&dec->embed);
+        if (run->last_only)
+            nv_linear(run->logits, s->h + (size_t)(T - 1) * H, head, NULL, 1,
+                      H, V);
+        else
+            nv_linear(run->logits, s->h, head, NULL, T, H, V);
+    }
+    return 0;
+}
