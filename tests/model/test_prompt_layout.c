@@ -151,6 +151,12 @@ static void check_x(void)
      * tag's tokens its tile's 4 keys, the tail (5 tokens) all. */
     const int n_keys = nv_prompt_layout_n_keys(&L, NULL, &err);
     CHECK(n_keys == 3 * P);
+    int tag_row = -1, tile_row = -1;
+    CHECK(nv_prompt_layout_memory_rows(&L, NULL, 2, &tag_row, &tile_row,
+                                       &err) == 0 &&
+          tag_row == 2 * P && tile_row == 2 * P);
+    CHECK(nv_prompt_layout_memory_rows(&L, NULL, 3, &tag_row, &tile_row,
+                                       &err) != 0);
     const int seg_tokens[6] = {3, 2, 3, 2, 4, 5};
     enum { ROWS = 19 };
     int begin[ROWS], end[ROWS];
@@ -215,6 +221,17 @@ static void check_h(void)
     const int n_keys = nv_prompt_layout_n_keys(&L, tag_tokens, &err);
     CHECK(n_keys == 16);
     CHECK(nv_prompt_layout_n_keys(&L, NULL, &err) < 0);
+    int tag_row = -1, tile_row = -1;
+    CHECK(nv_prompt_layout_memory_rows(&L, tag_tokens, 0, &tag_row, &tile_row,
+                                       &err) == 0 &&
+          tag_row == 0 && tile_row == 3);
+    CHECK(nv_prompt_layout_memory_rows(&L, tag_tokens, 1, &tag_row, &tile_row,
+                                       &err) == 0 &&
+          tag_row == 7 && tile_row == 12);
+    CHECK(nv_prompt_layout_memory_rows(&L, tag_tokens, 2, &tag_row, &tile_row,
+                                       &err) != 0);
+    CHECK(nv_prompt_layout_memory_rows(&L, NULL, 0, &tag_row, &tile_row,
+                                       &err) != 0);
     const int seg_tokens[4] = {2, 3, P, 2};
     enum { ROWS = 11 };
     int begin[ROWS], end[ROWS];

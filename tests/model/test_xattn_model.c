@@ -283,14 +283,15 @@ static void check_case(const fixture *f, nv_pool *pool, const char *head,
     if (fusion == NV_FUSION_X) {
         memcpy(memory, Z, (size_t)M * H * sizeof(float));
     } else {
-        int row = 0;
         for (int i = 0; i < L.n_kv_tags; i++) {
-            for (int k = 0; k < tag_tokens[i]; k++, row++)
-                memcpy(memory + (size_t)row * H,
+            int tag_row = 0, tile_row = 0;
+            CHECK(nv_prompt_layout_memory_rows(&L, tag_tokens, i, &tag_row,
+                                               &tile_row, &err) == 0);
+            for (int k = 0; k < tag_tokens[i]; k++)
+                memcpy(memory + (size_t)(tag_row + k) * H,
                        E + (size_t)tag_ids[i][k] * H, H * sizeof(float));
-            memcpy(memory + (size_t)row * H, Z + (size_t)i * P * H,
+            memcpy(memory + (size_t)tile_row * H, Z + (size_t)i * P * H,
                    (size_t)P * H * sizeof(float));
-            row += P;
         }
     }
     for (int i = 0; i < 64; i++)
