@@ -382,6 +382,8 @@ static void check_masked(const block_weights *w, nv_xattn *x, nv_pool *pool)
     CHECK(nv_xattn_forward(x, NULL, got, T, NULL, &s, &err) == 0);
     CHECK(memcmp(before, got, sizeof got) == 0);
     CHECK(nv_xattn_set_image(x, NULL, -1, &err) != 0);
+    CHECK(nv_xattn_set_image(x, NULL, 3, &err) != 0);
+    CHECK(nv_xattn_n_keys(x) == 0);
     nv_xattn_scratch_free(&s);
 }
 
