@@ -277,6 +277,40 @@ int nv_prompt_layout_n_keys(const nv_prompt_layout *L, const int *tag_tokens,
     return (int)n;
 }
 
+int nv_prompt_layout_memory_rows(const nv_prompt_layout *L,
+                                 const int *tag_tokens, int tile,
+                                 int *tag_row, int *tile_row, nv_error *err)
+{
+    if (L->fusion == NV_FUSION_X) {
+        if (tile < 0 || tile >= L->n_tiles)
+            return nv_fail(err, "prompt layout: X has no tile %d (%d tiles)",
+                           tile, L->n_tiles);
+        *tag_row = *tile_row = tile * L->tokens_per_tile;
+        return 0;
+    }
+    if (L->fusion != NV_FUSION_H)
+        return nv_fail(err, "prompt layout: head %s has no cross-attention "
+                       "memory", nv_fusion_name(L->fusion));
+    if (tile < 0 || tile >= L->n_kv_tags)
+        return nv_fail(err, "prompt layout: H has no memory tile %d (%d)",
+                       tile, L->n_kv_tags);
+    /* Rows before tile i: the tags and tiles of kv tiles 0 .. i-1; their sum
+     * fits an int when nv_prompt_layout_n_keys accepted the counts. */
+    int row = 0;
+    for (int i = 0; i < tile; i++) {
+        if (!tag_tokens || tag_tokens[i] < 0)
+            return nv_fail(err, "prompt layout: token count of kv tag '%s' "
+                           "missing or negative", L->kv_tags[i]);
+        row += tag_tokens[i] + L->tokens_per_tile;
+    }
+    if (!tag_tokens || tag_tokens[tile] < 0)
+        return nv_fail(err, "prompt layout: token count of kv tag '%s' "
+                       "missing or negative", L->kv_tags[tile]);
+    *tag_row = row;
+    *tile_row = row + tag_tokens[tile];
+    return 0;
+}
+
 int nv_prompt_layout_cross_rows(const nv_prompt_layout *L,
                                 const int *seg_tokens, int n_keys,
                                 int *begin, int *end, int n_rows,

@@ -103,6 +103,15 @@ char *nv_prompt_layout_text(const nv_prompt_layout *layout,
 int nv_prompt_layout_n_keys(const nv_prompt_layout *layout,
                             const int *tag_tokens, nv_error *err);
 
+/* Where tile `tile`'s rows sit in the cross-attention memory: X: tile i
+ * (0 .. n_tiles-1) at i * tokens_per_tile, no tag rows (*tag_row =
+ * *tile_row); H: kv tile i (0 .. n_kv_tags-1) has the embedded tokens of
+ * kv_tags[i] from *tag_row and its tile tokens from *tile_row = *tag_row +
+ * tag_tokens[i]. Fails for D and for a tile outside the range. */
+int nv_prompt_layout_memory_rows(const nv_prompt_layout *layout,
+                                 const int *tag_tokens, int tile,
+                                 int *tag_row, int *tile_row, nv_error *err);
+
 /* Fills begin/end [n_rows] (the nv_xattn_rows of the prompt) from the token
  * count of every segment (seg_tokens[i]; image slots count their `count`).
  * n_rows must equal the total; n_keys as nv_prompt_layout_n_keys gives it.

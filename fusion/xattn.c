@@ -232,6 +232,9 @@ int nv_xattn_set_image(nv_xattn *x, const float *kv_src, int n_keys,
     x->n_keys = 0;
     if (n_keys == 0)
         return 0;
+    if (!kv_src)
+        return nv_fail(err, "xattn: no image tokens given for %d keys",
+                       n_keys);
     const int D = x->dims.head_dim, G = x->dims.n_kv_heads;
     const size_t kv_width = (size_t)G * D;
     if (n_keys > x->key_capacity) {

@@ -15,7 +15,11 @@
  *    Masked rows stay bit-identical and finite.
  * 4. Prefill equals row-by-row decode (T = 1, the sgemv path), and a 3
  *    thread pool equals no pool bit for bit.
- * 5. Bad weights, bad rows and a too-small scratch fail with messages. */
+ * 5. Bad weights, bad rows and a too-small scratch fail with messages.
+ * 6. The PyTorch reference's fixture (tests/fixtures/tiny_nvlm, written from
+ *    docs/model-format.md): blocks x_xattn.0 / h_xattn.0 given the golden
+ *    memory cache the golden keys and values (tolerance 2e-6 * max(1,
+ *    max|golden|), tighter than the doc's 1e-4). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/json.h"
 #include "core/safetensors.h"
 #include "core/threads.h"
 #include "fusion/xattn.h"
@@ -100,7 +105,8 @@ static float uniform(float lo, float hi)
     rng_state ^= rng_state << 13;
     rng_state ^= rng_state >> 7;
     rng_state ^= rng_state << 17;
-    return lo + (hi - lo) * (float)((rng_state >> 11) * (1.0 / 9007199254740992.0));
+    const double unit = (double)(rng_state >> 11) / 9007199254740992.0;
+    return lo + (hi - lo) * (float)unit;
 }
 
 static void fill(float *p, int n, float lo, float hi)
@@ -376,6 +382,8 @@ static void check_masked(const block_weights *w, nv_xattn *x, nv_pool *pool)
     CHECK(nv_xattn_forward(x, NULL, got, T, NULL, &s, &err) == 0);
     CHECK(memcmp(before, got, sizeof got) == 0);
     CHECK(nv_xattn_set_image(x, NULL, -1, &err) != 0);
+    CHECK(nv_xattn_set_image(x, NULL, 3, &err) != 0);
+    CHECK(nv_xattn_n_keys(x) == 0);
     nv_xattn_scratch_free(&s);
 }
 
@@ -529,6 +537,122 @@ done:
     nv_st_close(gold);
 }
 
+/* ---- the PyTorch reference's tiny_nvlm fixture ---- */
+
+/* Block 0 of head x or h, fed the golden memory, must cache the golden
+ * keys (after k_norm) and values [M, Nkv, d]. */
+static void check_fixture_case(const char *dir, nv_safetensors *model,
+                               const nv_xattn_dims *dims, const char *head,
+                               int n_tiles)
+{
+    char path[4096], prefix[32];
+    nv_error err = {{0}};
+    snprintf(path, sizeof path, "%s/golden_%s_%d.safetensors", dir, head,
+             n_tiles);
+    snprintf(prefix, sizeof prefix, "%s_xattn.0.", head);
+    nv_safetensors *gold = nv_st_open(path, &err);
+    nv_tensor memory = {0}, keys = {0}, values = {0};
+    nv_xattn *x = NULL;
+    if (!CHECK(gold &&
+               nv_st_get_f32(gold, "xattn_memory", -1, NULL, &memory, &err) ==
+                   0 &&
+               memory.ndim == 2 && memory.shape[1] == dims->hidden &&
+               nv_xattn_load(model, prefix, NULL, dims, &x, &err) == 0)) {
+        fprintf(stderr, "%s: %s\n", path, err.msg);
+        goto done;
+    }
+    const int M = (int)memory.shape[0], G = dims->n_kv_heads;
+    const int D = dims->head_dim;
+    const int64_t kv_shape[3] = {M, G, D};
+    if (!CHECK(nv_st_get_f32(gold, "xattn0_k", 3, kv_shape, &keys, &err) ==
+                   0 &&
+               nv_st_get_f32(gold, "xattn0_v", 3, kv_shape, &values, &err) ==
+                   0 &&
+               nv_xattn_set_image(x, nv_tensor_f32(&memory), M, &err) == 0)) {
+        fprintf(stderr, "%s: %s\n", path, err.msg);
+        goto done;
+    }
+    const float *k = nv_tensor_f32(&keys), *v = nv_tensor_f32(&values);
+    double k_err = 0, v_err = 0;
+    for (int j = 0; j < M; j++)
+        for (int g = 0; g < G; g++)
+            for (int c = 0; c < D; c++) {
+                const size_t i = ((size_t)j * G + g) * D + c;
+                k_err = fmax(k_err, fabs(nv_xattn_key(x, g, j, c) - k[i]));
+                v_err = fmax(v_err, fabs(nv_xattn_value(x, g, j, c) - v[i]));
+            }
+    const double k_tol = 2e-6 * fmax(1, max_abs(k, (long)M * G * D));
+    const double v_tol = 2e-6 * fmax(1, max_abs(v, (long)M * G * D));
+    printf("fixture %s, %d tiles: %d keys; block 0 keys max err %.3g "
+           "(tolerance %.3g), values %.3g (tolerance %.3g)\n", head, n_tiles,
+           M, k_err, k_tol, v_err, v_tol);
+    CHECK(k_err <= k_tol);
+    CHECK(v_err <= v_tol);
+done:
+    nv_xattn_free(x);
+    nv_tensor_free(&memory);
+    nv_tensor_free(&keys);
+    nv_tensor_free(&values);
+    nv_st_close(gold);
+}
+
+static void check_fixture(void)
+{
+    const char *fixtures = getenv("NV_FIXTURE_DIR");
+    if (!CHECK(fixtures != NULL))
+        return;
+    char dir[4096], path[4200];
+    nv_error err = {{0}};
+    snprintf(dir, sizeof dir, "%s/tiny_nvlm", fixtures);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    cJSON *config = nv_json_load(path, 0, &err);
+    const cJSON *llm = NULL;
+    int64_t hidden = 0, heads = 0, kv_heads = 0, head_dim = 0;
+    double rms_eps = 0;
+    if (!CHECK(config &&
+               nv_json_obj_req(config, "llm_config", path, &llm, &err) == 0 &&
+               nv_json_int_req(llm, "hidden_size", path, &hidden, &err) == 0 &&
+               nv_json_int_req(llm, "num_attention_heads", path, &heads,
+                               &err) == 0 &&
+               nv_json_int_req(llm, "num_key_value_heads", path, &kv_heads,
+                               &err) == 0 &&
+               heads > 0 &&
+               nv_json_int_opt(llm, "head_dim", path, hidden / heads,
+                               &head_dim, &err) == 0 &&
+               nv_json_num_req(llm, "rms_norm_eps", path, &rms_eps,
+                               &err) == 0)) {
+        fprintf(stderr, "%s\n", err.msg);
+        cJSON_Delete(config);
+        return;
+    }
+    cJSON_Delete(config);
+    const nv_xattn_dims dims = {(int)hidden, (int)heads, (int)kv_heads,
+                                (int)head_dim, (float)rms_eps};
+    nv_safetensors *model = nv_st_open(dir, &err);
+    if (!CHECK(model != NULL)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    check_fixture_case(dir, model, &dims, "x", 1);
+    check_fixture_case(dir, model, &dims, "x", 3);
+    check_fixture_case(dir, model, &dims, "x", 7);
+    check_fixture_case(dir, model, &dims, "h", 3);
+    check_fixture_case(dir, model, &dims, "h", 7);
+
+    /* Both blocks of both heads load; there is no third. */
+    const char *prefixes[4] = {"x_xattn.1.", "h_xattn.0.", "h_xattn.1.",
+                               "x_xattn.2."};
+    for (int i = 0; i < 4; i++) {
+        nv_xattn *x = NULL;
+        int rc = nv_xattn_load(model, prefixes[i], NULL, &dims, &x, &err);
+        CHECK(i < 3 ? rc == 0 : rc != 0);
+        if (i == 3)
+            CHECK(strstr(err.msg, "x_xattn.2.input_layernorm.weight") != NULL);
+        nv_xattn_free(x);
+    }
+    nv_st_close(model);
+}
+
 int main(void)
 {
     const char *golden = check_golden_dir();
@@ -558,6 +682,7 @@ int main(void)
         fprintf(stderr, "%s\n", err.msg);
     }
     check_bad_weights(w, path);
+    check_fixture();
     unlink(path);
     free(w);
     nv_pool_free(pool);

@@ -1,0 +1,74 @@
+"""InternVL/NVLM dynamic tiling in Python, as the C runtime does it.
+
+The image is resized (bicubic) to cols*S x rows*S, cut row-major into SxS
+tiles, and a thumbnail (whole image resized to SxS) is appended when there is
+more than one tile. Glyph boxes are mapped into the same tiles so that each
+ViT patch can be labelled with the character whose box centre lies in it.
+"""
+import numpy as np
+from PIL import Image
+
+
+def choose_grid(width, height, tile_size, max_num, min_num=1):
+    """Returns (cols, rows): the ratio closest to the image's aspect."""
+    # Built as a set and stably sorted by area, like upstream: ties between
+    # ratios of equal area keep CPython's (deterministic) set order.
+    ratios = set((i, j) for n in range(min_num, max_num + 1)
+                 for i in range(1, n + 1) for j in range(1, n + 1)
+                 if min_num <= i * j <= max_num)
+    ratios = sorted(ratios, key=lambda r: r[0] * r[1])
+    aspect = width / height
+    best, best_diff = (1, 1), float("inf")
+    for cols, rows in ratios:
+        diff = abs(aspect - cols / rows)
+        if diff < best_diff:
+            best, best_diff = (cols, rows), diff
+        elif diff == best_diff and width * height > 0.5 * tile_size * tile_size * cols * rows:
+            best = (cols, rows)
+    return best
+
+
+def tile_image(image, tile_size, max_num, thumbnail=True):
+    """Returns (uint8 tiles [T,S,S,3], cols, rows); thumbnail last when T > 1."""
+    cols, rows = choose_grid(image.width, image.height, tile_size, max_num)
+    resized = image.resize((cols * tile_size, rows * tile_size), Image.BICUBIC)
+    pixels = np.asarray(resized)
+    tiles = [pixels[r * tile_size:(r + 1) * tile_size, c * tile_size:(c + 1) * tile_size]
+             for r in range(rows) for c in range(cols)]
+    if thumbnail and len(tiles) > 1:
+        tiles.append(np.asarray(image.resize((tile_size, tile_size), Image.BICUBIC)))
+    return np.stack(tiles), cols, rows
+
+
+def patch_labels(boxes, classes, width, height, cols, rows, tile_size, patch,
+                 thumbnail=True):
+    """Labels [T, g, g] (0 = blank) for the tiles of tile_image.
+
+    boxes: int [N,4] glyph boxes in image pixels; classes: int [N] (>= 1).
+    When several centres fall in one patch the one nearest its centre wins.
+    """
+    grid = tile_size // patch
+    n_tiles = cols * rows + (1 if thumbnail and cols * rows > 1 else 0)
+    labels = np.zeros((n_tiles, grid, grid), dtype=np.int64)
+    if len(boxes) == 0:
+        return labels
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2.0
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2.0
+    views = [(cx * cols * tile_size / width, cy * rows * tile_size / height, cols, 0)]
+    if n_tiles > cols * rows:
+        views.append((cx * tile_size / width, cy * tile_size / height, 1, cols * rows))
+    for x, y, views_cols, first_tile in views:
+        tx, ty = np.floor(x / tile_size).astype(int), np.floor(y / tile_size).astype(int)
+        px = np.floor((x - tx * tile_size) / patch).astype(int)
+        py = np.floor((y - ty * tile_size) / patch).astype(int)
+        # Distance to the patch centre, to settle several glyphs per patch.
+        dist = np.hypot(x - tx * tile_size - (px + 0.5) * patch,
+                        y - ty * tile_size - (py + 0.5) * patch)
+        best = {}
+        for k in range(len(boxes)):
+            key = (first_tile + ty[k] * views_cols + tx[k], py[k], px[k])
+            if key not in best or dist[k] < dist[best[key]]:
+                best[key] = k
+        for (t, gy, gx), k in best.items():
+            labels[t, gy, gx] = classes[k]
+    return labels
