@@ -6,8 +6,14 @@
  * Decodes the image (so a bad file is reported here too), chooses the
  * InternVL / NVLM-D tile grid and prints the image size, the grid and the
  * number of tiles including the thumbnail. No model is needed: the tile
- * size and tile cap default to 448 and 6. Options are matched one by one
- * in parse_args, so a new one (say `-m DIR`) is one more branch there.
+ * size and tile cap default to 448 and 6.
+ *
+ *   nvlm info -m DIR [--image IMG] [-p TEXT] [--max-tiles N] [--json]
+ *
+ * With a model: its architecture, parameter counts per part and fusion
+ * heads, and for an image the grid and, per fusion head, the image tokens
+ * in the decoder stream, the cross-attention tokens and the decoder
+ * prompt length (nvlm_describe_json).
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -18,13 +24,17 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "nvlm.h"
 #include "vision/image.h"
 #include "vision/tiling.h"
 
 struct info_args {
+    const char *model;
+    const char *prompt;
     const char *image;
     int64_t tile_size;
     int64_t max_tiles;
+    int64_t max_tiles_given; /* 0 = the model's own limit */
     int64_t max_pixels;
     int json;
 };
@@ -34,11 +44,17 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: nvlm info --image IMG [--tile-size N] [--max-tiles N]\n"
             "                 [--max-pixels N] [--json]\n"
+            "       nvlm info -m DIR [--image IMG] [-p TEXT] [--max-tiles N]\n"
+            "                 [--json]\n"
             "\n"
             "Decodes IMG (PNG, JPEG, BMP, GIF, TGA, PNM) and prints its size,\n"
             "the tile grid the InternVL/NVLM-D dynamic tiling picks for it\n"
             "and the number of tiles, thumbnail included.\n"
             "\n"
+            "  -m, --model DIR   describe this model: architecture, parameters\n"
+            "                    per part, fusion heads; with --image, what\n"
+            "                    the image costs under each head\n"
+            "  -p, --prompt TEXT the question used for prompt lengths (-m)\n"
             "  --image IMG       the image file\n"
             "  --tile-size N     tile side in pixels (default 448)\n"
             "  --max-tiles N     most tiles in the grid, thumbnail not counted\n"
@@ -66,19 +82,34 @@ static int parse_args(int argc, char **argv, struct info_args *args,
             return 0;
         } else if (!strcmp(argv[i], "--json")) {
             args->json = 1;
-        } else if ((m = nv_arg_value("info", argc, argv, &i, "--image", NULL, &value))) {
+        } else if ((m = nv_arg_value("info", argc, argv, &i, "--model", "-m",
+                                     &value))) {
+            if (m < 0)
+                return 2;
+            args->model = value;
+        } else if ((m = nv_arg_value("info", argc, argv, &i, "--prompt", "-p",
+                                     &value))) {
+            if (m < 0)
+                return 2;
+            args->prompt = value;
+        } else if ((m = nv_arg_value("info", argc, argv, &i, "--image", NULL,
+                                     &value))) {
             if (m < 0)
                 return 2;
             args->image = value;
-        } else if ((m = nv_arg_value("info", argc, argv, &i, "--tile-size", NULL, &value))) {
+        } else if ((m = nv_arg_value("info", argc, argv, &i, "--tile-size",
+                                     NULL, &value))) {
             if (m < 0 || nv_arg_int("info", "--tile-size", value, 1,
                                      NV_TILE_SIZE_MAX, &args->tile_size))
                 return 2;
-        } else if ((m = nv_arg_value("info", argc, argv, &i, "--max-tiles", NULL, &value))) {
+        } else if ((m = nv_arg_value("info", argc, argv, &i, "--max-tiles",
+                                     NULL, &value))) {
             if (m < 0 || nv_arg_int("info", "--max-tiles", value, 1,
                                      NV_MAX_TILES_LIMIT, &args->max_tiles))
                 return 2;
-        } else if ((m = nv_arg_value("info", argc, argv, &i, "--max-pixels", NULL, &value))) {
+            args->max_tiles_given = args->max_tiles;
+        } else if ((m = nv_arg_value("info", argc, argv, &i, "--max-pixels",
+                                     NULL, &value))) {
             if (m < 0 || nv_arg_int("info", "--max-pixels", value, 1,
                                      (int64_t)1 << 48, &args->max_pixels))
                 return 2;
@@ -88,8 +119,8 @@ static int parse_args(int argc, char **argv, struct info_args *args,
             return 2;
         }
     }
-    if (!args->image) {
-        fprintf(stderr, "nvlm info: --image IMG is required\n");
+    if (!args->image && !args->model) {
+        fprintf(stderr, "nvlm info: --image IMG or -m DIR is required\n");
         usage(stderr);
         return 2;
     }
@@ -119,6 +150,95 @@ static int print_json(const nv_image *img, const nv_tile_grid *grid)
     return 0;
 }
 
+/* Text form of nvlm_describe_json's object. */
+static void print_model_text(const cJSON *d)
+{
+    const cJSON *it;
+    printf("model:        %s\n",
+           cJSON_GetObjectItem(d, "model")->valuestring);
+    printf("architecture: %s (%s)\n",
+           cJSON_GetObjectItem(d, "architecture")->valuestring,
+           cJSON_GetObjectItem(d, "family")->valuestring);
+    printf("fusion heads:");
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(d, "fusion_heads"))
+        printf(" %s", it->valuestring);
+    printf(" (loaded: %s)\n",
+           cJSON_GetObjectItem(d, "loaded_head")->valuestring);
+    const cJSON *v = cJSON_GetObjectItem(d, "vision");
+    if (v)
+        printf("vision:       %s, %d layers run, width %d, %d heads, patch "
+               "%d, tile %d px, %d tokens per tile, at most %d tiles\n",
+               cJSON_GetObjectItem(v, "encoder")->valuestring,
+               cJSON_GetObjectItem(v, "layers_run")->valueint,
+               cJSON_GetObjectItem(v, "hidden")->valueint,
+               cJSON_GetObjectItem(v, "heads")->valueint,
+               cJSON_GetObjectItem(v, "patch")->valueint,
+               cJSON_GetObjectItem(v, "tile_size")->valueint,
+               cJSON_GetObjectItem(v, "tokens_per_tile")->valueint,
+               cJSON_GetObjectItem(v, "max_tiles")->valueint);
+    const cJSON *l = cJSON_GetObjectItem(d, "llm");
+    printf("language:     %d layers, width %d, %d heads (%d kv), vocabulary "
+           "%d\n", cJSON_GetObjectItem(l, "layers")->valueint,
+           cJSON_GetObjectItem(l, "hidden")->valueint,
+           cJSON_GetObjectItem(l, "heads")->valueint,
+           cJSON_GetObjectItem(l, "kv_heads")->valueint,
+           cJSON_GetObjectItem(l, "vocab")->valueint);
+    printf("parameters:\n");
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(d, "parameters"))
+        printf("  %-22s %12.0f\n", it->string, it->valuedouble);
+    const cJSON *img = cJSON_GetObjectItem(d, "image");
+    if (!img)
+        return;
+    printf("image:        %s, %d x %d\n",
+           cJSON_GetObjectItem(img, "path")->valuestring,
+           cJSON_GetObjectItem(img, "width")->valueint,
+           cJSON_GetObjectItem(img, "height")->valueint);
+    const cJSON *cols = cJSON_GetObjectItem(img, "cols");
+    if (cols)
+        printf("grid:         %d cols x %d rows, %d tiles\n", cols->valueint,
+               cJSON_GetObjectItem(img, "rows")->valueint,
+               cJSON_GetObjectItem(img, "num_tiles")->valueint);
+    printf("%-8s %22s %14s %14s\n", "fusion", "image tokens in stream",
+           "xattn tokens", "prompt tokens");
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(img, "per_fusion"))
+        printf("%-8s %22d %14d %14d\n", it->string,
+               cJSON_GetObjectItem(it, "image_tokens_in_stream")->valueint,
+               cJSON_GetObjectItem(it, "xattn_tokens")->valueint,
+               cJSON_GetObjectItem(it, "prompt_tokens")->valueint);
+}
+
+static int info_model(const struct info_args *args)
+{
+    nvlm_options opt;
+    nvlm_options_init(&opt);
+    opt.max_tiles = (int)args->max_tiles_given;
+    opt.max_pixels = args->max_pixels;
+    opt.threads = 1;
+    char err[1024];
+    nvlm_model *m = nvlm_load(args->model, &opt, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "nvlm info: %s\n", err);
+        return 1;
+    }
+    char *text = nvlm_describe_json(m, args->image, args->prompt, err,
+                                    sizeof err);
+    nvlm_free(m);
+    if (!text) {
+        fprintf(stderr, "nvlm info: %s\n", err);
+        return 1;
+    }
+    if (args->json) {
+        printf("%s\n", text);
+    } else {
+        cJSON *d = cJSON_Parse(text);
+        if (d)
+            print_model_text(d);
+        cJSON_Delete(d);
+    }
+    free(text);
+    return 0;
+}
+
 int nv_cmd_info(int argc, char **argv)
 {
     struct info_args args = {.tile_size = 448, .max_tiles = 6};
@@ -126,6 +246,8 @@ int nv_cmd_info(int argc, char **argv)
     int status = parse_args(argc, argv, &args, &done);
     if (status != 0 || done)
         return status;
+    if (args.model)
+        return info_model(&args);
 
     nv_error err = {{0}};
     nv_image img;

@@ -427,12 +427,12 @@ int nv_session_build_prompt(nvlm_session *s, int raw, nv_error *err)
         return build_family_prompt(s, question, raw, err);
     nv_prompt_layout lay;
     int n_tiles = s->has_image ? s->n_tiles : 0;
-    if (raw)
-        return nv_fail(err, "--raw-prompt is not supported yet");
-    if (m->internvl_template)
+    if (m->internvl_template && !raw)
         return build_internvl_prompt(s, question, err);
-    if (nv_prompt_layout_build(&lay, m->fusion, n_tiles, m->tokens_per_tile,
-                               question, NULL, err))
+    if (raw ? nv_prompt_layout_build_raw(&lay, m->fusion, n_tiles,
+                                         m->tokens_per_tile, question, err)
+            : nv_prompt_layout_build(&lay, m->fusion, n_tiles,
+                                     m->tokens_per_tile, question, NULL, err))
         return -1;
     int rc = build_memory(s, &lay, err);
     if (!rc)

@@ -138,17 +138,16 @@ void nv_prompt_layout_free(nv_prompt_layout *L)
     memset(L, 0, sizeof *L);
 }
 
-int nv_prompt_layout_build(nv_prompt_layout *L, nv_fusion fusion,
-                           int n_tiles, int tokens_per_tile,
-                           const char *question, const char *system,
-                           nv_error *err)
+/* Checks the arguments and lays out head + image part + tail; with no
+ * image the whole prompt is `no_image` (one segment). */
+static int build_layout(nv_prompt_layout *L, nv_fusion fusion, int n_tiles,
+                        int tokens_per_tile, const char *head,
+                        const char *tail, const char *no_image, nv_error *err)
 {
     memset(L, 0, sizeof *L);
     if (fusion != NV_FUSION_D && fusion != NV_FUSION_X &&
         fusion != NV_FUSION_H)
         return nv_fail(err, "prompt layout: unknown fusion %d", (int)fusion);
-    if (!question)
-        return nv_fail(err, "prompt layout: no question");
     if (n_tiles < 0 || n_tiles > MAX_TILES)
         return nv_fail(err, "prompt layout: %d tiles (0 to %d allowed)",
                        n_tiles, MAX_TILES);
@@ -163,34 +162,75 @@ int nv_prompt_layout_build(nv_prompt_layout *L, nv_fusion fusion,
     L->segments = calloc((size_t)(2 * n_tiles + 4), sizeof *L->segments);
     if (!L->segments)
         return nv_fail(err, "prompt layout: out of memory");
+    int rc;
+    if (n_tiles == 0)
+        rc = add_text(L, format_string(err, "%s", no_image), -1,
+                      NV_CROSS_NONE, err);
+    else if (fusion == NV_FUSION_D)
+        rc = build_d(L, head, tail, err);
+    else if (fusion == NV_FUSION_X)
+        rc = build_x(L, head, tail, err);
+    else
+        rc = build_h(L, head, tail, err);
+    if (rc) {
+        nv_prompt_layout_free(L);
+        return -1;
+    }
+    return 0;
+}
 
+int nv_prompt_layout_build(nv_prompt_layout *L, nv_fusion fusion,
+                           int n_tiles, int tokens_per_tile,
+                           const char *question, const char *system,
+                           nv_error *err)
+{
+    memset(L, 0, sizeof *L);
+    if (!question)
+        return nv_fail(err, "prompt layout: no question");
     if (!system)
         system = default_system;
     char *head = format_string(err, "<|im_start|>system\n%s<|im_end|>"
                                "<|im_start|>user\n", system);
     char *tail = format_string(err, "\n%s<|im_end|><|im_start|>assistant\n",
                                question);
-    int rc = -1;
-    if (head && tail) {
-        if (n_tiles == 0)
-            /* tail without its leading "\n": chat() only adds "<image>\n"
-             * in front of the question when there is an image. */
-            rc = add_text(L, format_string(err, "%s%s", head, tail + 1), -1,
-                          NV_CROSS_NONE, err);
-        else if (fusion == NV_FUSION_D)
-            rc = build_d(L, head, tail, err);
-        else if (fusion == NV_FUSION_X)
-            rc = build_x(L, head, tail, err);
-        else
-            rc = build_h(L, head, tail, err);
-    }
+    /* Without an image, chat() adds no "<image>\n" in front of the
+     * question: the tail loses its leading "\n". */
+    char *no_image = head && tail ? format_string(err, "%s%s", head, tail + 1)
+                                  : NULL;
+    int rc = no_image ? build_layout(L, fusion, n_tiles, tokens_per_tile,
+                                     head, tail, no_image, err)
+                      : -1;
     free(head);
     free(tail);
-    if (rc) {
-        nv_prompt_layout_free(L);
-        return -1;
-    }
-    return 0;
+    free(no_image);
+    return rc;
+}
+
+int nv_prompt_layout_build_raw(nv_prompt_layout *L, nv_fusion fusion,
+                               int n_tiles, int tokens_per_tile,
+                               const char *text, nv_error *err)
+{
+    memset(L, 0, sizeof *L);
+    if (!text)
+        return nv_fail(err, "prompt layout: no text");
+    const char *marker = strstr(text, "<image>");
+    if (n_tiles > 0 && !marker)
+        return nv_fail(err, "a raw prompt with an image needs \"<image>\" "
+                       "where the image goes");
+    if (n_tiles == 0 && marker)
+        return nv_fail(err, "the raw prompt has \"<image>\" but no image "
+                       "was given");
+    char *head = marker ? format_string(err, "%.*s", (int)(marker - text),
+                                        text)
+                        : NULL;
+    int rc = (marker && !head)
+                 ? -1
+                 : build_layout(L, fusion, n_tiles, tokens_per_tile,
+                                head ? head : "",
+                                marker ? marker + strlen("<image>") : "",
+                                text, err);
+    free(head);
+    return rc;
 }
 
 int nv_fusion_parse(const char *name, nv_fusion *out)

@@ -86,6 +86,13 @@ int nv_prompt_layout_build(nv_prompt_layout *layout, nv_fusion fusion,
                            int n_tiles, int tokens_per_tile,
                            const char *question, const char *system,
                            nv_error *err);
+/* --raw-prompt: no chat template. `text` holds "<image>" where the image
+ * part goes (required when n_tiles > 0): the text before it plays the
+ * chat head (its rows see no key), the text after it the tail. */
+int nv_prompt_layout_build_raw(nv_prompt_layout *layout, nv_fusion fusion,
+                               int n_tiles, int tokens_per_tile,
+                               const char *text, nv_error *err);
+
 void nv_prompt_layout_free(nv_prompt_layout *layout);
 
 /* "d", "x", "h" (either case) -> fusion; -1 when unknown. */
