@@ -11,6 +11,12 @@
  *    position within 1e-4 * max|logit|, 8 greedy ids exact (KV cache on);
  *  - the C image processor on the image file vs in_pixel_values (within
  *    PIX_TOL), aspect_ratio_ids and aspect_ratio_mask exact.
+ *  - text BEFORE the image ("Look at this:<image> what is it?"), which the
+ *    goldens never have: rows that see no tile attend to every key with
+ *    their MLP branch dropped (Mllama's full_text_row_masked_out_mask);
+ *    against tests/fixtures/mllama_masked, made by
+ *    tools/reference/mllama_masked.py (a PyTorch reference that first
+ *    reproduces the transformers goldens), same tolerances.
  * Plus refusals: an unknown architecture, an Mllama config missing a key
  * the family needs, and a fusion the model lacks, each named. */
 #include <stdio.h>
@@ -155,6 +161,114 @@ static int set_golden_image(nvlm_session *s, const golden *g)
     s->has_image = 1;
     s->n_tiles = g->n_real;
     return 0;
+}
+
+/* Compares the session's prompt ids, prompt logits and generated ids with
+ * want_ids [N], want_logits [N, V] and want_gen [N + 8]. */
+static void compare_run(const nvlm_session *s, const int64_t *want_ids,
+                        int N, const float *want_logits,
+                        const int64_t *want_gen, int n_gen,
+                        const char *name)
+{
+    char label[160];
+    int np = 0, ng = 0;
+    const int32_t *pids = nvlm_prompt_ids(s, &np);
+    int same = np == N;
+    for (int i = 0; same && i < N; i++)
+        same = pids[i] == want_ids[i];
+    if (!CHECK(same))
+        fprintf(stderr, "%s: prompt ids differ (%d vs %d tokens)\n", name,
+                np, N);
+    if (same) {
+        long nl = (long)N * s->m->llm.vocab_size;
+        snprintf(label, sizeof label, "%s logits", name);
+        check_close(label, s->prompt_logits, want_logits, nl,
+                    REL_TOL * max_abs(want_logits, nl));
+    }
+    const int32_t *gids = nvlm_generated_ids(s, &ng);
+    int gsame = ng == n_gen - N;
+    for (int i = 0; gsame && i < ng; i++)
+        gsame = gids[i] == want_gen[N + i];
+    if (!CHECK(gsame)) {
+        fprintf(stderr, "%s: generated", name);
+        for (int i = 0; i < ng; i++)
+            fprintf(stderr, " %d", gids[i]);
+        fprintf(stderr, " want");
+        for (int i = N; i < n_gen; i++)
+            fprintf(stderr, " %lld", (long long)want_gen[i]);
+        fprintf(stderr, "\n");
+    } else {
+        printf("%-36s %d greedy ids identical\n", name, ng);
+    }
+}
+
+/* Loads the case's model and runs `text` (raw prompt) on the golden
+ * pixel values, 8 greedy tokens; NULL on failure. */
+static nvlm_session *run_raw(const char *case_dir, const golden *g,
+                             const char *text, nvlm_model **model)
+{
+    char dir[1200], err[1024];
+    snprintf(dir, sizeof dir, "%s/model", case_dir);
+    nvlm_options opt;
+    nvlm_options_init(&opt);
+    opt.threads = 2;
+    nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
+    *model = m;
+    if (!CHECK(m != NULL)) {
+        fprintf(stderr, "%s\n", err);
+        return NULL;
+    }
+    nvlm_session *s = nvlm_session_new(m, err, sizeof err);
+    if (!CHECK(s != NULL) || !CHECK(set_golden_image(s, g) == 0) ||
+        !CHECK(nvlm_add_text(s, text, err, sizeof err) == 0)) {
+        nvlm_session_free(s);
+        return NULL;
+    }
+    s->keep_prompt_logits = 1;
+    nvlm_gen_params p;
+    nvlm_gen_params_init(&p);
+    p.max_new_tokens = 8;
+    p.ignore_eos = 1;
+    p.raw_prompt = 1;
+    if (!CHECK(nvlm_generate(s, &p, NULL, NULL, err, sizeof err) == 0)) {
+        fprintf(stderr, "%s\n", err);
+        nvlm_session_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void check_text_before_image(const char *case_dir, const golden *g,
+                                    const char *name)
+{
+    char path[1200], label[128];
+    nv_error e = {{0}};
+    const char *fixtures = getenv("NV_FIXTURE_DIR");
+    snprintf(path, sizeof path, "%s/mllama_masked/%s.safetensors",
+             fixtures ? fixtures : "tests/fixtures", name);
+    nv_safetensors *fx = nv_st_open(path, &e);
+    nv_tensor ids = {0}, logits = {0}, gen = {0};
+    nvlm_model *m = NULL;
+    nvlm_session *s = NULL;
+    if (!CHECK(fx != NULL) ||
+        !CHECK(nv_st_get_i64(fx, "input_ids", &ids, &e) == 0 &&
+               nv_st_get_f32(fx, "logits", -1, NULL, &logits, &e) == 0 &&
+               nv_st_get_i64(fx, "generated_ids", &gen, &e) == 0)) {
+        fprintf(stderr, "%s\n", e.msg);
+        goto done;
+    }
+    s = run_raw(case_dir, g, "Look at this:<image> what is it?", &m);
+    snprintf(label, sizeof label, "%s text before image", name);
+    if (s)
+        compare_run(s, ids.data, (int)ids.shape[0], logits.data, gen.data,
+                    (int)gen.shape[0], label);
+done:
+    nvlm_session_free(s);
+    nvlm_free(m);
+    nv_tensor_free(&ids);
+    nv_tensor_free(&logits);
+    nv_tensor_free(&gen);
+    nv_st_close(fx);
 }
 
 static void check_model(const char *case_dir, const golden *g,
@@ -366,6 +480,7 @@ int main(void)
             check_vision(dir, &g, cases[i].name);
             check_model(dir, &g, cases[i].name);
             check_preprocess(dir, cases[i].image, &g, cases[i].name);
+            check_text_before_image(dir, &g, cases[i].name);
         }
         golden_free(&g);
     }
