@@ -17,6 +17,10 @@
  *    against tests/fixtures/mllama_masked, made by
  *    tools/reference/mllama_masked.py (a PyTorch reference that first
  *    reproduces the transformers goldens), same tolerances.
+ *  - the bilinear resize vs Pillow 9.4 (tests/fixtures/mllama_resize, made
+ *    by tools/make_mllama_resize_fixtures.py): bit-exact; the goldens'
+ *    images need no resize, so this is where it is checked;
+ *  - extreme image shapes (1x1, 1x300, 300x1) preprocess to valid grids.
  * Plus refusals: an unknown architecture, an Mllama config missing a key
  * the family needs, and a fusion the model lacks, each named. */
 #include <stdio.h>
@@ -377,6 +381,84 @@ done:
     nvlm_free(m);
 }
 
+static void check_bilinear(void)
+{
+    const char *fixtures = getenv("NV_FIXTURE_DIR");
+    char path[1200];
+    nv_error e = {{0}};
+    if (!CHECK(fixtures != NULL))
+        return;
+    snprintf(path, sizeof path, "%s/images/resize_src.png", fixtures);
+    nv_image src = {0};
+    if (!CHECK(nv_image_load(path, 0, &src, &e) == 0)) {
+        fprintf(stderr, "%s\n", e.msg);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/mllama_resize/manifest.json", fixtures);
+    cJSON *man = nv_json_load(path, 0, &e);
+    const cJSON *list = nv_json_get(man, "resize");
+    CHECK(cJSON_GetArraySize(list) >= 9);
+    const cJSON *it;
+    int exact = 0, total = 0;
+    cJSON_ArrayForEach(it, list) {
+        int w = (int)cJSON_GetObjectItem(it, "width")->valuedouble;
+        int h = (int)cJSON_GetObjectItem(it, "height")->valuedouble;
+        snprintf(path, sizeof path, "%s/mllama_resize/%s", fixtures,
+                 cJSON_GetObjectItem(it, "expected")->valuestring);
+        size_t n = (size_t)w * h * 3;
+        unsigned char *want = malloc(n);
+        FILE *f = fopen(path, "rb");
+        int ok = want && f && fread(want, 1, n, f) == n;
+        if (f)
+            fclose(f);
+        nv_image out = {0};
+        total++;
+        if (CHECK(ok) &&
+            CHECK(nv_mllama_resize_bilinear(&src, w, h, &out, &e) == 0)) {
+            int same = !memcmp(out.rgb, want, n);
+            exact += same;
+            if (!CHECK(same))
+                fprintf(stderr, "bilinear %dx%d differs from Pillow\n", w,
+                        h);
+        }
+        nv_image_free(&out);
+        free(want);
+    }
+    printf("%-36s %d of %d sizes bit-exact with Pillow\n", "bilinear resize",
+           exact, total);
+    cJSON_Delete(man);
+    nv_image_free(&src);
+}
+
+static void check_extreme_shapes(void)
+{
+    nv_mllama_prep_opts o = {.tile_size = 56, .max_tiles = 4,
+                             .rescale = 1.0 / 255.0,
+                             .mean = {0.5f, 0.5f, 0.5f},
+                             .std = {0.5f, 0.5f, 0.5f}};
+    int sizes[3][2] = {{1, 1}, {1, 300}, {300, 1}};
+    for (int i = 0; i < 3; i++) {
+        nv_error e = {{0}};
+        nv_image img = {0};
+        nv_mllama_prep_out out;
+        if (!CHECK(nv_image_alloc(&img, sizes[i][0], sizes[i][1], &e) == 0))
+            continue;
+        memset(img.rgb, 200, (size_t)sizes[i][0] * sizes[i][1] * 3);
+        if (CHECK(nv_mllama_preprocess(&img, &o, &out, &e) == 0)) {
+            CHECK(out.aspect_ratio_id >= 1 && out.aspect_ratio_id <= 8);
+            CHECK(out.n_tiles >= 1 && out.n_tiles <= 4);
+            long n = (long)nv_tensor_numel(&out.pixels);
+            CHECK(n == 4L * 3 * 56 * 56);
+            int finite = 1;
+            for (long j = 0; j < n; j++)
+                finite &= isfinite(((float *)out.pixels.data)[j]);
+            CHECK(finite);
+            nv_tensor_free(&out.pixels);
+        }
+        nv_image_free(&img);
+    }
+}
+
 /* Writes config.json (text) into a fresh temporary directory. */
 static int write_config(char *dir, size_t size, const char *text)
 {
@@ -484,6 +566,8 @@ int main(void)
         }
         golden_free(&g);
     }
+    check_bilinear();
+    check_extreme_shapes();
     check_refusals();
     check_vision_config();
     return check_summary("family_mllama");
