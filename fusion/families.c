@@ -4,9 +4,11 @@
 
 #include <string.h>
 
+extern const nv_family nv_family_mllama;
 extern const nv_family nv_family_text;
 
 const nv_family *const nv_families[] = {
+    &nv_family_mllama,
     &nv_family_text,
     NULL,
 };

@@ -308,7 +308,8 @@ static int load_family(nvlm_model *m, const nvlm_options *opt, nv_error *err)
         return 0;
     if (fam->image_token) {
         m->image_token_id = nv_tokenizer_token_id(m->tok, fam->image_token);
-        if (m->image_token_id < 0 || m->image_token_id >= m->llm.vocab_size)
+        if (m->image_token_id < 0 ||
+            m->image_token_id >= nv_llm_config_input_vocab(&m->llm))
             return nv_fail(err, "%s: the tokenizer has no '%s' token inside "
                            "the model's vocabulary", m->dir,
                            fam->image_token);

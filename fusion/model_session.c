@@ -241,13 +241,14 @@ static int tokenize_text(const nvlm_model *m, const char *text, size_t len,
 {
     if (nv_tokenizer_encode(m->tok, text, len, 1, ids, n, err))
         return -1;
+    int vocab = nv_llm_config_input_vocab(&m->llm);
     for (size_t i = 0; i < *n; i++)
-        if ((*ids)[i] < 0 || (*ids)[i] >= m->llm.vocab_size) {
+        if ((*ids)[i] < 0 || (*ids)[i] >= vocab) {
             int32_t bad = (*ids)[i];
             free(*ids);
             *ids = NULL;
             return nv_fail(err, "token id %d is outside the model's "
-                           "vocabulary of %d", bad, m->llm.vocab_size);
+                           "vocabulary of %d", bad, vocab);
         }
     return 0;
 }

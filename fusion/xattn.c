@@ -415,6 +415,16 @@ int nv_xattn_forward(const nv_xattn *x, nv_pool *pool, float *hidden, int T,
                      const nv_xattn_rows *rows, nv_xattn_scratch *s,
                      nv_error *err)
 {
+    return nv_xattn_forward_mlp_masked(x, pool, hidden, T, rows, NULL, s,
+                                       err);
+}
+
+int nv_xattn_forward_mlp_masked(const nv_xattn *x, nv_pool *pool,
+                                float *hidden, int T,
+                                const nv_xattn_rows *rows,
+                                const unsigned char *mlp_off,
+                                nv_xattn_scratch *s, nv_error *err)
+{
     if (T < 0)
         return nv_fail(err, "xattn: negative row count %d", T);
     if (x->n_keys == 0 || T == 0)
@@ -479,7 +489,7 @@ int nv_xattn_forward(const nv_xattn *x, nv_pool *pool, float *hidden, int T,
     }
     nv_linear(s->out, s->gate, nv_tensor_f32(&x->down_proj), NULL, T, I, H);
     for (int t = 0; t < T; t++) {
-        if (!row_sees_keys(rows, t))
+        if (!row_sees_keys(rows, t) || (mlp_off && mlp_off[t]))
             continue;
         float *h = hidden + (size_t)t * H;
         const float *m = s->out + (size_t)t * H;

@@ -129,4 +129,14 @@ int nv_xattn_forward(const nv_xattn *x, nv_pool *pool, float *hidden, int T,
                      const nv_xattn_rows *rows, nv_xattn_scratch *s,
                      nv_error *err);
 
+/* nv_xattn_forward where the rows with mlp_off[t] != 0 (mlp_off may be
+ * NULL) keep their attention over [begin, end) but drop their MLP branch:
+ * Mllama's full_text_row_masked_out_mask, for a row that sees no tile and
+ * attends to every key instead (docs/model-format.md 6.2). */
+int nv_xattn_forward_mlp_masked(const nv_xattn *x, nv_pool *pool,
+                                float *hidden, int T,
+                                const nv_xattn_rows *rows,
+                                const unsigned char *mlp_off,
+                                nv_xattn_scratch *s, nv_error *err);
+
 #endif

@@ -139,15 +139,16 @@ nv_decoder *nv_decoder_load(const nv_safetensors *st,
         nv_fail(err, "decoder: out of memory");
         goto fail;
     }
-    if (load_weight(st, p, o, "model.embed_tokens.weight", V, H, &dec->embed,
-                    err) ||
+    if (load_weight(st, p, o, "model.embed_tokens.weight",
+                    nv_llm_config_input_vocab(cfg), H, &dec->embed, err) ||
         load_weight(st, p, o, "model.norm.weight", H, 0, &dec->final_norm, err))
         goto fail;
     if (!cfg->tie_word_embeddings &&
         load_weight(st, p, o, "lm_head.weight", V, H, &dec->lm_head, err))
         goto fail;
     for (int l = 0; l < cfg->n_layers; l++)
-        if (load_layer(st, cfg, l, &dec->layers[l], err))
+        if (!nv_llm_config_skips(cfg, l) &&
+            load_layer(st, cfg, l, &dec->layers[l], err))
             goto fail;
     if (nv_decoder_reserve(dec, max_T, max_ctx, err))
         goto fail;
@@ -267,12 +268,13 @@ int nv_decoder_embed(const nv_decoder *dec, const int32_t *ids, int T,
                      float *out, nv_error *err)
 {
     int H = dec->cfg.hidden_size;
+    int rows = nv_llm_config_input_vocab(&dec->cfg);
     const float *table = nv_tensor_f32(&dec->embed);
     for (int t = 0; t < T; t++) {
-        if (ids[t] < 0 || ids[t] >= dec->cfg.vocab_size)
+        if (ids[t] < 0 || ids[t] >= rows)
             return nv_fail(err, "decoder: token id %d at position %d is "
                            "outside the vocabulary of %d", (int)ids[t], t,
-                           dec->cfg.vocab_size);
+                           rows);
         memcpy(out + (size_t)t * H, table + (size_t)ids[t] * H,
                (size_t)H * sizeof(float));
     }
@@ -493,7 +495,8 @@ int nv_decoder_forward(nv_decoder *dec, nv_kv_cache *kv,
                    plane * sizeof(float));
         if (run->hook && run->hook(run->hook_ctx, l, s->x, T, pos0, err))
             return nv_fail_prefix(err, "decoder layer %d hook: ", l);
-        layer_forward(dec, kv, l, T, pos0);
+        if (!nv_llm_config_skips(c, l))
+            layer_forward(dec, kv, l, T, pos0);
     }
     if (run->hook && run->hook(run->hook_ctx, c->n_layers, s->x, T, pos0, err))
         return nv_fail_prefix(err, "decoder final hook: ");

@@ -7,6 +7,8 @@
  *   x += o_proj(attention(rope(q), rope(k), v))   on rmsnorm(x)
  *   x += down(silu(gate(h)) * up(h))               h = rmsnorm(x)
  * then a final rmsnorm and lm_head (tied to the embeddings or not).
+ * Layers the config lists in skip_layers run only the hook (a family's own
+ * layer takes their place, e.g. Mllama's cross-attention layers).
  *
  * Memory: all scratch is allocated when the decoder is created, for the
  * chunk length and context given then; a longer chunk or context grows it

@@ -289,3 +289,17 @@ int nv_llm_config_is_eos(const nv_llm_config *cfg, int64_t id)
             return 1;
     return 0;
 }
+
+int nv_llm_config_skips(const nv_llm_config *cfg, int layer)
+{
+    for (int i = 0; i < cfg->n_skip_layers; i++)
+        if (cfg->skip_layers[i] == layer)
+            return 1;
+    return 0;
+}
+
+int nv_llm_config_input_vocab(const nv_llm_config *cfg)
+{
+    return cfg->embed_rows > cfg->vocab_size ? cfg->embed_rows
+                                             : cfg->vocab_size;
+}

@@ -37,6 +37,8 @@ typedef struct nv_rope_config {
 } nv_rope_config;
 
 #define NV_LLM_MAX_EOS 8
+/* Most decoder layers a config may hand to the hook (nv_llm_config). */
+#define NV_LLM_MAX_SKIP 64
 
 typedef struct nv_llm_config {
     nv_llm_arch arch;
@@ -59,6 +61,16 @@ typedef struct nv_llm_config {
     /* Per-head override (docs/model-format.md 3.3): when not empty, a tensor
      * named override_prefix + name replaces weight_prefix + name. */
     char override_prefix[48];
+    /* Layers the decoder leaves to its layer hook (Mllama's cross-attention
+     * layers sit in the text model's numbering): for these no weights are
+     * loaded, no self-attention runs and no keys/values are cached. Set by
+     * a family after parsing; 0 for every plain decoder. */
+    int n_skip_layers;
+    int skip_layers[NV_LLM_MAX_SKIP];
+    /* Rows of the input embedding table when it holds more than the
+     * vocab_size the LM head scores (Mllama: 8 more, <|image|> among
+     * them); 0 = vocab_size. */
+    int embed_rows;
 } nv_llm_config;
 
 /* Parses one decoder config object. `file` is used in messages; `where` names
@@ -73,6 +85,12 @@ int nv_llm_config_from_root(const cJSON *root, const char *file,
 
 /* Reads `path` (a config.json, or a directory holding one). */
 int nv_llm_config_load(const char *path, nv_llm_config *cfg, nv_error *err);
+
+/* 1 when decoder layer `layer` is one of cfg->skip_layers. */
+int nv_llm_config_skips(const nv_llm_config *cfg, int layer);
+
+/* Token ids the embedding table accepts: embed_rows, or vocab_size. */
+int nv_llm_config_input_vocab(const nv_llm_config *cfg);
 
 /* 1 when id is one of the config's end-of-sequence ids. */
 int nv_llm_config_is_eos(const nv_llm_config *cfg, int64_t id);
