@@ -5,9 +5,12 @@
 #include <string.h>
 
 extern const nv_family nv_family_text;
+extern const nv_family nv_family_llava;
+extern const nv_family nv_family_idefics3;
 
 const nv_family *const nv_families[] = {
     &nv_family_text,
+    &nv_family_llava,
     NULL,
 };
 
