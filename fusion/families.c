@@ -11,6 +11,7 @@ extern const nv_family nv_family_idefics3;
 const nv_family *const nv_families[] = {
     &nv_family_text,
     &nv_family_llava,
+    &nv_family_idefics3,
     NULL,
 };
 

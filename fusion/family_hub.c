@@ -58,6 +58,40 @@ int nv_hub_bos_text(const char *config_file, char *out, size_t size,
     return rc;
 }
 
+static void add_llama_defaults(cJSON *text)
+{
+    static const struct {
+        const char *key;
+        double value;
+    } defaults[] = {
+        {"hidden_size", 4096},     {"intermediate_size", 11008},
+        {"num_hidden_layers", 32}, {"num_attention_heads", 32},
+        {"vocab_size", 32000},     {"rms_norm_eps", 1e-6},
+        {"max_position_embeddings", 2048},
+    };
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+        if (!cJSON_GetObjectItemCaseSensitive(text, defaults[i].key))
+            cJSON_AddNumberToObject(text, defaults[i].key, defaults[i].value);
+}
+
+int nv_hub_text_config(const cJSON *config, const char *file,
+                       nv_llm_config *cfg, int *tie_given, nv_error *err)
+{
+    const cJSON *text = NULL;
+    if (nv_json_obj_req(config, "text_config", file, &text, err))
+        return -1;
+    cJSON *filled = cJSON_Duplicate(text, 1);
+    if (!filled)
+        return nv_fail(err, "out of memory");
+    const cJSON *type = nv_json_get(filled, "model_type");
+    if (cJSON_IsString(type) && !strcmp(type->valuestring, "llama"))
+        add_llama_defaults(filled);
+    int rc = nv_llm_config_parse(filled, file, "text_config", cfg, err);
+    *tie_given = nv_json_get(filled, "tie_word_embeddings") != NULL;
+    cJSON_Delete(filled);
+    return rc;
+}
+
 static int reserve(nv_strbuf *b, size_t extra)
 {
     if (b->failed)

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/error.h"
+#include "text/llm_config.h"
 
 /* Parses `name` (e.g. "preprocessor_config.json") from the directory of
  * config_file. Returns NULL with err set when it is missing or bad. */
@@ -21,6 +22,13 @@ cJSON *nv_hub_sibling_json(const char *config_file, const char *name,
  * it because the session tokenizes without adding special tokens. */
 int nv_hub_bos_text(const char *config_file, char *out, size_t size,
                     nv_error *err);
+
+/* Parses the `text_config` object of config_file's tree. A Llama
+ * text_config gets LlamaConfig's defaults for the sizes a saved config
+ * leaves out (the hub llava-1.5 config names only what differs).
+ * *tie_given: 1 when text_config says tie_word_embeddings. */
+int nv_hub_text_config(const cJSON *config, const char *file,
+                       nv_llm_config *cfg, int *tie_given, nv_error *err);
 
 /* A NUL-terminated string that grows; `failed` is set once memory runs
  * out (later appends do nothing). */

@@ -39,43 +39,15 @@ static int llava_matches(const cJSON *config)
     return cJSON_IsString(t) && !strcmp(t->valuestring, "llava");
 }
 
-/* LlamaConfig's defaults for the keys a saved text_config leaves out (the
- * hub llava-1.5-7b config names only what differs from them). */
-static void add_llama_defaults(cJSON *text)
-{
-    static const struct {
-        const char *key;
-        double value;
-    } defaults[] = {
-        {"hidden_size", 4096},     {"intermediate_size", 11008},
-        {"num_hidden_layers", 32}, {"num_attention_heads", 32},
-        {"vocab_size", 32000},     {"rms_norm_eps", 1e-6},
-        {"max_position_embeddings", 2048},
-    };
-    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
-        if (!cJSON_GetObjectItemCaseSensitive(text, defaults[i].key))
-            cJSON_AddNumberToObject(text, defaults[i].key, defaults[i].value);
-}
-
 static int llava_llm_config(const cJSON *config, const char *file,
                             nv_llm_config *cfg, nv_error *err)
 {
-    const cJSON *text = NULL;
-    if (nv_json_obj_req(config, "text_config", file, &text, err))
+    int tie_given = 0;
+    if (nv_hub_text_config(config, file, cfg, &tie_given, err))
         return -1;
-    cJSON *filled = cJSON_Duplicate(text, 1);
-    if (!filled)
-        return nv_fail(err, "out of memory");
-    const cJSON *type = nv_json_get(filled, "model_type");
-    if (cJSON_IsString(type) && !strcmp(type->valuestring, "llama"))
-        add_llama_defaults(filled);
-    int rc = nv_llm_config_parse(filled, file, "text_config", cfg, err);
     /* LlamaConfig / Qwen2Config default to an untied head. */
-    if (!rc && !nv_json_get(filled, "tie_word_embeddings"))
+    if (!tie_given)
         cfg->tie_word_embeddings = 0;
-    cJSON_Delete(filled);
-    if (rc)
-        return -1;
     snprintf(cfg->weight_prefix, sizeof cfg->weight_prefix,
              "language_model.");
     return 0;

@@ -113,6 +113,9 @@ static const tower_defaults towers[] = {
      "gelu_pytorch_tanh", 0, 0},
     {"idefics3_vision", 1152, 3072, 12, 16, 224, 32, 1e-6,
      "gelu_pytorch_tanh", 0, 0},
+    /* some SmolVLM configs name their tower after the whole model */
+    {"idefics3", 1152, 3072, 12, 16, 224, 32, 1e-6, "gelu_pytorch_tanh", 0,
+     0},
 };
 
 static int get_dim(const cJSON *obj, const char *key, const char *file,

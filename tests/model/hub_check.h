@@ -137,8 +137,9 @@ static void hub_tmp_note(hub_tmp *t, const char *name)
     for (int i = 0; i < t->n; i++)
         if (!strcmp(t->names[i], name))
             return;
-    if (t->n < 16)
-        snprintf(t->names[t->n++], sizeof t->names[0], "%s", name);
+    size_t len = strlen(name);
+    if (t->n < 16 && len < sizeof t->names[0])
+        memcpy(t->names[t->n++], name, len + 1);
 }
 
 static int hub_tmp_write(hub_tmp *t, const char *name, const char *text)
