@@ -158,7 +158,7 @@ static int hub_tmp_write(hub_tmp *t, const char *name, const char *text)
 /* Links src_dir/name into the scratch directory. */
 static int hub_tmp_link(hub_tmp *t, const char *src_dir, const char *name)
 {
-    char src[1024], dst[512];
+    char src[2200], dst[512];
     snprintf(src, sizeof src, "%s/%s", src_dir, name);
     hub_tmp_path(t, name, dst, sizeof dst);
     unlink(dst);
