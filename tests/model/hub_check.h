@@ -15,7 +15,7 @@
 #include "core/safetensors.h"
 #include "fusion/model.h"
 
-static double hub_max_abs(const float *x, long n)
+static inline double hub_max_abs(const float *x, long n)
 {
     double m = 0;
     for (long i = 0; i < n; i++)
@@ -25,7 +25,7 @@ static double hub_max_abs(const float *x, long n)
 }
 
 /* |got - want| <= rel * max|want| over n values; prints the error. */
-static int hub_close(const char *label, const char *what, const float *got,
+static inline int hub_close(const char *label, const char *what, const float *got,
                      const float *want, long n, double rel)
 {
     double e = check_max_abs_diff(got, want, n);
@@ -36,7 +36,7 @@ static int hub_close(const char *label, const char *what, const float *got,
 
 /* Gives the session an image in the family's own pixel layout, as a
  * family's preprocess would have made it. */
-static int hub_set_family_pixels(nvlm_session *s, const nv_tensor *pix,
+static inline int hub_set_family_pixels(nvlm_session *s, const nv_tensor *pix,
                                  int n_tiles, int cols, int rows)
 {
     nv_error e = {{0}};
@@ -59,7 +59,7 @@ static int hub_set_family_pixels(nvlm_session *s, const nv_tensor *pix,
 /* Runs the session (8 greedy tokens, EOS ignored, every prompt logit kept)
  * and compares prompt ids exactly, logits within 1e-4 * max|logit| and the
  * greedy ids exactly against golden `g`. */
-static void hub_check_generation(nvlm_session *s, const nv_safetensors *g,
+static inline void hub_check_generation(nvlm_session *s, const nv_safetensors *g,
                                  const char *label)
 {
     char err[1024];
@@ -119,20 +119,20 @@ typedef struct hub_tmp {
     int n;
 } hub_tmp;
 
-static int hub_tmp_make(hub_tmp *t)
+static inline int hub_tmp_make(hub_tmp *t)
 {
     snprintf(t->dir, sizeof t->dir, "/tmp/nvlm_hub_XXXXXX");
     t->n = 0;
     return mkdtemp(t->dir) ? 0 : -1;
 }
 
-static void hub_tmp_path(const hub_tmp *t, const char *name, char *out,
+static inline void hub_tmp_path(const hub_tmp *t, const char *name, char *out,
                          size_t size)
 {
     snprintf(out, size, "%s/%s", t->dir, name);
 }
 
-static void hub_tmp_note(hub_tmp *t, const char *name)
+static inline void hub_tmp_note(hub_tmp *t, const char *name)
 {
     for (int i = 0; i < t->n; i++)
         if (!strcmp(t->names[i], name))
@@ -142,7 +142,7 @@ static void hub_tmp_note(hub_tmp *t, const char *name)
         memcpy(t->names[t->n++], name, len + 1);
 }
 
-static int hub_tmp_write(hub_tmp *t, const char *name, const char *text)
+static inline int hub_tmp_write(hub_tmp *t, const char *name, const char *text)
 {
     char path[512];
     hub_tmp_path(t, name, path, sizeof path);
@@ -156,7 +156,7 @@ static int hub_tmp_write(hub_tmp *t, const char *name, const char *text)
 }
 
 /* Links src_dir/name into the scratch directory. */
-static int hub_tmp_link(hub_tmp *t, const char *src_dir, const char *name)
+static inline int hub_tmp_link(hub_tmp *t, const char *src_dir, const char *name)
 {
     char src[2200], dst[512];
     snprintf(src, sizeof src, "%s/%s", src_dir, name);
@@ -166,7 +166,7 @@ static int hub_tmp_link(hub_tmp *t, const char *src_dir, const char *name)
     return symlink(src, dst);
 }
 
-static void hub_tmp_clean(hub_tmp *t)
+static inline void hub_tmp_clean(hub_tmp *t)
 {
     char path[512];
     for (int i = 0; i < t->n; i++) {
@@ -178,7 +178,7 @@ static void hub_tmp_clean(hub_tmp *t)
 
 /* Loads dir (with fusion `fusion`, NULL = default) expecting a refusal
  * whose message holds `needle`. */
-static void hub_expect_refusal(const char *dir, const char *fusion,
+static inline void hub_expect_refusal(const char *dir, const char *fusion,
                                const char *needle, const char *label)
 {
     char err[1024] = "";
