@@ -25,8 +25,9 @@ static inline double hub_max_abs(const float *x, long n)
 }
 
 /* |got - want| <= rel * max|want| over n values; prints the error. */
-static inline int hub_close(const char *label, const char *what, const float *got,
-                     const float *want, long n, double rel)
+static inline int hub_close(const char *label, const char *what,
+                            const float *got, const float *want, long n,
+                            double rel)
 {
     double e = check_max_abs_diff(got, want, n);
     double tol = rel * hub_max_abs(want, n);
@@ -36,8 +37,9 @@ static inline int hub_close(const char *label, const char *what, const float *go
 
 /* Gives the session an image in the family's own pixel layout, as a
  * family's preprocess would have made it. */
-static inline int hub_set_family_pixels(nvlm_session *s, const nv_tensor *pix,
-                                 int n_tiles, int cols, int rows)
+static inline int hub_set_family_pixels(nvlm_session *s,
+                                        const nv_tensor *pix, int n_tiles,
+                                        int cols, int rows)
 {
     nv_error e = {{0}};
     nv_family_image_free(&s->family_image);
@@ -59,8 +61,9 @@ static inline int hub_set_family_pixels(nvlm_session *s, const nv_tensor *pix,
 /* Runs the session (8 greedy tokens, EOS ignored, every prompt logit kept)
  * and compares prompt ids exactly, logits within 1e-4 * max|logit| and the
  * greedy ids exactly against golden `g`. */
-static inline void hub_check_generation(nvlm_session *s, const nv_safetensors *g,
-                                 const char *label)
+static inline void hub_check_generation(nvlm_session *s,
+                                        const nv_safetensors *g,
+                                        const char *label)
 {
     char err[1024];
     nv_error e = {{0}};
@@ -126,8 +129,8 @@ static inline int hub_tmp_make(hub_tmp *t)
     return mkdtemp(t->dir) ? 0 : -1;
 }
 
-static inline void hub_tmp_path(const hub_tmp *t, const char *name, char *out,
-                         size_t size)
+static inline void hub_tmp_path(const hub_tmp *t, const char *name,
+                                char *out, size_t size)
 {
     snprintf(out, size, "%s/%s", t->dir, name);
 }
@@ -142,7 +145,8 @@ static inline void hub_tmp_note(hub_tmp *t, const char *name)
         memcpy(t->names[t->n++], name, len + 1);
 }
 
-static inline int hub_tmp_write(hub_tmp *t, const char *name, const char *text)
+static inline int hub_tmp_write(hub_tmp *t, const char *name,
+                                const char *text)
 {
     char path[512];
     hub_tmp_path(t, name, path, sizeof path);
@@ -156,7 +160,8 @@ static inline int hub_tmp_write(hub_tmp *t, const char *name, const char *text)
 }
 
 /* Links src_dir/name into the scratch directory. */
-static inline int hub_tmp_link(hub_tmp *t, const char *src_dir, const char *name)
+static inline int hub_tmp_link(hub_tmp *t, const char *src_dir,
+                               const char *name)
 {
     char src[2200], dst[512];
     snprintf(src, sizeof src, "%s/%s", src_dir, name);
@@ -179,7 +184,8 @@ static inline void hub_tmp_clean(hub_tmp *t)
 /* Loads dir (with fusion `fusion`, NULL = default) expecting a refusal
  * whose message holds `needle`. */
 static inline void hub_expect_refusal(const char *dir, const char *fusion,
-                               const char *needle, const char *label)
+                                      const char *needle,
+                                      const char *label)
 {
     char err[1024] = "";
     nvlm_options opt;
@@ -198,7 +204,7 @@ static inline void hub_expect_refusal(const char *dir, const char *fusion,
 }
 
 /* Reads a whole small file into a malloc'd string (NULL on failure). */
-static char *hub_read_text(const char *path)
+static inline char *hub_read_text(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f)

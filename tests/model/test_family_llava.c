@@ -4,8 +4,8 @@
  * feature layer -2, CLS dropped) and hf/llava_siglip (SigLIP tower,
  * strategy "full"):
  *  - CLIPImageProcessor / SiglipImageProcessor from image.png vs
- *    in_pixel_values within 1e-6 * max|pixel| (Pillow-exact resize, numpy's float32
- *    normalisation: expected bit-equal);
+ *    in_pixel_values within 1e-6 * max|pixel| (Pillow-exact resize,
+ *    numpy's float32 normalisation: expected bit-equal);
  *  - every hidden state of the tower vs vision_hidden_states, and the
  *    projector output, within 1e-4 * max|golden|;
  *  - the whole model fed in_pixel_values: prompt ids exactly, logits of
