@@ -8,10 +8,11 @@
 #include "core/json.h"
 #include "vision/llava_preprocess.h"
 
-/* transformers caps the first resize at this many pixels per side. */
-#define IDEFICS3_MAX_SIDE 1820
-/* Frames per image are bounded by this many per side (a 1820 px side
- * over the smallest sensible frame). */
+/* The first resize is capped at this many pixels per side: transformers
+ * 4.47 refuses size.longest_edge above 1820, later versions cap at 4096
+ * (SmolVLM-256M asks for 2048); both agree below 1820. */
+#define IDEFICS3_MAX_SIDE 4096
+/* Largest size.longest_edge / max_image_size.longest_edge accepted. */
 #define IDEFICS3_FRAME_LIMIT 4096
 
 static const float half[3] = {0.5f, 0.5f, 0.5f};

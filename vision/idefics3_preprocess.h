@@ -1,7 +1,8 @@
 /* idefics3_preprocess.h - Idefics3ImageProcessor (SmolVLM / Idefics3) as
  * preprocessor_config.json sets it up, for one image:
  *   1. resize so the longest edge is size.longest_edge (the other edge
- *      int(long / aspect), rounded up to even; at most 1820 per side);
+ *      int(long / aspect), rounded up to even; at most 4096 per side as
+ *      in transformers >= 4.48, where 4.47 refuses longest_edge > 1820);
  *   2. resize both edges up to multiples of M = max_image_size.longest_edge
  *      (the short edge from int(new_long / aspect));
  *   3. when larger than M x M: cut into rows x cols crops of M x M in

@@ -143,7 +143,9 @@ void nv_llava_shortest_edge_size(int w, int h, int shortest, int *out_w,
                                  int *out_h)
 {
     int s = w <= h ? w : h, l = w <= h ? h : w;
-    int new_long = (int)((double)shortest * l / s);
+    double long_d = (double)shortest * l / s;
+    /* Beyond any sane size; the caller refuses it. */
+    int new_long = long_d < (double)(1 << 30) ? (int)long_d : 1 << 30;
     *out_w = w <= h ? shortest : new_long;
     *out_h = w <= h ? new_long : shortest;
 }
@@ -224,9 +226,11 @@ int nv_llava_preprocess(const nv_image *img, const nv_llava_prep *prep,
         if (prep->shortest_edge > 0)
             nv_llava_shortest_edge_size(img->width, img->height,
                                         prep->shortest_edge, &w, &h);
-        if (w < 1 || h < 1)
-            return nv_fail(err, "image %dx%d is too thin to resize",
-                           img->width, img->height);
+        /* A very elongated image would grow without bound along its
+         * long edge. */
+        if (w < 1 || h < 1 || (int64_t)w * h > NV_IMAGE_DEFAULT_MAX_PIXELS)
+            return nv_fail(err, "image %dx%d is too elongated: resizing "
+                           "gives %dx%d", img->width, img->height, w, h);
         rc = nv_image_resize(img, w, h, prep->filter, &resized, err);
         cur = &resized;
     }

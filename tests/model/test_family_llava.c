@@ -12,7 +12,8 @@
  *    every prompt position within 1e-4 * max|logit|, 8 greedy ids exactly;
  *    then the same from image.png through the C preprocessing;
  *  - refusals: unknown architecture, missing vision_config / text_config /
- *    vision model_type / preprocessor_config.json, --fusion x.
+ *    vision model_type / preprocessor_config.json, --fusion x, an image so
+ *    elongated that its resize would not fit.
  */
 #include <cjson/cJSON.h>
 
@@ -233,11 +234,36 @@ static void bad_feature_layer(cJSON *c)
                               cJSON_CreateNumber(-9));
 }
 
+/* A 1 x 30000 image would resize to 56 x 1.68M for a shortest edge of
+ * 56: refused with a message instead of allocating it. */
+static void elongated(const char *golden)
+{
+    char dir[1024], err[1024];
+    nv_error e = {{0}};
+    snprintf(dir, sizeof dir, "%s/hf/llava_clip/model", golden);
+    nvlm_options opt;
+    nvlm_options_init(&opt);
+    opt.threads = 1;
+    nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
+    nv_image img = {0};
+    nv_family_image fi = {0};
+    if (CHECK(m != NULL) && CHECK(nv_image_alloc(&img, 1, 30000, &e) == 0)) {
+        memset(img.rgb, 128, (size_t)30000 * 3);
+        CHECK(m->family->preprocess(m->family_ctx, &img, &fi, &e) != 0);
+        CHECK(strstr(e.msg, "elongated") != NULL);
+        printf("1x30000 image refused: %s\n", e.msg);
+    }
+    nv_family_image_free(&fi);
+    nv_image_free(&img);
+    nvlm_free(m);
+}
+
 int main(void)
 {
     const char *golden = check_golden_dir();
     run_case(golden, "llava_clip");
     run_case(golden, "llava_siglip");
+    elongated(golden);
     refusal(golden, NULL, 1, "x", "no 'x' fusion", "--fusion x");
     refusal(golden, unknown_arch, 1, NULL, "FooForImageChat",
             "unknown architecture");

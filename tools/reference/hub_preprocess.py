@@ -81,11 +81,11 @@ def _idefics3_first_size(h, w, longest):
             w += 1
     h, w = max(h, 1), max(w, 1)
     aspect = w / h
-    if w >= h and w > 1820:
-        w = 1820
+    if w >= h and w > 4096:
+        w = 4096
         h = int(w / aspect)
-    elif h > w and h > 1820:
-        h = 1820
+    elif h > w and h > 4096:
+        h = 4096
         w = int(h * aspect)
     return max(h, 1), max(w, 1)
 
