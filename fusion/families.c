@@ -6,10 +6,14 @@
 
 extern const nv_family nv_family_mllama;
 extern const nv_family nv_family_text;
+extern const nv_family nv_family_llava;
+extern const nv_family nv_family_idefics3;
 
 const nv_family *const nv_families[] = {
     &nv_family_mllama,
     &nv_family_text,
+    &nv_family_llava,
+    &nv_family_idefics3,
     NULL,
 };
 

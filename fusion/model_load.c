@@ -255,6 +255,25 @@ static int common_setup(nvlm_model *m, const nvlm_options *opt,
     return m->st ? 0 : -1;
 }
 
+/* The checkpoint's tokenizer; a text-only checkpoint that ships none (the
+ * golden hf/llama, hf/qwen2) gets the byte-level vocabulary, ids 0..255 =
+ * bytes (docs/models.md). */
+static nv_tokenizer *load_family_tokenizer(const nvlm_model *m,
+                                           const nv_family *fam,
+                                           nv_error *err)
+{
+    char path[1200];
+    struct stat sb;
+    int has_json, has_vocab;
+    snprintf(path, sizeof path, "%s/tokenizer.json", m->dir);
+    has_json = stat(path, &sb) == 0;
+    snprintf(path, sizeof path, "%s/vocab.json", m->dir);
+    has_vocab = stat(path, &sb) == 0;
+    if (fam->paradigm == NV_PARADIGM_TEXT && !has_json && !has_vocab)
+        return nv_tokenizer_bytes(m->llm.vocab_size, err);
+    return nv_tokenizer_load_dir(m->dir, err);
+}
+
 /* A hub family (fusion/family.h): its decoder, its own parts, and the
  * token its images take the place of. */
 static int load_family(nvlm_model *m, const nvlm_options *opt, nv_error *err)
@@ -290,7 +309,7 @@ static int load_family(nvlm_model *m, const nvlm_options *opt, nv_error *err)
     if (fam->llm_config(m->config, m->config_path, &m->llm, err) ||
         common_setup(m, opt, err))
         return -1;
-    m->tok = nv_tokenizer_load_dir(m->dir, err);
+    m->tok = load_family_tokenizer(m, fam, err);
     if (!m->tok)
         return -1;
     m->dec = nv_decoder_load(m->st, &m->llm, m->pool, 64, m->max_context,

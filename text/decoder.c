@@ -52,11 +52,28 @@ static int load_bias_opt(const nv_safetensors *st, const char *prefix,
     return load_weight(st, prefix, override, name, n, 0, out, err);
 }
 
+/* Where the decoder body (embed_tokens, layers, norm) lives: weight_prefix
+ * + "model." (and the override's "model."), or the config's body_prefix. */
+static void body_prefixes(const nv_llm_config *c, char *p, char *o,
+                          size_t size)
+{
+    if (c->body_prefix[0]) {
+        snprintf(p, size, "%s", c->body_prefix);
+        o[0] = '\0';
+        return;
+    }
+    snprintf(p, size, "%smodel.", c->weight_prefix);
+    if (c->override_prefix[0])
+        snprintf(o, size, "%smodel.", c->override_prefix);
+    else
+        o[0] = '\0';
+}
+
 static int load_layer(const nv_safetensors *st, const nv_llm_config *c,
                       int l, nv_decoder_layer *L, nv_error *err)
 {
-    const char *p = c->weight_prefix;
-    const char *o = c->override_prefix;
+    char p[96], o[96];
+    body_prefixes(c, p, o, sizeof p);
     int64_t H = c->hidden_size, I = c->intermediate_size;
     int64_t qd = (int64_t)c->n_heads * c->head_dim;
     int64_t kvd = (int64_t)c->n_kv_heads * c->head_dim;
@@ -71,7 +88,7 @@ static int load_layer(const nv_safetensors *st, const nv_llm_config *c,
         "mlp.gate_proj.bias", "mlp.up_proj.bias", "mlp.down_proj.bias",
     };
     for (int i = 0; i < 16; i++)
-        snprintf(n[i], sizeof n[i], "model.layers.%d.%s", l, parts[i]);
+        snprintf(n[i], sizeof n[i], "layers.%d.%s", l, parts[i]);
     if (load_weight(st, p, o, n[0], H, 0, &L->attn_norm, err) ||
         load_weight(st, p, o, n[1], qd, H, &L->wq, err) ||
         load_weight(st, p, o, n[2], kvd, H, &L->wk, err) ||
@@ -131,20 +148,24 @@ nv_decoder *nv_decoder_load(const nv_safetensors *st,
     dec->cfg = *cfg;
     dec->pool = pool;
     dec->n_workers = pool ? nv_pool_size(pool) : 1;
-    const char *p = cfg->weight_prefix;
-    const char *o = cfg->override_prefix;
+    char p[96], o[96];
+    body_prefixes(cfg, p, o, sizeof p);
     int64_t V = cfg->vocab_size, H = cfg->hidden_size;
     dec->layers = calloc((size_t)cfg->n_layers, sizeof *dec->layers);
     if (!dec->layers) {
         nv_fail(err, "decoder: out of memory");
         goto fail;
     }
-    if (load_weight(st, p, o, "model.embed_tokens.weight",
+    if (load_weight(st, p, o, "embed_tokens.weight",
                     nv_llm_config_input_vocab(cfg), H, &dec->embed, err) ||
-        load_weight(st, p, o, "model.norm.weight", H, 0, &dec->final_norm, err))
+        load_weight(st, p, o, "norm.weight", H, 0, &dec->final_norm, err))
         goto fail;
     if (!cfg->tie_word_embeddings &&
-        load_weight(st, p, o, "lm_head.weight", V, H, &dec->lm_head, err))
+        (cfg->head_name[0]
+             ? load_weight(st, "", "", cfg->head_name, V, H, &dec->lm_head,
+                           err)
+             : load_weight(st, cfg->weight_prefix, cfg->override_prefix,
+                           "lm_head.weight", V, H, &dec->lm_head, err)))
         goto fail;
     for (int l = 0; l < cfg->n_layers; l++)
         if (!nv_llm_config_skips(cfg, l) &&

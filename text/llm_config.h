@@ -71,6 +71,12 @@ typedef struct nv_llm_config {
      * vocab_size the LM head scores (Mllama: 8 more, <|image|> among
      * them); 0 = vocab_size. */
     int embed_rows;
+    /* Hub families whose decoder is not "<weight_prefix>model.*" (Idefics3:
+     * "model.text_model.layers.N..." and "lm_head.weight"). When not empty,
+     * body_prefix replaces weight_prefix + "model." for embed_tokens, layers
+     * and norm, and head_name replaces weight_prefix + "lm_head.weight". */
+    char body_prefix[48];
+    char head_name[64];
 } nv_llm_config;
 
 /* Parses one decoder config object. `file` is used in messages; `where` names

@@ -74,6 +74,7 @@ struct nv_tokenizer {
     size_t n_added;
     unsigned char added_first[256]; /* 1: some added token starts so */
     int32_t bos_id, eos_id;
+    int raw_bytes; /* byte-level vocabulary: each byte is its own id */
     nv_arena_block *arena;
 };
 

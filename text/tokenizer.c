@@ -246,6 +246,19 @@ int nv_tokenizer_encode(const nv_tokenizer *tok, const char *text,
 {
     *ids = NULL;
     *n = 0;
+    if (tok->raw_bytes) {
+        *ids = malloc(sizeof(int32_t) * (len ? len : 1));
+        if (!*ids)
+            return nv_fail(err, "tokenizer: out of memory");
+        for (size_t i = 0; i < len; i++)
+            (*ids)[i] = (unsigned char)text[i];
+        *n = len;
+        if (!len) {
+            free(*ids);
+            *ids = NULL;
+        }
+        return 0;
+    }
     nv_idvec out = {0};
     char *repaired = NULL;
     if (!nv_utf8_valid(text, len)) {

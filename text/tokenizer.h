@@ -35,6 +35,12 @@ nv_tokenizer *nv_tokenizer_load_json(const char *tokenizer_json,
                                      nv_error *err);
 void nv_tokenizer_free(nv_tokenizer *tok);
 
+/* The byte-level vocabulary of checkpoints that ship no tokenizer (the
+ * golden hf/llama and hf/qwen2): ids 0..255 are the bytes, encoding maps
+ * each byte of the text to its id as it is; ids from 256 to vocab_size-1
+ * have no text. */
+nv_tokenizer *nv_tokenizer_bytes(int32_t vocab_size, nv_error *err);
+
 /* Encodes text[0..len) (UTF-8; each invalid sequence is read as U+FFFD)
  * into *ids (malloc'd, caller frees; NULL when *n is 0). No BOS/EOS is
  * added. parse_special = 1 turns special added tokens written in the text

@@ -1,4 +1,5 @@
-/* resize.c - Pillow's two-pass bicubic resampling; see resize.h. */
+/* resize.c - Pillow's two-pass resampling (bicubic, bilinear, Lanczos);
+ * see resize.h. */
 #include "vision/resize.h"
 
 #include <math.h>
@@ -41,14 +42,46 @@ static double cubic(double x)
     return 0.0;
 }
 
-static int axis_filter_make(int in_size, int out_size, struct axis_filter *f,
+static double triangle(double x)
+{
+    if (x < 0.0)
+        x = -x;
+    return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+static double sinc(double x)
+{
+    if (x == 0.0)
+        return 1.0;
+    x *= M_PI;
+    return sin(x) / x;
+}
+
+/* Lanczos with a = 3: sinc windowed by a sinc three times wider. */
+static double lanczos(double x)
+{
+    if (-3.0 <= x && x < 3.0)
+        return sinc(x) * sinc(x / 3);
+    return 0.0;
+}
+
+typedef double (*filter_fn)(double x);
+
+static int axis_filter_make(int in_size, int out_size,
+                            nv_resample_filter which, struct axis_filter *f,
                             nv_error *err)
 {
     memset(f, 0, sizeof *f);
+    filter_fn filter = which == NV_RESAMPLE_LANCZOS    ? lanczos
+                       : which == NV_RESAMPLE_BILINEAR ? triangle
+                                                       : cubic;
+    double filter_support = which == NV_RESAMPLE_LANCZOS    ? 3.0
+                            : which == NV_RESAMPLE_BILINEAR ? 1.0
+                                                            : 2.0;
     /* Pillow passes the source box as floats; keep that rounding. */
     double scale = (double)(float)in_size / out_size;
     double filter_scale = scale < 1.0 ? 1.0 : scale;
-    double support = 2.0 * filter_scale;
+    double support = filter_support * filter_scale;
     double ksize_d = ceil(support) * 2 + 1;
     if (ksize_d > (double)(SIZE_MAX / sizeof(double)) / out_size ||
         ksize_d > INT32_MAX)
@@ -80,7 +113,7 @@ static int axis_filter_make(int in_size, int out_size, struct axis_filter *f,
         int count = hi - lo;
         double sum = 0.0;
         for (int k = 0; k < count; k++) {
-            weights[k] = cubic((k + lo - center + 0.5) * inv_scale);
+            weights[k] = filter((k + lo - center + 0.5) * inv_scale);
             sum += weights[k];
         }
         int32_t *dst = f->coeffs + (size_t)i * (size_t)f->ksize;
@@ -154,6 +187,13 @@ static void resample_columns(const uint8_t *src, int width, int row0,
 int nv_image_resize_bicubic(const nv_image *src, int out_width,
                             int out_height, nv_image *out, nv_error *err)
 {
+    return nv_image_resize(src, out_width, out_height, NV_RESAMPLE_BICUBIC,
+                           out, err);
+}
+
+int nv_image_resize(const nv_image *src, int out_width, int out_height,
+                    nv_resample_filter filter, nv_image *out, nv_error *err)
+{
     memset(out, 0, sizeof *out);
     if (!src->rgb || src->width <= 0 || src->height <= 0)
         return nv_fail(err, "resize: empty source image");
@@ -173,7 +213,7 @@ int nv_image_resize_bicubic(const nv_image *src, int out_width,
     uint8_t *temp = NULL;
     int rc = -1;
     if (need_vertical &&
-        axis_filter_make(src->height, out_height, &vert, err) != 0)
+        axis_filter_make(src->height, out_height, filter, &vert, err) != 0)
         goto done;
     if (!need_horizontal) {
         resample_columns(src->rgb, src->width, 0, &vert, out_height,
@@ -181,7 +221,7 @@ int nv_image_resize_bicubic(const nv_image *src, int out_width,
         rc = 0;
         goto done;
     }
-    if (axis_filter_make(src->width, out_width, &horiz, err) != 0)
+    if (axis_filter_make(src->width, out_width, filter, &horiz, err) != 0)
         goto done;
     if (!need_vertical) {
         resample_rows(src, 0, src->height, &horiz, out_width, out->rgb);

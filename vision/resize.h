@@ -15,6 +15,17 @@
 #include "core/error.h"
 #include "vision/image.h"
 
+typedef enum nv_resample_filter {
+    NV_RESAMPLE_BICUBIC,  /* PIL.Image.BICUBIC (3) */
+    NV_RESAMPLE_BILINEAR, /* PIL.Image.BILINEAR (2): triangle, support 1 */
+    NV_RESAMPLE_LANCZOS,  /* PIL.Image.LANCZOS (1): a = 3, support 3 */
+} nv_resample_filter;
+
+/* The same two passes with another of Pillow's filters (the hub image
+ * processors' `resample`), equally bit-exact. */
+int nv_image_resize(const nv_image *src, int out_width, int out_height,
+                    nv_resample_filter filter, nv_image *out, nv_error *err);
+
 /* Resizes src to out_width x out_height into a new owned image. */
 int nv_image_resize_bicubic(const nv_image *src, int out_width,
                             int out_height, nv_image *out, nv_error *err);

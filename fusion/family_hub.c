@@ -1,0 +1,165 @@
+/* family_hub.c - helpers shared by the hub families; see family_hub.h. */
+#include "fusion/family_hub.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/json.h"
+
+/* Small JSON side files (preprocessor / tokenizer configs) only. */
+#define SIDE_JSON_LIMIT (16u << 20)
+
+static void sibling_path(const char *config_file, const char *name, char *out,
+                         size_t size)
+{
+    const char *slash = strrchr(config_file, '/');
+    int dir_len = slash ? (int)(slash - config_file) : 1;
+    snprintf(out, size, "%.*s/%s", dir_len, slash ? config_file : ".", name);
+}
+
+cJSON *nv_hub_sibling_json(const char *config_file, const char *name,
+                           char *path_out, size_t path_size, nv_error *err)
+{
+    char path[1200];
+    sibling_path(config_file, name, path, sizeof path);
+    if (path_out)
+        snprintf(path_out, path_size, "%s", path);
+    return nv_json_load(path, SIDE_JSON_LIMIT, err);
+}
+
+int nv_hub_bos_text(const char *config_file, char *out, size_t size,
+                    nv_error *err)
+{
+    char path[1200];
+    struct stat sb;
+    out[0] = '\0';
+    sibling_path(config_file, "tokenizer_config.json", path, sizeof path);
+    if (stat(path, &sb) != 0)
+        return 0;
+    cJSON *cfg = nv_json_load(path, SIDE_JSON_LIMIT, err);
+    if (!cfg)
+        return -1;
+    const cJSON *bos = nv_json_get(cfg, "bos_token");
+    if (cJSON_IsObject(bos))
+        bos = nv_json_get(bos, "content");
+    int rc = 0;
+    if (cJSON_IsString(bos)) {
+        if (strlen(bos->valuestring) >= size)
+            rc = nv_fail(err, "%s: bos_token is too long", path);
+        else
+            snprintf(out, size, "%s", bos->valuestring);
+    } else if (bos && !cJSON_IsNull(bos)) {
+        rc = nv_fail(err, "%s: bos_token is not a string", path);
+    }
+    cJSON_Delete(cfg);
+    return rc;
+}
+
+static void add_llama_defaults(cJSON *text)
+{
+    static const struct {
+        const char *key;
+        double value;
+    } defaults[] = {
+        {"hidden_size", 4096},     {"intermediate_size", 11008},
+        {"num_hidden_layers", 32}, {"num_attention_heads", 32},
+        {"vocab_size", 32000},     {"rms_norm_eps", 1e-6},
+        {"max_position_embeddings", 2048},
+    };
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+        if (!cJSON_GetObjectItemCaseSensitive(text, defaults[i].key))
+            cJSON_AddNumberToObject(text, defaults[i].key, defaults[i].value);
+}
+
+int nv_hub_text_config(const cJSON *config, const char *file,
+                       nv_llm_config *cfg, int *tie_given, nv_error *err)
+{
+    const cJSON *text = NULL;
+    if (nv_json_obj_req(config, "text_config", file, &text, err))
+        return -1;
+    cJSON *filled = cJSON_Duplicate(text, 1);
+    if (!filled)
+        return nv_fail(err, "out of memory");
+    const cJSON *type = nv_json_get(filled, "model_type");
+    if (cJSON_IsString(type) && !strcmp(type->valuestring, "llama"))
+        add_llama_defaults(filled);
+    int rc = nv_llm_config_parse(filled, file, "text_config", cfg, err);
+    *tie_given = nv_json_get(filled, "tie_word_embeddings") != NULL;
+    cJSON_Delete(filled);
+    return rc;
+}
+
+static int reserve(nv_strbuf *b, size_t extra)
+{
+    if (b->failed)
+        return -1;
+    if (b->len + extra + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *s = realloc(b->s, cap);
+    if (!s) {
+        b->failed = 1;
+        return -1;
+    }
+    b->s = s;
+    b->cap = cap;
+    return 0;
+}
+
+void nv_strbuf_addn(nv_strbuf *b, const char *text, size_t n)
+{
+    if (reserve(b, n))
+        return;
+    memcpy(b->s + b->len, text, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+void nv_strbuf_add(nv_strbuf *b, const char *text)
+{
+    nv_strbuf_addn(b, text, strlen(text));
+}
+
+void nv_strbuf_addf(nv_strbuf *b, const char *fmt, ...)
+{
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof small) {
+        b->failed = 1; /* only short pieces go through here */
+        return;
+    }
+    nv_strbuf_add(b, small);
+}
+
+void nv_strbuf_repeat(nv_strbuf *b, const char *text, int count)
+{
+    size_t n = strlen(text);
+    if (count <= 0 || reserve(b, n * (size_t)count))
+        return;
+    for (int i = 0; i < count; i++) {
+        memcpy(b->s + b->len, text, n);
+        b->len += n;
+    }
+    b->s[b->len] = '\0';
+}
+
+char *nv_strbuf_finish(nv_strbuf *b, nv_error *err)
+{
+    if (!b->failed && reserve(b, 0) == 0) {
+        if (b->len == 0)
+            b->s[0] = '\0';
+        return b->s;
+    }
+    free(b->s);
+    memset(b, 0, sizeof *b);
+    nv_fail(err, "out of memory building the prompt");
+    return NULL;
+}

@@ -1,0 +1,49 @@
+/* family_hub.h - small helpers the hub families (family_llava.c,
+ * family_idefics3.c) share: files next to config.json, the BOS text their
+ * prompts start with, and a growing string for building prompts.
+ */
+#ifndef NV_FUSION_FAMILY_HUB_H
+#define NV_FUSION_FAMILY_HUB_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#include "core/error.h"
+#include "text/llm_config.h"
+
+/* Parses `name` (e.g. "preprocessor_config.json") from the directory of
+ * config_file. Returns NULL with err set when it is missing or bad. */
+cJSON *nv_hub_sibling_json(const char *config_file, const char *name,
+                           char *path_out, size_t path_size, nv_error *err);
+
+/* The BOS token text ("<s>", "<|begin_of_text|>") named by the
+ * tokenizer_config.json next to config_file (bos_token: a string or an
+ * object with "content"), or "" when there is none. The prompt starts with
+ * it because the session tokenizes without adding special tokens. */
+int nv_hub_bos_text(const char *config_file, char *out, size_t size,
+                    nv_error *err);
+
+/* Parses the `text_config` object of config_file's tree. A Llama
+ * text_config gets LlamaConfig's defaults for the sizes a saved config
+ * leaves out (the hub llava-1.5 config names only what differs).
+ * *tie_given: 1 when text_config says tie_word_embeddings. */
+int nv_hub_text_config(const cJSON *config, const char *file,
+                       nv_llm_config *cfg, int *tie_given, nv_error *err);
+
+/* A NUL-terminated string that grows; `failed` is set once memory runs
+ * out (later appends do nothing). */
+typedef struct nv_strbuf {
+    char *s;
+    size_t len, cap;
+    int failed;
+} nv_strbuf;
+
+void nv_strbuf_add(nv_strbuf *b, const char *text);
+void nv_strbuf_addn(nv_strbuf *b, const char *text, size_t n);
+void nv_strbuf_addf(nv_strbuf *b, const char *fmt, ...);
+/* Appends `text` `count` times. */
+void nv_strbuf_repeat(nv_strbuf *b, const char *text, int count);
+/* The string (caller frees), or NULL with err set when memory ran out. */
+char *nv_strbuf_finish(nv_strbuf *b, nv_error *err);
+
+#endif

@@ -1,0 +1,78 @@
+"""cli_ask_hub.py - `nvlm ask` on the golden hub case directories as
+downloaded: for llava_clip, llava_siglip and idefics3 with image.png and
+the golden question, and for the text-only llama and qwen2 (byte-level
+vocabulary: the prompt is the golden ids written as bytes), the --json
+prompt ids and 8 greedy ids (--ignore-eos) must equal transformers'
+in_input_ids and generated_ids. Also: --fusion x on a D-type family and
+an image for a text-only model are refused with a message."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+golden = os.environ["NV_GOLDEN_DIR"]
+nvlm = os.environ["NVLM_BIN"]
+hf = os.path.join(golden, "hf")
+failures = 0
+
+
+def fail(msg):
+    global failures
+    failures += 1
+    print("FAILED:", msg)
+
+
+def ask(args):
+    return subprocess.run([nvlm, "ask", "-n", "8", "--ignore-eos", "--json",
+                           "-t", "2"] + args, capture_output=True, timeout=120)
+
+
+cases = [
+    ("llava_clip", "What is shown?", True),
+    ("llava_siglip", "What is shown?", True),
+    ("idefics3", "What is in the image?", True),
+    ("llama", None, False),
+    ("qwen2", None, False),
+]
+for name, question, with_image in cases:
+    ids = np.load(os.path.join(hf, name, "in_input_ids.npy"))[0].tolist()
+    gen = np.load(os.path.join(hf, name, "generated_ids.npy"))[0].tolist()
+    model = os.path.join(hf, name, "model")
+    if with_image:
+        args = ["-m", model, "--image", os.path.join(hf, "image.png"),
+                "-p", question]
+    else:
+        assert all(0 < i < 256 for i in ids)
+        args = [b"-m", model.encode(), b"-p", bytes(ids)]
+    r = ask(args)
+    if r.returncode != 0:
+        fail("%s: exit %d: %s" % (name, r.returncode, r.stderr.decode()))
+        continue
+    out = json.loads(r.stdout.decode("utf-8", "replace"))
+    if out["prompt_ids"] != ids:
+        fail("%s: prompt ids %s" % (name, out["prompt_ids"]))
+    if out["generated_ids"] != gen[len(ids):]:
+        fail("%s: generated %s, want %s" % (name, out["generated_ids"],
+                                           gen[len(ids):]))
+    else:
+        print("%s: prompt (%d ids) and 8 greedy ids match" % (name, len(ids)))
+
+refusals = [
+    (["-m", os.path.join(hf, "llava_clip", "model"), "--fusion", "x",
+      "--image", os.path.join(hf, "image.png"), "-p", "hi"], "fusion"),
+    (["-m", os.path.join(hf, "llama", "model"),
+      "--image", os.path.join(hf, "image.png"), "-p", "hi"], "no vision"),
+]
+for args, needle in refusals:
+    r = ask(args)
+    err = r.stderr.decode()
+    if r.returncode == 0 or needle not in err:
+        fail("expected a refusal naming %r: exit %d, %s" % (needle,
+                                                           r.returncode, err))
+    else:
+        print("refused:", err.strip())
+
+print("cli_ask_hub: %d failed" % failures)
+sys.exit(1 if failures else 0)

@@ -1,0 +1,226 @@
+/* hub_check.h - what the hub-family tests (test_family_*.c) share: feeding
+ * a golden pixel tensor to a session, running a whole case against the
+ * golden prompt ids / logits / greedy ids, comparing arrays, and scratch
+ * model directories for the refusal tests. Header-only, one test program
+ * per include. */
+#ifndef NV_TESTS_HUB_CHECK_H
+#define NV_TESTS_HUB_CHECK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/safetensors.h"
+#include "fusion/model.h"
+
+static inline double hub_max_abs(const float *x, long n)
+{
+    double m = 0;
+    for (long i = 0; i < n; i++)
+        if (fabs(x[i]) > m)
+            m = fabs(x[i]);
+    return m;
+}
+
+/* |got - want| <= rel * max|want| over n values; prints the error. */
+static inline int hub_close(const char *label, const char *what,
+                            const float *got, const float *want, long n,
+                            double rel)
+{
+    double e = check_max_abs_diff(got, want, n);
+    double tol = rel * hub_max_abs(want, n);
+    printf("%s: %s max err %.3g (tol %.3g)\n", label, what, e, tol);
+    return CHECK(e <= tol);
+}
+
+/* Gives the session an image in the family's own pixel layout, as a
+ * family's preprocess would have made it. */
+static inline int hub_set_family_pixels(nvlm_session *s,
+                                        const nv_tensor *pix, int n_tiles,
+                                        int cols, int rows)
+{
+    nv_error e = {{0}};
+    nv_family_image_free(&s->family_image);
+    free(s->features);
+    s->features = NULL;
+    if (nv_tensor_alloc_f32(&s->family_image.pixels, pix->ndim, pix->shape,
+                            &e))
+        return -1;
+    memcpy(s->family_image.pixels.data, pix->data,
+           sizeof(float) * (size_t)nv_tensor_numel(pix));
+    s->family_image.n_tiles = n_tiles;
+    s->family_image.cols = cols;
+    s->family_image.rows = rows;
+    s->has_image = 1;
+    s->n_tiles = n_tiles;
+    return 0;
+}
+
+/* Runs the session (8 greedy tokens, EOS ignored, every prompt logit kept)
+ * and compares prompt ids exactly, logits within 1e-4 * max|logit| and the
+ * greedy ids exactly against golden `g`. */
+static inline void hub_check_generation(nvlm_session *s,
+                                        const nv_safetensors *g,
+                                        const char *label)
+{
+    char err[1024];
+    nv_error e = {{0}};
+    nv_tensor ids = {0}, logits = {0}, gen = {0};
+    if (!CHECK(nv_st_get_i64(g, "in_input_ids", &ids, &e) == 0 &&
+               nv_st_get_f32(g, "logits", -1, NULL, &logits, &e) == 0 &&
+               nv_st_get_i64(g, "generated_ids", &gen, &e) == 0)) {
+        fprintf(stderr, "%s: %s\n", label, e.msg);
+        goto done;
+    }
+    s->keep_prompt_logits = 1;
+    nvlm_gen_params p;
+    nvlm_gen_params_init(&p);
+    p.max_new_tokens = 8;
+    p.ignore_eos = 1;
+    if (!CHECK(nvlm_generate(s, &p, NULL, NULL, err, sizeof err) == 0)) {
+        fprintf(stderr, "%s: %s\n", label, err);
+        goto done;
+    }
+    int N = (int)ids.shape[1], np = 0, ng = 0;
+    const int32_t *pids = nvlm_prompt_ids(s, &np);
+    const int64_t *want = ids.data;
+    int same = np == N;
+    for (int i = 0; same && i < N; i++)
+        same = pids[i] == want[i];
+    if (!CHECK(same)) {
+        fprintf(stderr, "%s: prompt ids differ (%d vs %d ids):", label, np,
+                N);
+        for (int i = 0; i < np; i++)
+            fprintf(stderr, " %d", pids[i]);
+        fprintf(stderr, "\n");
+    }
+    if (same)
+        hub_close(label, "logits (all prompt positions)", s->prompt_logits,
+                  logits.data, (long)nv_tensor_numel(&logits), 1e-4);
+    const int32_t *gids = nvlm_generated_ids(s, &ng);
+    const int64_t *gwant = gen.data;
+    int gsame = ng == (int)gen.shape[1] - N;
+    for (int i = 0; gsame && i < ng; i++)
+        gsame = gids[i] == gwant[N + i];
+    if (!CHECK(gsame))
+        fprintf(stderr, "%s: greedy ids differ\n", label);
+    else
+        printf("%s: %d greedy ids identical\n", label, ng);
+done:
+    nv_tensor_free(&ids);
+    nv_tensor_free(&logits);
+    nv_tensor_free(&gen);
+}
+
+/* A scratch model directory: files are written or linked into it and all
+ * removed by hub_tmp_clean. */
+typedef struct hub_tmp {
+    char dir[256];
+    char names[16][64];
+    int n;
+} hub_tmp;
+
+static inline int hub_tmp_make(hub_tmp *t)
+{
+    snprintf(t->dir, sizeof t->dir, "/tmp/nvlm_hub_XXXXXX");
+    t->n = 0;
+    return mkdtemp(t->dir) ? 0 : -1;
+}
+
+static inline void hub_tmp_path(const hub_tmp *t, const char *name,
+                                char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s", t->dir, name);
+}
+
+static inline void hub_tmp_note(hub_tmp *t, const char *name)
+{
+    for (int i = 0; i < t->n; i++)
+        if (!strcmp(t->names[i], name))
+            return;
+    size_t len = strlen(name);
+    if (t->n < 16 && len < sizeof t->names[0])
+        memcpy(t->names[t->n++], name, len + 1);
+}
+
+static inline int hub_tmp_write(hub_tmp *t, const char *name,
+                                const char *text)
+{
+    char path[512];
+    hub_tmp_path(t, name, path, sizeof path);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    fclose(f);
+    hub_tmp_note(t, name);
+    return 0;
+}
+
+/* Links src_dir/name into the scratch directory. */
+static inline int hub_tmp_link(hub_tmp *t, const char *src_dir,
+                               const char *name)
+{
+    char src[2200], dst[512];
+    snprintf(src, sizeof src, "%s/%s", src_dir, name);
+    hub_tmp_path(t, name, dst, sizeof dst);
+    unlink(dst);
+    hub_tmp_note(t, name);
+    return symlink(src, dst);
+}
+
+static inline void hub_tmp_clean(hub_tmp *t)
+{
+    char path[512];
+    for (int i = 0; i < t->n; i++) {
+        hub_tmp_path(t, t->names[i], path, sizeof path);
+        unlink(path);
+    }
+    rmdir(t->dir);
+}
+
+/* Loads dir (with fusion `fusion`, NULL = default) expecting a refusal
+ * whose message holds `needle`. */
+static inline void hub_expect_refusal(const char *dir, const char *fusion,
+                                      const char *needle,
+                                      const char *label)
+{
+    char err[1024] = "";
+    nvlm_options opt;
+    nvlm_options_init(&opt);
+    opt.fusion = fusion;
+    opt.threads = 1;
+    nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
+    if (!CHECK(m == NULL))
+        fprintf(stderr, "%s: loaded, expected a refusal\n", label);
+    nvlm_free(m);
+    if (!CHECK(strstr(err, needle) != NULL))
+        fprintf(stderr, "%s: message '%s' does not name '%s'\n", label, err,
+                needle);
+    else
+        printf("%s: refused: %s\n", label, err);
+}
+
+/* Reads a whole small file into a malloc'd string (NULL on failure). */
+static inline char *hub_read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s)
+        s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+#endif
