@@ -159,6 +159,8 @@ static void print_model_text(const cJSON *d)
     printf("architecture: %s (%s)\n",
            cJSON_GetObjectItem(d, "architecture")->valuestring,
            cJSON_GetObjectItem(d, "family")->valuestring);
+    printf("paradigm:     %s\n",
+           cJSON_GetObjectItem(d, "paradigm")->valuestring);
     printf("fusion heads:");
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(d, "fusion_heads"))
         printf(" %s", it->valuestring);

@@ -169,6 +169,13 @@ char *nvlm_describe_json(nvlm_model *m, const char *image_path,
                             cJSON_IsString(arch) ? arch->valuestring : "?");
     cJSON_AddStringToObject(root, "family",
                             m->family ? m->family->name : "nvlm");
+    const char *paradigm =
+        !m->family ? "nvlm: D, X and H heads over one ViT and LLM"
+        : m->family->paradigm == NV_PARADIGM_TEXT ? "text only"
+        : m->family->paradigm == NV_PARADIGM_X
+            ? "X: image through cross-attention"
+            : "D: image tokens in the decoder stream";
+    cJSON_AddStringToObject(root, "paradigm", paradigm);
     cJSON *heads = cJSON_AddArrayToObject(root, "fusion_heads");
     for (int f = 0; f < 3; f++)
         if (m->heads_present[f])

@@ -93,6 +93,18 @@ checks=$((checks + 1))
 "$NVLM_BIN" info -m "$tiny" >"$tmp/info_text" 2>&1 && grep -q "fusion heads: d x h" "$tmp/info_text" \
     || fail "info -m text output: $(cat "$tmp/info_text")"
 
+# info -m says which paradigm each family has.
+for pair in "mllama:X: image through cross-attention" \
+            "idefics3:D: image tokens in the decoder stream" \
+            "llava_clip:D: image tokens in the decoder stream" \
+            "qwen2:text only" \
+            "internvl_tiles:nvlm: D, X and H heads"; do
+    case_dir=${pair%%:*}; want=${pair#*:}
+    checks=$((checks + 1))
+    "$NVLM_BIN" info -m "$NV_GOLDEN_DIR/hf/$case_dir/model" >"$tmp/p" 2>&1
+    grep -q "^paradigm: *$want" "$tmp/p" || fail "info -m $case_dir: $(head -3 "$tmp/p")"
+done
+
 # Errors.
 expect_error 2 "-p TEXT is required" ask -m "$tiny"
 expect_error 2 "unknown argument" ask -m "$tiny" -p q --bogus
