@@ -1,0 +1,177 @@
+/* test_lowprec.c - bf16 and f16 checkpoints load (converted to f32 at
+ * load) and still compute the same model: the reference fixture's weights
+ * are rewritten as BF16 and as F16 into a temporary model directory, and
+ * the D/X/H logits of the 3x2 + thumbnail case are compared with the f32
+ * goldens. The tolerance is set by the rounding of the weights: bf16 keeps
+ * 8 significant bits (relative error 2^-9), f16 11 (2^-12); the measured
+ * errors are printed. Greedy ids are not compared: a rounding change may
+ * flip a near tie. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../core/st_write.h"
+#include "check.h"
+#include "core/safetensors.h"
+#include "fusion/model.h"
+
+/* Writes every tensor of `st` in `dtype` (BF16 or F16) to path. */
+static int write_converted(const nv_safetensors *st, const char *path,
+                           nv_dtype dtype)
+{
+    size_t n = nv_st_count(st), header_cap = 256 * n + 64, off = 0;
+    char *header = malloc(header_cap);
+    uint16_t *data = malloc(nv_st_data_bytes(st));
+    if (!header || !data) {
+        free(header);
+        free(data);
+        return -1;
+    }
+    size_t hlen = (size_t)snprintf(header, header_cap, "{");
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        const nv_st_entry *e = nv_st_at(st, i);
+        nv_tensor t = {0};
+        if (nv_st_get_f32(st, e->name, -1, NULL, &t, NULL)) {
+            free(header);
+            free(data);
+            return -1;
+        }
+        long cnt = (long)nv_tensor_numel(&t);
+        const float *f = t.data;
+        for (long k = 0; k < cnt; k++)
+            data[at + (size_t)k] = dtype == NV_BF16 ? nv_f32_to_bf16(f[k])
+                                                    : nv_f32_to_f16(f[k]);
+        char shape[128] = "";
+        size_t sl = 0;
+        for (int d = 0; d < e->ndim; d++)
+            sl += (size_t)snprintf(shape + sl, sizeof shape - sl, "%s%lld",
+                                   d ? "," : "", (long long)e->shape[d]);
+        hlen += (size_t)snprintf(header + hlen, header_cap - hlen,
+                                 "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],"
+                                 "\"data_offsets\":[%zu,%zu]}",
+                                 i ? "," : "", e->name, nv_dtype_name(dtype),
+                                 shape, off, off + (size_t)cnt * 2);
+        off += (size_t)cnt * 2;
+        at += (size_t)cnt;
+        nv_tensor_free(&t);
+    }
+    hlen += (size_t)snprintf(header + hlen, header_cap - hlen, "}");
+    while (hlen % 8 && hlen + 1 < header_cap)
+        header[hlen++] = ' ';
+    int rc = st_write_raw(path, hlen, header, hlen, data, off);
+    free(header);
+    free(data);
+    return rc;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    int rc = in && out ? 0 : -1;
+    char buf[4096];
+    size_t got;
+    while (!rc && (got = fread(buf, 1, sizeof buf, in)) > 0)
+        rc = fwrite(buf, 1, got, out) == got ? 0 : -1;
+    if (in)
+        fclose(in);
+    if (out)
+        fclose(out);
+    return rc;
+}
+
+static double max_abs(const float *x, long n)
+{
+    double m = 0;
+    for (long i = 0; i < n; i++)
+        m = fmax(m, fabs(x[i]));
+    return m;
+}
+
+static void check_head(const char *dir, const char *fx, const char *head,
+                       const char *label, double rel_tol)
+{
+    char path[2048], err[1024];
+    nv_error e = {{0}};
+    snprintf(path, sizeof path, "%s/tiny_nvlm/golden_%s_7.safetensors", fx,
+             head);
+    nv_safetensors *g = nv_st_open(path, &e);
+    nvlm_options opt;
+    nvlm_options_init(&opt);
+    opt.fusion = head;
+    opt.threads = 1;
+    nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
+    if (!CHECK(g && m)) {
+        fprintf(stderr, "%s: %s %s\n", label, e.msg, err);
+        nvlm_free(m);
+        nv_st_close(g);
+        return;
+    }
+    nvlm_session *s = nvlm_session_new(m, err, sizeof err);
+    nv_tensor pix = {0}, logits = {0};
+    CHECK(nv_st_get_f32(g, "in_pixel_values", -1, NULL, &pix, &e) == 0);
+    CHECK(nv_st_get_f32(g, "logits", -1, NULL, &logits, &e) == 0);
+    s->keep_prompt_logits = 1;
+    int ok = s && pix.data && logits.data &&
+             !nv_session_set_pixels(s, pix.data, (int)pix.shape[0], &e) &&
+             !nvlm_add_text(s, "Describe the tiles.", err, sizeof err) &&
+             !nv_session_prefill(s, 0, &e);
+    if (CHECK(ok) && CHECK(s->n_prompt == (int)logits.shape[1])) {
+        long nl = (long)nv_tensor_numel(&logits);
+        double diff = check_max_abs_diff(s->prompt_logits, logits.data, nl);
+        double tol = rel_tol * max_abs(logits.data, nl);
+        printf("%s %s: logits err %.3g (tol %.3g)\n", label, head, diff, tol);
+        CHECK(diff <= tol);
+    }
+    nv_tensor_free(&pix);
+    nv_tensor_free(&logits);
+    nvlm_session_free(s);
+    nvlm_free(m);
+    nv_st_close(g);
+}
+
+int main(void)
+{
+    const char *fx = getenv("NV_FIXTURE_DIR");
+    if (!fx)
+        return fprintf(stderr, "NV_FIXTURE_DIR is not set\n"), 1;
+    char src[1024], dir[64], path[1200], from[1200];
+    snprintf(src, sizeof src, "%s/tiny_nvlm", fx);
+    nv_error e = {{0}};
+    nv_safetensors *st = nv_st_open(src, &e);
+    if (!CHECK(st != NULL))
+        return check_summary("lowprec");
+    const struct {
+        nv_dtype dtype;
+        const char *label;
+        double rel_tol;
+    } kinds[] = {{NV_BF16, "bf16", 2e-2}, {NV_F16, "f16", 2e-3}};
+    for (int k = 0; k < 2; k++) {
+        snprintf(dir, sizeof dir, "/tmp/nvlm_lowprec_%d_%s", (int)getpid(),
+                 kinds[k].label);
+        if (!CHECK(mkdir(dir, 0700) == 0))
+            continue;
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        CHECK(write_converted(st, path, kinds[k].dtype) == 0);
+        const char *copies[] = {"config.json", "tokenizer.json"};
+        for (int c = 0; c < 2; c++) {
+            snprintf(from, sizeof from, "%s/%s", src, copies[c]);
+            snprintf(path, sizeof path, "%s/%s", dir, copies[c]);
+            CHECK(copy_file(from, path) == 0);
+        }
+        const char *heads[] = {"d", "x", "h"};
+        for (int h = 0; h < 3; h++)
+            check_head(dir, fx, heads[h], kinds[k].label, kinds[k].rel_tol);
+        const char *files[] = {"model.safetensors", "config.json",
+                               "tokenizer.json"};
+        for (int c = 0; c < 3; c++) {
+            snprintf(path, sizeof path, "%s/%s", dir, files[c]);
+            unlink(path);
+        }
+        rmdir(dir);
+    }
+    nv_st_close(st);
+    return check_summary("lowprec");
+}
