@@ -36,6 +36,7 @@ struct bench_args {
     const char *chart;
     const char *prompt;
     int repeat, warmup, new_tokens, threads;
+    int cost_only;
 };
 
 static void usage(FILE *out)
@@ -65,6 +66,8 @@ static void usage(FILE *out)
         "  -p, --prompt TEXT    the question (default: 'Convert the table to\n"
         "                       Markdown.')\n"
         "  -t, --threads N      threads (default: all cores)\n"
+        "  --cost-only          no runs: token counts, FLOPs and KV bytes\n"
+        "                       only (times are reported as 0)\n"
         "  --json FILE          also write the results as JSON\n"
         "  --chart FILE         SVG chart: time to first token and KV bytes\n"
         "                       against tiles, one line per fusion\n"
@@ -111,6 +114,10 @@ static int parse_args(int argc, char **argv, struct bench_args *a, int *done)
             usage(stdout);
             *done = 1;
             return 0;
+        }
+        if (!strcmp(argv[i], "--cost-only")) {
+            a->cost_only = 1;
+            continue;
         }
         int matched = 0;
         for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !matched;
@@ -458,10 +465,35 @@ typedef struct bench_plan {
     int per_row_peak;   /* clear_refs works */
 } bench_plan;
 
+/* --cost-only: the tile count from preprocessing alone, then the
+ * analytic counts. */
+static int cost_row(nvlm_session *s, const bench_plan *p,
+                    const bench_image *img, bench_row *row, nv_error *err)
+{
+    nv_image pic = {0};
+    nv_tensor pixels = {0};
+    nv_tile_grid grid;
+    int rc = img->path[0] ? nv_image_load(img->path, s->m->max_pixels, &pic,
+                                          err)
+                          : synthetic_image(img->width, img->height, &pic,
+                                            err);
+    if (!rc)
+        rc = nv_preprocess_image(&pic, &s->m->prep, &grid, &pixels, err);
+    if (!rc)
+        rc = nv_model_cost_compute(s->m, (int)pixels.shape[0], p->a->prompt,
+                                   &row->cost, err);
+    nv_image_free(&pic);
+    nv_tensor_free(&pixels);
+    row->peak_rss = -1;
+    return rc;
+}
+
 static int measure_row(nvlm_session *s, const bench_plan *p,
                        const bench_image *img, bench_row *row, nv_error *err)
 {
     const struct bench_args *a = p->a;
+    if (a->cost_only)
+        return cost_row(s, p, img, row, err);
     nvlm_gen_params gen;
     nvlm_gen_params_init(&gen);
     gen.max_new_tokens = a->new_tokens;
