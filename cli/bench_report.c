@@ -19,6 +19,31 @@ static double peak_mib(const bench_row *w)
     return w->peak_rss < 0 ? -1.0 : (double)w->peak_rss / MiB;
 }
 
+static const char *const fusion_names[3] = {"d", "x", "h"};
+
+/* Mean scores of one fusion's labelled rows; returns how many there are. */
+static int label_means(const bench_report *r, const char *fusion,
+                       nv_table_scores *mean)
+{
+    int n = 0;
+    memset(mean, 0, sizeof *mean);
+    for (int i = 0; i < r->n_rows; i++) {
+        const bench_row *w = &r->rows[i];
+        if (!w->labeled || strcmp(w->fusion, fusion))
+            continue;
+        n++;
+        mean->exact_match += w->scores.exact_match;
+        mean->cell_accuracy += w->scores.cell_accuracy;
+        mean->teds += w->scores.teds;
+    }
+    if (n) {
+        mean->exact_match /= n;
+        mean->cell_accuracy /= n;
+        mean->teds /= n;
+    }
+    return n;
+}
+
 void bench_write_markdown(const bench_report *r, FILE *out)
 {
     fprintf(out, "Model: %s; %d thread(s); times are medians of %d run(s) "
@@ -55,21 +80,12 @@ void bench_write_markdown(const bench_report *r, FILE *out)
     fprintf(out, "\n| fusion | images | exact match | cell accuracy | TEDS |\n"
             "|---|--:|--:|--:|--:|\n");
     for (int f = 0; f < 3; f++) {
-        const char *name = (const char[][2]){"d", "x", "h"}[f];
-        int n = 0;
-        double em = 0, ca = 0, teds = 0;
-        for (int i = 0; i < r->n_rows; i++) {
-            const bench_row *w = &r->rows[i];
-            if (!w->labeled || strcmp(w->fusion, name))
-                continue;
-            n++;
-            em += w->scores.exact_match;
-            ca += w->scores.cell_accuracy;
-            teds += w->scores.teds;
-        }
+        nv_table_scores mean;
+        int n = label_means(r, fusion_names[f], &mean);
         if (n)
-            fprintf(out, "| %s | %d | %.3f | %.3f | %.3f |\n", name, n, em / n,
-                    ca / n, teds / n);
+            fprintf(out, "| %s | %d | %.3f | %.3f | %.3f |\n",
+                    fusion_names[f], n, mean.exact_match, mean.cell_accuracy,
+                    mean.teds);
     }
 }
 
@@ -131,6 +147,20 @@ int bench_write_json(const bench_report *r, const char *path, nv_error *err)
     cJSON *rows = cJSON_AddArrayToObject(root, "rows");
     for (int i = 0; rows && i < r->n_rows; i++)
         cJSON_AddItemToArray(rows, row_json(&r->rows[i]));
+    cJSON *labels = cJSON_AddArrayToObject(root, "labels");
+    for (int f = 0; labels && f < 3; f++) {
+        nv_table_scores mean;
+        int n = label_means(r, fusion_names[f], &mean);
+        if (!n)
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "fusion", fusion_names[f]);
+        cJSON_AddNumberToObject(o, "images", n);
+        cJSON_AddNumberToObject(o, "exact_match", mean.exact_match);
+        cJSON_AddNumberToObject(o, "cell_accuracy", mean.cell_accuracy);
+        cJSON_AddNumberToObject(o, "teds", mean.teds);
+        cJSON_AddItemToArray(labels, o);
+    }
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text)
@@ -229,7 +259,7 @@ static void draw_lines(FILE *f, const panel *p, const bench_report *r,
 {
     static const char *const colors[3] = {"#1f77b4", "#d62728", "#2ca02c"};
     for (int fu = 0; fu < 3; fu++) {
-        const char *name = (const char[][2]){"d", "x", "h"}[fu];
+        const char *name = fusion_names[fu];
         int n = 0;
         for (int i = 0; i < r->n_rows; i++) {
             const bench_row *w = sorted[i];

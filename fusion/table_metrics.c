@@ -352,60 +352,76 @@ static double min3(double x, double y, double z)
     return m < z ? m : z;
 }
 
-/* A key root is the highest-numbered node of its leftmost leaf. */
-static int is_keyroot(const tree *t, int i)
+/* Marks the key roots: the highest-numbered node of each leftmost leaf
+ * (key[i] = 1). last[] is scratch of n + 1 ints. */
+static void mark_keyroots(const tree *t, int *last, unsigned char *key)
 {
-    for (int k = i + 1; k <= t->n; k++)
-        if (t->leftmost[k] == t->leftmost[i])
-            return 0;
-    return 1;
+    for (int i = 1; i <= t->n; i++)
+        last[t->leftmost[i]] = i;
+    for (int i = 1; i <= t->n; i++)
+        key[i] = last[t->leftmost[i]] == i;
 }
 
-/* Zhang-Shasha ordered tree edit distance with unit insert/delete. */
+/* Zhang-Shasha ordered tree edit distance with unit insert/delete. td
+ * holds tree distances, fd forest distances, both [a->n + 1][b->n + 1]
+ * indexed by postorder numbers. */
 static int tree_distance(const tree *a, const tree *b, double *out,
                          nv_error *err)
 {
-    size_t w = (size_t)b->n + 1;
+    const size_t w = (size_t)b->n + 1;
+    const size_t n_max = (size_t)(a->n > b->n ? a->n : b->n) + 1;
     double *td = calloc(((size_t)a->n + 1) * w, sizeof(double));
     double *fd = calloc(((size_t)a->n + 1) * w, sizeof(double));
-    if (!td || !fd) {
+    int *last = calloc(n_max, sizeof(int));
+    unsigned char *key_a = calloc(n_max, 1), *key_b = calloc(n_max, 1);
+    if (!td || !fd || !last || !key_a || !key_b) {
         free(td);
         free(fd);
+        free(last);
+        free(key_a);
+        free(key_b);
         return nv_fail(err, "table: out of memory");
     }
+    mark_keyroots(a, last, key_a);
+    mark_keyroots(b, last, key_b);
     for (int i = 1; i <= a->n; i++) {
-        if (!is_keyroot(a, i))
+        if (!key_a[i])
             continue;
         for (int j = 1; j <= b->n; j++) {
-            if (!is_keyroot(b, j))
+            if (!key_b[j])
                 continue;
-            int li = a->leftmost[i], lj = b->leftmost[j];
-#define FD(x, y) fd[(size_t)(x) * w + (size_t)(y)]
-            FD(li - 1, lj - 1) = 0;
-            for (int x = li; x <= i; x++)
-                FD(x, lj - 1) = FD(x - 1, lj - 1) + 1;
-            for (int y = lj; y <= j; y++)
-                FD(li - 1, y) = FD(li - 1, y - 1) + 1;
-            for (int x = li; x <= i; x++)
-                for (int y = lj; y <= j; y++) {
-                    double del = FD(x - 1, y) + 1, ins = FD(x, y - 1) + 1;
-                    if (a->leftmost[x] == li && b->leftmost[y] == lj) {
-                        FD(x, y) = min3(del, ins, FD(x - 1, y - 1) +
-                                                      rename_cost(a, x, b, y));
-                        td[(size_t)x * w + (size_t)y] = FD(x, y);
+            const size_t li = (size_t)a->leftmost[i];
+            const size_t lj = (size_t)b->leftmost[j];
+            fd[(li - 1) * w + lj - 1] = 0;
+            for (size_t x = li; x <= (size_t)i; x++)
+                fd[x * w + lj - 1] = fd[(x - 1) * w + lj - 1] + 1;
+            for (size_t y = lj; y <= (size_t)j; y++)
+                fd[(li - 1) * w + y] = fd[(li - 1) * w + y - 1] + 1;
+            for (size_t x = li; x <= (size_t)i; x++)
+                for (size_t y = lj; y <= (size_t)j; y++) {
+                    double del = fd[(x - 1) * w + y] + 1;
+                    double ins = fd[x * w + y - 1] + 1;
+                    size_t lx = (size_t)a->leftmost[x];
+                    size_t ly = (size_t)b->leftmost[y];
+                    if (lx == li && ly == lj) {
+                        /* Both are whole trees rooted at x and y. */
+                        double ren = fd[(x - 1) * w + y - 1] +
+                                     rename_cost(a, (int)x, b, (int)y);
+                        fd[x * w + y] = min3(del, ins, ren);
+                        td[x * w + y] = fd[x * w + y];
                     } else {
-                        FD(x, y) = min3(del, ins,
-                                        FD(a->leftmost[x] - 1,
-                                           b->leftmost[y] - 1) +
-                                            td[(size_t)x * w + (size_t)y]);
+                        double sub = fd[(lx - 1) * w + ly - 1] + td[x * w + y];
+                        fd[x * w + y] = min3(del, ins, sub);
                     }
                 }
-#undef FD
         }
     }
     *out = td[(size_t)a->n * w + (size_t)b->n];
     free(td);
     free(fd);
+    free(last);
+    free(key_a);
+    free(key_b);
     return 0;
 }
 

@@ -72,8 +72,13 @@ grep -q '| exact match | cell accuracy | TEDS |' "$tmp/l.md" \
     || fail "no score table"
 "$py" - "$tmp/l.json" <<'PY' || fail "label JSON"
 import json, sys
-rows = json.load(open(sys.argv[1]))["rows"]
+rep = json.load(open(sys.argv[1]))
+rows = rep["rows"]
 assert [r["fusion"] for r in rows] == ["h", "d"], rows
+means = {l["fusion"]: l for l in rep["labels"]}
+assert sorted(means) == ["d", "h"], rep["labels"]
+for r in rows:
+    assert means[r["fusion"]]["teds"] == r["scores"]["teds"]
 for r in rows:
     s = r["scores"]
     for k in ("exact_match", "cell_accuracy", "teds"):

@@ -83,6 +83,33 @@ static void too_large(void)
     free(md);
 }
 
+/* 40 x 8 cells (363 nodes) against itself and with one cell changed:
+ * 1 and 1 - 1/363 (the changed cell "r0c0" -> "r0cX" costs 1/4). */
+static void moderate(void)
+{
+    size_t cap = 40 * 8 * 16 + 64, n = 0;
+    char *a = malloc(cap), *b = malloc(cap);
+    for (int r = 0; r < 40; r++) {
+        for (int c = 0; c < 8; c++)
+            n += (size_t)snprintf(a + n, cap - n, "|r%dc%d", r, c);
+        n += (size_t)snprintf(a + n, cap - n, "|\n");
+        if (r == 0)
+            n += (size_t)snprintf(a + n, cap - n,
+                                  "|-|-|-|-|-|-|-|-|\n");
+    }
+    memcpy(b, a, n + 1);
+    char *cell = strstr(b, "r0c0");
+    cell[3] = 'X';
+    nv_table_scores s;
+    nv_error e = {{0}};
+    CHECK(nv_table_score_markdown(a, n, a, n, &s, &e) == 0);
+    CHECK(near(s.teds, 1) && near(s.exact_match, 1));
+    CHECK(nv_table_score_markdown(b, n, a, n, &s, &e) == 0);
+    CHECK(near(s.teds, 1 - 0.25 / 363) && near(s.cell_accuracy, 319.0 / 320));
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     /* Perfect, with different spacing and delimiter dashes: all 1. */
@@ -115,6 +142,7 @@ int main(void)
            "| ef | 4 | z |\n", 0, 1, 1 - 3.0 / 15);
     parse_cases();
     too_large();
+    moderate();
     /* Two empty tables agree. */
     nv_table_scores s;
     nv_error e = {{0}};
