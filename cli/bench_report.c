@@ -190,6 +190,12 @@ static double ttft(const bench_row *w)
     return w->ms_first_token;
 }
 
+static double gflop_to_first_token(const bench_row *w)
+{
+    const nv_model_cost *c = &w->cost;
+    return (c->flops_vit + c->flops_projector + c->flops_prefill) / 1e9;
+}
+
 /* A round number >= v for the top of an axis. */
 static double nice_max(double v)
 {
@@ -291,11 +297,13 @@ int bench_write_svg(const bench_report *r, const char *path, nv_error *err)
     const bench_row **sorted = malloc(sizeof *sorted * (size_t)(r->n_rows + 1));
     if (!sorted)
         return nv_fail(err, "%s: out of memory", path);
+    double (*first)(const bench_row *) = r->cost_only ? gflop_to_first_token
+                                                      : ttft;
     double max_tiles = 1, max_ttft = 0, max_kv = 0;
     for (int i = 0; i < r->n_rows; i++) {
         sorted[i] = &r->rows[i];
         max_tiles = fmax(max_tiles, r->rows[i].cost.tiles);
-        max_ttft = fmax(max_ttft, ttft(&r->rows[i]));
+        max_ttft = fmax(max_ttft, first(&r->rows[i]));
         max_kv = fmax(max_kv, kv_mib(&r->rows[i]));
     }
     qsort(sorted, (size_t)r->n_rows, sizeof *sorted, by_tiles);
@@ -313,11 +321,17 @@ int bench_write_svg(const bench_report *r, const char *path, nv_error *err)
     fprintf(f, "<text x=\"480\" y=\"22\" text-anchor=\"middle\" "
             "font-size=\"14\">nvlm bench: ");
     xml_text(f, r->model);
-    fprintf(f, " (median of %d, %d thread(s))</text>\n", r->repeat,
-            r->threads);
-    draw_axes(f, &a, "time to first token", "ms");
+    if (r->cost_only)
+        fprintf(f, " (analytic)</text>\n");
+    else
+        fprintf(f, " (median of %d, %d thread(s))</text>\n", r->repeat,
+                r->threads);
+    if (r->cost_only)
+        draw_axes(f, &a, "work to first token (vision + prefill)", "GFLOP");
+    else
+        draw_axes(f, &a, "time to first token", "ms");
     draw_axes(f, &b, "KV cache (self + cross)", "MiB");
-    draw_lines(f, &a, r, sorted, ttft);
+    draw_lines(f, &a, r, sorted, first);
     draw_lines(f, &b, r, sorted, kv_mib);
     static const char *const colors[3] = {"#1f77b4", "#d62728", "#2ca02c"};
     static const char *const names[3] = {"D (decoder-only)",

@@ -1,7 +1,7 @@
 /* bench_report.h - the results of `nvlm bench` and the three ways they are
  * written: a Markdown table (stdout), JSON, and an SVG chart of time to
- * first token and KV-cache memory against tile count, one line per
- * fusion. */
+ * first token (with --cost-only: the FLOPs to the first token) and
+ * KV-cache memory against tile count, one line per fusion. */
 #ifndef NV_CLI_BENCH_REPORT_H
 #define NV_CLI_BENCH_REPORT_H
 
@@ -33,6 +33,8 @@ typedef struct bench_report {
     int threads;
     int repeat, warmup, new_tokens;
     const char *peak_rss_scope; /* what peak_rss measures */
+    int cost_only; /* no runs: the chart plots vision + prefill GFLOP in
+                      place of time to first token */
     bench_row *rows;
     int n_rows;
 } bench_report;

@@ -67,7 +67,8 @@ static void usage(FILE *out)
         "                       Markdown.')\n"
         "  -t, --threads N      threads (default: all cores)\n"
         "  --cost-only          no runs: token counts, FLOPs and KV bytes\n"
-        "                       only (times are reported as 0)\n"
+        "                       only (times are reported as 0; the chart\n"
+        "                       plots GFLOP to the first token)\n"
         "  --json FILE          also write the results as JSON\n"
         "  --chart FILE         SVG chart: time to first token and KV bytes\n"
         "                       against tiles, one line per fusion\n"
@@ -671,6 +672,7 @@ static int run_bench(const struct bench_args *a, const char *model_dir,
         .repeat = a->repeat,
         .warmup = a->warmup,
         .new_tokens = a->new_tokens,
+        .cost_only = a->cost_only,
         .peak_rss_scope = p.per_row_peak
                               ? "VmHWM over each row's runs, model loaded"
                               : "VmHWM of the whole process so far",
