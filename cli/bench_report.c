@@ -44,12 +44,26 @@ static int label_means(const bench_report *r, const char *fusion,
     return n;
 }
 
+/* One measured value as text, or "-" when nothing was measured. */
+static const char *measured(char *buf, size_t size, int ran, const char *fmt,
+                            double v)
+{
+    if (!ran || v < 0)
+        return "-";
+    snprintf(buf, size, fmt, v);
+    return buf;
+}
+
 void bench_write_markdown(const bench_report *r, FILE *out)
 {
-    fprintf(out, "Model: %s; %d thread(s); times are medians of %d run(s) "
-            "after %d warm-up run(s), in ms; %d new token(s) per run; peak "
-            "RSS: %s.\n\n", r->model, r->threads, r->repeat, r->warmup,
-            r->new_tokens, r->peak_rss_scope);
+    if (r->cost_only)
+        fprintf(out, "Model: %s; analytic counts only (--cost-only): nothing "
+                "was run.\n\n", r->model);
+    else
+        fprintf(out, "Model: %s; %d thread(s); times are medians of %d "
+                "run(s) after %d warm-up run(s), in ms; %d new token(s) per "
+                "run; peak RSS: %s.\n\n", r->model, r->threads, r->repeat,
+                r->warmup, r->new_tokens, r->peak_rss_scope);
     fprintf(out, "| fusion | image | max tiles | tiles | stream img tok | "
             "xattn tok | prompt len | ViT ms | proj ms | prefill ms | TTFT ms "
             "| decode tok/s | self KV MiB | cross KV MiB | peak RSS MiB | "
@@ -57,20 +71,29 @@ void bench_write_markdown(const bench_report *r, FILE *out)
             "prefill GFLOP/s |\n");
     fprintf(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
             "--:|--:|--:|--:|--:|--:|\n");
+    int ran = !r->cost_only;
     for (int i = 0; i < r->n_rows; i++) {
         const bench_row *w = &r->rows[i];
         const nv_model_cost *c = &w->cost;
-        fprintf(out, "| %s | %s | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f "
-                "| %.1f | %.2f | %.3f | %.3f | %.0f | %.3f | %.3f | %.3f | "
-                "%.2f | %.2f |\n", w->fusion, w->image, w->max_tiles, c->tiles,
+        char b[8][32];
+        fprintf(out, "| %s | %s | %d | %d | %d | %d | %d | %s | %s | %s | %s "
+                "| %s | %.3f | %.3f | %s | %.3f | %.3f | %.3f | %s | %s |\n",
+                w->fusion, w->image, w->max_tiles, c->tiles,
                 c->image_tokens_in_stream, c->xattn_tokens, c->prompt_tokens,
-                w->ms_vit, w->ms_projector, w->ms_prefill, w->ms_first_token,
-                w->decode_tokens_per_s, (double)c->kv_self_bytes / MiB,
-                (double)c->kv_cross_bytes / MiB, peak_mib(w),
+                measured(b[0], 32, ran, "%.1f", w->ms_vit),
+                measured(b[1], 32, ran, "%.1f", w->ms_projector),
+                measured(b[2], 32, ran, "%.1f", w->ms_prefill),
+                measured(b[3], 32, ran, "%.1f", w->ms_first_token),
+                measured(b[4], 32, ran, "%.2f", w->decode_tokens_per_s),
+                (double)c->kv_self_bytes / MiB,
+                (double)c->kv_cross_bytes / MiB,
+                measured(b[5], 32, ran, "%.0f", peak_mib(w)),
                 (c->flops_vit + c->flops_projector) / 1e9,
                 c->flops_prefill / 1e9, c->flops_decode_token / 1e6,
-                gflops_per_s(c->flops_vit, w->ms_vit),
-                gflops_per_s(c->flops_prefill, w->ms_prefill));
+                measured(b[6], 32, ran, "%.2f",
+                         gflops_per_s(c->flops_vit, w->ms_vit)),
+                measured(b[7], 32, ran, "%.2f",
+                         gflops_per_s(c->flops_prefill, w->ms_prefill)));
     }
     int any = 0;
     for (int i = 0; i < r->n_rows; i++)
@@ -136,6 +159,7 @@ int bench_write_json(const bench_report *r, const char *path, nv_error *err)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "model", r->model);
+    cJSON_AddBoolToObject(root, "cost_only", r->cost_only);
     cJSON_AddNumberToObject(root, "threads", r->threads);
     cJSON_AddNumberToObject(root, "repeat", r->repeat);
     cJSON_AddNumberToObject(root, "warmup", r->warmup);

@@ -27,7 +27,7 @@ T = cases["tokens_per_tile"]
 want = {(c["head"], c["tiles"]): c for c in cases["cases"]}
 rows = rep["rows"]
 assert len(rows) == 9, len(rows)
-assert rep["repeat"] == 2 and rep["warmup"] == 1
+assert rep["repeat"] == 2 and rep["warmup"] == 1 and not rep["cost_only"]
 for r in rows:
     c = want[(r["fusion"], r["tiles"])]
     n = r["tiles"]
