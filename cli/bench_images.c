@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "core/json.h"
+#include "fusion/table_metrics.h"
 
 #define BENCH_MAX_SIZES 16
 
@@ -61,6 +62,18 @@ static char *read_text(const char *path, nv_error *err)
     return buf;
 }
 
+/* A label without a table would score every empty answer as perfect. */
+static int has_table(const char *text, const char *path, nv_error *err)
+{
+    nv_table t;
+    if (nv_table_parse_markdown(text, strlen(text), &t, err))
+        return nv_fail_prefix(err, "%s: ", path);
+    int rows = t.n_rows;
+    nv_table_free(&t);
+    return rows > 0 ? 0 : nv_fail(err, "%s: no Markdown table in the label",
+                                  path);
+}
+
 int bench_images_from_dir(const char *dir, const char *labels,
                           bench_image **out, int *n_out, nv_error *err)
 {
@@ -101,8 +114,7 @@ int bench_images_from_dir(const char *dir, const char *labels,
             snprintf(md, sizeof md, "%s/%.*s.md", labels,
                      (int)(dot - names[i]), names[i]);
             imgs[i].truth = read_text(md, err);
-            if (!imgs[i].truth)
-                rc = -1;
+            rc = imgs[i].truth ? has_table(imgs[i].truth, md, err) : -1;
         }
     }
     for (int i = 0; i < n; i++)

@@ -86,6 +86,12 @@ for r in rows:
 print("labels ok")
 PY
 
+# A label without a table is refused, naming the file.
+printf 'no table here\n' >"$tmp/lab/t1.md"
+"$NVLM_BIN" bench -m "$fx" --images "$tmp/img" --labels "$tmp/lab" \
+    --repeat 1 -t 1 >/dev/null 2>"$tmp/err" && fail "tableless label accepted"
+grep -q "t1.md: no Markdown table" "$tmp/err" || fail "tableless label message"
+
 # A missing label names the file.
 rm "$tmp/lab/t1.md"
 "$NVLM_BIN" bench -m "$fx" --images "$tmp/img" --labels "$tmp/lab" \
