@@ -313,10 +313,9 @@ static int cost_row(nvlm_session *s, const bench_plan *p,
     nv_image pic = {0};
     nv_tensor pixels = {0};
     nv_tile_grid grid;
-    int rc = img->path[0] ? nv_image_load(img->path, s->m->max_pixels, &pic,
-                                          err)
-                          : bench_synthetic_image(img->width, img->height, &pic,
-                                            err);
+    int rc = img->path[0]
+                 ? nv_image_load(img->path, s->m->max_pixels, &pic, err)
+                 : bench_synthetic_image(img->width, img->height, &pic, err);
     if (!rc)
         rc = nv_preprocess_image(&pic, &s->m->prep, &grid, &pixels, err);
     if (!rc)
@@ -402,6 +401,10 @@ static int bench_fusion(const bench_plan *p, const char *fusion,
     int rc = s ? nvlm_add_text(s, a->prompt, msg, sizeof msg) : -1;
     if (rc)
         nv_fail(err, "%s", msg);
+    /* Fail before any run when the cost model does not cover this model. */
+    nv_model_cost probe;
+    if (!rc)
+        rc = nv_model_cost_compute(m, 0, a->prompt, &probe, err);
     int n_limits = p->n_max_tiles ? p->n_max_tiles : 1;
     int model_limit = m->prep.tiling.max_tiles;
     for (int i = 0; i < p->n_images && !rc; i++)
