@@ -86,6 +86,9 @@ typedef struct nvlm_stats {
     int image_tokens_in_stream;
     int xattn_tokens;
     double ms_preprocess, ms_vision, ms_prefill, ms_decode;
+    double ms_projector;   /* the projector's part of ms_vision */
+    double ms_first_token; /* nvlm_generate's start to the first token
+                              picked (vision + prefill + one sampling) */
 } nvlm_stats;
 
 int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p, nvlm_token_fn fn,

@@ -5,6 +5,7 @@
 #define NV_CLI_COMMANDS_H
 
 int nv_cmd_ask(int argc, char **argv);      /* cli/cmd_ask.c */
+int nv_cmd_bench(int argc, char **argv);    /* cli/cmd_bench.c */
 int nv_cmd_info(int argc, char **argv);     /* cli/cmd_info.c */
 int nv_cmd_tokenize(int argc, char **argv); /* cli/cmd_tokenize.c */
 

@@ -10,6 +10,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"ask", nv_cmd_ask, "answer a question about an image"},
+    {"bench", nv_cmd_bench, "compare the D, X and H fusions: time, memory, FLOPs"},
     {"info", nv_cmd_info, "image tiling and model architecture"},
     {"tokenize", nv_cmd_tokenize, "turn text into token ids"},
 };

@@ -186,10 +186,12 @@ static int encode_image(nvlm_session *s, nv_error *err)
         return nv_fail(err, "out of memory encoding %d tiles", n);
     }
     int rc = nv_vit_encode(m->vit, m->pool, s->pixels.data, n, vis, err);
+    double t_proj = now_ms();
     if (!rc)
         rc = nv_projector_forward(m->proj, m->pool, vis, n * T, s->features,
                                   err);
     free(vis);
+    s->stats.ms_projector = now_ms() - t_proj;
     s->stats.ms_vision = now_ms() - t0;
     s->n_image_rows = n * T;
     return rc;
@@ -523,6 +525,9 @@ int nv_session_prefill(nvlm_session *s, int raw, nv_error *err)
         return nv_fail(err, "the prompt has %d tokens; the context holds %d",
                        N, m->max_context);
     nv_kv_cache_reset(&s->kv);
+    /* The prefill time includes the cross-attention keys and values: they
+     * are computed here, once per image, as part of reading the prompt. */
+    double t0 = now_ms();
     if (prepare_xattn(s, N, err))
         return -1;
     if (s->n_keys > 0 && m->fusion != NV_FUSION_D)
@@ -539,7 +544,6 @@ int nv_session_prefill(nvlm_session *s, int raw, nv_error *err)
         free(emb);
         return nv_fail(err, "out of memory for a prompt of %d tokens", N);
     }
-    double t0 = now_ms();
     int rc = embed_prompt(s, emb, err);
     if (!rc)
         rc = nv_decoder_reserve(m->dec, N, m->max_context, err);
@@ -586,6 +590,7 @@ int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p,
     double ms_pre = s->stats.ms_preprocess;
     memset(&s->stats, 0, sizeof s->stats);
     s->stats.ms_preprocess = ms_pre;
+    double t_start = now_ms();
     int rc = nv_session_prefill(s, p->raw_prompt, &err);
     double t0 = now_ms();
     int max_new = p->max_new_tokens;
@@ -595,6 +600,8 @@ int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p,
         rc = ids_reserve(s, s->n_prompt + max_new, &err);
     for (int i = 0; !rc && i < max_new; i++) {
         int32_t next = nv_sampler_pick(&sampler, s->logits);
+        if (i == 0)
+            s->stats.ms_first_token = now_ms() - t_start;
         s->ids[s->n_ids++] = next;
         s->stats.generated_tokens++;
         if (!p->ignore_eos && is_stop(m, next))

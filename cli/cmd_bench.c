@@ -1,0 +1,558 @@
+/* cmd_bench.c - `nvlm bench`: the D, X and H fusions side by side. For each
+ * fusion (loaded in turn), each image and each tile limit it measures
+ * times (medians over --repeat runs after --warmup runs), counts tokens and
+ * sequence lengths, computes FLOPs and KV bytes (fusion/model_cost.h) and,
+ * with --labels, scores the answers (fusion/table_metrics.h). Output: a
+ * Markdown table on stdout, --json FILE and --chart FILE (SVG). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cli/args.h"
+#include "cli/bench_images.h"
+#include "cli/bench_random.h"
+#include "cli/bench_report.h"
+#include "cli/commands.h"
+#include "cli/model_path.h"
+#include "core/json.h"
+#include "core/threads.h"
+#include "fusion/model.h"
+#include "fusion/model_cost.h"
+#include "fusion/table_metrics.h"
+
+#define BENCH_MAX_LIST 16
+
+struct bench_args {
+    const char *model;
+    const char *random;
+    const char *fusions;
+    const char *images;
+    const char *sizes;
+    const char *max_tiles;
+    const char *labels;
+    const char *json;
+    const char *chart;
+    const char *prompt;
+    int repeat, warmup, new_tokens, threads;
+    int cost_only;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: nvlm bench [-m DIR | --random SHAPE] [options]\n"
+        "\n"
+        "Runs each fusion head over each image and tile limit and reports\n"
+        "token counts, times, KV-cache bytes, FLOPs and (with --labels)\n"
+        "table accuracy as a Markdown table.\n"
+        "\n"
+        "  -m, --model DIR      model directory; default: the bundled model\n"
+        "  --random SHAPE       random weights of a named shape (%s),\n"
+        "                       written to /tmp and removed afterwards\n"
+        "  --fusion LIST        heads to run, e.g. d,x,h (default: all the\n"
+        "                       model has)\n"
+        "  --images DIR         the images in DIR (sorted by name)\n"
+        "  --sizes WxH,...      synthetic images of these sizes (default:\n"
+        "                       S x S, 2S x S, 3S x 2S, 4S x 3S, S = tile)\n"
+        "  --max-tiles N,...    tile limits, thumbnail not counted (default:\n"
+        "                       the model's)\n"
+        "  --labels DIR         truth STEM.md for each image STEM.* of\n"
+        "                       --images: exact match, cell accuracy, TEDS\n"
+        "  --repeat N           measured runs per row (default 3)\n"
+        "  --warmup N           unmeasured runs first (default 1)\n"
+        "  -n, --n-predict N    tokens generated per run (default 8)\n"
+        "  -p, --prompt TEXT    the question (default: 'Convert the table to\n"
+        "                       Markdown.')\n"
+        "  -t, --threads N      threads (default: all cores)\n"
+        "  --cost-only          no runs: token counts, FLOPs and KV bytes\n"
+        "                       only (times are reported as 0; the chart\n"
+        "                       plots GFLOP to the first token)\n"
+        "  --json FILE          also write the results as JSON\n"
+        "  --chart FILE         SVG chart: time to first token and KV bytes\n"
+        "                       against tiles, one line per fusion\n"
+        "  -h, --help           this text\n",
+        nv_bench_random_shapes());
+}
+
+static int int_opt(const char *name, const char *text, int64_t min,
+                   int64_t max, int *out)
+{
+    int64_t v;
+    if (nv_arg_int("bench", name, text, min, max, &v))
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct bench_args *a, int *done)
+{
+    const struct {
+        const char *name, *alias;
+        const char **text; /* a text option, or */
+        int *number;       /* a whole number in [lo, hi] */
+        int64_t lo, hi;
+    } opts[] = {
+        {"--model", "-m", &a->model, NULL, 0, 0},
+        {"--random", NULL, &a->random, NULL, 0, 0},
+        {"--fusion", NULL, &a->fusions, NULL, 0, 0},
+        {"--images", NULL, &a->images, NULL, 0, 0},
+        {"--sizes", NULL, &a->sizes, NULL, 0, 0},
+        {"--max-tiles", NULL, &a->max_tiles, NULL, 0, 0},
+        {"--labels", NULL, &a->labels, NULL, 0, 0},
+        {"--json", NULL, &a->json, NULL, 0, 0},
+        {"--chart", NULL, &a->chart, NULL, 0, 0},
+        {"--prompt", "-p", &a->prompt, NULL, 0, 0},
+        {"--repeat", NULL, NULL, &a->repeat, 1, 1000},
+        {"--warmup", NULL, NULL, &a->warmup, 0, 1000},
+        {"--n-predict", "-n", NULL, &a->new_tokens, 1, 100000},
+        {"--threads", "-t", NULL, &a->threads, 1, 1024},
+    };
+    *done = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            *done = 1;
+            return 0;
+        }
+        if (!strcmp(argv[i], "--cost-only")) {
+            a->cost_only = 1;
+            continue;
+        }
+        int matched = 0;
+        for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !matched;
+             k++) {
+            const char *v = NULL;
+            int r = nv_arg_value("bench", argc, argv, &i, opts[k].name,
+                                 opts[k].alias, &v);
+            if (r < 0)
+                return 2;
+            if (r == 0)
+                continue;
+            matched = 1;
+            if (opts[k].text)
+                *opts[k].text = v;
+            else if (int_opt(opts[k].name, v, opts[k].lo, opts[k].hi,
+                             opts[k].number))
+                return 2;
+        }
+        if (matched)
+            continue;
+        fprintf(stderr, "nvlm bench: unknown option '%s'\n", argv[i]);
+        usage(stderr);
+        return 2;
+    }
+    if (a->model && a->random) {
+        fprintf(stderr, "nvlm bench: give -m or --random, not both\n");
+        return 2;
+    }
+    if (a->images && a->sizes) {
+        fprintf(stderr, "nvlm bench: give --images or --sizes, not both\n");
+        return 2;
+    }
+    if (a->labels && !a->images) {
+        fprintf(stderr, "nvlm bench: --labels needs --images\n");
+        return 2;
+    }
+    return 0;
+}
+
+static int parse_int_list(const char *text, int *out, int *n_out,
+                          nv_error *err)
+{
+    int n = 0;
+    const char *p = text;
+    while (*p) {
+        int v = 0, used = 0;
+        if (n == BENCH_MAX_LIST || sscanf(p, "%9d%n", &v, &used) != 1 ||
+            v < 1 || v > NV_MAX_TILES_LIMIT ||
+            (p[used] != ',' && p[used] != '\0'))
+            return nv_fail(err, "--max-tiles: '%s' is not a list of at most "
+                           "%d numbers in 1..%d", text, BENCH_MAX_LIST,
+                           NV_MAX_TILES_LIMIT);
+        out[n++] = v;
+        p += used + (p[used] == ',');
+    }
+    *n_out = n;
+    return 0;
+}
+
+/* ---- one measured run ---- */
+
+typedef struct answer {
+    char *text;
+    size_t len, cap;
+} answer;
+
+static int on_token(void *user, int32_t id, const char *bytes, size_t len)
+{
+    answer *a = user;
+    if (a->len + len + 1 > a->cap) {
+        size_t cap = (a->len + len + 1) * 2;
+        char *t = realloc(a->text, cap);
+        if (!t)
+            return 1;
+        a->text = t;
+        a->cap = cap;
+    }
+    memcpy(a->text + a->len, bytes, len);
+    a->len += len;
+    a->text[a->len] = '\0';
+    return 0;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+typedef struct run_times {
+    double preprocess, vit, projector, prefill, first_token, tokens_per_s;
+} run_times;
+
+/* Puts the image into the session (timing the preprocessing) and runs the
+ * prompt. */
+static int run_once(nvlm_session *s, const bench_image *img,
+                    const nvlm_gen_params *gen, answer *ans, run_times *t,
+                    nv_error *err)
+{
+    double t0 = now_ms();
+    char msg[1024];
+    if (img->path[0]) {
+        if (nvlm_add_image_file(s, img->path, msg, sizeof msg))
+            return nv_fail(err, "%s", msg);
+    } else {
+        nv_image pic = {0};
+        nv_tensor pixels = {0};
+        nv_tile_grid grid;
+        int rc = bench_synthetic_image(img->width, img->height, &pic, err);
+        if (!rc)
+            rc = nv_preprocess_image(&pic, &s->m->prep, &grid, &pixels, err);
+        if (!rc)
+            rc = nv_session_set_pixels(s, pixels.data, (int)pixels.shape[0],
+                                       err);
+        nv_image_free(&pic);
+        nv_tensor_free(&pixels);
+        if (rc)
+            return -1;
+    }
+    t->preprocess = now_ms() - t0;
+    ans->len = 0;
+    if (nvlm_generate(s, gen, on_token, ans, msg, sizeof msg))
+        return nv_fail(err, "%s", msg);
+    const nvlm_stats *st = nvlm_last_stats(s);
+    t->vit = st->ms_vision - st->ms_projector;
+    t->projector = st->ms_projector;
+    t->prefill = st->ms_prefill;
+    t->first_token = t->preprocess + st->ms_first_token;
+    t->tokens_per_s = st->generated_tokens > 1 && st->ms_decode > 0
+                          ? (st->generated_tokens - 1) * 1e3 / st->ms_decode
+                          : 0.0;
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---- peak resident memory ---- */
+
+/* Linux: writing "5" to clear_refs resets VmHWM to the current RSS, so
+ * each row's peak covers its own runs (with the model loaded). */
+static int reset_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f)
+        return -1;
+    int ok = fputs("5", f) != EOF;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+static int64_t peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %lld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb < 0 ? -1 : (int64_t)kb * 1024;
+}
+
+/* ---- the whole benchmark ---- */
+
+typedef struct bench_plan {
+    const struct bench_args *a;
+    const char *model_dir;
+    bench_image *images;
+    int n_images;
+    int max_tiles[BENCH_MAX_LIST];
+    int n_max_tiles;    /* 0: the model's own limit */
+    int per_row_peak;   /* clear_refs works */
+} bench_plan;
+
+/* --cost-only: the tile count from preprocessing alone, then the
+ * analytic counts. */
+static int cost_row(nvlm_session *s, const bench_plan *p,
+                    const bench_image *img, bench_row *row, nv_error *err)
+{
+    nv_image pic = {0};
+    nv_tensor pixels = {0};
+    nv_tile_grid grid;
+    int rc = img->path[0]
+                 ? nv_image_load(img->path, s->m->max_pixels, &pic, err)
+                 : bench_synthetic_image(img->width, img->height, &pic, err);
+    if (!rc)
+        rc = nv_preprocess_image(&pic, &s->m->prep, &grid, &pixels, err);
+    if (!rc)
+        rc = nv_model_cost_compute(s->m, (int)pixels.shape[0], p->a->prompt,
+                                   &row->cost, err);
+    nv_image_free(&pic);
+    nv_tensor_free(&pixels);
+    row->peak_rss = -1;
+    return rc;
+}
+
+static int measure_row(nvlm_session *s, const bench_plan *p,
+                       const bench_image *img, bench_row *row, nv_error *err)
+{
+    const struct bench_args *a = p->a;
+    if (a->cost_only)
+        return cost_row(s, p, img, row, err);
+    nvlm_gen_params gen;
+    nvlm_gen_params_init(&gen);
+    gen.max_new_tokens = a->new_tokens;
+    gen.ignore_eos = img->truth ? 0 : 1;
+    answer ans = {0};
+    double *v = calloc((size_t)a->repeat * 6, sizeof(double));
+    if (!v)
+        return nv_fail(err, "out of memory");
+    if (p->per_row_peak)
+        reset_peak_rss();
+    int rc = 0;
+    for (int k = 0; k < a->warmup + a->repeat && !rc; k++) {
+        run_times t = {0};
+        rc = run_once(s, img, &gen, &ans, &t, err);
+        int j = k - a->warmup;
+        if (rc || j < 0)
+            continue;
+        double vals[6] = {t.preprocess, t.vit, t.projector, t.prefill,
+                          t.first_token, t.tokens_per_s};
+        for (int q = 0; q < 6; q++)
+            v[q * a->repeat + j] = vals[q];
+    }
+    if (!rc) {
+        double *m[6] = {&row->ms_preprocess, &row->ms_vit, &row->ms_projector,
+                        &row->ms_prefill, &row->ms_first_token,
+                        &row->decode_tokens_per_s};
+        for (int q = 0; q < 6; q++)
+            *m[q] = median(v + q * a->repeat, a->repeat);
+        row->peak_rss = peak_rss();
+        row->generated = nvlm_last_stats(s)->generated_tokens;
+        rc = nv_model_cost_compute(s->m, s->n_tiles, a->prompt, &row->cost,
+                                   err);
+    }
+    /* The analytic counts must describe what ran. */
+    if (!rc && (row->cost.prompt_tokens != s->n_prompt ||
+                row->cost.xattn_tokens != s->n_keys))
+        rc = nv_fail(err, "cost model disagrees with the run: prompt %d vs "
+                     "%d tokens, %d vs %d cross-attention keys",
+                     row->cost.prompt_tokens, s->n_prompt,
+                     row->cost.xattn_tokens, s->n_keys);
+    if (!rc && img->truth) {
+        row->labeled = 1;
+        rc = nv_table_score_markdown(ans.text ? ans.text : "", ans.len,
+                                     img->truth, strlen(img->truth),
+                                     &row->scores, err);
+    }
+    free(ans.text);
+    free(v);
+    return rc;
+}
+
+static int bench_fusion(const bench_plan *p, const char *fusion,
+                        bench_report *rep, nv_error *err)
+{
+    const struct bench_args *a = p->a;
+    nvlm_options opt;
+    nvlm_options_init(&opt);
+    opt.fusion = fusion;
+    opt.threads = a->threads;
+    char msg[1024];
+    nvlm_model *m = nvlm_load(p->model_dir, &opt, msg, sizeof msg);
+    if (!m)
+        return nv_fail(err, "%s", msg);
+    rep->threads = nv_pool_size(m->pool);
+    nvlm_session *s = nvlm_session_new(m, msg, sizeof msg);
+    int rc = s ? nvlm_add_text(s, a->prompt, msg, sizeof msg) : -1;
+    if (rc)
+        nv_fail(err, "%s", msg);
+    /* Fail before any run when the cost model does not cover this model. */
+    nv_model_cost probe;
+    if (!rc)
+        rc = nv_model_cost_compute(m, 0, a->prompt, &probe, err);
+    int n_limits = p->n_max_tiles ? p->n_max_tiles : 1;
+    int model_limit = m->prep.tiling.max_tiles;
+    for (int i = 0; i < p->n_images && !rc; i++)
+        for (int k = 0; k < n_limits && !rc; k++) {
+            int limit = p->n_max_tiles ? p->max_tiles[k] : model_limit;
+            if (limit < m->prep.tiling.min_tiles) {
+                rc = nv_fail(err, "--max-tiles %d is below the model's "
+                             "min_dynamic_patch %d", limit,
+                             m->prep.tiling.min_tiles);
+                break;
+            }
+            /* The tile limit only steers preprocessing; changing it between
+             * runs saves reloading the weights for each limit. */
+            m->prep.tiling.max_tiles = limit;
+            bench_row *row = &rep->rows[rep->n_rows];
+            memset(row, 0, sizeof *row);
+            snprintf(row->fusion, sizeof row->fusion, "%s", nvlm_fusion(m));
+            snprintf(row->image, sizeof row->image, "%s", p->images[i].name);
+            row->max_tiles = limit;
+            rc = measure_row(s, p, &p->images[i], row, err);
+            if (!rc) {
+                rep->n_rows++;
+                fprintf(stderr, "nvlm bench: %s %s max-tiles %d: %d tiles, "
+                        "TTFT %.1f ms\n", row->fusion, row->image, limit,
+                        row->cost.tiles, row->ms_first_token);
+            }
+        }
+    nvlm_session_free(s);
+    nvlm_free(m);
+    return rc;
+}
+
+/* The heads to run: --fusion, else every head the model has. */
+static int pick_fusions(const bench_plan *p, char names[3][2], int *n,
+                        nv_error *err)
+{
+    *n = 0;
+    if (p->a->fusions) {
+        const char *s = p->a->fusions;
+        while (*s) {
+            nv_fusion f;
+            char one[2] = {s[0], 0};
+            if (*n == 3 || nv_fusion_parse(one, &f) ||
+                (s[1] != ',' && s[1] != '\0'))
+                return nv_fail(err, "--fusion: '%s' is not a list of d, x, h",
+                               p->a->fusions);
+            snprintf(names[(*n)++], 2, "%s", nv_fusion_name(f));
+            s += 1 + (s[1] == ',');
+        }
+        return 0;
+    }
+    char cfg[4200];
+    snprintf(cfg, sizeof cfg, "%s/config.json", p->model_dir);
+    cJSON *root = nv_json_load(cfg, 0, err);
+    if (!root)
+        return -1;
+    const cJSON *heads = cJSON_GetObjectItemCaseSensitive(root, "nvlm_heads");
+    static const char *const order[3] = {"d", "x", "h"};
+    for (int k = 0; k < 3; k++)
+        if (!cJSON_IsObject(heads) ||
+            cJSON_GetObjectItemCaseSensitive(heads, order[k]))
+            if (cJSON_IsObject(heads) || k == 0)
+                snprintf(names[(*n)++], 2, "%s", order[k]);
+    cJSON_Delete(root);
+    return 0;
+}
+
+static int run_bench(const struct bench_args *a, const char *model_dir,
+                     const char *model_name, nv_error *err)
+{
+    bench_plan p = {.a = a, .model_dir = model_dir};
+    int rc = a->images ? bench_images_from_dir(a->images, a->labels,
+                                               &p.images, &p.n_images, err)
+             : a->sizes ? bench_images_from_sizes(a->sizes, &p.images,
+                                                  &p.n_images, err)
+                        : bench_images_default(model_dir, &p.images,
+                                               &p.n_images, err);
+    if (!rc && a->max_tiles)
+        rc = parse_int_list(a->max_tiles, p.max_tiles, &p.n_max_tiles, err);
+    char fusions[3][2];
+    int n_fusions = 0;
+    if (!rc)
+        rc = pick_fusions(&p, fusions, &n_fusions, err);
+    p.per_row_peak = reset_peak_rss() == 0;
+    bench_report rep = {
+        .model = model_name,
+        .repeat = a->repeat,
+        .warmup = a->warmup,
+        .new_tokens = a->new_tokens,
+        .cost_only = a->cost_only,
+        .peak_rss_scope = p.per_row_peak
+                              ? "VmHWM over each row's runs, model loaded"
+                              : "VmHWM of the whole process so far",
+    };
+    int limits = p.n_max_tiles ? p.n_max_tiles : 1;
+    if (!rc) {
+        rep.rows = calloc((size_t)(n_fusions * p.n_images * limits) + 1,
+                          sizeof *rep.rows);
+        if (!rep.rows)
+            rc = nv_fail(err, "out of memory");
+    }
+    for (int f = 0; f < n_fusions && !rc; f++)
+        rc = bench_fusion(&p, fusions[f], &rep, err);
+    if (!rc)
+        bench_write_markdown(&rep, stdout);
+    if (!rc && a->json)
+        rc = bench_write_json(&rep, a->json, err);
+    if (!rc && a->chart)
+        rc = bench_write_svg(&rep, a->chart, err);
+    bench_images_free(p.images, p.n_images);
+    free(rep.rows);
+    return rc;
+}
+
+int nv_cmd_bench(int argc, char **argv)
+{
+    struct bench_args a = {
+        .prompt = "Convert the table to Markdown.",
+        .repeat = 3,
+        .warmup = 1,
+        .new_tokens = 8,
+    };
+    int done = 0;
+    int rc = parse_args(argc, argv, &a, &done);
+    if (rc || done)
+        return rc;
+    nv_error err = {{0}};
+    char model_dir[4096], model_name[4200];
+    if (a.random) {
+        fprintf(stderr, "nvlm bench: writing the random '%s' model...\n",
+                a.random);
+        if (nv_bench_random_write(a.random, model_dir, sizeof model_dir,
+                                  &err)) {
+            fprintf(stderr, "nvlm bench: %s\n", err.msg);
+            return 1;
+        }
+        snprintf(model_name, sizeof model_name, "random:%s", a.random);
+    } else {
+        if (nv_cli_model_dir("bench", a.model, model_dir, sizeof model_dir))
+            return 1;
+        snprintf(model_name, sizeof model_name, "%s", model_dir);
+    }
+    rc = run_bench(&a, model_dir, model_name, &err);
+    if (a.random)
+        nv_bench_random_remove(model_dir);
+    if (rc) {
+        fprintf(stderr, "nvlm bench: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
