@@ -48,6 +48,14 @@ nvlm_model *nvlm_load(const char *dir, const nvlm_options *opt, char *err,
                       size_t errlen);
 void nvlm_free(nvlm_model *model);
 
+/* The instruction that asks the model for a Markdown transcription of a
+ * table image (config.json `nvlm_table_prompt`, else "Convert the table to
+ * Markdown.", the task the bundled models were trained on). */
+const char *nvlm_table_prompt(const nvlm_model *model);
+
+/* 1 when the model has the fusion head `name` ("d", "x" or "h"). */
+int nvlm_has_fusion(const nvlm_model *model, const char *name);
+
 /* The head chosen at load ("d", "x" or "h"). */
 const char *nvlm_fusion(const nvlm_model *model);
 

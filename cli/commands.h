@@ -6,6 +6,8 @@
 
 int nv_cmd_ask(int argc, char **argv);      /* cli/cmd_ask.c */
 int nv_cmd_bench(int argc, char **argv);    /* cli/cmd_bench.c */
+int nv_cmd_table(int argc, char **argv);    /* cli/cmd_table.c */
+int nv_cmd_eval(int argc, char **argv);     /* cli/cmd_eval.c */
 int nv_cmd_info(int argc, char **argv);     /* cli/cmd_info.c */
 int nv_cmd_tokenize(int argc, char **argv); /* cli/cmd_tokenize.c */
 

@@ -11,6 +11,8 @@ static const struct {
 } commands[] = {
     {"ask", nv_cmd_ask, "answer a question about an image"},
     {"bench", nv_cmd_bench, "compare the D, X and H fusions: time, memory, FLOPs"},
+    {"table", nv_cmd_table, "turn a picture of a table into Markdown"},
+    {"eval", nv_cmd_eval, "score tables read from images against truth"},
     {"info", nv_cmd_info, "image tiling and model architecture"},
     {"tokenize", nv_cmd_tokenize, "turn text into token ids"},
 };

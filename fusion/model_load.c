@@ -17,6 +17,21 @@ void nvlm_options_init(nvlm_options *opt)
     memset(opt, 0, sizeof *opt);
 }
 
+const char *nvlm_table_prompt(const nvlm_model *model)
+{
+    const cJSON *p = nv_json_get(model->config, "nvlm_table_prompt");
+    return cJSON_IsString(p) && p->valuestring[0]
+               ? p->valuestring
+               : "Convert the table to Markdown.";
+}
+
+int nvlm_has_fusion(const nvlm_model *model, const char *name)
+{
+    nv_fusion f;
+    return name && strlen(name) == 1 && nv_fusion_parse(name, &f) == 0 &&
+           model->heads_present[f];
+}
+
 const char *nvlm_fusion(const nvlm_model *model)
 {
     return nv_fusion_name(model->fusion);

@@ -1,0 +1,74 @@
+/* table_run.c - a table image through the model; see table_run.h. */
+#include "cli/table_run.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fusion/table_format.h"
+#include "fusion/table_metrics.h"
+
+static int collect(void *user, int32_t id, const char *bytes, size_t len)
+{
+    (void)id;
+    table_result *r = user;
+    char *t = realloc(r->raw, r->raw_len + len + 1);
+    if (!t)
+        return 1;
+    r->raw = t;
+    /* A NUL byte would cut the C strings of the table's cells short. */
+    for (size_t i = 0; i < len; i++)
+        if (bytes[i] != '\0')
+            r->raw[r->raw_len++] = bytes[i];
+    r->raw[r->raw_len] = '\0';
+    return 0;
+}
+
+void table_result_free(table_result *r)
+{
+    free(r->raw);
+    free(r->markdown);
+    free(r->repairs);
+    memset(r, 0, sizeof *r);
+}
+
+int table_run(nvlm_model *m, const char *image, int max_new,
+              table_result *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    nvlm_session *s = nvlm_session_new(m, err, errlen);
+    if (!s)
+        return -1;
+    nvlm_gen_params p;
+    nvlm_gen_params_init(&p);
+    p.max_new_tokens = max_new;
+    int rc = nvlm_add_image_file(s, image, err, errlen);
+    if (!rc)
+        rc = nvlm_add_text(s, nvlm_table_prompt(m), err, errlen);
+    if (!rc)
+        rc = nvlm_generate(s, &p, collect, out, err, errlen);
+    nvlm_session_free(s);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    out->ms_total = (t1.tv_sec - t0.tv_sec) * 1e3 +
+                    (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    if (rc)
+        return -1;
+    if (!out->raw) {
+        out->raw = calloc(1, 1);
+        if (!out->raw)
+            return -1;
+    }
+    nv_table t;
+    nv_error e = {{0}};
+    if (nv_table_parse_markdown(out->raw, out->raw_len, &t, &e) != 0)
+        return 0; /* no table in the generation: the caller reports it */
+    out->n_repairs = nv_table_regularize(&t, &out->repairs, &e);
+    if (out->n_repairs >= 0)
+        out->markdown = nv_table_write_markdown(&t, &e);
+    nv_table_free(&t);
+    if (out->n_repairs < 0)
+        out->n_repairs = 0;
+    return 0;
+}
