@@ -666,6 +666,16 @@ int nv_st_get_f32(const nv_safetensors *st, const char *name, int ndim,
         e->dtype != NV_F64)
         return nv_fail(err, "%s: tensor '%s': dtype %s is not a float type",
                        e->file, name, nv_dtype_name(e->dtype));
+    if (e->dtype == NV_F32 && (uintptr_t)e->data % sizeof(float) == 0) {
+        /* Borrow the mapping: f32 weights cost no copy, and the pages are
+         * the file's, shared and dropped by the kernel under pressure. */
+        out->dtype = NV_F32;
+        out->ndim = e->ndim;
+        memcpy(out->shape, e->shape, sizeof(int64_t) * (size_t)e->ndim);
+        out->data = (void *)e->data;
+        out->owned = 0;
+        return 0;
+    }
     if (nv_tensor_alloc_f32(out, e->ndim, e->shape, err) != 0)
         return nv_fail_prefix(err, "%s: tensor '%s': ", e->file, name);
 

@@ -48,8 +48,11 @@ const nv_st_entry *nv_st_find(const nv_safetensors *st, const char *name);
 /* Total bytes of tensor data mapped. */
 size_t nv_st_data_bytes(const nv_safetensors *st);
 
-/* Loads a tensor as owned f32 (converting f16/bf16/f64), checking that its
+/* Loads a tensor as f32, checking that its
  * shape equals expect_shape[0..ndim) (pass ndim = -1 to accept any shape).
+ * An aligned F32 tensor is borrowed from the read-only mapping (owned = 0,
+ * valid until nv_st_close, must not be written); F16/BF16/F64 and
+ * unaligned F32 are converted into an owned copy.
  * Errors name the file and tensor: missing, wrong shape, non-float dtype. */
 int nv_st_get_f32(const nv_safetensors *st, const char *name, int ndim,
                   const int64_t *expect_shape, nv_tensor *out, nv_error *err);

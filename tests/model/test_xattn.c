@@ -239,14 +239,16 @@ static void ref_row(const block_weights *w, const float *src, int nk,
 
 static const nv_xattn_dims small_dims = {H, NH, NKV, HD, 1e-6f};
 
-static nv_xattn *load_block(const char *path, nv_error *err)
+/* The block borrows f32 weights from the mapping: *st stays open until
+ * the caller is done with the block. */
+static nv_xattn *load_block(const char *path, nv_safetensors **st,
+                            nv_error *err)
 {
-    nv_safetensors *st = nv_st_open(path, err);
-    if (!st)
+    *st = nv_st_open(path, err);
+    if (!*st)
         return NULL;
     nv_xattn *x = NULL;
-    nv_xattn_load(st, "b.", NULL, &small_dims, &x, err);
-    nv_st_close(st);
+    nv_xattn_load(*st, "b.", NULL, &small_dims, &x, err);
     return x;
 }
 
@@ -392,7 +394,9 @@ static void check_bad_weights(const block_weights *w, const char *path)
     nv_error err = {{0}};
     /* q_proj with a wrong row count. */
     CHECK(save_block(path, w, QW - 1) == 0);
-    nv_xattn *x = load_block(path, &err);
+    nv_safetensors *bad_st = NULL;
+    nv_xattn *x = load_block(path, &bad_st, &err);
+    nv_st_close(bad_st);
     CHECK(x == NULL);
     CHECK(strstr(err.msg, "b.q_proj.weight") != NULL);
     CHECK(save_block(path, w, QW) == 0);
@@ -672,7 +676,8 @@ int main(void)
     block_weights *w = calloc(1, sizeof *w);
     random_block(w);
     CHECK(save_block(path, w, QW) == 0);
-    nv_xattn *x = load_block(path, &err);
+    nv_safetensors *block_st = NULL;
+    nv_xattn *x = load_block(path, &block_st, &err);
     if (CHECK(x != NULL)) {
         CHECK(nv_xattn_intermediate(x) == INTER);
         check_one_key(w, x);
@@ -681,6 +686,7 @@ int main(void)
     } else {
         fprintf(stderr, "%s\n", err.msg);
     }
+    nv_st_close(block_st);
     check_bad_weights(w, path);
     check_fixture();
     unlink(path);
