@@ -42,25 +42,25 @@ int nv_table_regularize(nv_table *t, char **report, nv_error *err)
         int have = t->row_cells[r];
         if (have == width)
             continue;
+        /* Cells past the header's width go before the array shrinks. */
+        for (int c = width; c < have; c++)
+            free(t->cells[r][c]);
+        if (have > width)
+            t->row_cells[r] = width;
         char **cells = realloc(t->cells[r], sizeof(char *) * (size_t)width);
-        if (!cells && width > 0) {
+        if (!cells) {
             free(rep);
             return nv_fail(err, "out of memory");
         }
-        for (int c = width; c < have; c++)
-            free(cells[c]);
+        t->cells[r] = cells;
         for (int c = have; c < width; c++) {
             cells[c] = calloc(1, 1);
             if (!cells[c]) {
-                for (int k = have; k < c; k++)
-                    free(cells[k]);
-                t->cells[r] = cells;
-                t->row_cells[r] = have;
+                t->row_cells[r] = c;
                 free(rep);
                 return nv_fail(err, "out of memory");
             }
         }
-        t->cells[r] = cells;
         t->row_cells[r] = width;
         changed++;
         char line[160];

@@ -286,8 +286,9 @@ static size_t to_code_points(const char *s, uint32_t *out)
         uint32_t cp = *p;
         int extra = cp >= 0xF0 ? 3 : cp >= 0xE0 ? 2 : cp >= 0xC0 ? 1 : 0;
         int ok = 1;
-        for (int k = 1; k <= extra; k++)
-            ok &= (p[k] & 0xC0) == 0x80;
+        /* Stop at the first non-continuation byte: it may be the NUL. */
+        for (int k = 1; k <= extra && ok; k++)
+            ok = (p[k] & 0xC0) == 0x80;
         if (!ok)
             extra = 0;
         else if (extra)
