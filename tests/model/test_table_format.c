@@ -56,6 +56,15 @@ int main(void)
     free(md);
     nv_table_free(&t);
 
+    /* A cell ending in a cut UTF-8 sequence scores without reading past
+     * its end (ASan build): one changed character of two. */
+    nv_table_scores sc;
+    const char *pred = "| a |\n| --- |\n| x\xe4 |\n";
+    const char *truth = "| a |\n| --- |\n| xy |\n";
+    CHECK(nv_table_score_markdown(pred, strlen(pred), truth, strlen(truth),
+                                  &sc, &e) == 0);
+    CHECK(sc.cell_accuracy == 0.5 && sc.exact_match == 0);
+
     /* No table at all: regularize refuses. */
     t = parse("no table here");
     CHECK(nv_table_regularize(&t, &rep, &e) < 0);
