@@ -45,10 +45,6 @@ int nv_mllama_canvas(int width, int height, int tile_size, int max_tiles,
 /* 1-based id of a grid, 0 when it is not one of the supported grids. */
 int nv_mllama_aspect_ratio_id(int rows, int cols, int max_tiles);
 
-/* Pillow's Image.resize(size, BILINEAR) on 8-bit RGB (bit-exact). */
-int nv_mllama_resize_bilinear(const nv_image *src, int out_width,
-                              int out_height, nv_image *out, nv_error *err);
-
 int nv_mllama_preprocess(const nv_image *img, const nv_mllama_prep_opts *o,
                          nv_mllama_prep_out *out, nv_error *err);
 

@@ -17,7 +17,7 @@
  *    against tests/fixtures/mllama_masked, made by
  *    tools/reference/mllama_masked.py (a PyTorch reference that first
  *    reproduces the transformers goldens), same tolerances.
- *  - the bilinear resize vs Pillow 9.4 (tests/fixtures/mllama_resize, made
+ *  - the bilinear resize (vision/resize.c) vs Pillow 9.4 (tests/fixtures/mllama_resize, made
  *    by tools/make_mllama_resize_fixtures.py): bit-exact; the goldens'
  *    images need no resize, so this is where it is checked;
  *  - extreme image shapes (1x1, 1x300, 300x1) preprocess to valid grids.
@@ -34,6 +34,7 @@
 #include "fusion/model.h"
 #include "vision/mllama_preprocess.h"
 #include "vision/mllama_vision.h"
+#include "vision/resize.h"
 
 /* Relative to the largest |golden| value of the array. */
 #define REL_TOL 1e-4
@@ -414,7 +415,8 @@ static void check_bilinear(void)
         nv_image out = {0};
         total++;
         if (CHECK(ok) &&
-            CHECK(nv_mllama_resize_bilinear(&src, w, h, &out, &e) == 0)) {
+            CHECK(nv_image_resize(&src, w, h, NV_RESAMPLE_BILINEAR, &out,
+                                  &e) == 0)) {
             int same = !memcmp(out.rgb, want, n);
             exact += same;
             if (!CHECK(same))
