@@ -12,8 +12,19 @@
 /* Small JSON side files (preprocessor / tokenizer configs) only. */
 #define SIDE_JSON_LIMIT (16u << 20)
 
-static void sibling_path(const char *config_file, const char *name, char *out,
-                         size_t size)
+int nv_hub_matches(const cJSON *config, const char *architecture,
+                   const char *model_type)
+{
+    const cJSON *a = nv_json_get(config, "architectures");
+    const cJSON *first = cJSON_IsArray(a) ? cJSON_GetArrayItem(a, 0) : NULL;
+    if (cJSON_IsString(first))
+        return !strcmp(first->valuestring, architecture);
+    const cJSON *t = nv_json_get(config, "model_type");
+    return cJSON_IsString(t) && !strcmp(t->valuestring, model_type);
+}
+
+void nv_hub_sibling_path(const char *config_file, const char *name,
+                         char *out, size_t size)
 {
     const char *slash = strrchr(config_file, '/');
     int dir_len = slash ? (int)(slash - config_file) : 1;
@@ -24,7 +35,7 @@ cJSON *nv_hub_sibling_json(const char *config_file, const char *name,
                            char *path_out, size_t path_size, nv_error *err)
 {
     char path[1200];
-    sibling_path(config_file, name, path, sizeof path);
+    nv_hub_sibling_path(config_file, name, path, sizeof path);
     if (path_out)
         snprintf(path_out, path_size, "%s", path);
     return nv_json_load(path, SIDE_JSON_LIMIT, err);
@@ -36,7 +47,8 @@ int nv_hub_bos_text(const char *config_file, char *out, size_t size,
     char path[1200];
     struct stat sb;
     out[0] = '\0';
-    sibling_path(config_file, "tokenizer_config.json", path, sizeof path);
+    nv_hub_sibling_path(config_file, "tokenizer_config.json", path,
+                        sizeof path);
     if (stat(path, &sb) != 0)
         return 0;
     cJSON *cfg = nv_json_load(path, SIDE_JSON_LIMIT, err);
@@ -90,6 +102,34 @@ int nv_hub_text_config(const cJSON *config, const char *file,
     *tie_given = nv_json_get(filled, "tie_word_embeddings") != NULL;
     cJSON_Delete(filled);
     return rc;
+}
+
+int nv_hub_check_frames(const nv_family_image *img, int size,
+                        const char *family, nv_error *err)
+{
+    const nv_tensor *px = &img->pixels;
+    if (px->ndim != 4 || img->n_tiles < 1 || px->shape[0] != img->n_tiles ||
+        px->shape[1] != 3 || px->shape[2] != size || px->shape[3] != size)
+        return nv_fail(err, "%s: pixel values must be [n, 3, %d, %d]",
+                       family, size, size);
+    return 0;
+}
+
+int nv_hub_raw_image_at(const char *prompt, const char *image_token,
+                        int has_image, const char *family, const char **at,
+                        nv_error *err)
+{
+    *at = strstr(prompt, image_token);
+    if (has_image && !*at)
+        return nv_fail(err, "%s: the raw prompt has no \"%s\" for the "
+                       "image", family, image_token);
+    if (!has_image && *at)
+        return nv_fail(err, "%s: the raw prompt has \"%s\" but no image "
+                       "was given", family, image_token);
+    if (*at && strstr(*at + 1, image_token))
+        return nv_fail(err, "%s: the raw prompt has more than one \"%s\"",
+                       family, image_token);
+    return 0;
 }
 
 static int reserve(nv_strbuf *b, size_t extra)

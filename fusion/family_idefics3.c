@@ -39,13 +39,7 @@ static const char global_token[] = "<global-img>";
 
 static int idefics3_matches(const cJSON *config)
 {
-    const cJSON *a = nv_json_get(config, "architectures");
-    const cJSON *first = cJSON_IsArray(a) ? cJSON_GetArrayItem(a, 0) : NULL;
-    if (cJSON_IsString(first))
-        return !strcmp(first->valuestring,
-                       "Idefics3ForConditionalGeneration");
-    const cJSON *t = nv_json_get(config, "model_type");
-    return cJSON_IsString(t) && !strcmp(t->valuestring, "idefics3");
+    return nv_hub_matches(config, "Idefics3ForConditionalGeneration", "idefics3");
 }
 
 static int idefics3_llm_config(const cJSON *config, const char *file,
@@ -155,14 +149,11 @@ static int idefics3_encode(void *ctx, nv_pool *pool,
 {
     idefics3_ctx *c = ctx;
     const nv_clip_vit_config *vc = nv_clip_vit_config_of(c->tower);
-    int S = vc->image_size, n = img->n_tiles;
+    int n = img->n_tiles;
     *rows = NULL;
     *n_rows = 0;
-    if (img->pixels.ndim != 4 || n < 1 || img->pixels.shape[0] != n ||
-        img->pixels.shape[1] != 3 || img->pixels.shape[2] != S ||
-        img->pixels.shape[3] != S)
-        return nv_fail(err, "idefics3: pixel values must be [n, 3, %d, %d]",
-                       S, S);
+    if (nv_hub_check_frames(img, vc->image_size, "idefics3", err))
+        return -1;
     if (img->rows * img->cols + (img->rows ? 1 : 0) != n &&
         !(img->rows == 0 && n == 1))
         return nv_fail(err, "idefics3: %d frames for a %d x %d split", n,
@@ -227,14 +218,10 @@ static char *idefics3_prompt(void *ctx, const nv_family_image *img,
     idefics3_ctx *c = ctx;
     nv_strbuf b = {0};
     if (raw) {
-        const char *at = strstr(question, image_token);
-        if ((img != NULL) != (at != NULL) ||
-            (at && strstr(at + 1, image_token))) {
-            nv_fail(err, "idefics3: the raw prompt must hold \"%s\" exactly "
-                    "once with an image and not at all without one",
-                    image_token);
+        const char *at = NULL;
+        if (nv_hub_raw_image_at(question, image_token, img != NULL,
+                                "idefics3", &at, err))
             return NULL;
-        }
         if (!at) {
             nv_strbuf_add(&b, question);
         } else {

@@ -31,12 +31,7 @@ static const char image_token[] = "<image>";
 
 static int llava_matches(const cJSON *config)
 {
-    const cJSON *a = nv_json_get(config, "architectures");
-    const cJSON *first = cJSON_IsArray(a) ? cJSON_GetArrayItem(a, 0) : NULL;
-    if (cJSON_IsString(first))
-        return !strcmp(first->valuestring, "LlavaForConditionalGeneration");
-    const cJSON *t = nv_json_get(config, "model_type");
-    return cJSON_IsString(t) && !strcmp(t->valuestring, "llava");
+    return nv_hub_matches(config, "LlavaForConditionalGeneration", "llava");
 }
 
 static int llava_llm_config(const cJSON *config, const char *file,
@@ -213,14 +208,11 @@ static int llava_encode(void *ctx, nv_pool *pool, const nv_family_image *img,
 {
     llava_ctx *c = ctx;
     const nv_clip_vit_config *vc = nv_clip_vit_config_of(c->tower);
-    int S = vc->image_size, n = img->n_tiles;
+    int n = img->n_tiles;
     *rows = NULL;
     *n_rows = 0;
-    if (img->pixels.ndim != 4 || img->pixels.shape[0] != n || n < 1 ||
-        img->pixels.shape[1] != 3 || img->pixels.shape[2] != S ||
-        img->pixels.shape[3] != S)
-        return nv_fail(err, "llava: pixel values must be [n, 3, %d, %d]", S,
-                       S);
+    if (nv_hub_check_frames(img, vc->image_size, "llava", err))
+        return -1;
     int T = nv_clip_vit_tokens(vc), C = vc->hidden, H = c->hidden;
     int R = c->rows_per_image;
     float *states = malloc(sizeof(float) * (size_t)n * T * C);
@@ -263,22 +255,10 @@ static char *llava_prompt(void *ctx, const nv_family_image *img,
     int count = img ? img->n_tiles * c->rows_per_image : 0;
     nv_strbuf b = {0};
     if (raw) {
-        const char *at = strstr(question, image_token);
-        if (img && !at) {
-            nv_fail(err, "llava: the raw prompt has no \"%s\" for the image",
-                    image_token);
+        const char *at = NULL;
+        if (nv_hub_raw_image_at(question, image_token, img != NULL, "llava",
+                                &at, err))
             return NULL;
-        }
-        if (!img && at) {
-            nv_fail(err, "llava: the raw prompt has \"%s\" but no image was "
-                    "given", image_token);
-            return NULL;
-        }
-        if (at && strstr(at + 1, image_token)) {
-            nv_fail(err, "llava: the raw prompt has more than one \"%s\"",
-                    image_token);
-            return NULL;
-        }
         if (!at) {
             nv_strbuf_add(&b, question);
         } else {

@@ -23,6 +23,7 @@
 #include "core/json.h"
 #include "core/matmul.h"
 #include "fusion/family.h"
+#include "fusion/family_hub.h"
 #include "fusion/xattn.h"
 #include "vision/mllama_preprocess.h"
 #include "vision/mllama_vision.h"
@@ -55,12 +56,7 @@ typedef struct mllama_ctx {
 
 static int mllama_matches(const cJSON *config)
 {
-    const cJSON *a = nv_json_get(config, "architectures");
-    const cJSON *first = cJSON_IsArray(a) ? cJSON_GetArrayItem(a, 0) : NULL;
-    if (cJSON_IsString(first))
-        return !strcmp(first->valuestring, "MllamaForConditionalGeneration");
-    const cJSON *t = nv_json_get(config, "model_type");
-    return cJSON_IsString(t) && !strcmp(t->valuestring, "mllama");
+    return nv_hub_matches(config, "MllamaForConditionalGeneration", "mllama");
 }
 
 /* Sets key to a number when the object lacks it. */
@@ -164,10 +160,8 @@ static int load_prep(mllama_ctx *c, const char *config_file, nv_error *err)
         c->prep.std[i] = 0.5f;
     }
     char path[1200];
-    const char *slash = strrchr(config_file, '/');
-    int dir_len = slash ? (int)(slash - config_file) : 1;
-    snprintf(path, sizeof path, "%.*s/preprocessor_config.json", dir_len,
-             slash ? config_file : ".");
+    nv_hub_sibling_path(config_file, "preprocessor_config.json", path,
+                        sizeof path);
     FILE *f = fopen(path, "rb");
     if (!f)
         return 0;
