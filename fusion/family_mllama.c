@@ -349,24 +349,6 @@ done:
     return 0;
 }
 
-/* Appends s to the growing buffer. */
-static int append(char **buf, size_t *len, size_t *cap, const char *s,
-                  size_t n)
-{
-    if (*len + n + 1 > *cap) {
-        size_t want = (*len + n + 1) * 2;
-        char *p = realloc(*buf, want);
-        if (!p)
-            return -1;
-        *buf = p;
-        *cap = want;
-    }
-    memcpy(*buf + *len, s, n);
-    *len += n;
-    (*buf)[*len] = 0;
-    return 0;
-}
-
 static int count_markers(const char *text, const char *marker)
 {
     int n = 0;
@@ -385,25 +367,16 @@ static char *mllama_prompt(void *ctx, const nv_family_image *img,
 {
     (void)ctx;
     const char *bos = "<|begin_of_text|>", *image = "<|image|>";
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int oom = 0;
+    nv_strbuf b = {0};
     if (!raw) {
-        oom |= append(&buf, &len, &cap, bos, strlen(bos));
-        const char *head = "<|start_header_id|>user<|end_header_id|>\n\n";
-        oom |= append(&buf, &len, &cap, head, strlen(head));
+        nv_strbuf_add(&b, bos);
+        nv_strbuf_add(&b, "<|start_header_id|>user<|end_header_id|>\n\n");
         if (img)
-            oom |= append(&buf, &len, &cap, image, strlen(image));
-        oom |= append(&buf, &len, &cap, question, strlen(question));
-        const char *tail = "<|eot_id|><|start_header_id|>assistant"
-                           "<|end_header_id|>\n\n";
-        oom |= append(&buf, &len, &cap, tail, strlen(tail));
-        if (oom) {
-            free(buf);
-            nv_fail(err, "out of memory");
-            return NULL;
-        }
-        return buf;
+            nv_strbuf_add(&b, image);
+        nv_strbuf_add(&b, question);
+        nv_strbuf_add(&b, "<|eot_id|><|start_header_id|>assistant"
+                          "<|end_header_id|>\n\n");
+        return nv_strbuf_finish(&b, err);
     }
     int markers = count_markers(question, "<image>");
     if (markers > 1 || (markers && !img)) {
@@ -415,25 +388,20 @@ static char *mllama_prompt(void *ctx, const nv_family_image *img,
     const char *rest = question;
     int leading = img && (markers == 0 || !strncmp(question, "<image>", 7));
     if (leading) {
-        oom |= append(&buf, &len, &cap, image, strlen(image));
+        nv_strbuf_add(&b, image);
         if (markers)
             rest += 7;
     }
     if (!strstr(question, bos))
-        oom |= append(&buf, &len, &cap, bos, strlen(bos));
+        nv_strbuf_add(&b, bos);
     const char *m = strstr(rest, "<image>");
     if (m) {
-        oom |= append(&buf, &len, &cap, rest, (size_t)(m - rest));
-        oom |= append(&buf, &len, &cap, image, strlen(image));
+        nv_strbuf_addn(&b, rest, (size_t)(m - rest));
+        nv_strbuf_add(&b, image);
         rest = m + 7;
     }
-    oom |= append(&buf, &len, &cap, rest, strlen(rest));
-    if (oom || !buf) {
-        free(buf);
-        nv_fail(err, "out of memory");
-        return NULL;
-    }
-    return buf;
+    nv_strbuf_add(&b, rest);
+    return nv_strbuf_finish(&b, err);
 }
 
 static int mllama_set_memory(void *ctx, const float *rows, int n_rows,
