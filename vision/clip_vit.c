@@ -399,34 +399,6 @@ static int scratch_alloc(scratch *s, const nv_clip_vit_config *c, int n,
     return 0;
 }
 
-/* Each worker takes a contiguous run of (image, head) pairs and owns one
- * [T, T] scores buffer. */
-typedef struct attn_job {
-    const float *qkv; /* [n*T, 3C] */
-    float *out;       /* [n*T, C] */
-    float *scores;
-    int T, heads, head_dim, C, pairs, workers;
-    float scale;
-} attn_job;
-
-static void attn_worker(void *ctx, int worker)
-{
-    const attn_job *job = ctx;
-    int T = job->T, d = job->head_dim, C = job->C;
-    float *scores = job->scores + (size_t)worker * T * T;
-    int first = (int)((long long)job->pairs * worker / job->workers);
-    int last = (int)((long long)job->pairs * (worker + 1) / job->workers);
-    for (int p = first; p < last; p++) {
-        int img = p / job->heads, head = p % job->heads;
-        const float *q = job->qkv + (size_t)img * T * 3 * C + (size_t)head * d;
-        float *o = job->out + (size_t)img * T * C + (size_t)head * d;
-        nv_gemm_nt(scores, q, q + C, T, d, T, 3 * C, 3 * C, T, job->scale,
-                   0.0f);
-        nv_softmax_rows(scores, T, T);
-        nv_gemm_nn(o, scores, q + 2 * C, T, T, d, T, 3 * C, C, 1.0f, 0.0f);
-    }
-}
-
 static void add_rows(float *x, const float *delta, size_t count)
 {
     for (size_t i = 0; i < count; i++)
@@ -444,22 +416,9 @@ static void run_layer(const nv_clip_vit *v, const clip_layer *L,
     nv_layer_norm_rows_pooled(pool, s->normed, s->x, M, C, L->ln1_w.data,
                               L->ln1_b.data, eps);
     nv_linear(s->qkv, s->normed, L->qkv_w.data, L->qkv_b.data, M, C, 3 * C);
-    attn_job job = {
-        .qkv = s->qkv,
-        .out = s->attn,
-        .scores = s->scores,
-        .T = T,
-        .heads = c->heads,
-        .head_dim = c->head_dim,
-        .C = C,
-        .pairs = n * c->heads,
-        .workers = s->workers,
-        .scale = 1.0f / sqrtf((float)c->head_dim),
-    };
-    if (pool && s->workers > 1)
-        nv_pool_run(pool, s->workers, attn_worker, &job);
-    else
-        attn_worker(&job, 0);
+    nv_self_attention_fused(pool, s->workers, s->qkv, s->attn, s->scores, n,
+                            T, c->heads, c->head_dim,
+                            1.0f / sqrtf((float)c->head_dim));
     nv_linear(s->delta, s->attn, L->out_w.data, L->out_b.data, M, C, C);
     add_rows(s->x, s->delta, (size_t)M * C);
 
@@ -477,42 +436,14 @@ static void embed(const nv_clip_vit *v, const float *pixels, int n,
                   scratch *s)
 {
     const nv_clip_vit_config *c = &v->cfg;
-    int P = c->patch, g = c->grid, S = c->image_size, C = c->hidden;
-    int K = 3 * P * P, patches = g * g, T = nv_clip_vit_tokens(c);
-    int first = c->cls ? 1 : 0;
+    int P = c->patch, g = c->grid, C = c->hidden;
     float *cols = s->wide;
     float *embedded = s->qkv; /* [n*g*g, C]: free until the first layer */
-    for (int t = 0; t < n; t++)
-        for (int py = 0; py < g; py++)
-            for (int px = 0; px < g; px++) {
-                float *dst = cols + ((size_t)t * patches + py * g + px) * K;
-                for (int ch = 0; ch < 3; ch++)
-                    for (int ky = 0; ky < P; ky++) {
-                        const float *src =
-                            pixels +
-                            (((size_t)t * 3 + ch) * S + (size_t)py * P + ky) *
-                                S +
-                            (size_t)px * P;
-                        memcpy(dst + (ch * P + ky) * P, src,
-                               sizeof(float) * (size_t)P);
-                    }
-            }
-    nv_linear(embedded, cols, v->patch_w.data, v->patch_b.data, n * patches,
-              K, C);
-    const float *pos = v->pos.data;
-    for (int t = 0; t < n; t++) {
-        float *x = s->x + (size_t)t * T * C;
-        if (c->cls)
-            for (int i = 0; i < C; i++)
-                x[i] = ((const float *)v->cls.data)[i] + pos[i];
-        for (int k = 0; k < patches; k++) {
-            const float *e = embedded + ((size_t)t * patches + k) * C;
-            float *xr = x + (size_t)(first + k) * C;
-            const float *pr = pos + (size_t)(first + k) * C;
-            for (int i = 0; i < C; i++)
-                xr[i] = e[i] + pr[i];
-        }
-    }
+    nv_patch_im2col(pixels, n, c->image_size, P, cols);
+    nv_linear(embedded, cols, v->patch_w.data, v->patch_b.data, n * g * g,
+              3 * P * P, C);
+    nv_place_patch_tokens(embedded, c->cls ? v->cls.data : NULL, v->pos.data,
+                          n, g * g, C, s->x);
 }
 
 int nv_clip_vit_forward(const nv_clip_vit *v, nv_pool *pool,

@@ -428,21 +428,7 @@ static void embed(vision_run *r, const float *pixels, int ar, float *cols,
     const nv_mllama_vision_config *c = &v->cfg;
     int D = c->hidden, P = c->patch_size, S = c->image_size, g = S / P;
     int N = g * g + 1, T = c->max_tiles, K = 3 * P * P;
-    /* im2col: row (tile, patch), columns (channel, ky, kx) as the conv
-     * weight [D, 3, P, P] is laid out. */
-    for (int t = 0; t < T; t++)
-        for (int py = 0; py < g; py++)
-            for (int px = 0; px < g; px++) {
-                float *row = cols + ((size_t)t * g * g + py * g + px) * K;
-                for (int ch = 0; ch < 3; ch++)
-                    for (int ky = 0; ky < P; ky++) {
-                        const float *src =
-                            pixels + (((size_t)t * 3 + ch) * S + py * P + ky) *
-                                         S + (size_t)px * P;
-                        memcpy(row + (ch * P + ky) * P, src,
-                               sizeof(float) * (size_t)P);
-                    }
-            }
+    nv_patch_im2col(pixels, T, S, P, cols);
     /* Patch features land in r->h, then move to tokens 1.. of each tile. */
     nv_linear(r->h, cols, nv_tensor_f32(&v->patch_w), NULL, T * g * g, K, D);
     memset(r->x, 0, sizeof(float) * (size_t)r->L * D);

@@ -83,59 +83,6 @@ static void norm_rows(const nv_vit_config *c, nv_pool *pool, float *y,
                                 c->hidden, nv_tensor_f32(w), c->norm_eps);
 }
 
-/* ---- attention ---------------------------------------------------------- */
-
-/* One pool task per worker, each taking a contiguous run of (tile, head)
- * pairs, so that each worker owns exactly one [T, T] scores buffer. */
-typedef struct attn_job {
-    const float *qkv; /* [n*T, 3W]: q | k | v, each heads x head_dim */
-    float *out;       /* [n*T, W] */
-    float *scores;    /* [workers, T, T] */
-    int tokens, heads, head_dim, width, pairs, workers;
-    float scale;
-} attn_job;
-
-static void attn_worker(void *ctx, int worker)
-{
-    const attn_job *job = ctx;
-    int T = job->tokens, d = job->head_dim, W = job->width;
-    float *scores = job->scores + (size_t)worker * T * T;
-    int first = (int)((long long)job->pairs * worker / job->workers);
-    int last = (int)((long long)job->pairs * (worker + 1) / job->workers);
-    for (int p = first; p < last; p++) {
-        int tile = p / job->heads, head = p % job->heads;
-        const float *q = job->qkv + (size_t)tile * T * 3 * W +
-                         (size_t)head * d;
-        const float *k = q + W;
-        const float *v = q + 2 * W;
-        float *o = job->out + (size_t)tile * T * W + (size_t)head * d;
-        nv_gemm_nt(scores, q, k, T, d, T, 3 * W, 3 * W, T, job->scale, 0.0f);
-        nv_softmax_rows(scores, T, T);
-        nv_gemm_nn(o, scores, v, T, T, d, T, 3 * W, W, 1.0f, 0.0f);
-    }
-}
-
-static void attention(const nv_vit_config *c, nv_pool *pool, scratch *s,
-                      int n)
-{
-    attn_job job = {
-        .qkv = s->qkv,
-        .out = s->attn,
-        .scores = s->scores,
-        .tokens = 1 + c->grid * c->grid,
-        .heads = c->heads + c->dummy_heads,
-        .head_dim = c->head_dim,
-        .width = nv_vit_config_attn_width(c),
-        .pairs = n * (c->heads + c->dummy_heads),
-        .workers = s->workers,
-        .scale = 1.0f / sqrtf((float)c->head_dim),
-    };
-    if (pool && s->workers > 1)
-        nv_pool_run(pool, s->workers, attn_worker, &job);
-    else
-        attn_worker(&job, 0);
-}
-
 /* ---- layers ------------------------------------------------------------- */
 
 static void run_layer(const nv_vit_config *c, const nv_vit_layer *L,
@@ -156,7 +103,9 @@ static void run_layer(const nv_vit_config *c, const nv_vit_layer *L,
                                 real, nv_tensor_f32(&L->k_norm_w),
                                 c->norm_eps);
     }
-    attention(c, pool, s, n);
+    nv_self_attention_fused(pool, s->workers, s->qkv, s->attn, s->scores, n,
+                            1 + c->grid * c->grid, c->heads + c->dummy_heads,
+                            c->head_dim, 1.0f / sqrtf((float)c->head_dim));
     nv_linear(s->delta, s->attn, nv_tensor_f32(&L->proj_w),
               nv_tensor_f32(&L->proj_b), M, W, C);
     nv_add_scaled_rows(s->x, s->delta, nv_tensor_f32(&L->ls1), M, C);
@@ -175,44 +124,15 @@ static void run_layer(const nv_vit_config *c, const nv_vit_layer *L,
 static void embed(const nv_vit *vit, const float *pixels, int n, scratch *s)
 {
     const nv_vit_config *c = &vit->cfg;
-    int P = c->patch, g = c->grid, S = c->image_size, C = c->hidden;
-    int K = 3 * P * P, patches = g * g, T = 1 + patches;
+    int P = c->patch, g = c->grid, C = c->hidden;
     float *cols = s->mlp;
     /* [n*g*g, C]: qkv is free until the first layer and 3W >= C wide. */
     float *embedded = s->qkv;
-    for (int t = 0; t < n; t++) {
-        for (int py = 0; py < g; py++) {
-            for (int px = 0; px < g; px++) {
-                float *dst = cols + ((size_t)t * patches + py * g + px) * K;
-                for (int ch = 0; ch < 3; ch++) {
-                    for (int ky = 0; ky < P; ky++) {
-                        const float *src = pixels +
-                                           (((size_t)t * 3 + ch) * S +
-                                            (size_t)py * P + ky) * S +
-                                           (size_t)px * P;
-                        memcpy(dst + (ch * P + ky) * P, src,
-                               (size_t)P * sizeof(float));
-                    }
-                }
-            }
-        }
-    }
+    nv_patch_im2col(pixels, n, c->image_size, P, cols);
     nv_linear(embedded, cols, nv_tensor_f32(&vit->patch_w),
-              nv_tensor_f32(&vit->patch_b), n * patches, K, C);
-    const float *cls = nv_tensor_f32(&vit->cls);
-    const float *pos = nv_tensor_f32(&vit->pos);
-    for (int t = 0; t < n; t++) {
-        float *x = s->x + (size_t)t * T * C;
-        for (int i = 0; i < C; i++)
-            x[i] = cls[i] + pos[i];
-        for (int k = 0; k < patches; k++) {
-            const float *e = embedded + ((size_t)t * patches + k) * C;
-            float *xr = x + (size_t)(1 + k) * C;
-            const float *pr = pos + (size_t)(1 + k) * C;
-            for (int i = 0; i < C; i++)
-                xr[i] = e[i] + pr[i];
-        }
-    }
+              nv_tensor_f32(&vit->patch_b), n * g * g, 3 * P * P, C);
+    nv_place_patch_tokens(embedded, nv_tensor_f32(&vit->cls),
+                          nv_tensor_f32(&vit->pos), n, g * g, C, s->x);
 }
 
 int nv_vit_forward(const nv_vit *vit, nv_pool *pool, const float *pixels,

@@ -1,7 +1,10 @@
-/* vit_ops.c - row-wise float kernels of the vision encoder; see vit_ops.h. */
+/* vit_ops.c - float kernels shared by the vision encoders; see vit_ops.h. */
 #include "vision/vit_ops.h"
 
 #include <math.h>
+#include <string.h>
+
+#include "core/matmul.h"
 
 void nv_layer_norm_rows(float *y, const float *x, int rows, int dim,
                         const float *w, const float *b, float eps)
@@ -158,4 +161,97 @@ void nv_rms_norm_rows_pooled(nv_pool *pool, float *y, const float *x,
     norm_job job = {.y = y, .x = x, .rows = rows, .ld = ld, .dim = dim,
                     .var_dim = var_dim, .w = w, .b = NULL, .eps = eps};
     run_norm(pool, &job);
+}
+
+void nv_patch_im2col(const float *pixels, int n, int image_size, int patch,
+                     float *cols)
+{
+    int P = patch, S = image_size, g = S / P, K = 3 * P * P;
+    for (int t = 0; t < n; t++)
+        for (int py = 0; py < g; py++)
+            for (int px = 0; px < g; px++) {
+                float *dst = cols + ((size_t)t * g * g + py * g + px) * K;
+                for (int ch = 0; ch < 3; ch++)
+                    for (int ky = 0; ky < P; ky++) {
+                        const float *src =
+                            pixels +
+                            (((size_t)t * 3 + ch) * S + (size_t)py * P + ky) *
+                                S +
+                            (size_t)px * P;
+                        memcpy(dst + (ch * P + ky) * P, src,
+                               sizeof(float) * (size_t)P);
+                    }
+            }
+}
+
+void nv_place_patch_tokens(const float *embedded, const float *cls,
+                           const float *pos, int n, int patches, int dim,
+                           float *x)
+{
+    int first = cls ? 1 : 0, T = first + patches;
+    for (int t = 0; t < n; t++) {
+        float *xt = x + (size_t)t * T * dim;
+        if (cls)
+            for (int i = 0; i < dim; i++)
+                xt[i] = cls[i] + pos[i];
+        for (int k = 0; k < patches; k++) {
+            const float *e = embedded + ((size_t)t * patches + k) * dim;
+            float *xr = xt + (size_t)(first + k) * dim;
+            const float *pr = pos + (size_t)(first + k) * dim;
+            for (int i = 0; i < dim; i++)
+                xr[i] = e[i] + pr[i];
+        }
+    }
+}
+
+/* One pool task per worker, each taking a contiguous run of (sequence,
+ * head) pairs, so that each worker owns exactly one [T, T] scores
+ * buffer. */
+typedef struct attn_job {
+    const float *qkv;
+    float *out;
+    float *scores;
+    int tokens, heads, head_dim, width, pairs, workers;
+    float scale;
+} attn_job;
+
+static void attn_task(void *ctx, int worker)
+{
+    const attn_job *job = ctx;
+    int T = job->tokens, d = job->head_dim, W = job->width;
+    float *scores = job->scores + (size_t)worker * T * T;
+    int first = (int)((long long)job->pairs * worker / job->workers);
+    int last = (int)((long long)job->pairs * (worker + 1) / job->workers);
+    for (int p = first; p < last; p++) {
+        int seq = p / job->heads, head = p % job->heads;
+        const float *q = job->qkv + (size_t)seq * T * 3 * W +
+                         (size_t)head * d;
+        float *o = job->out + (size_t)seq * T * W + (size_t)head * d;
+        nv_gemm_nt(scores, q, q + W, T, d, T, 3 * W, 3 * W, T, job->scale,
+                   0.0f);
+        nv_softmax_rows(scores, T, T);
+        nv_gemm_nn(o, scores, q + 2 * W, T, T, d, T, 3 * W, W, 1.0f, 0.0f);
+    }
+}
+
+void nv_self_attention_fused(nv_pool *pool, int workers, const float *qkv,
+                             float *out, float *scores, int n, int tokens,
+                             int heads, int head_dim, float scale)
+{
+    attn_job job = {
+        .qkv = qkv,
+        .out = out,
+        .scores = scores,
+        .tokens = tokens,
+        .heads = heads,
+        .head_dim = head_dim,
+        .width = heads * head_dim,
+        .pairs = n * heads,
+        .workers = workers,
+        .scale = scale,
+    };
+    if (pool && workers > 1)
+        nv_pool_run(pool, workers, attn_task, &job);
+    else
+        attn_task(&job, 0);
 }

@@ -1,6 +1,8 @@
-/* vit_ops.h - the row-wise float kernels of the vision encoder and its
- * projector: LayerNorm, RMSNorm (with a partial-width variance, for NVLM-D's
- * q/k norms), exact GELU, softmax and the layer-scale residual add.
+/* vit_ops.h - the float kernels the vision encoders (vit_forward.c,
+ * clip_vit.c, mllama_vision.c) and the projector share: LayerNorm, RMSNorm
+ * (with a partial-width variance, for NVLM-D's q/k norms), exact GELU,
+ * softmax, the layer-scale residual add, the patch embedding's im2col and
+ * token placement, and unmasked multi-head self-attention.
  *
  * Reductions accumulate in double, so our rounding stays well below the
  * float32 noise of the reference we are checked against.
@@ -47,5 +49,32 @@ void nv_softmax_rows(float *s, int rows, int cols);
 /* x[r] += scale * delta[r] element-wise (InternViT's ls1 / ls2). */
 void nv_add_scaled_rows(float *x, const float *delta, const float *scale,
                         int rows, int dim);
+
+/* Conv2d(3, C, P, stride P) as a matrix product, step 1: the patches of n
+ * channels-first images [n, 3, S, S] (S = image_size, a multiple of
+ * P = patch; g = S / P) as the rows of cols [n * g * g, 3 * P * P], patches
+ * row-major, each row ordered (channel, ky, kx) as a conv weight
+ * [C, 3, P, P] is laid out. */
+void nv_patch_im2col(const float *pixels, int n, int image_size, int patch,
+                     float *cols);
+
+/* The tokens of n images into x [n, T, dim] (T = first + patches):
+ * with cls (first = 1) x[t][0] = cls + pos[0]; then
+ * x[t][first + k] = embedded[t * patches + k] + pos[first + k]. cls may be
+ * NULL (first = 0, no CLS token). */
+void nv_place_patch_tokens(const float *embedded, const float *cls,
+                           const float *pos, int n, int patches, int dim,
+                           float *x);
+
+/* Multi-head self-attention, no mask, for n sequences of `tokens` tokens
+ * from a fused q | k | v matrix qkv [n * tokens, 3 * width] (each part
+ * `heads` heads of head_dim side by side, width = heads * head_dim) into
+ * out [n * tokens, width]: softmax(q k^T * scale) v per (sequence, head).
+ * The (sequence, head) pairs are spread over `workers` pool tasks (pool
+ * NULL or workers 1: the calling thread); scores holds
+ * workers * tokens * tokens floats. */
+void nv_self_attention_fused(nv_pool *pool, int workers, const float *qkv,
+                             float *out, float *scores, int n, int tokens,
+                             int heads, int head_dim, float scale);
 
 #endif
