@@ -255,6 +255,22 @@ static int tokenize_text(const nvlm_model *m, const char *text, size_t len,
     return 0;
 }
 
+/* Tokenizes text onto the end of the prompt; *count (when not NULL) gets
+ * how many ids it added. */
+static int append_text(nvlm_session *s, const char *text, int *count,
+                       nv_error *err)
+{
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = tokenize_text(s->m, text, strlen(text), &ids, &n, err);
+    if (!rc)
+        rc = ids_append(s, ids, (int)n, err);
+    free(ids);
+    if (count)
+        *count = (int)n;
+    return rc;
+}
+
 /* Builds s->ids (the prompt) and the cross-attention rows of every prompt
  * position from the layout of the chosen fusion. Image slots become runs
  * of the image-context token, filled with features later. */
@@ -275,13 +291,7 @@ static int build_from_layout(nvlm_session *s, const nv_prompt_layout *lay,
             seg_tokens[i] = seg->count;
             continue;
         }
-        int32_t *ids = NULL;
-        size_t n = 0;
-        rc = tokenize_text(m, seg->text, strlen(seg->text), &ids, &n, err);
-        if (!rc)
-            rc = ids_append(s, ids, (int)n, err);
-        seg_tokens[i] = (int)n;
-        free(ids);
+        rc = append_text(s, seg->text, &seg_tokens[i], err);
     }
     if (!rc && m->fusion != NV_FUSION_D && s->has_image) {
         rc = rows_reserve(&s->rows, m->max_context, err);
@@ -379,13 +389,8 @@ static int build_internvl_prompt(nvlm_session *s, const char *question,
     }
     snprintf(text + at, len - at, "%s<|im_end|>\n<|im_start|>assistant\n",
              question);
-    int32_t *ids = NULL;
-    size_t n = 0;
-    int rc = tokenize_text(m, text, strlen(text), &ids, &n, err);
+    int rc = append_text(s, text, NULL, err);
     free(text);
-    if (!rc)
-        rc = ids_append(s, ids, (int)n, err);
-    free(ids);
     s->n_prompt = s->n_ids;
     return rc;
 }
@@ -402,13 +407,8 @@ static int build_family_prompt(nvlm_session *s, const char *question,
                              raw, err);
     if (!text)
         return -1;
-    int32_t *ids = NULL;
-    size_t n = 0;
-    int rc = tokenize_text(m, text, strlen(text), &ids, &n, err);
+    int rc = append_text(s, text, NULL, err);
     free(text);
-    if (!rc)
-        rc = ids_append(s, ids, (int)n, err);
-    free(ids);
     s->n_prompt = s->n_ids;
     if (!rc && fam->paradigm == NV_PARADIGM_X && fam->xattn_set_memory)
         rc = fam->xattn_set_memory(m->family_ctx,
