@@ -79,18 +79,33 @@ static int wrong_type(const char *key, const char *file, const char *want,
     return nv_fail(err, "%s: key '%s' is not %s", file, key, want);
 }
 
+/* The item at key when it has the type is_type checks (want names it).
+ * An absent or null key gives *it = NULL, an error when `required`. */
+static int find_typed(const cJSON *obj, const char *key, const char *file,
+                      int required, cJSON_bool (*is_type)(const cJSON *),
+                      const char *want, const cJSON **it, nv_error *err)
+{
+    *it = nv_json_get(obj, key);
+    if (!*it || cJSON_IsNull(*it)) {
+        *it = NULL;
+        return required ? missing(key, file, err) : 0;
+    }
+    if (!is_type(*it))
+        return wrong_type(key, file, want, err);
+    return 0;
+}
+
 static int get_int(const cJSON *obj, const char *key, const char *file,
                    const int64_t *def, int64_t *out, nv_error *err)
 {
-    const cJSON *it = nv_json_get(obj, key);
-    if (!it || cJSON_IsNull(it)) {
-        if (!def)
-            return missing(key, file, err);
+    const cJSON *it = NULL;
+    if (find_typed(obj, key, file, !def, cJSON_IsNumber, "a number", &it,
+                   err))
+        return -1;
+    if (!it) {
         *out = *def;
         return 0;
     }
-    if (!cJSON_IsNumber(it))
-        return wrong_type(key, file, "a number", err);
     double v = it->valuedouble;
     if (!(v >= -9.0e15 && v <= 9.0e15) || v != floor(v))
         return wrong_type(key, file, "an integer in range", err);
@@ -113,16 +128,11 @@ int nv_json_int_opt(const cJSON *obj, const char *key, const char *file,
 static int get_num(const cJSON *obj, const char *key, const char *file,
                    const double *def, double *out, nv_error *err)
 {
-    const cJSON *it = nv_json_get(obj, key);
-    if (!it || cJSON_IsNull(it)) {
-        if (!def)
-            return missing(key, file, err);
-        *out = *def;
-        return 0;
-    }
-    if (!cJSON_IsNumber(it))
-        return wrong_type(key, file, "a number", err);
-    *out = it->valuedouble;
+    const cJSON *it = NULL;
+    if (find_typed(obj, key, file, !def, cJSON_IsNumber, "a number", &it,
+                   err))
+        return -1;
+    *out = it ? it->valuedouble : *def;
     return 0;
 }
 
@@ -141,14 +151,11 @@ int nv_json_num_opt(const cJSON *obj, const char *key, const char *file,
 int nv_json_bool_opt(const cJSON *obj, const char *key, const char *file,
                      int def, int *out, nv_error *err)
 {
-    const cJSON *it = nv_json_get(obj, key);
-    if (!it || cJSON_IsNull(it)) {
-        *out = def;
-        return 0;
-    }
-    if (!cJSON_IsBool(it))
-        return wrong_type(key, file, "true or false", err);
-    *out = cJSON_IsTrue(it) ? 1 : 0;
+    const cJSON *it = NULL;
+    if (find_typed(obj, key, file, 0, cJSON_IsBool, "true or false", &it,
+                   err))
+        return -1;
+    *out = it ? (cJSON_IsTrue(it) ? 1 : 0) : def;
     return 0;
 }
 
@@ -156,16 +163,13 @@ static int get_str(const cJSON *obj, const char *key, const char *file,
                    const char *def, int required, const char **out,
                    nv_error *err)
 {
-    const cJSON *it = nv_json_get(obj, key);
-    if (!it || cJSON_IsNull(it)) {
-        if (required)
-            return missing(key, file, err);
-        *out = def;
-        return 0;
-    }
-    if (!cJSON_IsString(it) || !it->valuestring)
+    const cJSON *it = NULL;
+    if (find_typed(obj, key, file, required, cJSON_IsString, "a string", &it,
+                   err))
+        return -1;
+    if (it && !it->valuestring)
         return wrong_type(key, file, "a string", err);
-    *out = it->valuestring;
+    *out = it ? it->valuestring : def;
     return 0;
 }
 
