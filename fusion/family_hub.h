@@ -1,8 +1,7 @@
 /* family_hub.h - small helpers the hub families (family_llava.c,
  * family_idefics3.c, family_mllama.c) share: recognising their config,
  * files next to config.json, the BOS text their prompts start with, the
- * checks on pixels and raw prompts, and a growing string for building
- * prompts.
+ * checks on pixels and raw prompts. Prompts are built with core/strbuf.h.
  */
 #ifndef NV_FUSION_FAMILY_HUB_H
 #define NV_FUSION_FAMILY_HUB_H
@@ -11,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/error.h"
+#include "core/strbuf.h"
 #include "fusion/family.h"
 #include "text/llm_config.h"
 
@@ -53,21 +53,5 @@ int nv_hub_check_frames(const nv_family_image *img, int size,
 int nv_hub_raw_image_at(const char *prompt, const char *image_token,
                         int has_image, const char *family, const char **at,
                         nv_error *err);
-
-/* A NUL-terminated string that grows; `failed` is set once memory runs
- * out (later appends do nothing). */
-typedef struct nv_strbuf {
-    char *s;
-    size_t len, cap;
-    int failed;
-} nv_strbuf;
-
-void nv_strbuf_add(nv_strbuf *b, const char *text);
-void nv_strbuf_addn(nv_strbuf *b, const char *text, size_t n);
-void nv_strbuf_addf(nv_strbuf *b, const char *fmt, ...);
-/* Appends `text` `count` times. */
-void nv_strbuf_repeat(nv_strbuf *b, const char *text, int count);
-/* The string (caller frees), or NULL with err set when memory ran out. */
-char *nv_strbuf_finish(nv_strbuf *b, nv_error *err);
 
 #endif
