@@ -17,21 +17,19 @@
 
 static const float half[3] = {0.5f, 0.5f, 0.5f};
 
+/* size / max_image_size: {"longest_edge": N}, def when absent. */
 static int longest(const cJSON *obj, const char *key, const char *file,
                    int def, int *out, nv_error *err)
 {
     const cJSON *size = nv_json_get(obj, key);
-    int64_t v = def;
-    if (size && !cJSON_IsObject(size))
+    if (!size) {
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsObject(size))
         return nv_fail(err, "%s: '%s' is not an object", file, key);
-    if (size && nv_json_int_req(size, "longest_edge", file, &v, err))
-        return nv_fail_prefix(err, "%s: ", key);
-    if (v < 1 || v > IDEFICS3_FRAME_LIMIT)
-        return nv_fail(err, "%s: %s.longest_edge = %lld is out of range "
-                       "[1, %d]", file, key, (long long)v,
-                       IDEFICS3_FRAME_LIMIT);
-    *out = (int)v;
-    return 0;
+    return nv_prep_read_side(size, "longest_edge", file, key,
+                             IDEFICS3_FRAME_LIMIT, out, err);
 }
 
 int nv_idefics3_prep_parse(const cJSON *obj, const char *file,

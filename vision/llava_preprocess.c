@@ -76,18 +76,25 @@ int nv_prep_read_normalize(const cJSON *obj, const char *file,
     return 0;
 }
 
-/* A side length in a `size` / `crop_size` object. */
-static int side(const cJSON *obj, const char *key, const char *file,
-                const char *where, int *out, nv_error *err)
+int nv_prep_read_side(const cJSON *obj, const char *key, const char *file,
+                      const char *where, int limit, int *out, nv_error *err)
 {
     int64_t v = 0;
     if (nv_json_int_req(obj, key, file, &v, err))
         return nv_fail_prefix(err, "%s: ", where);
-    if (v < 1 || v > PREP_SIDE_LIMIT)
+    if (v < 1 || v > limit)
         return nv_fail(err, "%s: %s.%s = %lld is out of range [1, %d]", file,
-                       where, key, (long long)v, PREP_SIDE_LIMIT);
+                       where, key, (long long)v, limit);
     *out = (int)v;
     return 0;
+}
+
+/* A side length in a `size` / `crop_size` object. */
+static int side(const cJSON *obj, const char *key, const char *file,
+                const char *where, int *out, nv_error *err)
+{
+    return nv_prep_read_side(obj, key, file, where, PREP_SIDE_LIMIT, out,
+                             err);
 }
 
 int nv_llava_prep_parse(const cJSON *obj, const char *file,

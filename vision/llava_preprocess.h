@@ -49,6 +49,11 @@ int nv_prep_read_normalize(const cJSON *obj, const char *file,
                            int *do_normalize, float mean[3], float std[3],
                            nv_error *err);
 
+/* A required side length `key` of the object `where` (e.g. size.height)
+ * in [1, limit]; errors name file, where and key. */
+int nv_prep_read_side(const cJSON *obj, const char *key, const char *file,
+                      const char *where, int limit, int *out, nv_error *err);
+
 /* The size after resizing the shortest edge of w x h to `shortest`, as
  * transformers' get_resize_output_image_size(default_to_square=False). */
 void nv_llava_shortest_edge_size(int w, int h, int shortest, int *out_w,
