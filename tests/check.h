@@ -38,6 +38,16 @@ static inline double check_max_abs_diff(const float *a, const float *b,
     return m;
 }
 
+/* Largest |x| over n values: the scale of a relative tolerance. */
+static inline double check_max_abs(const float *x, long n)
+{
+    double m = 0;
+    for (long i = 0; i < n; i++)
+        if (fabs((double)x[i]) > m)
+            m = fabs((double)x[i]);
+    return m;
+}
+
 static inline int check_summary(const char *name)
 {
     printf("%s: %d checks, %d failed\n", name, check_count, check_failures);

@@ -15,22 +15,13 @@
 #include "core/safetensors.h"
 #include "fusion/model.h"
 
-static inline double hub_max_abs(const float *x, long n)
-{
-    double m = 0;
-    for (long i = 0; i < n; i++)
-        if (fabs(x[i]) > m)
-            m = fabs(x[i]);
-    return m;
-}
-
 /* |got - want| <= rel * max|want| over n values; prints the error. */
 static inline int hub_close(const char *label, const char *what,
                             const float *got, const float *want, long n,
                             double rel)
 {
     double e = check_max_abs_diff(got, want, n);
-    double tol = rel * hub_max_abs(want, n);
+    double tol = rel * check_max_abs(want, n);
     printf("%s: %s max err %.3g (tol %.3g)\n", label, what, e, tol);
     return CHECK(e <= tol);
 }

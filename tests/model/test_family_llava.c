@@ -34,7 +34,7 @@ static void capture(void *ctx, int k, const float *x, int n, int T, int C)
     long count = (long)n * T * C;
     const float *want = c->want + (size_t)k * count;
     double e = check_max_abs_diff(x, want, count);
-    double rel = e / hub_max_abs(want, count);
+    double rel = e / check_max_abs(want, count);
     if (rel > c->worst_rel)
         c->worst_rel = rel;
     c->layers_seen++;

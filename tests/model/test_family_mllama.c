@@ -42,15 +42,6 @@
  * resize is Pillow's integer algorithm, so we expect equality. */
 #define PIX_TOL 1e-6
 
-static double max_abs(const float *x, long n)
-{
-    double m = 0;
-    for (long i = 0; i < n; i++)
-        if (fabs(x[i]) > m)
-            m = fabs(x[i]);
-    return m;
-}
-
 static int check_close(const char *label, const float *got,
                        const float *want, long n, double tol)
 {
@@ -137,7 +128,7 @@ static void check_vision(const char *case_dir, const golden *g,
         char label[128];
         snprintf(label, sizeof label, "%s vision_last_hidden_state", name);
         check_close(label, out, g->vision.data, n,
-                    REL_TOL * max_abs(g->vision.data, n));
+                    REL_TOL * check_max_abs(g->vision.data, n));
     } else {
         fprintf(stderr, "%s\n", e.msg);
     }
@@ -188,7 +179,7 @@ static void compare_run(const nvlm_session *s, const int64_t *want_ids,
         long nl = (long)N * s->m->llm.vocab_size;
         snprintf(label, sizeof label, "%s logits", name);
         check_close(label, s->prompt_logits, want_logits, nl,
-                    REL_TOL * max_abs(want_logits, nl));
+                    REL_TOL * check_max_abs(want_logits, nl));
     }
     const int32_t *gids = nvlm_generated_ids(s, &ng);
     int gsame = ng == n_gen - N;
@@ -311,7 +302,7 @@ static void check_model(const char *case_dir, const golden *g,
         CHECK((long)s->n_image_rows * m->llm.hidden_size == nc)) {
         snprintf(label, sizeof label, "%s cross_attention_states", name);
         check_close(label, s->features, g->cross.data, nc,
-                    REL_TOL * max_abs(g->cross.data, nc));
+                    REL_TOL * check_max_abs(g->cross.data, nc));
     }
     int N = (int)g->ids.shape[1], np = 0, ng = 0;
     const int32_t *pids = nvlm_prompt_ids(s, &np);
@@ -327,7 +318,7 @@ static void check_model(const char *case_dir, const golden *g,
         CHECK(nl == (long)nv_tensor_numel(&g->logits));
         snprintf(label, sizeof label, "%s logits", name);
         check_close(label, s->prompt_logits, g->logits.data, nl,
-                    REL_TOL * max_abs(g->logits.data, nl));
+                    REL_TOL * check_max_abs(g->logits.data, nl));
     }
     const int32_t *gids = nvlm_generated_ids(s, &ng);
     const int64_t *gwant = (const int64_t *)g->gen.data + N;

@@ -82,14 +82,6 @@ static int copy_file(const char *from, const char *to)
     return rc;
 }
 
-static double max_abs(const float *x, long n)
-{
-    double m = 0;
-    for (long i = 0; i < n; i++)
-        m = fmax(m, fabs(x[i]));
-    return m;
-}
-
 static void check_head(const char *dir, const char *fx, const char *head,
                        const char *label, double rel_tol)
 {
@@ -121,7 +113,7 @@ static void check_head(const char *dir, const char *fx, const char *head,
     if (CHECK(ok) && CHECK(s->n_prompt == (int)logits.shape[1])) {
         long nl = (long)nv_tensor_numel(&logits);
         double diff = check_max_abs_diff(s->prompt_logits, logits.data, nl);
-        double tol = rel_tol * max_abs(logits.data, nl);
+        double tol = rel_tol * check_max_abs(logits.data, nl);
         printf("%s %s: logits err %.3g (tol %.3g)\n", label, head, diff, tol);
         CHECK(diff <= tol);
     }

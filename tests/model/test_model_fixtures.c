@@ -19,15 +19,6 @@
 #include "fusion/model.h"
 
 
-static double max_abs(const float *x, long n)
-{
-    double m = 0;
-    for (long i = 0; i < n; i++)
-        if (fabs(x[i]) > m)
-            m = fabs(x[i]);
-    return m;
-}
-
 /* dir: model directory; path: golden file; head: NULL = the model's
  * default; proj_name: the golden projector array. */
 static void run_case(const char *dir, const char *path, const char *head,
@@ -86,14 +77,14 @@ static void run_case(const char *dir, const char *path, const char *head,
     /* projector output */
     long nproj = (long)nv_tensor_numel(&proj);
     double perr = check_max_abs_diff(s->features, proj.data, nproj);
-    double ptol = 1e-4 * fmax(1.0, max_abs(proj.data, nproj));
+    double ptol = 1e-4 * fmax(1.0, check_max_abs(proj.data, nproj));
     if (!CHECK(perr <= ptol))
         fprintf(stderr, "%s: projector err %g > %g\n", label, perr, ptol);
     /* logits of every prompt position */
     if (np == N) {
         long nl = (long)nv_tensor_numel(&logits);
         double lerr = check_max_abs_diff(s->prompt_logits, logits.data, nl);
-        double ltol = 1e-4 * max_abs(logits.data, nl);
+        double ltol = 1e-4 * check_max_abs(logits.data, nl);
         printf("%s: prompt %d ids, projector err %.2g, logits err %.2g "
                "(tol %.2g)\n", label, N, perr, lerr, ltol);
         if (!CHECK(lerr <= ltol))

@@ -252,15 +252,6 @@ static nv_xattn *load_block(const char *path, nv_safetensors **st,
     return x;
 }
 
-static double max_abs(const float *a, long n)
-{
-    double m = 0;
-    for (long i = 0; i < n; i++)
-        if (fabs(a[i]) > m)
-            m = fabs(a[i]);
-    return m;
-}
-
 /* T = 2, one key: softmax is 1, so the attention output of every head is
  * its kv head's value, and o_proj(v) is all that reaches the residual. */
 static void check_one_key(const block_weights *w, nv_xattn *x)
@@ -491,7 +482,7 @@ static void check_mllama(const char *golden, const char *case_name,
     memcpy(h, states + 1 * T * HID, sizeof h);
     CHECK(nv_xattn_forward(layer1, pool, h, T, &rows, &s, &err) == 0);
     const float *want = states + 2 * T * HID;
-    double scale = max_abs(want, T * HID);
+    double scale = check_max_abs(want, T * HID);
     double diff = check_max_abs_diff(h, want, T * HID);
     printf("%s layer 1: max abs err %.3g, max|h| %.3g (tolerance %.3g)\n",
            case_name, diff, scale, 1e-6 * scale);
@@ -523,7 +514,7 @@ static void check_mllama(const char *golden, const char *case_name,
             h[t * HID + c] = (float)(h[t * HID + c] * r * norm_w[c]);
     }
     want = states + 4 * T * HID;
-    scale = max_abs(want, T * HID);
+    scale = check_max_abs(want, T * HID);
     diff = check_max_abs_diff(h, want, T * HID);
     printf("%s layer 3 + norm: max abs err %.3g, max|h| %.3g (tolerance "
            "%.3g)\n", case_name, diff, scale, 1e-6 * scale);
@@ -585,8 +576,8 @@ static void check_fixture_case(const char *dir, nv_safetensors *model,
                 k_err = fmax(k_err, fabs(nv_xattn_key(x, g, j, c) - k[i]));
                 v_err = fmax(v_err, fabs(nv_xattn_value(x, g, j, c) - v[i]));
             }
-    const double k_tol = 2e-6 * fmax(1, max_abs(k, (long)M * G * D));
-    const double v_tol = 2e-6 * fmax(1, max_abs(v, (long)M * G * D));
+    const double k_tol = 2e-6 * fmax(1, check_max_abs(k, (long)M * G * D));
+    const double v_tol = 2e-6 * fmax(1, check_max_abs(v, (long)M * G * D));
     printf("fixture %s, %d tiles: %d keys; block 0 keys max err %.3g "
            "(tolerance %.3g), values %.3g (tolerance %.3g)\n", head, n_tiles,
            M, k_err, k_tol, v_err, v_tol);

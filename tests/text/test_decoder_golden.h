@@ -73,15 +73,6 @@ static void golden_i64(const golden_case *g, const char *name, nv_tensor *t)
     }
 }
 
-static double max_abs(const float *x, long n)
-{
-    double m = 0;
-    for (long i = 0; i < n; i++)
-        if (fabs((double)x[i]) > m)
-            m = fabs((double)x[i]);
-    return m;
-}
-
 /* Checks max|got - want| <= tol and prints the measured error. */
 static int check_close(const char *what, const float *got, const float *want,
                        long n, double tol)

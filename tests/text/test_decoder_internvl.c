@@ -75,11 +75,11 @@ static void run_case(const char *name, nv_rope_type want_rope)
         char what[64];
         snprintf(what, sizeof what, "hidden_states[%d]", l);
         const float *want = ref_h + (size_t)l * T * H;
-        double scale = max_abs(want, (long)T * H);
+        double scale = check_max_abs(want, (long)T * H);
         check_close(what, hidden + (size_t)l * T * H, want, (long)T * H,
                     5e-6 * (scale > 1 ? scale : 1));
     }
-    double lscale = max_abs(nv_tensor_f32(&ref_logits), (long)T * V);
+    double lscale = check_max_abs(nv_tensor_f32(&ref_logits), (long)T * V);
     check_close("logits", logits, nv_tensor_f32(&ref_logits), (long)T * V,
                 1e-4 * lscale);
 

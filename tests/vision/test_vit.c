@@ -28,20 +28,11 @@
 #define TOL_SHUFFLE 0.0
 #define TOL_PROJ 5e-6
 
-static double max_abs(const float *a, long n)
-{
-    double m = 0;
-    for (long i = 0; i < n; i++)
-        if (fabs(a[i]) > m)
-            m = fabs(a[i]);
-    return m;
-}
-
 /* Compares and prints; returns the relative error. */
 static double compare(const char *what, const float *ours, const float *ref,
                       long n, double tol)
 {
-    double scale = max_abs(ref, n);
+    double scale = check_max_abs(ref, n);
     double diff = check_max_abs_diff(ours, ref, n);
     double rel = scale > 0 ? diff / scale : diff;
     printf("  %-34s max|ref| %-9.4g max|diff| %-9.3g rel %-9.3g (tol %g)\n",
