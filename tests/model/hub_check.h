@@ -1,8 +1,8 @@
-/* hub_check.h - what the hub-family tests (test_family_*.c) share: feeding
- * a golden pixel tensor to a session, running a whole case against the
- * golden prompt ids / logits / greedy ids, comparing arrays, and scratch
- * model directories for the refusal tests. Header-only, one test program
- * per include. */
+/* hub_check.h - what the whole-model tests (test_family_*.c,
+ * test_model_fixtures.c) share: feeding a golden pixel tensor to a
+ * session, comparing a finished run with the golden prompt ids / logits /
+ * greedy ids, comparing arrays, and scratch model directories for the
+ * refusal tests. Header-only, one test program per include. */
 #ifndef NV_TESTS_HUB_CHECK_H
 #define NV_TESTS_HUB_CHECK_H
 
@@ -49,9 +49,53 @@ static inline int hub_set_family_pixels(nvlm_session *s,
     return 0;
 }
 
+/* Compares a session that has generated (with keep_prompt_logits) against
+ * a reference run: the prompt ids exactly (want_ids [n_ids]), the logits of
+ * every prompt position within rel * max|want_logits| (n_logits values,
+ * n_ids x vocab), and the generated ids exactly (want_gen [n_gen]: the
+ * prompt ids, then the generated ones). Prints the errors. */
+static inline void hub_compare_run(const nvlm_session *s,
+                                   const int64_t *want_ids, int n_ids,
+                                   const float *want_logits, long n_logits,
+                                   const int64_t *want_gen, int n_gen,
+                                   double rel, const char *label)
+{
+    int np = 0, ng = 0;
+    const int32_t *pids = nvlm_prompt_ids(s, &np);
+    int same = np == n_ids;
+    for (int i = 0; same && i < n_ids; i++)
+        same = pids[i] == want_ids[i];
+    if (!CHECK(same)) {
+        fprintf(stderr, "%s: prompt ids differ (%d vs %d ids):", label, np,
+                n_ids);
+        for (int i = 0; i < np; i++)
+            fprintf(stderr, " %d", pids[i]);
+        fprintf(stderr, "\n");
+    }
+    if (same &&
+        CHECK(n_logits == (long)n_ids * s->m->llm.vocab_size))
+        hub_close(label, "logits (all prompt positions)", s->prompt_logits,
+                  want_logits, n_logits, rel);
+    const int32_t *gids = nvlm_generated_ids(s, &ng);
+    int gsame = ng == n_gen - n_ids;
+    for (int i = 0; gsame && i < ng; i++)
+        gsame = gids[i] == want_gen[n_ids + i];
+    if (!CHECK(gsame)) {
+        fprintf(stderr, "%s: generated", label);
+        for (int i = 0; i < ng; i++)
+            fprintf(stderr, " %d", gids[i]);
+        fprintf(stderr, " want");
+        for (int i = n_ids; i < n_gen; i++)
+            fprintf(stderr, " %lld", (long long)want_gen[i]);
+        fprintf(stderr, "\n");
+    } else {
+        printf("%s: %d greedy ids identical\n", label, ng);
+    }
+}
+
 /* Runs the session (8 greedy tokens, EOS ignored, every prompt logit kept)
- * and compares prompt ids exactly, logits within 1e-4 * max|logit| and the
- * greedy ids exactly against golden `g`. */
+ * and compares it with golden `g` (in_input_ids [1, N], logits,
+ * generated_ids [1, N + 8]) by hub_compare_run within 1e-4. */
 static inline void hub_check_generation(nvlm_session *s,
                                         const nv_safetensors *g,
                                         const char *label)
@@ -74,31 +118,9 @@ static inline void hub_check_generation(nvlm_session *s,
         fprintf(stderr, "%s: %s\n", label, err);
         goto done;
     }
-    int N = (int)ids.shape[1], np = 0, ng = 0;
-    const int32_t *pids = nvlm_prompt_ids(s, &np);
-    const int64_t *want = ids.data;
-    int same = np == N;
-    for (int i = 0; same && i < N; i++)
-        same = pids[i] == want[i];
-    if (!CHECK(same)) {
-        fprintf(stderr, "%s: prompt ids differ (%d vs %d ids):", label, np,
-                N);
-        for (int i = 0; i < np; i++)
-            fprintf(stderr, " %d", pids[i]);
-        fprintf(stderr, "\n");
-    }
-    if (same)
-        hub_close(label, "logits (all prompt positions)", s->prompt_logits,
-                  logits.data, (long)nv_tensor_numel(&logits), 1e-4);
-    const int32_t *gids = nvlm_generated_ids(s, &ng);
-    const int64_t *gwant = gen.data;
-    int gsame = ng == (int)gen.shape[1] - N;
-    for (int i = 0; gsame && i < ng; i++)
-        gsame = gids[i] == gwant[N + i];
-    if (!CHECK(gsame))
-        fprintf(stderr, "%s: greedy ids differ\n", label);
-    else
-        printf("%s: %d greedy ids identical\n", label, ng);
+    hub_compare_run(s, ids.data, (int)ids.shape[1], logits.data,
+                    (long)nv_tensor_numel(&logits), gen.data,
+                    (int)gen.shape[1], 1e-4, label);
 done:
     nv_tensor_free(&ids);
     nv_tensor_free(&logits);

@@ -28,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "hub_check.h"
 #include "core/json.h"
 #include "core/safetensors.h"
 #include "fusion/model.h"
@@ -159,45 +159,6 @@ static int set_golden_image(nvlm_session *s, const golden *g)
     return 0;
 }
 
-/* Compares the session's prompt ids, prompt logits and generated ids with
- * want_ids [N], want_logits [N, V] and want_gen [N + 8]. */
-static void compare_run(const nvlm_session *s, const int64_t *want_ids,
-                        int N, const float *want_logits,
-                        const int64_t *want_gen, int n_gen,
-                        const char *name)
-{
-    char label[160];
-    int np = 0, ng = 0;
-    const int32_t *pids = nvlm_prompt_ids(s, &np);
-    int same = np == N;
-    for (int i = 0; same && i < N; i++)
-        same = pids[i] == want_ids[i];
-    if (!CHECK(same))
-        fprintf(stderr, "%s: prompt ids differ (%d vs %d tokens)\n", name,
-                np, N);
-    if (same) {
-        long nl = (long)N * s->m->llm.vocab_size;
-        snprintf(label, sizeof label, "%s logits", name);
-        check_close(label, s->prompt_logits, want_logits, nl,
-                    REL_TOL * check_max_abs(want_logits, nl));
-    }
-    const int32_t *gids = nvlm_generated_ids(s, &ng);
-    int gsame = ng == n_gen - N;
-    for (int i = 0; gsame && i < ng; i++)
-        gsame = gids[i] == want_gen[N + i];
-    if (!CHECK(gsame)) {
-        fprintf(stderr, "%s: generated", name);
-        for (int i = 0; i < ng; i++)
-            fprintf(stderr, " %d", gids[i]);
-        fprintf(stderr, " want");
-        for (int i = N; i < n_gen; i++)
-            fprintf(stderr, " %lld", (long long)want_gen[i]);
-        fprintf(stderr, "\n");
-    } else {
-        printf("%-36s %d greedy ids identical\n", name, ng);
-    }
-}
-
 /* Loads the case's model and runs `text` (raw prompt) on the golden
  * pixel values, 8 greedy tokens; NULL on failure. */
 static nvlm_session *run_raw(const char *case_dir, const golden *g,
@@ -256,8 +217,9 @@ static void check_text_before_image(const char *case_dir, const golden *g,
     s = run_raw(case_dir, g, "Look at this:<image> what is it?", &m);
     snprintf(label, sizeof label, "%s text before image", name);
     if (s)
-        compare_run(s, ids.data, (int)ids.shape[0], logits.data, gen.data,
-                    (int)gen.shape[0], label);
+        hub_compare_run(s, ids.data, (int)ids.shape[0], logits.data,
+                        (long)nv_tensor_numel(&logits), gen.data,
+                        (int)gen.shape[0], REL_TOL, label);
 done:
     nvlm_session_free(s);
     nvlm_free(m);
@@ -304,38 +266,9 @@ static void check_model(const char *case_dir, const golden *g,
         check_close(label, s->features, g->cross.data, nc,
                     REL_TOL * check_max_abs(g->cross.data, nc));
     }
-    int N = (int)g->ids.shape[1], np = 0, ng = 0;
-    const int32_t *pids = nvlm_prompt_ids(s, &np);
-    const int64_t *want = g->ids.data;
-    int same = np == N;
-    for (int i = 0; same && i < N; i++)
-        same = pids[i] == want[i];
-    if (!CHECK(same))
-        fprintf(stderr, "%s: prompt ids differ (%d vs %d tokens)\n", name,
-                np, N);
-    if (np == N) {
-        long nl = (long)N * m->llm.vocab_size;
-        CHECK(nl == (long)nv_tensor_numel(&g->logits));
-        snprintf(label, sizeof label, "%s logits", name);
-        check_close(label, s->prompt_logits, g->logits.data, nl,
-                    REL_TOL * check_max_abs(g->logits.data, nl));
-    }
-    const int32_t *gids = nvlm_generated_ids(s, &ng);
-    const int64_t *gwant = (const int64_t *)g->gen.data + N;
-    int gsame = ng == (int)g->gen.shape[1] - N;
-    for (int i = 0; gsame && i < ng; i++)
-        gsame = gids[i] == gwant[i];
-    if (!CHECK(gsame)) {
-        fprintf(stderr, "%s: generated", name);
-        for (int i = 0; i < ng; i++)
-            fprintf(stderr, " %d", gids[i]);
-        fprintf(stderr, " want");
-        for (int i = 0; i < (int)g->gen.shape[1] - N; i++)
-            fprintf(stderr, " %lld", (long long)gwant[i]);
-        fprintf(stderr, "\n");
-    } else {
-        printf("%-36s 8 greedy ids identical\n", name);
-    }
+    hub_compare_run(s, g->ids.data, (int)g->ids.shape[1], g->logits.data,
+                    (long)nv_tensor_numel(&g->logits), g->gen.data,
+                    (int)g->gen.shape[1], REL_TOL, name);
 done:
     nvlm_session_free(s);
     nvlm_free(m);
