@@ -42,15 +42,4 @@ static inline int st_write(const char *path, const char *header,
     return st_write_raw(path, n, padded, n, data, data_bytes);
 }
 
-/* Writes a text file (index JSON). */
-static inline int st_write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
-    size_t n = strlen(text);
-    int ok = fwrite(text, 1, n, f) == n;
-    return fclose(f) == 0 && ok ? 0 : -1;
-}
-
 #endif

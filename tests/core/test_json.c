@@ -8,6 +8,7 @@
 
 #include "core/json.h"
 #include "tests/check.h"
+#include "tests/file_util.h"
 
 static const char *config_text =
     "{\"hidden_size\": 64, \"eps\": 1e-6, \"scale\": 2, \"name\": \"tiny\","
@@ -86,16 +87,6 @@ static void check_getters(void)
     cJSON_Delete(root);
 }
 
-static int write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
-    size_t n = strlen(text);
-    int ok = fwrite(text, 1, n, f) == n;
-    return fclose(f) == 0 && ok ? 0 : -1;
-}
-
 static void check_files(void)
 {
     char dir[] = "/tmp/nv_json_test_XXXXXX";
@@ -105,8 +96,8 @@ static void check_files(void)
     snprintf(good, sizeof good, "%s/good.json", dir);
     snprintf(broken, sizeof broken, "%s/broken.json", dir);
     snprintf(missing, sizeof missing, "%s/missing.json", dir);
-    CHECK(write_file(good, config_text) == 0);
-    CHECK(write_file(broken, "{\"a\": 1, \"b\": [1, 2}") == 0);
+    CHECK(test_write_text(good, config_text) == 0);
+    CHECK(test_write_text(broken, "{\"a\": 1, \"b\": [1, 2}") == 0);
 
     nv_error err = {{0}};
     cJSON *root = nv_json_load(good, 0, &err);

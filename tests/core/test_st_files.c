@@ -12,6 +12,7 @@
 
 #include "core/safetensors.h"
 #include "tests/check.h"
+#include "tests/file_util.h"
 #include "tests/core/st_write.h"
 
 static char tmpdir[] = "/tmp/nv_st_files_XXXXXX";
@@ -216,7 +217,7 @@ static void check_sharded(void)
                    "\"data_offsets\": [0, 4]}, \"u\": {\"dtype\": \"F16\", "
                    "\"shape\": [3], \"data_offsets\": [4, 10]}}",
                    data2, n2) == 0);
-    CHECK(st_write_text(index,
+    CHECK(test_write_text(index,
                         "{\"metadata\": {\"total_size\": 26}, \"weight_map\": "
                         "{\"w\": \"model-00001-of-00002.safetensors\", "
                         "\"v\": \"model-00002-of-00002.safetensors\", "

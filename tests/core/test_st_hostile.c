@@ -12,6 +12,7 @@
 
 #include "core/safetensors.h"
 #include "tests/check.h"
+#include "tests/file_util.h"
 #include "tests/core/st_write.h"
 
 static char tmpdir[] = "/tmp/nv_st_hostile_XXXXXX";
@@ -197,47 +198,47 @@ static void check_index_cases(void)
     CHECK(write_shard(dir, "dup.safetensors", "a") == 0);
 
     /* Sanity: the valid index opens, so the failures below are real. */
-    CHECK(st_write_text(index, "{\"weight_map\": {\"a\": \"s1.safetensors\","
+    CHECK(test_write_text(index, "{\"weight_map\": {\"a\": \"s1.safetensors\","
                                " \"b\": \"s2.safetensors\"}}") == 0);
     nv_error err = {{0}};
     nv_safetensors *st = nv_st_open(dir, &err);
     CHECK(st && nv_st_count(st) == 2);
     nv_st_close(st);
 
-    CHECK(st_write_text(index, "{\"weight_map\": {\"a\": \"s1.safetensors\","
+    CHECK(test_write_text(index, "{\"weight_map\": {\"a\": \"s1.safetensors\","
                                " \"b\": \"gone.safetensors\"}}") == 0);
     expect_refused("missing shard", dir, "gone.safetensors", "cannot open");
-    CHECK(st_write_text(index, "{\"weight_map\": {\"a\": "
+    CHECK(test_write_text(index, "{\"weight_map\": {\"a\": "
                                "\"../sharded/s1.safetensors\"}}") == 0);
     expect_refused("../ shard path", dir, "'a'", "not a plain file name");
-    CHECK(st_write_text(index, "{\"weight_map\": {\"a\": \"..\"}}") == 0);
+    CHECK(test_write_text(index, "{\"weight_map\": {\"a\": \"..\"}}") == 0);
     expect_refused(".. shard path", dir, "not a plain file name", NULL);
-    CHECK(st_write_text(index,
+    CHECK(test_write_text(index,
                         "{\"weight_map\": {\"a\": \"/etc/passwd\"}}") == 0);
     expect_refused("absolute shard path", dir, "not a plain file name", NULL);
-    CHECK(st_write_text(index, "{\"weight_map\": {\"a\": \"\"}}") == 0);
+    CHECK(test_write_text(index, "{\"weight_map\": {\"a\": \"\"}}") == 0);
     expect_refused("empty shard name", dir, "not a plain file name", NULL);
-    CHECK(st_write_text(index, "{\"weight_map\": {\"a\": \"s1.safetensors\","
+    CHECK(test_write_text(index, "{\"weight_map\": {\"a\": \"s1.safetensors\","
                                " \"b\": \"s1.safetensors\"}}") == 0);
     expect_refused("tensor absent from its shard", dir, "'b'",
                    "not in it");
-    CHECK(st_write_text(index, "{\"weight_map\": {\"a\": \"s1.safetensors\","
+    CHECK(test_write_text(index, "{\"weight_map\": {\"a\": \"s1.safetensors\","
                                " \"c\": \"dup.safetensors\"}}") == 0);
     expect_refused("same tensor in two shards", dir, "'a'", "twice");
-    CHECK(st_write_text(index, "{\"weight_map\": {\"a\": 3}}") == 0);
+    CHECK(test_write_text(index, "{\"weight_map\": {\"a\": 3}}") == 0);
     expect_refused("shard name not a string", dir, "'a'", "not a string");
-    CHECK(st_write_text(index, "{\"weight_map\": [\"s1.safetensors\"]}") == 0);
+    CHECK(test_write_text(index, "{\"weight_map\": [\"s1.safetensors\"]}") == 0);
     expect_refused("weight_map not an object", dir, "weight_map", NULL);
-    CHECK(st_write_text(index, "{\"metadata\": {}}") == 0);
+    CHECK(test_write_text(index, "{\"metadata\": {}}") == 0);
     expect_refused("no weight_map", dir, "weight_map", NULL);
-    CHECK(st_write_text(index, "{\"weight_map\": {\"a\": ") == 0);
+    CHECK(test_write_text(index, "{\"weight_map\": {\"a\": ") == 0);
     expect_refused("index not JSON", index, index, "JSON");
 
     /* A shard that is itself malformed is reported through the index. */
     char bad[512];
     snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
     CHECK(st_write_raw(bad, 5, "[1,2]", 5, NULL, 0) == 0);
-    CHECK(st_write_text(index, "{\"weight_map\": {\"a\": \"bad.safetensors\""
+    CHECK(test_write_text(index, "{\"weight_map\": {\"a\": \"bad.safetensors\""
                                "}}") == 0);
     expect_refused("malformed shard", dir, "bad.safetensors",
                    "not a JSON object");

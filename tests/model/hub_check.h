@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "file_util.h"
 #include "core/safetensors.h"
 #include "fusion/model.h"
 
@@ -163,11 +164,8 @@ static inline int hub_tmp_write(hub_tmp *t, const char *name,
 {
     char path[512];
     hub_tmp_path(t, name, path, sizeof path);
-    FILE *f = fopen(path, "w");
-    if (!f)
+    if (test_write_text(path, text))
         return -1;
-    fputs(text, f);
-    fclose(f);
     hub_tmp_note(t, name);
     return 0;
 }
@@ -214,26 +212,6 @@ static inline void hub_expect_refusal(const char *dir, const char *fusion,
                 needle);
     else
         printf("%s: refused: %s\n", label, err);
-}
-
-/* Reads a whole small file into a malloc'd string (NULL on failure). */
-static inline char *hub_read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = '\0';
-    fclose(f);
-    return s;
 }
 
 #endif

@@ -171,7 +171,7 @@ static void refusal(const char *golden, void (*edit_cfg)(cJSON *),
     int ok = 1;
     for (int i = 0; i < 2 && ok; i++) {
         snprintf(path, sizeof path, "%s/%s", src, edited[i]);
-        char *text = hub_read_text(path);
+        char *text = test_read_file(path, NULL);
         cJSON *j = text ? cJSON_Parse(text) : NULL;
         free(text);
         if (j && edits[i])

@@ -173,7 +173,7 @@ static void refusal(const char *golden, void (*edit)(cJSON *), int link_prep,
     snprintf(src, sizeof src, "%s/hf/llava_clip/model", golden);
     snprintf(path, sizeof path, "%s/config.json", src);
     hub_tmp t;
-    char *text = hub_read_text(path);
+    char *text = test_read_file(path, NULL);
     cJSON *cfg = text ? cJSON_Parse(text) : NULL;
     free(text);
     if (!CHECK(cfg && hub_tmp_make(&t) == 0)) {

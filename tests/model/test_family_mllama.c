@@ -330,12 +330,9 @@ static void check_bilinear(void)
         int h = (int)cJSON_GetObjectItem(it, "height")->valuedouble;
         snprintf(path, sizeof path, "%s/mllama_resize/%s", fixtures,
                  cJSON_GetObjectItem(it, "expected")->valuestring);
-        size_t n = (size_t)w * h * 3;
-        unsigned char *want = malloc(n);
-        FILE *f = fopen(path, "rb");
-        int ok = want && f && fread(want, 1, n, f) == n;
-        if (f)
-            fclose(f);
+        size_t n = (size_t)w * h * 3, got = 0;
+        unsigned char *want = (unsigned char *)test_read_file(path, &got);
+        int ok = want && got == n;
         nv_image out = {0};
         total++;
         if (CHECK(ok) &&

@@ -14,6 +14,7 @@
 
 #include "core/json.h"
 #include "tests/check.h"
+#include "tests/file_util.h"
 #include "vision/image.h"
 
 static char fixture_dir[4096];
@@ -23,24 +24,6 @@ static const char *fixture(const char *name)
     static char path[8192];
     snprintf(path, sizeof path, "%s/%s", fixture_dir, name);
     return path;
-}
-
-static uint8_t *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -64,7 +47,7 @@ static void check_decode_entry(const cJSON *entry)
         return;
     }
     size_t want_len = 0;
-    uint8_t *want = read_all(fixture(expected), &want_len);
+    uint8_t *want = (uint8_t *)test_read_file(fixture(expected), &want_len);
     CHECK(want != NULL);
     CHECK(img.width == width && img.height == height);
     if (want && img.width == width && img.height == height &&
@@ -123,7 +106,7 @@ static size_t optional_tail(const char *file)
 static void check_damaged_copies(const char *file)
 {
     size_t len = 0;
-    uint8_t *data = read_all(fixture(file), &len);
+    uint8_t *data = (uint8_t *)test_read_file(fixture(file), &len);
     if (!CHECK(data != NULL))
         return;
     size_t must_fail_below = len - optional_tail(file);

@@ -7,26 +7,9 @@
 
 #include "core/json.h"
 #include "tests/check.h"
+#include "tests/file_util.h"
 #include "vision/image.h"
 #include "vision/resize.h"
-
-static uint8_t *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
 
 int main(void)
 {
@@ -62,7 +45,7 @@ int main(void)
         }
         snprintf(path, sizeof path, "%s/images/%s", base, expected);
         size_t want_len = 0;
-        uint8_t *want = read_all(path, &want_len);
+        uint8_t *want = (uint8_t *)test_read_file(path, &want_len);
         if (CHECK(want && want_len == (size_t)width * height * 3) &&
             CHECK(nv_image_resize_bicubic(&src, width, height, &out,
                                           &err) == 0)) {
