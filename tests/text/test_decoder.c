@@ -130,17 +130,8 @@ static void run_case(const char *name)
         fprintf(stderr, "%s\n", err.msg);
     CHECK(kv.len == T);
     const float *ref_h = nv_tensor_f32(&hs);
-    for (int l = 0; l <= L; l++) {
-        char what[64];
-        snprintf(what, sizeof what, "hidden_states[%d]", l);
-        const float *want = ref_h + (size_t)l * T * H;
-        double scale = check_max_abs(want, (long)T * H);
-        check_close(what, hidden + (size_t)l * T * H, want, (long)T * H,
-                    5e-6 * (scale > 1 ? scale : 1));
-    }
-    double lscale = check_max_abs(nv_tensor_f32(&ref_logits), (long)T * V);
-    check_close("logits", logits, nv_tensor_f32(&ref_logits), (long)T * V,
-                1e-4 * lscale);
+    double lscale = check_forward(hidden, ref_h, L, T, H, logits,
+                                  nv_tensor_f32(&ref_logits), V);
 
     /* Prefill in chunks 5 + 7 equals one chunk. */
     float *logits2 = malloc((size_t)T * V * sizeof(float));

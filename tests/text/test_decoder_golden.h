@@ -82,4 +82,24 @@ static int check_close(const char *what, const float *got, const float *want,
     return check_true(d <= tol, what, __FILE__, __LINE__);
 }
 
+/* A forward pass against the reference: every hidden state hidden
+ * [L+1, T, H] within 5e-6 * max(1, max|golden layer|), the logits [T, V]
+ * within 1e-4 * max|golden logit|. Returns that logit scale. */
+static double check_forward(const float *hidden, const float *ref_hidden,
+                            int L, int T, int H, const float *logits,
+                            const float *ref_logits, int V)
+{
+    for (int l = 0; l <= L; l++) {
+        char what[64];
+        snprintf(what, sizeof what, "hidden_states[%d]", l);
+        const float *want = ref_hidden + (size_t)l * T * H;
+        double scale = check_max_abs(want, (long)T * H);
+        check_close(what, hidden + (size_t)l * T * H, want, (long)T * H,
+                    5e-6 * (scale > 1 ? scale : 1));
+    }
+    double lscale = check_max_abs(ref_logits, (long)T * V);
+    check_close("logits", logits, ref_logits, (long)T * V, 1e-4 * lscale);
+    return lscale;
+}
+
 #endif

@@ -71,17 +71,8 @@ static void run_case(const char *name, nv_rope_type want_rope)
                           .hidden_states = hidden};
     if (!CHECK(nv_decoder_forward(g.dec, &kv, &run, &err) == 0))
         fprintf(stderr, "%s\n", err.msg);
-    for (int l = 0; l <= L; l++) {
-        char what[64];
-        snprintf(what, sizeof what, "hidden_states[%d]", l);
-        const float *want = ref_h + (size_t)l * T * H;
-        double scale = check_max_abs(want, (long)T * H);
-        check_close(what, hidden + (size_t)l * T * H, want, (long)T * H,
-                    5e-6 * (scale > 1 ? scale : 1));
-    }
-    double lscale = check_max_abs(nv_tensor_f32(&ref_logits), (long)T * V);
-    check_close("logits", logits, nv_tensor_f32(&ref_logits), (long)T * V,
-                1e-4 * lscale);
+    check_forward(hidden, ref_h, L, T, H, logits, nv_tensor_f32(&ref_logits),
+                  V);
 
     /* Greedy: the prefill above gave the first token; then single steps on
      * ids, as upstream generate() does after an inputs_embeds prefill. */
