@@ -215,21 +215,6 @@ static int load_prep(mllama_ctx *c, const char *config_file, nv_error *err)
 static int load_cross_layers(mllama_ctx *c, const nv_safetensors *st,
                              const nv_llm_config *llm, nv_error *err)
 {
-    static const nv_xattn_names names = {
-        .input_norm = "input_layernorm.weight",
-        .q_proj = "cross_attn.q_proj.weight",
-        .k_proj = "cross_attn.k_proj.weight",
-        .v_proj = "cross_attn.v_proj.weight",
-        .o_proj = "cross_attn.o_proj.weight",
-        .q_norm = "cross_attn.q_norm.weight",
-        .k_norm = "cross_attn.k_norm.weight",
-        .attn_gate = "cross_attn_attn_gate",
-        .post_norm = "post_attention_layernorm.weight",
-        .gate_proj = "mlp.gate_proj.weight",
-        .up_proj = "mlp.up_proj.weight",
-        .down_proj = "mlp.down_proj.weight",
-        .mlp_gate = "cross_attn_mlp_gate",
-    };
     nv_xattn_dims dims = {
         .hidden = llm->hidden_size,
         .n_heads = llm->n_heads,
@@ -242,7 +227,8 @@ static int load_cross_layers(mllama_ctx *c, const nv_safetensors *st,
         snprintf(prefix, sizeof prefix, "%smodel.layers.%d.",
                  llm->weight_prefix, llm->skip_layers[i]);
         c->cross_layer[i] = llm->skip_layers[i];
-        if (nv_xattn_load(st, prefix, &names, &dims, &c->xattn[i], err))
+        if (nv_xattn_load(st, prefix, nv_xattn_mllama_names(), &dims,
+                          &c->xattn[i], err))
             return -1;
         c->n_cross = i + 1;
     }

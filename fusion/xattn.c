@@ -49,6 +49,27 @@ const nv_xattn_names *nv_xattn_default_names(void)
     return &default_names;
 }
 
+static const nv_xattn_names mllama_names = {
+    .input_norm = "input_layernorm.weight",
+    .q_proj = "cross_attn.q_proj.weight",
+    .k_proj = "cross_attn.k_proj.weight",
+    .v_proj = "cross_attn.v_proj.weight",
+    .o_proj = "cross_attn.o_proj.weight",
+    .q_norm = "cross_attn.q_norm.weight",
+    .k_norm = "cross_attn.k_norm.weight",
+    .attn_gate = "cross_attn_attn_gate",
+    .post_norm = "post_attention_layernorm.weight",
+    .gate_proj = "mlp.gate_proj.weight",
+    .up_proj = "mlp.up_proj.weight",
+    .down_proj = "mlp.down_proj.weight",
+    .mlp_gate = "cross_attn_mlp_gate",
+};
+
+const nv_xattn_names *nv_xattn_mllama_names(void)
+{
+    return &mllama_names;
+}
+
 /* Loads prefix+suffix as f32; ndim -1 accepts any shape. */
 static int load_tensor(const nv_safetensors *st, const char *prefix,
                        const char *suffix, int ndim, const int64_t *shape,

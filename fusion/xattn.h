@@ -42,8 +42,8 @@ typedef struct nv_xattn_dims {
 
 /* Tensor names inside one block, appended to the prefix given to the
  * loader. nv_xattn_default_names() is the nvlm checkpoint layout
- * (docs/model-format.md); other layouts (e.g. Mllama's, for tests) pass
- * their own table. */
+ * (docs/model-format.md), nv_xattn_mllama_names() Mllama's; other
+ * layouts pass their own table. */
 typedef struct nv_xattn_names {
     const char *input_norm;
     const char *q_proj;
@@ -61,6 +61,8 @@ typedef struct nv_xattn_names {
 } nv_xattn_names;
 
 const nv_xattn_names *nv_xattn_default_names(void);
+/* Hugging Face Mllama's layout (MllamaCrossAttentionDecoderLayer). */
+const nv_xattn_names *nv_xattn_mllama_names(void);
 
 /* Which keys each query row may see: row t sees keys [begin[t], end[t]).
  * begin[t] == end[t] means it sees none (row_mask 0). This covers every

@@ -409,22 +409,6 @@ static void check_bad_weights(const block_weights *w, const char *path)
 
 /* ---- Hugging Face Mllama goldens ---- */
 
-static const nv_xattn_names mllama_names = {
-    .input_norm = "input_layernorm.weight",
-    .q_proj = "cross_attn.q_proj.weight",
-    .k_proj = "cross_attn.k_proj.weight",
-    .v_proj = "cross_attn.v_proj.weight",
-    .o_proj = "cross_attn.o_proj.weight",
-    .q_norm = "cross_attn.q_norm.weight",
-    .k_norm = "cross_attn.k_norm.weight",
-    .attn_gate = "cross_attn_attn_gate",
-    .post_norm = "post_attention_layernorm.weight",
-    .gate_proj = "mlp.gate_proj.weight",
-    .up_proj = "mlp.up_proj.weight",
-    .down_proj = "mlp.down_proj.weight",
-    .mlp_gate = "cross_attn_mlp_gate",
-};
-
 /* rms_norm_eps is not in the config: MllamaTextConfig's default 1e-5. */
 static const nv_xattn_dims mllama_dims = {64, 4, 2, 16, 1e-5f};
 
@@ -457,11 +441,11 @@ static void check_mllama(const char *golden, const char *case_name,
                nv_st_get_f32(model, "language_model.model.norm.weight", 1,
                              norm_shape, &final_norm, &err) == 0 &&
                nv_xattn_load(model, "language_model.model.layers.1.",
-                             &mllama_names, &mllama_dims, &layer1, &err) ==
-                   0 &&
+                             nv_xattn_mllama_names(), &mllama_dims,
+                             &layer1, &err) == 0 &&
                nv_xattn_load(model, "language_model.model.layers.3.",
-                             &mllama_names, &mllama_dims, &layer3, &err) ==
-                   0)) {
+                             nv_xattn_mllama_names(), &mllama_dims,
+                             &layer3, &err) == 0)) {
         fprintf(stderr, "%s\n", err.msg);
         goto done;
     }
