@@ -27,6 +27,23 @@ static inline int hub_close(const char *label, const char *what,
     return CHECK(e <= tol);
 }
 
+/* Loads the model directory dir (fusion NULL = the model's default) with
+ * `threads` threads; a failed check, its message printed after `label`,
+ * and NULL when it cannot. */
+static inline nvlm_model *hub_load_model(const char *dir, const char *fusion,
+                                         int threads, const char *label)
+{
+    char err[1024] = "";
+    nvlm_options opt;
+    nvlm_options_init(&opt);
+    opt.fusion = fusion;
+    opt.threads = threads;
+    nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
+    if (!CHECK(m != NULL))
+        fprintf(stderr, "%s: %s\n", label, err);
+    return m;
+}
+
 /* Gives the session an image in the family's own pixel layout, as a
  * family's preprocess would have made it. */
 static inline int hub_set_family_pixels(nvlm_session *s,

@@ -72,19 +72,14 @@ static void run_case(const char *golden)
         fprintf(stderr, "%s\n", e.msg);
         return;
     }
-    nvlm_options opt;
-    nvlm_options_init(&opt);
-    opt.threads = 2;
-    nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
+    nvlm_model *m = hub_load_model(dir, NULL, 2, "idefics3");
     nvlm_session *s = NULL;
     nv_tensor pix = {0}, conn = {0}, mask = {0};
     nv_image img = {0};
     nv_family_image fi = {0};
     float *rows = NULL;
-    if (!CHECK(m != NULL)) {
-        fprintf(stderr, "idefics3: %s\n", err);
+    if (!m)
         goto done;
-    }
     CHECK(!strcmp(m->family->name, "idefics3"));
     if (!CHECK(nv_st_get_f32(g, "in_pixel_values", -1, NULL, &pix, &e) == 0 &&
                nv_st_get_f32(g, "connector_output", -1, NULL, &conn,

@@ -92,19 +92,14 @@ static void run_case(const char *golden, const char *name)
         fprintf(stderr, "%s\n", e.msg);
         return;
     }
-    nvlm_options opt;
-    nvlm_options_init(&opt);
-    opt.threads = 2;
-    nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
+    nvlm_model *m = hub_load_model(dir, NULL, 2, name);
     nvlm_session *s = NULL;
     nv_tensor pix = {0}, proj = {0};
     nv_image img = {0};
     nv_family_image fi = {0};
     float *rows = NULL;
-    if (!CHECK(m != NULL)) {
-        fprintf(stderr, "%s: %s\n", name, err);
+    if (!m)
         goto done;
-    }
     CHECK(!strcmp(m->family->name, "llava"));
     CHECK(!strcmp(nvlm_fusion(m), "d"));
     if (!CHECK(nv_st_get_f32(g, "in_pixel_values", -1, NULL, &pix, &e) == 0 &&
@@ -238,16 +233,13 @@ static void bad_feature_layer(cJSON *c)
  * 56: refused with a message instead of allocating it. */
 static void elongated(const char *golden)
 {
-    char dir[1024], err[1024];
+    char dir[1024];
     nv_error e = {{0}};
     snprintf(dir, sizeof dir, "%s/hf/llava_clip/model", golden);
-    nvlm_options opt;
-    nvlm_options_init(&opt);
-    opt.threads = 1;
-    nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
+    nvlm_model *m = hub_load_model(dir, NULL, 1, "llava_clip");
     nv_image img = {0};
     nv_family_image fi = {0};
-    if (CHECK(m != NULL) && CHECK(nv_image_alloc(&img, 1, 30000, &e) == 0)) {
+    if (m && CHECK(nv_image_alloc(&img, 1, 30000, &e) == 0)) {
         memset(img.rgb, 128, (size_t)30000 * 3);
         CHECK(m->family->preprocess(m->family_ctx, &img, &fi, &e) != 0);
         CHECK(strstr(e.msg, "elongated") != NULL);

@@ -166,15 +166,10 @@ static nvlm_session *run_raw(const char *case_dir, const golden *g,
 {
     char dir[1200], err[1024];
     snprintf(dir, sizeof dir, "%s/model", case_dir);
-    nvlm_options opt;
-    nvlm_options_init(&opt);
-    opt.threads = 2;
-    nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
+    nvlm_model *m = hub_load_model(dir, NULL, 2, case_dir);
     *model = m;
-    if (!CHECK(m != NULL)) {
-        fprintf(stderr, "%s\n", err);
+    if (!m)
         return NULL;
-    }
     nvlm_session *s = nvlm_session_new(m, err, sizeof err);
     if (!CHECK(s != NULL) || !CHECK(set_golden_image(s, g) == 0) ||
         !CHECK(nvlm_add_text(s, text, err, sizeof err) == 0)) {
@@ -234,14 +229,9 @@ static void check_model(const char *case_dir, const golden *g,
 {
     char dir[1200], err[1024], label[128];
     snprintf(dir, sizeof dir, "%s/model", case_dir);
-    nvlm_options opt;
-    nvlm_options_init(&opt);
-    opt.threads = 2;
-    nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
-    if (!CHECK(m != NULL)) {
-        fprintf(stderr, "%s\n", err);
+    nvlm_model *m = hub_load_model(dir, NULL, 2, name);
+    if (!m)
         return;
-    }
     CHECK(!strcmp(nvlm_fusion(m), "x"));
     nvlm_session *s = nvlm_session_new(m, err, sizeof err);
     if (!CHECK(s != NULL) || !CHECK(set_golden_image(s, g) == 0))
@@ -278,19 +268,16 @@ done:
 static void check_preprocess(const char *case_dir, const char *image,
                              const golden *g, const char *name)
 {
-    char dir[1200], path[1200], err[1024], label[128];
+    char dir[1200], path[1200], label[128];
     nv_error e = {{0}};
     snprintf(dir, sizeof dir, "%s/model", case_dir);
     snprintf(path, sizeof path, "%s/hf/%s", check_golden_dir(), image);
-    nvlm_options opt;
-    nvlm_options_init(&opt);
-    opt.threads = 1;
-    nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
+    nvlm_model *m = hub_load_model(dir, NULL, 1, name);
     nv_image img = {0};
     nv_family_image fi = {0};
-    if (!CHECK(m != NULL) || !CHECK(nv_image_load(path, 0, &img, &e) == 0) ||
+    if (!m || !CHECK(nv_image_load(path, 0, &img, &e) == 0) ||
         !CHECK(m->family->preprocess(m->family_ctx, &img, &fi, &e) == 0)) {
-        fprintf(stderr, "%s %s\n", err, e.msg);
+        fprintf(stderr, "%s: %s\n", name, e.msg);
         goto done;
     }
     CHECK(fi.aux[0] == (int)((int64_t *)g->arid.data)[0]);
@@ -382,47 +369,15 @@ static void check_extreme_shapes(void)
     }
 }
 
-/* Writes config.json (text) into a fresh temporary directory. */
-static int write_config(char *dir, size_t size, const char *text)
-{
-    snprintf(dir, size, "/tmp/nv_mllama_XXXXXX");
-    if (!mkdtemp(dir))
-        return -1;
-    char path[1100];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fputs(text, f);
-    fclose(f);
-    return 0;
-}
-
-static void remove_config(const char *dir)
-{
-    char path[1100];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    remove(path);
-    rmdir(dir);
-}
-
 /* Loading a config must fail with a message holding `needle`. */
 static void expect_refused(const char *config, const char *needle,
                            const char *fusion)
 {
-    char dir[256], err[1024] = "";
-    if (!CHECK(write_config(dir, sizeof dir, config) == 0))
-        return;
-    nvlm_options opt;
-    nvlm_options_init(&opt);
-    opt.threads = 1;
-    opt.fusion = fusion;
-    nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
-    CHECK(m == NULL);
-    nvlm_free(m);
-    if (!CHECK(strstr(err, needle) != NULL))
-        fprintf(stderr, "error '%s' does not name '%s'\n", err, needle);
-    remove_config(dir);
+    hub_tmp t;
+    if (CHECK(hub_tmp_make(&t) == 0) &&
+        CHECK(hub_tmp_write(&t, "config.json", config) == 0))
+        hub_expect_refusal(t.dir, fusion, needle, "mllama");
+    hub_tmp_clean(&t);
 }
 
 static void check_refusals(void)

@@ -25,13 +25,8 @@ static void run_case(const char *dir, const char *path, const char *head,
         fprintf(stderr, "%s\n", e.msg);
         return;
     }
-    nvlm_options opt;
-    nvlm_options_init(&opt);
-    opt.fusion = head;
-    opt.threads = 2;
-    nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
-    if (!CHECK(m != NULL)) {
-        fprintf(stderr, "%s\n", err);
+    nvlm_model *m = hub_load_model(dir, head, 2, label);
+    if (!m) {
         nv_st_close(g);
         return;
     }
