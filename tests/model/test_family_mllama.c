@@ -227,27 +227,14 @@ done:
 static void check_model(const char *case_dir, const golden *g,
                         const char *name)
 {
-    char dir[1200], err[1024], label[128];
-    snprintf(dir, sizeof dir, "%s/model", case_dir);
-    nvlm_model *m = hub_load_model(dir, NULL, 2, name);
-    if (!m)
-        return;
-    CHECK(!strcmp(nvlm_fusion(m), "x"));
-    nvlm_session *s = nvlm_session_new(m, err, sizeof err);
-    if (!CHECK(s != NULL) || !CHECK(set_golden_image(s, g) == 0))
+    char label[128];
+    nvlm_model *m = NULL;
+    nvlm_session *s =
+        run_raw(case_dir, g, "<image>Describe this image in one word:", &m);
+    if (m)
+        CHECK(!strcmp(nvlm_fusion(m), "x"));
+    if (!s)
         goto done;
-    CHECK(nvlm_add_text(s, "<image>Describe this image in one word:", err,
-                        sizeof err) == 0);
-    s->keep_prompt_logits = 1;
-    nvlm_gen_params p;
-    nvlm_gen_params_init(&p);
-    p.max_new_tokens = 8;
-    p.ignore_eos = 1;
-    p.raw_prompt = 1;
-    if (!CHECK(nvlm_generate(s, &p, NULL, NULL, err, sizeof err) == 0)) {
-        fprintf(stderr, "%s: %s\n", name, err);
-        goto done;
-    }
     /* Projector output = cross-attention states [tiles * tokens, H]. */
     long nc = (long)nv_tensor_numel(&g->cross);
     if (CHECK(s->features != NULL) &&
