@@ -42,20 +42,16 @@ int nv_idefics3_prep_parse(const cJSON *obj, const char *file,
     if (strcmp(type, "Idefics3ImageProcessor") != 0)
         return nv_fail(err, "%s: image_processor_type '%s' is not "
                        "Idefics3ImageProcessor", file, type);
-    int64_t resample = 1;
     int split = 1;
     if (nv_json_bool_opt(obj, "do_resize", file, 1, &prep->do_resize, err) ||
         longest(obj, "size", file, 4 * 364, &prep->longest_edge, err) ||
         longest(obj, "max_image_size", file, 364, &prep->frame, err) ||
-        nv_json_int_opt(obj, "resample", file, 1, &resample, err) ||
+        nv_prep_read_resample(obj, file, 1, &prep->filter, err) ||
         nv_json_bool_opt(obj, "do_image_splitting", file, 1, &split, err) ||
         nv_prep_read_normalize(obj, file, half, half, &prep->do_rescale,
                                &prep->rescale_factor, &prep->do_normalize,
                                prep->mean, prep->std, err))
         return -1;
-    if (nv_resample_from_pil(resample, &prep->filter))
-        return nv_fail(err, "%s: resample %lld is not supported (1 Lanczos, "
-                       "2 bilinear, 3 bicubic)", file, (long long)resample);
     if (!split)
         return nv_fail(err, "%s: do_image_splitting false is not supported",
                        file);

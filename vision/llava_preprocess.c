@@ -14,7 +14,8 @@ static const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
 static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
 static const float half[3] = {0.5f, 0.5f, 0.5f};
 
-int nv_resample_from_pil(int64_t pil, nv_resample_filter *out)
+/* PIL's resample numbers. */
+static int filter_from_pil(int64_t pil, nv_resample_filter *out)
 {
     switch (pil) {
     case 1:
@@ -29,6 +30,18 @@ int nv_resample_from_pil(int64_t pil, nv_resample_filter *out)
     default:
         return -1;
     }
+}
+
+int nv_prep_read_resample(const cJSON *obj, const char *file, int64_t def,
+                          nv_resample_filter *out, nv_error *err)
+{
+    int64_t resample = def;
+    if (nv_json_int_opt(obj, "resample", file, def, &resample, err))
+        return -1;
+    if (filter_from_pil(resample, out))
+        return nv_fail(err, "%s: resample %lld is not supported (1 Lanczos, "
+                       "2 bilinear, 3 bicubic)", file, (long long)resample);
+    return 0;
 }
 
 /* image_mean / image_std: a list of three numbers or one number. */
@@ -109,9 +122,8 @@ int nv_llava_prep_parse(const cJSON *obj, const char *file,
         return nv_fail(err, "%s: image_processor_type '%s' is not supported "
                        "for LLaVA (CLIPImageProcessor, SiglipImageProcessor)",
                        file, type);
-    int64_t resample = 3;
     if (nv_json_bool_opt(obj, "do_resize", file, 1, &prep->do_resize, err) ||
-        nv_json_int_opt(obj, "resample", file, 3, &resample, err) ||
+        nv_prep_read_resample(obj, file, 3, &prep->filter, err) ||
         nv_json_bool_opt(obj, "do_center_crop", file, clip,
                          &prep->do_center_crop, err) ||
         nv_prep_read_normalize(obj, file, clip ? clip_mean : half,
@@ -119,9 +131,6 @@ int nv_llava_prep_parse(const cJSON *obj, const char *file,
                                &prep->rescale_factor, &prep->do_normalize,
                                prep->mean, prep->std, err))
         return -1;
-    if (nv_resample_from_pil(resample, &prep->filter))
-        return nv_fail(err, "%s: resample %lld is not supported (1 Lanczos, "
-                       "2 bilinear, 3 bicubic)", file, (long long)resample);
     const cJSON *size = NULL;
     if (prep->do_resize) {
         if (nv_json_obj_req(obj, "size", file, &size, err))

@@ -33,8 +33,10 @@ typedef struct nv_llava_prep {
     float mean[3], std[3];
 } nv_llava_prep;
 
-/* Maps PIL's resample number to a filter; -1 when not supported. */
-int nv_resample_from_pil(int64_t pil, nv_resample_filter *out);
+/* Reads `resample` (PIL's number: 1 Lanczos, 2 bilinear, 3 bicubic; def
+ * when absent) as a filter; other numbers are refused. */
+int nv_prep_read_resample(const cJSON *obj, const char *file, int64_t def,
+                          nv_resample_filter *out, nv_error *err);
 
 /* Reads a preprocessor_config.json object (image_processor_type
  * CLIPImageProcessor or SiglipImageProcessor). Keys the processor class
