@@ -76,8 +76,9 @@ static int count_tokens(const nvlm_model *m, const char *text, int *n,
 
 /* Prompt length, memory rows and the keys every prompt row sees, from the
  * same prompt layout the session builds (segments tokenized one by one). */
-static int sequence_counts(const nvlm_model *m, const nv_prompt_layout *lay,
-                           nv_model_cost *out, nv_error *err)
+static int sequence_counts(const nvlm_model *m, nv_fusion fusion,
+                           const nv_prompt_layout *lay, nv_model_cost *out,
+                           nv_error *err)
 {
     int *seg_tokens = calloc((size_t)lay->n_segments + 1, sizeof(int));
     int *tag_tokens = calloc((size_t)lay->n_kv_tags + 1, sizeof(int));
@@ -94,7 +95,7 @@ static int sequence_counts(const nvlm_model *m, const nv_prompt_layout *lay,
     for (int k = 0; k < lay->n_kv_tags && !rc; k++)
         rc = count_tokens(m, lay->kv_tags[k], &tag_tokens[k], err);
     int n_keys = 0;
-    if (!rc && m->fusion != NV_FUSION_D && lay->n_tiles > 0) {
+    if (!rc && fusion != NV_FUSION_D && lay->n_tiles > 0) {
         n_keys = nv_prompt_layout_n_keys(lay, tag_tokens, err);
         rc = n_keys < 0 ? -1 : 0;
     }
@@ -118,6 +119,29 @@ static int sequence_counts(const nvlm_model *m, const nv_prompt_layout *lay,
     return rc;
 }
 
+int nv_cost_sequence(const nvlm_model *m, nv_fusion fusion, int n_tiles,
+                     const char *question, nv_model_cost *out, nv_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (n_tiles < 0 || n_tiles > NV_MAX_TILES_LIMIT + 1)
+        return nv_fail(err, "cost: %d tiles", n_tiles);
+    int T = m->tokens_per_tile;
+    nv_prompt_layout lay;
+    if (nv_prompt_layout_build(&lay, fusion, n_tiles, T, question, NULL, err))
+        return -1;
+    int rc = sequence_counts(m, fusion, &lay, out, err);
+    nv_prompt_layout_free(&lay);
+    if (rc)
+        return -1;
+    out->tiles = n_tiles;
+    out->tokens_per_tile = T;
+    out->image_tokens_in_stream = n_tiles == 0 ? 0
+                                  : fusion == NV_FUSION_D ? n_tiles * T
+                                  : fusion == NV_FUSION_H ? T
+                                                          : 0;
+    return 0;
+}
+
 int nv_model_cost_compute(const nvlm_model *m, int n_tiles,
                           const char *question, nv_model_cost *out,
                           nv_error *err)
@@ -126,25 +150,10 @@ int nv_model_cost_compute(const nvlm_model *m, int n_tiles,
     if (m->family || m->internvl_template)
         return nv_fail(err, "%s: costs are computed for nvlm's own layout "
                        "with the chatml template only", m->dir);
-    if (n_tiles < 0 || n_tiles > NV_MAX_TILES_LIMIT + 1)
-        return nv_fail(err, "cost: %d tiles", n_tiles);
-    int T = m->tokens_per_tile;
-    nv_prompt_layout lay;
-    if (nv_prompt_layout_build(&lay, m->fusion, n_tiles, T, question, NULL,
-                               err))
-        return -1;
-    int rc = sequence_counts(m, &lay, out, err);
-    nv_prompt_layout_free(&lay);
-    if (rc)
+    if (nv_cost_sequence(m, m->fusion, n_tiles, question, out, err))
         return -1;
     const nv_llm_config *c = &m->llm;
     int64_t N = out->prompt_tokens, M = out->xattn_tokens;
-    out->tiles = n_tiles;
-    out->tokens_per_tile = T;
-    out->image_tokens_in_stream = n_tiles == 0 ? 0
-                                  : m->fusion == NV_FUSION_D ? n_tiles * T
-                                  : m->fusion == NV_FUSION_H ? T
-                                                             : 0;
     out->xattn_blocks = M > 0 ? m->n_xattn : 0;
     out->flops_vit = n_tiles * nv_cost_vit_tile(m);
     out->flops_projector = n_tiles * nv_cost_projector_tile(m);

@@ -57,6 +57,13 @@ int nv_model_cost_compute(const nvlm_model *m, int n_tiles,
                           const char *question, nv_model_cost *out,
                           nv_error *err);
 
+/* The sequence part of the above (tiles, tokens_per_tile,
+ * image_tokens_in_stream, xattn_tokens, prompt_tokens, xattn_row_keys; the
+ * rest 0) for nvlm's native layout under any `fusion`, as the session
+ * would build it. */
+int nv_cost_sequence(const nvlm_model *m, nv_fusion fusion, int n_tiles,
+                     const char *question, nv_model_cost *out, nv_error *err);
+
 /* The pieces, exposed so tests can check each against an independent
  * count. FLOPs of the ViT for one tile, of the projector for one tile, of
  * the decoder layers (no cross-attention, no logits) over n_tokens prompt

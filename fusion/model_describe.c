@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fusion/model.h"
+#include "fusion/model_cost.h"
 
 /* Parameters per part, grouped by the first component of the tensor name;
  * per-head LM overrides (x_language_model.*) are counted apart. */
@@ -42,48 +43,13 @@ static cJSON *parameter_counts(const nvlm_model *m)
 static int plan_native(const nvlm_model *m, nv_fusion fusion, int n_tiles,
                        const char *question, cJSON *out, nv_error *err)
 {
-    int T = m->tokens_per_tile;
-    nv_prompt_layout lay;
-    if (nv_prompt_layout_build(&lay, fusion, n_tiles, T, question, NULL, err))
+    nv_model_cost c;
+    if (nv_cost_sequence(m, fusion, n_tiles, question, &c, err))
         return -1;
-    int prompt = 0, stream = 0, keys = 0, rc = 0;
-    for (int i = 0; i < lay.n_segments && !rc; i++) {
-        const nv_prompt_segment *seg = &lay.segments[i];
-        if (seg->kind == NV_SEGMENT_IMAGE) {
-            prompt += seg->count;
-            stream += seg->count;
-            continue;
-        }
-        int32_t *ids = NULL;
-        size_t n = 0;
-        rc = nv_tokenizer_encode(m->tok, seg->text, strlen(seg->text), 1,
-                                 &ids, &n, err);
-        free(ids);
-        prompt += (int)n;
-    }
-    int *tag_tokens = calloc((size_t)lay.n_kv_tags + 1, sizeof(int));
-    if (!tag_tokens && !rc)
-        rc = nv_fail(err, "out of memory");
-    for (int k = 0; k < lay.n_kv_tags && !rc; k++) {
-        int32_t *ids = NULL;
-        size_t n = 0;
-        rc = nv_tokenizer_encode(m->tok, lay.kv_tags[k],
-                                 strlen(lay.kv_tags[k]), 1, &ids, &n, err);
-        free(ids);
-        tag_tokens[k] = (int)n;
-    }
-    if (!rc && fusion != NV_FUSION_D) {
-        keys = nv_prompt_layout_n_keys(&lay, tag_tokens, err);
-        if (keys < 0)
-            rc = -1;
-    }
-    free(tag_tokens);
-    nv_prompt_layout_free(&lay);
-    if (rc)
-        return -1;
-    cJSON_AddNumberToObject(out, "image_tokens_in_stream", stream);
-    cJSON_AddNumberToObject(out, "xattn_tokens", keys);
-    cJSON_AddNumberToObject(out, "prompt_tokens", prompt);
+    cJSON_AddNumberToObject(out, "image_tokens_in_stream",
+                            c.image_tokens_in_stream);
+    cJSON_AddNumberToObject(out, "xattn_tokens", c.xattn_tokens);
+    cJSON_AddNumberToObject(out, "prompt_tokens", c.prompt_tokens);
     return 0;
 }
 
