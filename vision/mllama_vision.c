@@ -360,27 +360,14 @@ static void attn_worker(void *ctx, int w)
         size_t off = (size_t)head * hd;
         nv_gemm_nt(S, r->q + (size_t)t0 * D + off, r->k + off, rows, hd, L,
                    D, D, L, scale, 0.0f);
-        for (int i = 0; i < rows; i++) {
-            float *row = S + (size_t)i * L;
-            /* A padding query does not see padding keys (upstream's mask
-             * is the outer product of the padding flags). */
+        /* A padding query does not see padding keys (upstream's mask is
+         * the outer product of the padding flags). */
+        for (int i = 0; i < rows; i++)
             if (r->pad[t0 + i])
                 for (int j = 0; j < L; j++)
                     if (r->pad[j])
-                        row[j] = -INFINITY;
-            float mx = -INFINITY;
-            for (int j = 0; j < L; j++)
-                if (row[j] > mx)
-                    mx = row[j];
-            double sum = 0;
-            for (int j = 0; j < L; j++) {
-                row[j] = expf(row[j] - mx);
-                sum += row[j];
-            }
-            float inv = (float)(1.0 / sum);
-            for (int j = 0; j < L; j++)
-                row[j] *= inv;
-        }
+                        S[(size_t)i * L + j] = -INFINITY;
+        nv_softmax_rows(S, rows, L);
         nv_gemm_nn(r->attn + (size_t)t0 * D + off, S, r->v_ + off, rows, L,
                    hd, L, D, D, 1.0f, 0.0f);
     }
