@@ -10,6 +10,7 @@
 
 #include "core/matmul.h"
 #include "core/tensor.h"
+#include "vision/vit_ops.h"
 
 struct nv_xattn {
     nv_xattn_dims dims;
@@ -396,21 +397,12 @@ static void attend_row_head(const attn_job *job, int t, int h, float *scores)
         for (int j = 0; j < n; j++)
             scores[j] += qc * krow[j];
     }
-    float max = -INFINITY;
-    for (int j = 0; j < n; j++) {
+    for (int j = 0; j < n; j++)
         scores[j] *= scale;
-        if (scores[j] > max)
-            max = scores[j];
-    }
-    double sum = 0;
-    for (int j = 0; j < n; j++) {
-        scores[j] = expf(scores[j] - max);
-        sum += scores[j];
-    }
-    const float inv_sum = (float)(1.0 / sum);
+    nv_softmax_rows(scores, 1, n);
     const float *v = x->values + ((size_t)g * nk + begin) * D;
     for (int j = 0; j < n; j++) {
-        const float p = scores[j] * inv_sum;
+        const float p = scores[j];
         const float *vrow = v + (size_t)j * D;
         for (int c = 0; c < D; c++)
             o[c] += p * vrow[c];
