@@ -111,14 +111,31 @@ static inline void hub_compare_run(const nvlm_session *s,
     }
 }
 
-/* Runs the session (8 greedy tokens, EOS ignored, every prompt logit kept)
- * and compares it with golden `g` (in_input_ids [1, N], logits,
+/* Runs the session: 8 greedy tokens, EOS ignored, every prompt logit kept,
+ * raw: the prompt text as given. A failed check, its message printed
+ * after `label`, and -1 when it cannot. */
+static inline int hub_generate(nvlm_session *s, int raw, const char *label)
+{
+    char err[1024];
+    s->keep_prompt_logits = 1;
+    nvlm_gen_params p;
+    nvlm_gen_params_init(&p);
+    p.max_new_tokens = 8;
+    p.ignore_eos = 1;
+    p.raw_prompt = raw;
+    if (!CHECK(nvlm_generate(s, &p, NULL, NULL, err, sizeof err) == 0)) {
+        fprintf(stderr, "%s: %s\n", label, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs the session by hub_generate (not raw) and compares it with golden `g` (in_input_ids [1, N], logits,
  * generated_ids [1, N + 8]) by hub_compare_run within 1e-4. */
 static inline void hub_check_generation(nvlm_session *s,
                                         const nv_safetensors *g,
                                         const char *label)
 {
-    char err[1024];
     nv_error e = {{0}};
     nv_tensor ids = {0}, logits = {0}, gen = {0};
     if (!CHECK(nv_st_get_i64(g, "in_input_ids", &ids, &e) == 0 &&
@@ -127,15 +144,8 @@ static inline void hub_check_generation(nvlm_session *s,
         fprintf(stderr, "%s: %s\n", label, e.msg);
         goto done;
     }
-    s->keep_prompt_logits = 1;
-    nvlm_gen_params p;
-    nvlm_gen_params_init(&p);
-    p.max_new_tokens = 8;
-    p.ignore_eos = 1;
-    if (!CHECK(nvlm_generate(s, &p, NULL, NULL, err, sizeof err) == 0)) {
-        fprintf(stderr, "%s: %s\n", label, err);
+    if (hub_generate(s, 0, label))
         goto done;
-    }
     hub_compare_run(s, ids.data, (int)ids.shape[1], logits.data,
                     (long)nv_tensor_numel(&logits), gen.data,
                     (int)gen.shape[1], 1e-4, label);

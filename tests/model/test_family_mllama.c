@@ -176,14 +176,7 @@ static nvlm_session *run_raw(const char *case_dir, const golden *g,
         nvlm_session_free(s);
         return NULL;
     }
-    s->keep_prompt_logits = 1;
-    nvlm_gen_params p;
-    nvlm_gen_params_init(&p);
-    p.max_new_tokens = 8;
-    p.ignore_eos = 1;
-    p.raw_prompt = 1;
-    if (!CHECK(nvlm_generate(s, &p, NULL, NULL, err, sizeof err) == 0)) {
-        fprintf(stderr, "%s\n", err);
+    if (hub_generate(s, 1, case_dir)) {
         nvlm_session_free(s);
         return NULL;
     }
