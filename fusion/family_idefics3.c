@@ -39,7 +39,8 @@ static const char global_token[] = "<global-img>";
 
 static int idefics3_matches(const cJSON *config)
 {
-    return nv_hub_matches(config, "Idefics3ForConditionalGeneration", "idefics3");
+    return nv_hub_matches(config, "Idefics3ForConditionalGeneration",
+                          "idefics3");
 }
 
 static int idefics3_llm_config(const cJSON *config, const char *file,

@@ -227,7 +227,8 @@ static void check_index_cases(void)
     expect_refused("same tensor in two shards", dir, "'a'", "twice");
     CHECK(test_write_text(index, "{\"weight_map\": {\"a\": 3}}") == 0);
     expect_refused("shard name not a string", dir, "'a'", "not a string");
-    CHECK(test_write_text(index, "{\"weight_map\": [\"s1.safetensors\"]}") == 0);
+    CHECK(test_write_text(index, "{\"weight_map\": [\"s1.safetensors\"]}") ==
+          0);
     expect_refused("weight_map not an object", dir, "weight_map", NULL);
     CHECK(test_write_text(index, "{\"metadata\": {}}") == 0);
     expect_refused("no weight_map", dir, "weight_map", NULL);

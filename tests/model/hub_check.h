@@ -130,8 +130,9 @@ static inline int hub_generate(nvlm_session *s, int raw, const char *label)
     return 0;
 }
 
-/* Runs the session by hub_generate (not raw) and compares it with golden `g` (in_input_ids [1, N], logits,
- * generated_ids [1, N + 8]) by hub_compare_run within 1e-4. */
+/* Runs the session by hub_generate (not raw) and compares it with golden
+ * `g` (in_input_ids [1, N], logits, generated_ids [1, N + 8]) by
+ * hub_compare_run within 1e-4. */
 static inline void hub_check_generation(nvlm_session *s,
                                         const nv_safetensors *g,
                                         const char *label)

@@ -17,9 +17,10 @@
  *    against tests/fixtures/mllama_masked, made by
  *    tools/reference/mllama_masked.py (a PyTorch reference that first
  *    reproduces the transformers goldens), same tolerances.
- *  - the bilinear resize (vision/resize.c) vs Pillow 9.4 (tests/fixtures/mllama_resize, made
- *    by tools/make_mllama_resize_fixtures.py): bit-exact; the goldens'
- *    images need no resize, so this is where it is checked;
+ *  - the bilinear resize (vision/resize.c) vs Pillow 9.4
+ *    (tests/fixtures/mllama_resize, made by
+ *    tools/make_mllama_resize_fixtures.py): bit-exact; the goldens' images
+ *    need no resize, so this is where it is checked;
  *  - extreme image shapes (1x1, 1x300, 300x1) preprocess to valid grids.
  * Plus refusals: an unknown architecture, an Mllama config missing a key
  * the family needs, and a fusion the model lacks, each named. */
