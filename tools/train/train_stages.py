@@ -23,6 +23,7 @@ import math
 import os
 import random
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -264,7 +265,7 @@ def stage_fusion(args):
                  "h": {"xattn_layers": args.xattn_layers}}
     raw = NT.make_config(vit_raw["vision_config"], lm_dims, heads_cfg, args.max_tiles, tile)
     cfg = NT.Cfg(raw)
-    tok = NT.write_tokenizer(args.out)
+    tok = NT.write_tokenizer(tempfile.mkdtemp(prefix="nvlm_tok_"))
     vit_w = {k: v.float().to(device) for k, v in st_io.read_file(
         os.path.join(args.vit, "model.safetensors")).items()}
     lm_w = {k: v.float().to(device) for k, v in st_io.read_file(args.lm).items()}
@@ -282,12 +283,32 @@ def stage_fusion(args):
                    "vit_params": sum(v.numel() for v in vit_w.values()),
                    "lm_params": sum(v.numel() for v in lm_w.values()), "args": vars(args)})
     runner = NT.Runner(raw, tok, {}, device)
+    write_part(args.out, "lm_base.safetensors", lm_w, "lm")
 
     def weights_for(head, lm):
         return {**vit_w, **lm, **fusion[head]}
 
     lm_of = {h: lm_w for h in HEADS}
     summary = {"params": counts}
+    if args.seconds3 or args.seconds4:
+        # One step count for all three heads, from head d's speed (the costliest per sample).
+        runner.w = weights_for("d", lm_w)
+        loader = make_loader(dataset, runner.prompter, "d", args.batch, args.seed + 99, args.workers)
+        for v in fusion["d"].values():
+            v.requires_grad_(True)
+        t3 = calibrate(runner, "d", list(fusion["d"].values()), loader)
+        for v in lm_w.values():
+            v.requires_grad_(True)
+        t4 = calibrate(runner, "d", list(fusion["d"].values()) + list(lm_w.values()), loader)
+        for v in list(lm_w.values()) + list(fusion["d"].values()):
+            v.requires_grad_(False)
+        if args.seconds3:
+            args.steps3 = max(1, int(args.seconds3 / t3))
+        if args.seconds4:
+            args.steps4 = max(1, int(args.seconds4 / t4))
+        summary["calibration"] = {"s_per_step_align": t3, "s_per_step_finetune": t4,
+                                  "steps3": args.steps3, "steps4": args.steps4}
+        log_line(log, summary["calibration"])
     for stage, steps, lr in (("align", args.steps3, args.lr3), ("finetune", args.steps4, args.lr4)):
         if steps <= 0:
             continue
@@ -324,26 +345,46 @@ def stage_fusion(args):
             summary["eval_%s_%s" % (name, head)] = metrics
             log_line(log, {"eval": name, "head": head, **metrics, "first_pred": preds[0]})
     summary["total_wall_s"] = round(time.time() - t_all, 1)
+    summary["config"] = raw
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
-    with open(os.path.join(args.out, "config.json"), "w") as f:
-        json.dump(raw, f, indent=1)
     log_line(log, {"summary": summary})
     return 0
 
 
+def write_part(out, name, tensors, stage):
+    """One safetensors file of f16 tensors, written atomically (each stays under the device
+    run's 16 MB per returned file)."""
+    path = os.path.join(out, name)
+    st_io.write_file(path + ".tmp", {k: v.detach().half().cpu().contiguous()
+                                     for k, v in tensors.items()}, {"stage": stage})
+    os.replace(path + ".tmp", path)
+
+
 def save_parts(out, fusion, lm_of, stage):
-    """Writes fusion.safetensors (all heads) and lm_<head>.safetensors, f32, atomically;
-    each file stays under the device run's 16 MB per file."""
-    def write(name, tensors):
-        path = os.path.join(out, name)
-        st_io.write_file(path + ".tmp", {k: v.detach().float().cpu().contiguous()
-                                         for k, v in tensors.items()}, {"stage": stage})
-        os.replace(path + ".tmp", path)
-    write("fusion.safetensors", {k: v for h in HEADS for k, v in fusion[h].items()})
+    """fusion.safetensors (all heads) and, after fine-tuning, lm_<head>.safetensors."""
+    write_part(out, "fusion.safetensors", {k: v for h in HEADS for k, v in fusion[h].items()}, stage)
     if stage == "finetune":
         for head in HEADS:
-            write("lm_%s.safetensors" % head, {k: v.half() for k, v in lm_of[head].items()})
+            write_part(out, "lm_%s.safetensors" % head, lm_of[head], stage)
+
+
+def calibrate(runner, head, params, loader, steps=12):
+    """Seconds per training step of `head` (the last steps - 4 of a short throw-away run on
+    copies of the weights)."""
+    saved = {k: v.detach().clone() for k, v in runner.w.items()}
+    marks = []
+    class Timed:
+        def __iter__(self):
+            for i, batch in enumerate(loader):
+                marks.append(time.time())
+                yield batch
+    train(runner, head, params, Timed(), steps, 1e-4, None, "calibrate")
+    marks.append(time.time())
+    with torch.no_grad():
+        for k, v in runner.w.items():
+            v.copy_(saved[k])
+    return (marks[-1] - marks[4]) / (len(marks) - 5)
 
 
 def main(argv=None):
@@ -384,6 +425,9 @@ def main(argv=None):
     s.add_argument("--lr3", type=float, default=1e-3)
     s.add_argument("--lr4", type=float, default=5e-4)
     s.add_argument("--lm-lr-scale", type=float, default=0.5)
+    s.add_argument("--seconds3", type=float, default=0,
+                   help="set --steps3 from this many seconds of head d (calibrated)")
+    s.add_argument("--seconds4", type=float, default=0, help="same for --steps4")
     s.add_argument("--max-seconds-per-head", type=float, default=0)
     args = p.parse_args(argv)
     return stage_lm(args) if args.stage == "lm" else stage_fusion(args)
