@@ -53,7 +53,8 @@ folders=$(ls -d "$data"/train_* | paste -sd, -)
 "$PY" tools/train/pretrain_vit.py --resume "$run/vit_state" --data "$folders" \
     --val-data "$data/test" --heldout-data "$data/heldout" --device "$DEVICE" \
     --steps "$VIT_STEPS" --batch 32 --max-tiles 4 --seed 1 --workers "$WORKERS" \
-    --max-minutes "$VIT_MIN" --log-every 100 --out /tmp/nvlm_vit ${VIT_ARGS:-} 2>&1 | grep -v Warning
+    --max-minutes "$VIT_MIN" --log-every 100 --out /tmp/nvlm_vit ${VIT_ARGS:-} 2>&1 | grep -v Warning \
+    || echo "gpu_run: pretrain_vit exit status $?"
 cp /tmp/nvlm_vit/model.safetensors "$out/vit.safetensors"
 echo "gpu_run: stage 1 done at $SECONDS s"
 
