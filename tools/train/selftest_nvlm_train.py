@@ -5,7 +5,8 @@ For each head d/x/h the three fixture cases (1, 3, 7 tiles) run as ONE padded ba
 padding, per-sample tile counts and memories are exercised) and must reproduce
 `golden_{head}_{n}`: prompt ids exactly, logits within 1e-4 * max|logit| (docs/model-format.md
 section 11); the 8 greedy ids of the batched no-cache decoder must equal `generated_ids`.
-Also: the bundled byte tokenizer round-trips text and maps bytes to their own ids.
+Also: the bundled byte tokenizer maps text to its UTF-8 bytes and has the special ids
+256..259; table_metrics' self-check passes.
 Exit status 1 on any failure.
 """
 import json
@@ -22,6 +23,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools", "reference"))
 
 import nvlm_train as NT  # noqa: E402
 import st_io  # noqa: E402
+import table_metrics  # noqa: E402
 from bpe import Tokenizer  # noqa: E402
 
 TOL = 1e-4
@@ -73,6 +75,7 @@ def main():
         check(ids == list(text.encode("utf-8")), "byte tokenizer: ids are the UTF-8 bytes")
         check(btok.added["<|im_end|>"] == 258 and btok.added["<|vision_pad|>"] == 259,
               "byte tokenizer: special ids 256..259")
+    check(table_metrics.selftest() == 0, "table metrics (cell accuracy, exact, TEDS) on known cases")
     if failures:
         print("selftest_nvlm_train: %d failure(s)" % len(failures))
         return 1
