@@ -426,7 +426,8 @@ def main(argv=None):
     s.add_argument("--lr4", type=float, default=5e-4)
     s.add_argument("--lm-lr-scale", type=float, default=0.5)
     s.add_argument("--seconds3", type=float, default=0,
-                   help="set --steps3 from this many seconds of head d (calibrated)")
+                   help="set --steps3 from this many seconds of head d (calibrated; measured 3-4x "
+                        "the real step time on the H200: prefer --steps3)")
     s.add_argument("--seconds4", type=float, default=0, help="same for --steps4")
     s.add_argument("--max-seconds-per-head", type=float, default=0)
     args = p.parse_args(argv)
