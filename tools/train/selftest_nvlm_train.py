@@ -1,0 +1,87 @@
+"""Self-test of the batched training model (tools/train/nvlm_train.py) against the tiny_nvlm
+fixture goldens: `/usr/bin/python3 tools/train/selftest_nvlm_train.py`.
+
+For each head d/x/h the three fixture cases (1, 3, 7 tiles) run as ONE padded batch (so
+padding, per-sample tile counts and memories are exercised) and must reproduce
+`golden_{head}_{n}`: prompt ids exactly, logits within 1e-4 * max|logit| (docs/model-format.md
+section 11); the 8 greedy ids of the batched no-cache decoder must equal `generated_ids`.
+Also: the bundled byte tokenizer maps text to its UTF-8 bytes and has the special ids
+256..259; table_metrics' self-check passes.
+Exit status 1 on any failure.
+"""
+import json
+import os
+import sys
+import tempfile
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "tools", "reference"))
+
+import nvlm_train as NT  # noqa: E402
+import st_io  # noqa: E402
+import table_metrics  # noqa: E402
+from bpe import Tokenizer  # noqa: E402
+
+TOL = 1e-4
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def main():
+    torch.set_num_threads(1)
+    fixture = os.environ.get("NV_FIXTURE_DIR", os.path.join(ROOT, "tests", "fixtures"))
+    fixture = os.path.join(fixture, "tiny_nvlm")
+    with open(os.path.join(fixture, "config.json")) as f:
+        raw = json.load(f)
+    with open(os.path.join(fixture, "cases.json")) as f:
+        cases = json.load(f)
+    tok = Tokenizer.load(fixture)
+    w = {k: v.float() for k, v in st_io.read_model(fixture).items()}
+    run = NT.Runner(raw, tok, w, torch.device("cpu"))
+    question = cases["question"]
+    for head in ("d", "x", "h"):
+        goldens = [st_io.read_file(os.path.join(fixture, "golden_%s_%d.safetensors" % (head, n)))
+                   for n in (1, 3, 7)]
+        samples = [(g["in_pixel_values"], question, "") for g in goldens]
+        batch = NT.make_batch(run.prompter, head, samples, with_answers=False)
+        pixels = torch.cat([g["in_pixel_values"] for g in goldens])
+        logits = run.logits(head, batch, pixels)
+        for b, (n, g) in enumerate(zip((1, 3, 7), goldens)):
+            want_ids = g["in_input_ids"][0].tolist()
+            L = len(want_ids)
+            check(batch["ids"][b, :L].tolist() == want_ids and int(batch["lengths"][b]) == L,
+                  "%s n=%d prompt ids (%d)" % (head, n, L))
+            ref = g["logits"][0]
+            err = float((logits[b, :L] - ref).abs().max())
+            scale = float(ref.abs().max())
+            check(err <= TOL * scale, "%s n=%d logits max|err| %.2e <= %.2e" % (head, n, err, TOL * scale))
+        got = run.greedy(head, samples, 8, pixels)
+        for b, (n, g) in enumerate(zip((1, 3, 7), goldens)):
+            want = g["generated_ids"][0].tolist()[len(g["in_input_ids"][0]):]
+            check(got[b] == want, "%s n=%d 8 greedy ids %s" % (head, n, got[b]))
+    with tempfile.TemporaryDirectory() as tmp:
+        btok = NT.write_tokenizer(tmp)
+        text = "| Name | Price |\n| --- | --- |\n| Ada | €1,200.50 |"
+        ids = btok.encode(text)
+        check(ids == list(text.encode("utf-8")), "byte tokenizer: ids are the UTF-8 bytes")
+        check(btok.added["<|im_end|>"] == 258 and btok.added["<|vision_pad|>"] == 259,
+              "byte tokenizer: special ids 256..259")
+    check(table_metrics.selftest() == 0, "table metrics (cell accuracy, exact, TEDS) on known cases")
+    if failures:
+        print("selftest_nvlm_train: %d failure(s)" % len(failures))
+        return 1
+    print("selftest_nvlm_train: all ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
