@@ -53,6 +53,11 @@ void nvlm_free(nvlm_model *model);
  * Markdown.", the task the bundled models were trained on). */
 const char *nvlm_table_prompt(const nvlm_model *model);
 
+/* The model card's warning (config.json `nvlm_model_card.warning`), or
+ * NULL: a model that is known not to do its job says so, and the commands
+ * print it, so that its answers are never taken as real. */
+const char *nvlm_model_warning(const nvlm_model *model);
+
 /* 1 when the model has the fusion head `name` ("d", "x" or "h"). */
 int nvlm_has_fusion(const nvlm_model *model, const char *name);
 

@@ -286,6 +286,8 @@ int nv_cmd_ask(int argc, char **argv)
         fprintf(stderr, "nvlm ask: %s\n", err);
         return 1;
     }
+    if (nvlm_model_warning(m))
+        fprintf(stderr, "nvlm ask: note: %s\n", nvlm_model_warning(m));
     nvlm_session *s = nvlm_session_new(m, err, sizeof err);
     struct answer ans = {.stream = !a.json};
     rc = s ? 0 : -1;

@@ -194,6 +194,8 @@ int nv_cmd_eval(int argc, char **argv)
         bench_images_free(imgs, n);
         return 1;
     }
+    if (nvlm_model_warning(probe))
+        fprintf(stderr, "nvlm eval: note: %s\n", nvlm_model_warning(probe));
     const char *names[] = {"d", "x", "h"};
     for (int f = 0; f < 3; f++) {
         int wanted = !a.fusions || strchr(a.fusions, names[f][0]);

@@ -159,6 +159,9 @@ static void print_model_text(const cJSON *d)
     printf("architecture: %s (%s)\n",
            cJSON_GetObjectItem(d, "architecture")->valuestring,
            cJSON_GetObjectItem(d, "family")->valuestring);
+    const cJSON *card = cJSON_GetObjectItem(d, "warning");
+    if (cJSON_IsString(card))
+        printf("warning:      %s\n", card->valuestring);
     printf("paradigm:     %s\n",
            cJSON_GetObjectItem(d, "paradigm")->valuestring);
     printf("fusion heads:");

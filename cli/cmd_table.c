@@ -141,6 +141,8 @@ int nv_cmd_table(int argc, char **argv)
         fprintf(stderr, "nvlm table: %s\n", err);
         return 1;
     }
+    if (nvlm_model_warning(m))
+        fprintf(stderr, "nvlm table: note: %s\n", nvlm_model_warning(m));
     table_result r;
     int status = 0;
     if (table_run(m, a.image, a.max_new, &r, err, sizeof err)) {

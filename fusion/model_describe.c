@@ -142,6 +142,8 @@ char *nvlm_describe_json(nvlm_model *m, const char *image_path,
             ? "X: image through cross-attention"
             : "D: image tokens in the decoder stream";
     cJSON_AddStringToObject(root, "paradigm", paradigm);
+    if (nvlm_model_warning(m))
+        cJSON_AddStringToObject(root, "warning", nvlm_model_warning(m));
     cJSON *heads = cJSON_AddArrayToObject(root, "fusion_heads");
     for (int f = 0; f < 3; f++)
         if (m->heads_present[f])

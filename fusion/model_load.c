@@ -25,6 +25,13 @@ const char *nvlm_table_prompt(const nvlm_model *model)
                : "Convert the table to Markdown.";
 }
 
+const char *nvlm_model_warning(const nvlm_model *model)
+{
+    const cJSON *w = nv_json_get(nv_json_get(model->config, "nvlm_model_card"),
+                                 "warning");
+    return cJSON_IsString(w) && w->valuestring[0] ? w->valuestring : NULL;
+}
+
 int nvlm_has_fusion(const nvlm_model *model, const char *name)
 {
     nv_fusion f;

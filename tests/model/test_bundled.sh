@@ -43,6 +43,24 @@ table4.png d 124 32 67 111 110 116 97 99 116 32 124 32 67 111 100 101 32 124 32 
 table4.png x 124 32 67 111 100 101 32 124 32 67 111 115 116 32 124 32 67 111 100 101 32 124 32 67 111 100 101 32 124 10 124 32 45 45 45 32 124 32 45 45 45 32 124 32 45 45 45 32 124 32 45 45 45 32 124 10 124 32 76 105 115 98 111 110 32 124 32 36 56 44 56 48 48 44 53 48 50 32 124 32 36 53 44 56 48 48 44 53 48 50 32 124 32 36 53 44
 table4.png h 124 32 67 111 110 116 97 99 116 32 124 32 67 111 110 116 97 99 116 32 124 32 67 111 110 116 97 99 116 32 124 32 67 111 100 101 32 124 10 124 32 45 45 45 32 124 32 45 45 45 32 124 32 45 45 45 32 124 32 45 45 45 32 124 10 124 32 76 105 97 109 32 89 111 117 110 103 32 124 32 67 97 110 100 108 101 32 124 32 45 56 56 46 48 37 32
 IDS
+# nvlm table with no -m uses the bundled model, prints a well-formed table,
+# and says on stderr that the model is undertrained (its model card).
+tmpd=$(mktemp -d)
+if "$bin" table -t 2 "$root/assets/samples/table1.png" >"$tmpd/t.md" 2>"$tmpd/err"; then
+    /usr/bin/python3 - "$tmpd/t.md" <<'PY' || { echo "FAIL: nvlm table output is not a well-formed table"; fail=1; }
+import re, sys
+lines = open(sys.argv[1], encoding="utf-8").read().rstrip("\n").split("\n")
+cells = lambda l: re.split(r"(?<!\\) \| ", l[2:-2])
+assert len(lines) >= 3 and all(l.startswith("| ") and l.endswith(" |") for l in lines)
+assert all(c == "---" for c in cells(lines[1]))
+assert len({len(cells(l)) for l in lines}) == 1
+PY
+    grep -q "note: this bundled model is undertrained" "$tmpd/err" ||
+        { echo "FAIL: nvlm table did not print the model card's warning"; fail=1; }
+else
+    echo "FAIL: nvlm table on the bundled model: $(cat "$tmpd/err")"; fail=1
+fi
+rm -rf "$tmpd"
 if [ "$checked" -ne 12 ]; then
     echo "FAIL: checked $checked of 12 cases"
     fail=1
