@@ -175,13 +175,13 @@ int nv_cmd_eval(int argc, char **argv)
         return 1;
     nv_error e = {{0}};
     bench_image *imgs = NULL;
-    int n = 0;
-    if (bench_images_from_dir(a.data, a.data, &imgs, &n, &e)) {
+    int n_read = 0;
+    if (bench_images_from_dir(a.data, a.data, &imgs, &n_read, &e)) {
         fprintf(stderr, "nvlm eval: %s\n", e.msg);
         return 1;
     }
-    if (a.limit > 0 && a.limit < n)
-        n = a.limit;
+    /* --limit scores the first n; all n_read are freed. */
+    int n = a.limit > 0 && a.limit < n_read ? a.limit : n_read;
     /* The heads: as listed, or every head the model has. */
     char heads[3][2];
     int n_heads = 0;
@@ -191,7 +191,7 @@ int nv_cmd_eval(int argc, char **argv)
     nvlm_model *probe = nvlm_load(dir, &opt, err, sizeof err);
     if (!probe) {
         fprintf(stderr, "nvlm eval: %s\n", err);
-        bench_images_free(imgs, n);
+        bench_images_free(imgs, n_read);
         return 1;
     }
     if (nvlm_model_warning(probe))
@@ -239,6 +239,6 @@ int nv_cmd_eval(int argc, char **argv)
         free(text);
     }
     cJSON_Delete(root);
-    bench_images_free(imgs, n);
+    bench_images_free(imgs, n_read);
     return rc ? (rc == 2 ? 2 : 1) : 0;
 }
