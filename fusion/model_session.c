@@ -3,7 +3,6 @@
  * -> decoder -> sampled tokens (docs/model-format.md sections 8 and 9). */
 #include "fusion/model.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +115,33 @@ int nv_session_set_pixels(nvlm_session *s, const float *pixels, int n_tiles,
     return 0;
 }
 
+/* The loaded image as tiles: a hub family's own preprocessing, or
+ * nvlm's tiling into s->pixels. */
+static int preprocess_image(nvlm_session *s, const nv_image *img,
+                            nv_error *err)
+{
+    const nvlm_model *m = s->m;
+    const nv_family *fam = m->family;
+    if (!fam) {
+        nv_tile_grid grid;
+        if (nv_preprocess_image(img, &m->prep, &grid, &s->pixels, err))
+            return -1;
+        s->n_tiles = grid.num_tiles;
+        s->grid_cols = grid.cols;
+        s->grid_rows = grid.rows;
+        return 0;
+    }
+    if (fam->paradigm == NV_PARADIGM_TEXT)
+        return nv_fail(err, "a %s model (%s) has no vision part", fam->name,
+                       m->dir);
+    if (fam->preprocess(m->family_ctx, img, &s->family_image, err))
+        return -1;
+    s->n_tiles = s->family_image.n_tiles;
+    s->grid_cols = s->family_image.cols;
+    s->grid_rows = s->family_image.rows;
+    return 0;
+}
+
 int nvlm_add_image_file(nvlm_session *s, const char *path, char *errbuf,
                         size_t errlen)
 {
@@ -127,37 +153,15 @@ int nvlm_add_image_file(nvlm_session *s, const char *path, char *errbuf,
         return -1;
     }
     drop_image(s);
-    const nv_family *fam = s->m->family;
-    if (fam) {
-        int frc = fam->paradigm == NV_PARADIGM_TEXT
-                      ? nv_fail(&err, "%s: a %s model has no vision part",
-                                s->m->dir, fam->name)
-                      : fam->preprocess(s->m->family_ctx, &img,
-                                        &s->family_image, &err);
-        nv_image_free(&img);
-        if (frc) {
-            set_err(errbuf, errlen, &err);
-            return -1;
-        }
-        s->has_image = 1;
-        s->n_tiles = s->family_image.n_tiles;
-        s->grid_cols = s->family_image.cols;
-        s->grid_rows = s->family_image.rows;
-        s->stats.ms_preprocess = now_ms() - t0;
-        return 0;
-    }
-    nv_tile_grid grid;
-    int rc = nv_preprocess_image(&img, &s->m->prep, &grid, &s->pixels, &err);
+    int rc = preprocess_image(s, &img, &err);
     nv_image_free(&img);
     if (rc) {
+        drop_image(s);
         nv_fail_prefix(&err, "%s: ", path);
         set_err(errbuf, errlen, &err);
         return -1;
     }
     s->has_image = 1;
-    s->n_tiles = grid.num_tiles;
-    s->grid_cols = grid.cols;
-    s->grid_rows = grid.rows;
     s->stats.ms_preprocess = now_ms() - t0;
     return 0;
 }
