@@ -107,7 +107,6 @@ typedef struct nvlm_stats {
 int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p, nvlm_token_fn fn,
                   void *user, char *err, size_t errlen);
 
-/* The ids of the last prompt and generation, valid until the next call. */
 /* A JSON description of the model (architecture, parameter counts per
  * part, fusion heads) and, when image_path is not NULL, of what the image
  * becomes under each fusion head the model has: tile grid, image tokens in
@@ -116,6 +115,8 @@ int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p, nvlm_token_fn fn,
 char *nvlm_describe_json(nvlm_model *model, const char *image_path,
                          const char *question, char *err, size_t errlen);
 
+/* The ids of the last prompt and generation, and its statistics; valid
+ * until the next call on the session. */
 const int32_t *nvlm_prompt_ids(const nvlm_session *s, int *n);
 const int32_t *nvlm_generated_ids(const nvlm_session *s, int *n);
 const nvlm_stats *nvlm_last_stats(const nvlm_session *s);
