@@ -115,7 +115,7 @@ int nv_session_set_pixels(nvlm_session *s, const float *pixels, int n_tiles,
     return 0;
 }
 
-/* The loaded image as tiles: a hub family's own preprocessing, or
+/* The decoded image as tiles: a hub family's own preprocessing, or
  * nvlm's tiling into s->pixels. */
 static int preprocess_image(nvlm_session *s, const nv_image *img,
                             nv_error *err)
@@ -142,6 +142,17 @@ static int preprocess_image(nvlm_session *s, const nv_image *img,
     return 0;
 }
 
+int nv_session_set_image(nvlm_session *s, const nv_image *img, nv_error *err)
+{
+    drop_image(s);
+    if (preprocess_image(s, img, err)) {
+        drop_image(s);
+        return -1;
+    }
+    s->has_image = 1;
+    return 0;
+}
+
 int nvlm_add_image_file(nvlm_session *s, const char *path, char *errbuf,
                         size_t errlen)
 {
@@ -152,16 +163,13 @@ int nvlm_add_image_file(nvlm_session *s, const char *path, char *errbuf,
         set_err(errbuf, errlen, &err);
         return -1;
     }
-    drop_image(s);
-    int rc = preprocess_image(s, &img, &err);
+    int rc = nv_session_set_image(s, &img, &err);
     nv_image_free(&img);
     if (rc) {
-        drop_image(s);
         nv_fail_prefix(&err, "%s: ", path);
         set_err(errbuf, errlen, &err);
         return -1;
     }
-    s->has_image = 1;
     s->stats.ms_preprocess = now_ms() - t0;
     return 0;
 }
