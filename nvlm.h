@@ -20,6 +20,11 @@
  * Every function that can fail returns 0 (or a non-NULL pointer) on success
  * and -1 (or NULL) on failure with a message in `err`. The caller owns what
  * a *_new / nvlm_load returns and frees it with the matching *_free.
+ *
+ * A model may have several sessions, but runs one call at a time: the
+ * decoder's scratch and the cross-attention keys of the image live in the
+ * model, so calls on sessions of one model must not overlap (each
+ * nvlm_generate sets them up again for its own session).
  */
 #ifndef NVLM_H
 #define NVLM_H
