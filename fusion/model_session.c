@@ -407,8 +407,7 @@ static int build_internvl_prompt(nvlm_session *s, const char *question,
     return rc;
 }
 
-/* A hub family's prompt: its own template, tokenized as one string; X
- * families get the encoded rows as their cross-attention memory. */
+/* A hub family's prompt: its own template, tokenized as one string. */
 static int build_family_prompt(nvlm_session *s, const char *question,
                                int raw, nv_error *err)
 {
@@ -422,12 +421,6 @@ static int build_family_prompt(nvlm_session *s, const char *question,
     int rc = append_text(s, text, NULL, err);
     free(text);
     s->n_prompt = s->n_ids;
-    if (!rc && fam->paradigm == NV_PARADIGM_X && fam->xattn_set_memory)
-        rc = fam->xattn_set_memory(m->family_ctx,
-                                   s->has_image ? s->features : NULL,
-                                   s->has_image ? s->n_image_rows : 0,
-                                   s->has_image ? &s->family_image : NULL,
-                                   err);
     return rc;
 }
 
@@ -511,9 +504,19 @@ static int embed_prompt(nvlm_session *s, float *emb, nv_error *err)
     return 0;
 }
 
+/* The cross-attention keys and values of the image, in every block:
+ * nvlm's x/h blocks read s->memory, an X hub family the encoded rows. */
 static int prepare_xattn(nvlm_session *s, int max_tokens, nv_error *err)
 {
     const nvlm_model *m = s->m;
+    const nv_family *fam = m->family;
+    if (fam)
+        return fam->paradigm == NV_PARADIGM_X && fam->xattn_set_memory
+                   ? fam->xattn_set_memory(
+                         m->family_ctx, s->has_image ? s->features : NULL,
+                         s->has_image ? s->n_image_rows : 0,
+                         s->has_image ? &s->family_image : NULL, err)
+                   : 0;
     for (int j = 0; j < m->n_xattn; j++) {
         if (nv_xattn_set_image(m->xattn[j], s->memory, s->n_keys, err))
             return -1;
