@@ -434,7 +434,12 @@ nvlm_model *nvlm_load(const char *dir, const nvlm_options *opt, char *errbuf,
     }
     snprintf(m->dir, sizeof m->dir, "%s", dir);
     snprintf(m->config_path, sizeof m->config_path, "%s/config.json", dir);
-    if (load_all(m, opt, &err)) {
+    /* A cut path could name another directory. */
+    int rc = strlen(dir) >= sizeof m->dir
+                 ? nv_fail(&err, "%.64s...: the model directory's path is "
+                           "longer than %zu bytes", dir, sizeof m->dir - 1)
+                 : load_all(m, opt, &err);
+    if (rc) {
         if (errbuf && errlen)
             snprintf(errbuf, errlen, "%s", err.msg);
         nvlm_free(m);
