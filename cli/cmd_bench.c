@@ -214,16 +214,10 @@ static int run_once(nvlm_session *s, const bench_image *img,
             return nv_fail(err, "%s", msg);
     } else {
         nv_image pic = {0};
-        nv_tensor pixels = {0};
-        nv_tile_grid grid;
         int rc = bench_synthetic_image(img->width, img->height, &pic, err);
         if (!rc)
-            rc = nv_preprocess_image(&pic, &s->m->prep, &grid, &pixels, err);
-        if (!rc)
-            rc = nv_session_set_pixels(s, pixels.data, (int)pixels.shape[0],
-                                       err);
+            rc = nv_session_set_image(s, &pic, err);
         nv_image_free(&pic);
-        nv_tensor_free(&pixels);
         if (rc)
             return -1;
     }
