@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fusion/family_hub.h"
 #include "fusion/model.h"
 #include "fusion/model_cost.h"
 
@@ -129,11 +130,9 @@ char *nvlm_describe_json(nvlm_model *m, const char *image_path,
         snprintf(errbuf, errlen, "out of memory");
         return NULL;
     }
-    const cJSON *arch = cJSON_GetArrayItem(
-        cJSON_GetObjectItemCaseSensitive(m->config, "architectures"), 0);
+    const char *arch = nv_hub_architecture(m->config);
     cJSON_AddStringToObject(root, "model", m->dir);
-    cJSON_AddStringToObject(root, "architecture",
-                            cJSON_IsString(arch) ? arch->valuestring : "?");
+    cJSON_AddStringToObject(root, "architecture", arch ? arch : "?");
     cJSON_AddStringToObject(root, "family",
                             m->family ? m->family->name : "nvlm");
     const char *paradigm =

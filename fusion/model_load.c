@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "core/json.h"
+#include "fusion/family_hub.h"
 
 static const char *head_prefix[3] = {"", "x_", "h_"};
 
@@ -271,10 +272,9 @@ static int is_native(const cJSON *config)
 
 static const char *architecture_of(const cJSON *config)
 {
-    const cJSON *a = nv_json_get(config, "architectures");
-    const cJSON *first = cJSON_IsArray(a) ? cJSON_GetArrayItem(a, 0) : NULL;
-    if (cJSON_IsString(first))
-        return first->valuestring;
+    const char *first = nv_hub_architecture(config);
+    if (first)
+        return first;
     const cJSON *t = nv_json_get(config, "model_type");
     return cJSON_IsString(t) ? t->valuestring : "(none)";
 }
