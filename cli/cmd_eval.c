@@ -16,6 +16,7 @@
 #include "cli/args.h"
 #include "cli/bench_images.h"
 #include "cli/commands.h"
+#include "cli/json_file.h"
 #include "cli/model_path.h"
 #include "cli/table_run.h"
 #include "fusion/table_metrics.h"
@@ -227,16 +228,9 @@ int nv_cmd_eval(int argc, char **argv)
                mean.exact_match, mean.cell_accuracy, mean.teds);
         fflush(stdout);
     }
-    if (!rc && a.json) {
-        char *text = cJSON_Print(root);
-        FILE *f = fopen(a.json, "w");
-        if (!text || !f || fputs(text, f) < 0) {
-            fprintf(stderr, "nvlm eval: cannot write %s\n", a.json);
-            rc = 1;
-        }
-        if (f && fclose(f) != 0)
-            rc = 1;
-        free(text);
+    if (!rc && a.json && nv_cli_write_json(root, a.json, &e)) {
+        fprintf(stderr, "nvlm eval: %s\n", e.msg);
+        rc = 1;
     }
     cJSON_Delete(root);
     bench_images_free(imgs, n_read);
