@@ -609,7 +609,8 @@ int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p,
     int rc = nv_session_prefill(s, p->raw_prompt, &err);
     double t0 = now_ms();
     int max_new = p->max_new_tokens;
-    if (!rc && s->n_prompt + max_new > m->max_context)
+    /* Written as a difference: max_new_tokens may be as large as INT_MAX. */
+    if (!rc && max_new > m->max_context - s->n_prompt)
         max_new = m->max_context - s->n_prompt;
     if (!rc)
         rc = ids_reserve(s, s->n_prompt + max_new, &err);
