@@ -44,7 +44,8 @@ typedef struct nvlm_options {
     int threads;        /* <= 0: all available cores */
     int max_tiles;      /* <= 0: the model's max_dynamic_patch */
     int64_t max_pixels; /* images above this are refused; <= 0: 64 Mpx */
-    int max_context;    /* <= 0: 4096 tokens (capped by the model) */
+    int max_context;    /* <= 0: 4096 tokens (not checked against the
+                           model's max_position_embeddings) */
 } nvlm_options;
 
 void nvlm_options_init(nvlm_options *opt);
