@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/json_file.h"
+#include "cli/files.h"
 #include "core/tensor.h"
 #include "text/bytelevel.h"
 

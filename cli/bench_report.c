@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/json_file.h"
+#include "cli/files.h"
 
 static const double MiB = 1024.0 * 1024.0;
 

@@ -16,7 +16,7 @@
 #include "cli/args.h"
 #include "cli/bench_images.h"
 #include "cli/commands.h"
-#include "cli/json_file.h"
+#include "cli/files.h"
 #include "cli/model_path.h"
 #include "cli/table_run.h"
 #include "fusion/table_metrics.h"
