@@ -20,6 +20,11 @@
  * Every function that can fail returns 0 (or a non-NULL pointer) on success
  * and -1 (or NULL) on failure with a message in `err`. The caller owns what
  * a *_new / nvlm_load returns and frees it with the matching *_free.
+ *
+ * A model may have several sessions, but runs one call at a time: the
+ * decoder's scratch and the cross-attention keys of the image live in the
+ * model, so calls on sessions of one model must not overlap (each
+ * nvlm_generate sets them up again for its own session).
  */
 #ifndef NVLM_H
 #define NVLM_H
@@ -39,7 +44,8 @@ typedef struct nvlm_options {
     int threads;        /* <= 0: all available cores */
     int max_tiles;      /* <= 0: the model's max_dynamic_patch */
     int64_t max_pixels; /* images above this are refused; <= 0: 64 Mpx */
-    int max_context;    /* <= 0: 4096 tokens (capped by the model) */
+    int max_context;    /* <= 0: 4096 tokens (not checked against the
+                           model's max_position_embeddings) */
 } nvlm_options;
 
 void nvlm_options_init(nvlm_options *opt);
@@ -107,7 +113,6 @@ typedef struct nvlm_stats {
 int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p, nvlm_token_fn fn,
                   void *user, char *err, size_t errlen);
 
-/* The ids of the last prompt and generation, valid until the next call. */
 /* A JSON description of the model (architecture, parameter counts per
  * part, fusion heads) and, when image_path is not NULL, of what the image
  * becomes under each fusion head the model has: tile grid, image tokens in
@@ -116,6 +121,8 @@ int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p, nvlm_token_fn fn,
 char *nvlm_describe_json(nvlm_model *model, const char *image_path,
                          const char *question, char *err, size_t errlen);
 
+/* The ids of the last prompt and generation, and its statistics; valid
+ * until the next call on the session. */
 const int32_t *nvlm_prompt_ids(const nvlm_session *s, int *n);
 const int32_t *nvlm_generated_ids(const nvlm_session *s, int *n);
 const nvlm_stats *nvlm_last_stats(const nvlm_session *s);

@@ -8,10 +8,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cli/files.h"
 #include "core/json.h"
 #include "fusion/table_metrics.h"
 
 #define BENCH_MAX_SIZES 16
+#define LABEL_LIMIT ((size_t)64 << 20)
 
 static int is_image_name(const char *name)
 {
@@ -28,38 +30,6 @@ static int is_image_name(const char *name)
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static char *read_text(const char *path, nv_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        nv_fail(err, "%s: cannot open the label", path);
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 >= cap) {
-            char *b = cap < ((size_t)64 << 20) ? realloc(buf, cap * 2) : NULL;
-            if (!b) {
-                free(buf);
-                buf = NULL;
-                nv_fail(err, "%s: too large (64 MiB at most)", path);
-                break;
-            }
-            buf = b;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0) {
-            buf[n] = '\0';
-            break;
-        }
-    }
-    fclose(f);
-    return buf;
 }
 
 /* A label without a table would score every empty answer as perfect. */
@@ -113,7 +83,7 @@ int bench_images_from_dir(const char *dir, const char *labels,
             const char *dot = strrchr(names[i], '.');
             snprintf(md, sizeof md, "%s/%.*s.md", labels,
                      (int)(dot - names[i]), names[i]);
-            imgs[i].truth = read_text(md, err);
+            imgs[i].truth = nv_cli_read_file(md, LABEL_LIMIT, NULL, err);
             rc = imgs[i].truth ? has_table(imgs[i].truth, md, err) : -1;
         }
     }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/files.h"
 #include "core/tensor.h"
 #include "text/bytelevel.h"
 
@@ -451,19 +452,6 @@ static cJSON *tokenizer_json(void)
     return t;
 }
 
-static int write_json(const cJSON *j, const char *path, nv_error *err)
-{
-    char *text = j ? cJSON_Print(j) : NULL;
-    if (!text)
-        return nv_fail(err, "random model: out of memory");
-    FILE *f = fopen(path, "w");
-    int rc = !f || fputs(text, f) == EOF ? -1 : 0;
-    if (f && fclose(f))
-        rc = -1;
-    free(text);
-    return rc ? nv_fail(err, "%s: cannot write", path) : 0;
-}
-
 void nv_bench_random_remove(const char *dir)
 {
     static const char *const files[] = {"config.json", "tokenizer.json",
@@ -494,10 +482,10 @@ int nv_bench_random_write(const char *shape, char *dir, size_t size,
     char path[1200];
     cJSON *config = config_json(s), *tok = tokenizer_json();
     snprintf(path, sizeof path, "%s/config.json", tmpl);
-    int rc = write_json(config, path, err);
+    int rc = nv_cli_write_json(config, path, err);
     snprintf(path, sizeof path, "%s/tokenizer.json", tmpl);
     if (!rc)
-        rc = write_json(tok, path, err);
+        rc = nv_cli_write_json(tok, path, err);
     if (!rc)
         rc = vision_specs(s, &l, err) || projector_specs(s, &l, err) ||
              llm_specs(s, &l, err);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/files.h"
+
 static const double MiB = 1024.0 * 1024.0;
 
 static double gflops_per_s(double flops, double ms)
@@ -185,16 +187,9 @@ int bench_write_json(const bench_report *r, const char *path, nv_error *err)
         cJSON_AddNumberToObject(o, "teds", mean.teds);
         cJSON_AddItemToArray(labels, o);
     }
-    char *text = cJSON_Print(root);
+    int rc = nv_cli_write_json(root, path, err);
     cJSON_Delete(root);
-    if (!text)
-        return nv_fail(err, "%s: out of memory", path);
-    FILE *f = fopen(path, "w");
-    int rc = !f || fputs(text, f) == EOF || fputc('\n', f) == EOF;
-    if (f && fclose(f))
-        rc = 1;
-    free(text);
-    return rc ? nv_fail(err, "%s: cannot write", path) : 0;
+    return rc;
 }
 
 /* ---- SVG ---- */

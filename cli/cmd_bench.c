@@ -214,16 +214,10 @@ static int run_once(nvlm_session *s, const bench_image *img,
             return nv_fail(err, "%s", msg);
     } else {
         nv_image pic = {0};
-        nv_tensor pixels = {0};
-        nv_tile_grid grid;
         int rc = bench_synthetic_image(img->width, img->height, &pic, err);
         if (!rc)
-            rc = nv_preprocess_image(&pic, &s->m->prep, &grid, &pixels, err);
-        if (!rc)
-            rc = nv_session_set_pixels(s, pixels.data, (int)pixels.shape[0],
-                                       err);
+            rc = nv_session_set_image(s, &pic, err);
         nv_image_free(&pic);
-        nv_tensor_free(&pixels);
         if (rc)
             return -1;
     }
@@ -293,24 +287,25 @@ typedef struct bench_plan {
     int per_row_peak;   /* clear_refs works */
 } bench_plan;
 
-/* --cost-only: the tile count from preprocessing alone, then the
+/* --cost-only: the tile count from the tiling alone (the grid the
+ * preprocessing would cut; a synthetic image is not even drawn), then the
  * analytic counts. */
 static int cost_row(nvlm_session *s, const bench_plan *p,
                     const bench_image *img, bench_row *row, nv_error *err)
 {
     nv_image pic = {0};
-    nv_tensor pixels = {0};
     nv_tile_grid grid;
     int rc = img->path[0]
                  ? nv_image_load(img->path, s->m->max_pixels, &pic, err)
-                 : bench_synthetic_image(img->width, img->height, &pic, err);
+                 : 0;
     if (!rc)
-        rc = nv_preprocess_image(&pic, &s->m->prep, &grid, &pixels, err);
+        rc = nv_tile_grid_choose(img->path[0] ? pic.width : img->width,
+                                 img->path[0] ? pic.height : img->height,
+                                 &s->m->prep.tiling, &grid, err);
     if (!rc)
-        rc = nv_model_cost_compute(s->m, (int)pixels.shape[0], p->a->prompt,
+        rc = nv_model_cost_compute(s->m, grid.num_tiles, p->a->prompt,
                                    &row->cost, err);
     nv_image_free(&pic);
-    nv_tensor_free(&pixels);
     row->peak_rss = -1;
     return rc;
 }

@@ -16,6 +16,7 @@
 #include "cli/args.h"
 #include "cli/bench_images.h"
 #include "cli/commands.h"
+#include "cli/files.h"
 #include "cli/model_path.h"
 #include "cli/table_run.h"
 #include "fusion/table_metrics.h"
@@ -175,13 +176,13 @@ int nv_cmd_eval(int argc, char **argv)
         return 1;
     nv_error e = {{0}};
     bench_image *imgs = NULL;
-    int n = 0;
-    if (bench_images_from_dir(a.data, a.data, &imgs, &n, &e)) {
+    int n_read = 0;
+    if (bench_images_from_dir(a.data, a.data, &imgs, &n_read, &e)) {
         fprintf(stderr, "nvlm eval: %s\n", e.msg);
         return 1;
     }
-    if (a.limit > 0 && a.limit < n)
-        n = a.limit;
+    /* --limit scores the first n; all n_read are freed. */
+    int n = a.limit > 0 && a.limit < n_read ? a.limit : n_read;
     /* The heads: as listed, or every head the model has. */
     char heads[3][2];
     int n_heads = 0;
@@ -191,7 +192,7 @@ int nv_cmd_eval(int argc, char **argv)
     nvlm_model *probe = nvlm_load(dir, &opt, err, sizeof err);
     if (!probe) {
         fprintf(stderr, "nvlm eval: %s\n", err);
-        bench_images_free(imgs, n);
+        bench_images_free(imgs, n_read);
         return 1;
     }
     if (nvlm_model_warning(probe))
@@ -227,18 +228,11 @@ int nv_cmd_eval(int argc, char **argv)
                mean.exact_match, mean.cell_accuracy, mean.teds);
         fflush(stdout);
     }
-    if (!rc && a.json) {
-        char *text = cJSON_Print(root);
-        FILE *f = fopen(a.json, "w");
-        if (!text || !f || fputs(text, f) < 0) {
-            fprintf(stderr, "nvlm eval: cannot write %s\n", a.json);
-            rc = 1;
-        }
-        if (f && fclose(f) != 0)
-            rc = 1;
-        free(text);
+    if (!rc && a.json && nv_cli_write_json(root, a.json, &e)) {
+        fprintf(stderr, "nvlm eval: %s\n", e.msg);
+        rc = 1;
     }
     cJSON_Delete(root);
-    bench_images_free(imgs, n);
+    bench_images_free(imgs, n_read);
     return rc ? (rc == 2 ? 2 : 1) : 0;
 }

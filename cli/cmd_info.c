@@ -232,16 +232,21 @@ static int info_model(const struct info_args *args)
         fprintf(stderr, "nvlm info: %s\n", err);
         return 1;
     }
+    int status = 0;
     if (args->json) {
         printf("%s\n", text);
     } else {
         cJSON *d = cJSON_Parse(text);
-        if (d)
+        if (d) {
             print_model_text(d);
+        } else {
+            fprintf(stderr, "nvlm info: out of memory\n");
+            status = 1;
+        }
         cJSON_Delete(d);
     }
     free(text);
-    return 0;
+    return status;
 }
 
 int nv_cmd_info(int argc, char **argv)

@@ -1,6 +1,5 @@
 /* cmd_tokenize.c - `nvlm tokenize`: prints the token ids of a text, one
  * `id -> 'text'` per line like llama.cpp's tokenize tool, or as JSON. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli/commands.h"
+#include "cli/files.h"
 #include "text/tokenizer.h"
 #include "text/utf8.h"
 
@@ -43,41 +43,6 @@ static double seconds_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f) {
-        fprintf(stderr, "nvlm tokenize: %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        char *grown = cap < ((size_t)1 << 31) ? realloc(buf, cap * 2) : NULL;
-        if (!grown) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = grown;
-        cap *= 2;
-    }
-    int bad = ferror(f);
-    if (f != stdin)
-        fclose(f);
-    if (!buf || bad) {
-        fprintf(stderr, "nvlm tokenize: %s: %s\n", path,
-                buf ? "read error" : "too large or out of memory");
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
 }
 
 /* Writes a token's bytes readably: valid UTF-8 as is, controls and stray
@@ -182,15 +147,17 @@ int nv_cmd_tokenize(int argc, char **argv)
     }
     size_t len = 0;
     char *file_text = NULL;
+    nv_error err = {{0}};
     if (text_file) {
-        file_text = read_all(text_file, &len);
-        if (!file_text)
+        file_text = nv_cli_read_file(text_file, (size_t)1 << 31, &len, &err);
+        if (!file_text) {
+            fprintf(stderr, "nvlm tokenize: %s\n", err.msg);
             return 1;
+        }
     } else {
         len = strlen(text_arg);
     }
     const char *text = file_text ? file_text : text_arg;
-    nv_error err = {{0}};
     double t0 = seconds_now();
     nv_tokenizer *tok = model_dir ? nv_tokenizer_load_dir(model_dir, &err)
                                   : nv_tokenizer_load_json(tokenizer_file,

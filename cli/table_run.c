@@ -1,6 +1,7 @@
 /* table_run.c - a table image through the model; see table_run.h. */
 #include "cli/table_run.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -53,12 +54,13 @@ int table_run(nvlm_model *m, const char *image, int max_new,
     clock_gettime(CLOCK_MONOTONIC, &t1);
     out->ms_total = (t1.tv_sec - t0.tv_sec) * 1e3 +
                     (t1.tv_nsec - t0.tv_nsec) / 1e6;
-    if (rc)
+    if (!rc && !out->raw && !(out->raw = calloc(1, 1))) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    if (rc) {
+        table_result_free(out); /* the tokens collected before the failure */
         return -1;
-    if (!out->raw) {
-        out->raw = calloc(1, 1);
-        if (!out->raw)
-            return -1;
     }
     nv_table t;
     nv_error e = {{0}};

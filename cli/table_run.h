@@ -18,8 +18,8 @@ typedef struct table_result {
 } table_result;
 
 /* Greedy generation of at most max_new tokens. Returns -1 with a message
- * only when the model cannot run; a generation without a table is not an
- * error here (markdown = NULL, raw set). */
+ * (and `out` emptied) only when the model cannot run; a generation without
+ * a table is not an error here (markdown = NULL, raw set). */
 int table_run(nvlm_model *m, const char *image, int max_new,
               table_result *out, char *err, size_t errlen);
 void table_result_free(table_result *r);

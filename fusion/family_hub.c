@@ -11,13 +11,19 @@
 /* Small JSON side files (preprocessor / tokenizer configs) only. */
 #define SIDE_JSON_LIMIT (16u << 20)
 
-int nv_hub_matches(const cJSON *config, const char *architecture,
-                   const char *model_type)
+const char *nv_hub_architecture(const cJSON *config)
 {
     const cJSON *a = nv_json_get(config, "architectures");
     const cJSON *first = cJSON_IsArray(a) ? cJSON_GetArrayItem(a, 0) : NULL;
-    if (cJSON_IsString(first))
-        return !strcmp(first->valuestring, architecture);
+    return cJSON_IsString(first) ? first->valuestring : NULL;
+}
+
+int nv_hub_matches(const cJSON *config, const char *architecture,
+                   const char *model_type)
+{
+    const char *first = nv_hub_architecture(config);
+    if (first)
+        return !strcmp(first, architecture);
     const cJSON *t = nv_json_get(config, "model_type");
     return cJSON_IsString(t) && !strcmp(t->valuestring, model_type);
 }

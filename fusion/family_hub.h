@@ -14,6 +14,10 @@
 #include "fusion/family.h"
 #include "text/llm_config.h"
 
+/* The first entry of config's "architectures" when it is a string, else
+ * NULL. */
+const char *nv_hub_architecture(const cJSON *config);
+
 /* 1 when config's first architecture is `architecture`, or, when it names
  * none, its model_type is `model_type`. */
 int nv_hub_matches(const cJSON *config, const char *architecture,

@@ -6,18 +6,16 @@
 
 #include "core/json.h"
 #include "fusion/family.h"
+#include "fusion/family_hub.h"
 
 static int text_matches(const cJSON *config)
 {
     if (nv_json_get(config, "vision_config") ||
         nv_json_get(config, "text_config"))
         return 0;
-    const cJSON *a = nv_json_get(config, "architectures");
-    const cJSON *first = cJSON_IsArray(a) ? cJSON_GetArrayItem(a, 0) : NULL;
-    if (!cJSON_IsString(first))
-        return 0;
-    return !strcmp(first->valuestring, "LlamaForCausalLM") ||
-           !strcmp(first->valuestring, "Qwen2ForCausalLM");
+    const char *first = nv_hub_architecture(config);
+    return first && (!strcmp(first, "LlamaForCausalLM") ||
+                     !strcmp(first, "Qwen2ForCausalLM"));
 }
 
 static int text_llm_config(const cJSON *config, const char *file,

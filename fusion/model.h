@@ -101,6 +101,10 @@ struct nvlm_session {
 int nv_session_set_pixels(nvlm_session *s, const float *pixels, int n_tiles,
                           nv_error *err);
 
+/* Preprocesses an already decoded image as the session's image (what
+ * nvlm_add_image_file does after reading the file). */
+int nv_session_set_image(nvlm_session *s, const nv_image *img, nv_error *err);
+
 /* Builds the prompt ids of the current text and image (no generation). */
 int nv_session_build_prompt(nvlm_session *s, int raw, nv_error *err);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fusion/family_hub.h"
 #include "fusion/model.h"
 #include "fusion/model_cost.h"
 
@@ -53,19 +54,20 @@ static int plan_native(const nvlm_model *m, nv_fusion fusion, int n_tiles,
     return 0;
 }
 
-/* A hub family: what its own session builds for the image. */
-static int plan_family(nvlm_model *m, const char *image, const char *question,
-                       cJSON *out, nv_error *err)
+/* A hub family: what its own session builds for the image (decoded once,
+ * by describe_image). */
+static int plan_family(nvlm_model *m, const char *path, const nv_image *img,
+                       const char *question, cJSON *out, nv_error *err)
 {
     char buf[1024];
     nvlm_session *s = nvlm_session_new(m, buf, sizeof buf);
     if (!s)
         return nv_fail(err, "%s", buf);
-    int rc = nvlm_add_image_file(s, image, buf, sizeof buf);
+    int rc = nv_session_set_image(s, img, err);
     if (rc)
-        nv_fail(err, "%s", buf);
-    if (!rc && question)
-        rc = nvlm_add_text(s, question, buf, sizeof buf);
+        nv_fail_prefix(err, "%s: ", path);
+    if (!rc && question && nvlm_add_text(s, question, buf, sizeof buf))
+        rc = nv_fail(err, "%s", buf);
     if (!rc)
         rc = nv_session_build_prompt(s, 0, err);
     if (!rc) {
@@ -113,7 +115,7 @@ static int describe_image(nvlm_model *m, const char *path,
     } else if (m->family->paradigm != NV_PARADIGM_TEXT) {
         per = cJSON_AddObjectToObject(o, "per_fusion");
         cJSON *h = cJSON_AddObjectToObject(per, nv_fusion_name(m->fusion));
-        rc = plan_family(m, path, question, h, err);
+        rc = plan_family(m, path, &img, question, h, err);
     }
     nv_image_free(&img);
     return rc;
@@ -128,11 +130,9 @@ char *nvlm_describe_json(nvlm_model *m, const char *image_path,
         snprintf(errbuf, errlen, "out of memory");
         return NULL;
     }
-    const cJSON *arch = cJSON_GetArrayItem(
-        cJSON_GetObjectItemCaseSensitive(m->config, "architectures"), 0);
+    const char *arch = nv_hub_architecture(m->config);
     cJSON_AddStringToObject(root, "model", m->dir);
-    cJSON_AddStringToObject(root, "architecture",
-                            cJSON_IsString(arch) ? arch->valuestring : "?");
+    cJSON_AddStringToObject(root, "architecture", arch ? arch : "?");
     cJSON_AddStringToObject(root, "family",
                             m->family ? m->family->name : "nvlm");
     const char *paradigm =

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "core/json.h"
+#include "fusion/family_hub.h"
 
 static const char *head_prefix[3] = {"", "x_", "h_"};
 
@@ -35,8 +36,7 @@ const char *nvlm_model_warning(const nvlm_model *model)
 int nvlm_has_fusion(const nvlm_model *model, const char *name)
 {
     nv_fusion f;
-    return name && strlen(name) == 1 && nv_fusion_parse(name, &f) == 0 &&
-           model->heads_present[f];
+    return name && nv_fusion_parse(name, &f) == 0 && model->heads_present[f];
 }
 
 const char *nvlm_fusion(const nvlm_model *model)
@@ -62,8 +62,7 @@ static int parse_heads(nvlm_model *m, nv_fusion *default_head, nv_error *err)
     int first = -1;
     cJSON_ArrayForEach(h, heads) {
         nv_fusion f;
-        if (!h->string || nv_fusion_parse(h->string, &f) ||
-            strlen(h->string) != 1)
+        if (!h->string || nv_fusion_parse(h->string, &f))
             return nv_fail(err, "%s: nvlm_heads: unknown head '%s' (known: "
                            "d, x, h)", file, h->string ? h->string : "");
         if (!cJSON_IsObject(h))
@@ -149,14 +148,32 @@ static int check_overrides(const nvlm_model *m, nv_error *err)
     return 0;
 }
 
-static int load_xattn_blocks(nvlm_model *m, nv_error *err)
+/* The head asked for in the options: 0 with *wanted = 0 when none is;
+ * -1 when the name is not d, x or h. */
+static int requested_fusion(const nvlm_options *opt, int *wanted,
+                            nv_fusion *f, nv_error *err)
 {
-    int L = m->llm.n_layers;
-    m->xattn_at_layer = malloc(sizeof(int) * (size_t)L);
+    *wanted = opt && opt->fusion && opt->fusion[0];
+    if (*wanted && nv_fusion_parse(opt->fusion, f))
+        return nv_fail(err, "unknown fusion '%s' (d, x or h)", opt->fusion);
+    return 0;
+}
+
+/* xattn_at_layer with no block before any layer. */
+static int init_xattn_at_layer(nvlm_model *m, nv_error *err)
+{
+    m->xattn_at_layer = malloc(sizeof(int) * (size_t)m->llm.n_layers);
     if (!m->xattn_at_layer)
         return nv_fail(err, "out of memory");
-    for (int l = 0; l < L; l++)
+    for (int l = 0; l < m->llm.n_layers; l++)
         m->xattn_at_layer[l] = -1;
+    return 0;
+}
+
+static int load_xattn_blocks(nvlm_model *m, nv_error *err)
+{
+    if (init_xattn_at_layer(m, err))
+        return -1;
     if (m->fusion == NV_FUSION_D)
         return 0;
     if (parse_xattn_layers(m, err))
@@ -255,10 +272,9 @@ static int is_native(const cJSON *config)
 
 static const char *architecture_of(const cJSON *config)
 {
-    const cJSON *a = nv_json_get(config, "architectures");
-    const cJSON *first = cJSON_IsArray(a) ? cJSON_GetArrayItem(a, 0) : NULL;
-    if (cJSON_IsString(first))
-        return first->valuestring;
+    const char *first = nv_hub_architecture(config);
+    if (first)
+        return first;
     const cJSON *t = nv_json_get(config, "model_type");
     return cJSON_IsString(t) ? t->valuestring : "(none)";
 }
@@ -313,11 +329,11 @@ static int load_family(nvlm_model *m, const nvlm_options *opt, nv_error *err)
     m->fusion = fam->paradigm == NV_PARADIGM_X ? NV_FUSION_X : NV_FUSION_D;
     if (fam->paradigm != NV_PARADIGM_TEXT)
         m->heads_present[m->fusion] = 1;
-    if (opt && opt->fusion && opt->fusion[0]) {
-        nv_fusion f;
-        if (nv_fusion_parse(opt->fusion, &f) || strlen(opt->fusion) != 1)
-            return nv_fail(err, "unknown fusion '%s' (d, x or h)",
-                           opt->fusion);
+    nv_fusion f;
+    int wanted;
+    if (requested_fusion(opt, &wanted, &f, err))
+        return -1;
+    if (wanted) {
         if (fam->paradigm == NV_PARADIGM_TEXT || f != m->fusion)
             return nv_fail(err, "%s: a %s model has %s; there is no '%s' "
                            "fusion", m->dir, fam->name,
@@ -338,11 +354,8 @@ static int load_family(nvlm_model *m, const nvlm_options *opt, nv_error *err)
                              err);
     if (!m->dec)
         return -1;
-    m->xattn_at_layer = malloc(sizeof(int) * (size_t)m->llm.n_layers);
-    if (!m->xattn_at_layer)
-        return nv_fail(err, "out of memory");
-    for (int l = 0; l < m->llm.n_layers; l++)
-        m->xattn_at_layer[l] = -1;
+    if (init_xattn_at_layer(m, err))
+        return -1;
     m->image_token_id = -1;
     m->im_end_id = nv_tokenizer_eos_id(m->tok);
     if (fam->paradigm == NV_PARADIGM_TEXT)
@@ -373,11 +386,11 @@ static int load_all(nvlm_model *m, const nvlm_options *opt, nv_error *err)
     if (parse_heads(m, &def, err))
         return -1;
     m->fusion = def;
-    if (opt && opt->fusion && opt->fusion[0]) {
-        nv_fusion f;
-        if (nv_fusion_parse(opt->fusion, &f) || strlen(opt->fusion) != 1)
-            return nv_fail(err, "unknown fusion '%s' (d, x or h)",
-                           opt->fusion);
+    nv_fusion f;
+    int wanted;
+    if (requested_fusion(opt, &wanted, &f, err))
+        return -1;
+    if (wanted) {
         if (!m->heads_present[f])
             return nv_fail(err, "%s: the model has no '%s' fusion head (it "
                            "has:%s%s%s)", m->dir, opt->fusion,
@@ -421,7 +434,12 @@ nvlm_model *nvlm_load(const char *dir, const nvlm_options *opt, char *errbuf,
     }
     snprintf(m->dir, sizeof m->dir, "%s", dir);
     snprintf(m->config_path, sizeof m->config_path, "%s/config.json", dir);
-    if (load_all(m, opt, &err)) {
+    /* A cut path could name another directory. */
+    int rc = strlen(dir) >= sizeof m->dir
+                 ? nv_fail(&err, "%.64s...: the model directory's path is "
+                           "longer than %zu bytes", dir, sizeof m->dir - 1)
+                 : load_all(m, opt, &err);
+    if (rc) {
         if (errbuf && errlen)
             snprintf(errbuf, errlen, "%s", err.msg);
         nvlm_free(m);

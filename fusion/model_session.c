@@ -3,7 +3,6 @@
  * -> decoder -> sampled tokens (docs/model-format.md sections 8 and 9). */
 #include "fusion/model.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +115,44 @@ int nv_session_set_pixels(nvlm_session *s, const float *pixels, int n_tiles,
     return 0;
 }
 
+/* The decoded image as tiles: a hub family's own preprocessing, or
+ * nvlm's tiling into s->pixels. */
+static int preprocess_image(nvlm_session *s, const nv_image *img,
+                            nv_error *err)
+{
+    const nvlm_model *m = s->m;
+    const nv_family *fam = m->family;
+    if (!fam) {
+        nv_tile_grid grid;
+        if (nv_preprocess_image(img, &m->prep, &grid, &s->pixels, err))
+            return -1;
+        s->n_tiles = grid.num_tiles;
+        s->grid_cols = grid.cols;
+        s->grid_rows = grid.rows;
+        return 0;
+    }
+    if (fam->paradigm == NV_PARADIGM_TEXT)
+        return nv_fail(err, "a %s model (%s) has no vision part", fam->name,
+                       m->dir);
+    if (fam->preprocess(m->family_ctx, img, &s->family_image, err))
+        return -1;
+    s->n_tiles = s->family_image.n_tiles;
+    s->grid_cols = s->family_image.cols;
+    s->grid_rows = s->family_image.rows;
+    return 0;
+}
+
+int nv_session_set_image(nvlm_session *s, const nv_image *img, nv_error *err)
+{
+    drop_image(s);
+    if (preprocess_image(s, img, err)) {
+        drop_image(s);
+        return -1;
+    }
+    s->has_image = 1;
+    return 0;
+}
+
 int nvlm_add_image_file(nvlm_session *s, const char *path, char *errbuf,
                         size_t errlen)
 {
@@ -126,38 +163,13 @@ int nvlm_add_image_file(nvlm_session *s, const char *path, char *errbuf,
         set_err(errbuf, errlen, &err);
         return -1;
     }
-    drop_image(s);
-    const nv_family *fam = s->m->family;
-    if (fam) {
-        int frc = fam->paradigm == NV_PARADIGM_TEXT
-                      ? nv_fail(&err, "%s: a %s model has no vision part",
-                                s->m->dir, fam->name)
-                      : fam->preprocess(s->m->family_ctx, &img,
-                                        &s->family_image, &err);
-        nv_image_free(&img);
-        if (frc) {
-            set_err(errbuf, errlen, &err);
-            return -1;
-        }
-        s->has_image = 1;
-        s->n_tiles = s->family_image.n_tiles;
-        s->grid_cols = s->family_image.cols;
-        s->grid_rows = s->family_image.rows;
-        s->stats.ms_preprocess = now_ms() - t0;
-        return 0;
-    }
-    nv_tile_grid grid;
-    int rc = nv_preprocess_image(&img, &s->m->prep, &grid, &s->pixels, &err);
+    int rc = nv_session_set_image(s, &img, &err);
     nv_image_free(&img);
     if (rc) {
         nv_fail_prefix(&err, "%s: ", path);
         set_err(errbuf, errlen, &err);
         return -1;
     }
-    s->has_image = 1;
-    s->n_tiles = grid.num_tiles;
-    s->grid_cols = grid.cols;
-    s->grid_rows = grid.rows;
     s->stats.ms_preprocess = now_ms() - t0;
     return 0;
 }
@@ -395,8 +407,7 @@ static int build_internvl_prompt(nvlm_session *s, const char *question,
     return rc;
 }
 
-/* A hub family's prompt: its own template, tokenized as one string; X
- * families get the encoded rows as their cross-attention memory. */
+/* A hub family's prompt: its own template, tokenized as one string. */
 static int build_family_prompt(nvlm_session *s, const char *question,
                                int raw, nv_error *err)
 {
@@ -410,12 +421,6 @@ static int build_family_prompt(nvlm_session *s, const char *question,
     int rc = append_text(s, text, NULL, err);
     free(text);
     s->n_prompt = s->n_ids;
-    if (!rc && fam->paradigm == NV_PARADIGM_X && fam->xattn_set_memory)
-        rc = fam->xattn_set_memory(m->family_ctx,
-                                   s->has_image ? s->features : NULL,
-                                   s->has_image ? s->n_image_rows : 0,
-                                   s->has_image ? &s->family_image : NULL,
-                                   err);
     return rc;
 }
 
@@ -499,9 +504,19 @@ static int embed_prompt(nvlm_session *s, float *emb, nv_error *err)
     return 0;
 }
 
+/* The cross-attention keys and values of the image, in every block:
+ * nvlm's x/h blocks read s->memory, an X hub family the encoded rows. */
 static int prepare_xattn(nvlm_session *s, int max_tokens, nv_error *err)
 {
     const nvlm_model *m = s->m;
+    const nv_family *fam = m->family;
+    if (fam)
+        return fam->paradigm == NV_PARADIGM_X && fam->xattn_set_memory
+                   ? fam->xattn_set_memory(
+                         m->family_ctx, s->has_image ? s->features : NULL,
+                         s->has_image ? s->n_image_rows : 0,
+                         s->has_image ? &s->family_image : NULL, err)
+                   : 0;
     for (int j = 0; j < m->n_xattn; j++) {
         if (nv_xattn_set_image(m->xattn[j], s->memory, s->n_keys, err))
             return -1;
@@ -594,7 +609,8 @@ int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p,
     int rc = nv_session_prefill(s, p->raw_prompt, &err);
     double t0 = now_ms();
     int max_new = p->max_new_tokens;
-    if (!rc && s->n_prompt + max_new > m->max_context)
+    /* Written as a difference: max_new_tokens may be as large as INT_MAX. */
+    if (!rc && max_new > m->max_context - s->n_prompt)
         max_new = m->max_context - s->n_prompt;
     if (!rc)
         rc = ids_reserve(s, s->n_prompt + max_new, &err);

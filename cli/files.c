@@ -1,0 +1,73 @@
+/* files.c - whole files in and out; see files.h. */
+#include "cli/files.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *nv_cli_read_file(const char *path, size_t max_bytes, size_t *len,
+                       nv_error *err)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) {
+        nv_fail(err, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    int too_large = 0;
+    while (buf) {
+        if (n + 1 == cap) {
+            if (n >= max_bytes) {
+                /* Full at the limit: too large unless the file ends here. */
+                too_large = n > max_bytes || fgetc(f) != EOF;
+                break;
+            }
+            char *grown = realloc(buf, cap * 2);
+            if (!grown) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = grown;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - 1 - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    int read_error = ferror(f);
+    if (f != stdin)
+        fclose(f);
+    if (buf && n > max_bytes)
+        too_large = 1;
+    if (!buf || read_error || too_large) {
+        free(buf);
+        if (too_large)
+            nv_fail(err, "%s: larger than %zu bytes", path, max_bytes);
+        else
+            nv_fail(err, "%s: %s", path,
+                    read_error ? "read error" : "out of memory reading it");
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+int nv_cli_write_json(const cJSON *j, const char *path, nv_error *err)
+{
+    char *text = j ? cJSON_Print(j) : NULL;
+    if (!text)
+        return nv_fail(err, "%s: out of memory", path);
+    FILE *f = fopen(path, "w");
+    int bad = !f || fputs(text, f) == EOF || fputc('\n', f) == EOF;
+    /* fclose flushes: a full disk shows here. */
+    if (f && fclose(f) != 0)
+        bad = 1;
+    free(text);
+    return bad ? nv_fail(err, "%s: cannot write", path) : 0;
+}
