@@ -105,6 +105,11 @@ int nv_session_set_pixels(nvlm_session *s, const float *pixels, int n_tiles,
  * nvlm_add_image_file does after reading the file). */
 int nv_session_set_image(nvlm_session *s, const nv_image *img, nv_error *err);
 
+/* InternVL's own chat prompt (template internvl2_5, docs/model-format.md
+ * 8.3) with n_image_tokens image-context tokens. Caller frees. */
+char *nv_internvl_prompt_text(int n_image_tokens, const char *question,
+                              nv_error *err);
+
 /* Builds the prompt ids of the current text and image (no generation). */
 int nv_session_build_prompt(nvlm_session *s, int raw, nv_error *err);
 

@@ -126,6 +126,24 @@ int nv_cost_sequence(const nvlm_model *m, nv_fusion fusion, int n_tiles,
     if (n_tiles < 0 || n_tiles > NV_MAX_TILES_LIMIT + 1)
         return nv_fail(err, "cost: %d tiles", n_tiles);
     int T = m->tokens_per_tile;
+    if (m->internvl_template) {
+        /* InternVL's prompt: one run of image tokens, no tags, no memory. */
+        char *text = nv_internvl_prompt_text(n_tiles * T, question, err);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        int rc = text ? nv_tokenizer_encode(m->tok, text, strlen(text), 1,
+                                            &ids, &n, err)
+                      : -1;
+        free(text);
+        free(ids);
+        if (rc)
+            return -1;
+        out->tiles = n_tiles;
+        out->tokens_per_tile = T;
+        out->prompt_tokens = (int)n;
+        out->image_tokens_in_stream = n_tiles * T;
+        return 0;
+    }
     nv_prompt_layout lay;
     if (nv_prompt_layout_build(&lay, fusion, n_tiles, T, question, NULL, err))
         return -1;

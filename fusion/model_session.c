@@ -379,28 +379,39 @@ static const char internvl_system[] =
     "你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家合作单位联合"
     "开发的多模态大语言模型。";
 
-static int build_internvl_prompt(nvlm_session *s, const char *question,
-                                 nv_error *err)
+char *nv_internvl_prompt_text(int n_image_tokens, const char *question,
+                              nv_error *err)
 {
-    const nvlm_model *m = s->m;
     const char *imgc = "<IMG_CONTEXT>";
-    int n_img = s->has_image ? s->n_tiles * m->tokens_per_tile : 0;
     size_t len = strlen(internvl_system) + strlen(question) +
-                 (size_t)n_img * strlen(imgc) + 256;
+                 (size_t)n_image_tokens * strlen(imgc) + 256;
     char *text = malloc(len);
-    if (!text)
-        return nv_fail(err, "out of memory");
+    if (!text) {
+        nv_fail(err, "out of memory");
+        return NULL;
+    }
     size_t at = (size_t)snprintf(text, len, "<|im_start|>system\n%s"
                                  "<|im_end|>\n<|im_start|>user\n",
                                  internvl_system);
-    if (n_img) {
+    if (n_image_tokens) {
         at += (size_t)snprintf(text + at, len - at, "<img>");
-        for (int i = 0; i < n_img; i++)
+        for (int i = 0; i < n_image_tokens; i++)
             at += (size_t)snprintf(text + at, len - at, "%s", imgc);
         at += (size_t)snprintf(text + at, len - at, "</img>\n");
     }
     snprintf(text + at, len - at, "%s<|im_end|>\n<|im_start|>assistant\n",
              question);
+    return text;
+}
+
+static int build_internvl_prompt(nvlm_session *s, const char *question,
+                                 nv_error *err)
+{
+    const nvlm_model *m = s->m;
+    int n_img = s->has_image ? s->n_tiles * m->tokens_per_tile : 0;
+    char *text = nv_internvl_prompt_text(n_img, question, err);
+    if (!text)
+        return -1;
     int rc = append_text(s, text, NULL, err);
     free(text);
     s->n_prompt = s->n_ids;

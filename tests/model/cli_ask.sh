@@ -93,6 +93,17 @@ checks=$((checks + 1))
 "$NVLM_BIN" info -m "$tiny" >"$tmp/info_text" 2>&1 && grep -q "fusion heads: d x h" "$tmp/info_text" \
     || fail "info -m text output: $(cat "$tmp/info_text")"
 
+# info -m counts the prompt each template really builds (internvl2_5:
+# InternVL's own prompt, 227 ids in the golden; chatml NVLM-D: 281).
+for pair in internvl_single:227 internvl_tiles:281; do
+    case_dir=${pair%%:*}; want=${pair#*:}
+    checks=$((checks + 1))
+    "$NVLM_BIN" info -m "$NV_GOLDEN_DIR/hf/$case_dir/model" --image "$NV_GOLDEN_DIR/hf/image.png" \
+        -p "Please describe the image shortly." --json >"$tmp/pl" 2>&1
+    $py -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['image']['per_fusion']['d']['prompt_tokens'] == int(sys.argv[2]), d['image']" \
+        "$tmp/pl" "$want" || fail "info -m $case_dir prompt length"
+done
+
 # info -m says which paradigm each family has.
 for pair in "mllama:X: image through cross-attention" \
             "idefics3:D: image tokens in the decoder stream" \
