@@ -134,7 +134,11 @@ static int check_overrides(const nvlm_model *m, nv_error *err)
             if (strncmp(e->name, pre, np) != 0)
                 continue;
             char base[600];
-            snprintf(base, sizeof base, "%s%s", lm, e->name + np);
+            if (snprintf(base, sizeof base, "%s%s", lm, e->name + np) >=
+                (int)sizeof base)
+                return nv_fail(err, "%s: override name '%.80s...' is longer "
+                               "than %zu bytes", e->file, e->name,
+                               sizeof base - 1);
             const nv_st_entry *b = nv_st_find(m->st, base);
             if (!b)
                 return nv_fail(err, "%s: override '%s' replaces no tensor "
