@@ -41,13 +41,6 @@ void nv_rms_norm_rows(float *y, const float *x, int rows, int ld, int dim,
     }
 }
 
-/* erf(z) in float to about 1.5 ulp, branch-free so that the GELU loop
- * vectorises (glibc's erff is a call per value, ~13 ns). |z| < 1: z * A(z^2);
- * 1 <= |z| < 3.92: B(|z| - 2.46) with erf's sign; beyond, erf rounds to +-1
- * in float. A and B are least-squares fits on Chebyshev nodes of erf in
- * double (tools-free: numpy.polyfit, degrees 6 in z^2 and 12); measured
- * against double erf over [0, 3.92] their float Horner evaluation stays
- * within 3 * 2^-25 relative (A) and 1.7 * 2^-24 absolute (B). */
 static uint32_t float_bits(float value)
 {
     uint32_t bits;
@@ -77,6 +70,13 @@ static uint32_t mask_if(int condition)
     return 0u - (uint32_t)condition;
 }
 
+/* erf(z) in float to about 1.5 ulp, branch-free so that the GELU loop
+ * vectorises (glibc's erff is a call per value, ~13 ns). |z| < 1: z * A(z^2);
+ * 1 <= |z| < 3.92: B(|z| - 2.46) with erf's sign; beyond, erf rounds to +-1
+ * in float. A and B are least-squares fits on Chebyshev nodes of erf in
+ * double (numpy.polyfit, degrees 6 in z^2 and 12); measured
+ * against double erf over [0, 3.92] their float Horner evaluation stays
+ * within 3 * 2^-25 relative (A) and 1.7 * 2^-24 absolute (B). */
 static float erf_poly(float z)
 {
     const uint32_t one_bits = 0x3f800000;   /* 1.0f */
@@ -123,16 +123,17 @@ void nv_gelu_erf(float *x, size_t count)
 /* exp(x) for x <= 0 (softmax after subtracting the row maximum) to about
  * 1 ulp, branch-free so that it vectorises: x = n ln2 + r with |r| <=
  * ln2 / 2 (ln2 in two parts so n ln2 is exact), Cephes' expf polynomial for
- * exp(r), and 2^n built in the exponent bits. Below -87 the result would be
- * subnormal; it is clamped there (exp(-87) ~ 1.6e-38, nothing next to the
- * row maximum's 1). */
+ * exp(r), and 2^n built in the exponent bits. Below -87 (where expf turns
+ * subnormal, < 1.7e-38: nothing next to the row maximum's 1) the result is
+ * 0, as for -inf. */
 static float exp_nonpositive(float x)
 {
     const float round_magic = 12582912.0f; /* 1.5 * 2^23 */
     const uint32_t floor_bits = 0xc2ae0000;  /* -87.0f */
     /* Integer compare as in erf_poly: for negative floats a larger pattern
      * is a larger magnitude. */
-    x = select_bits(mask_if(float_bits(x) > floor_bits), -87.0f, x);
+    uint32_t underflow = mask_if(float_bits(x) > floor_bits);
+    x = select_bits(underflow, -87.0f, x);
     float n = (x * 1.44269504088896341f + round_magic) - round_magic;
     float r = x - n * 0.693359375f;
     r = r + n * 2.12194440e-4f;
@@ -143,10 +144,9 @@ static float exp_nonpositive(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    /* n is in [-126, 0] here, so n + 127 is a normal exponent. */
+    float scale = bits_float((uint32_t)((int32_t)n + 127) << 23);
+    return select_bits(underflow, 0.0f, p * scale);
 }
 
 void nv_softmax_rows(float *s, int rows, int cols)

@@ -112,10 +112,24 @@ static void test_softmax(void)
     }
 }
 
+/* Masked (-inf) and far-below-maximum entries get exactly 0, as expf's
+ * underflow gives them. */
+static void test_softmax_masked(void)
+{
+    float row[] = {0.0f, -INFINITY, 1.0f, -200.0f};
+    nv_softmax_rows(row, 1, 4);
+    double p1 = 1.0 / (1.0 + exp(-1.0));
+    CHECK(fabs(row[2] - p1) <= 2e-7 * p1);
+    CHECK(fabs(row[0] - (1.0 - p1)) <= 2e-7 * (1.0 - p1));
+    CHECK(row[1] == 0.0f);
+    CHECK(row[3] == 0.0f);
+}
+
 int main(void)
 {
     test_gelu_sweep();
     test_gelu_special();
     test_softmax();
+    test_softmax_masked();
     return check_summary("vit_ops");
 }
