@@ -194,3 +194,8 @@ const char *nv_threads_set_blas(int nthreads)
     const char *core = openblas_get_corename();
     return core ? core : "unknown";
 }
+
+int nv_threads_get_blas(void)
+{
+    return openblas_get_num_threads();
+}

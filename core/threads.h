@@ -28,4 +28,9 @@ void nv_pool_run(nv_pool *pool, int n, nv_task_fn fn, void *ctx);
  * (openblas_get_corename()). */
 const char *nv_threads_set_blas(int nthreads);
 
+/* OpenBLAS's current thread count. Pool tasks that call BLAS themselves set
+ * it to 1 around nv_pool_run and back afterwards: with more, concurrent
+ * calls queue on OpenBLAS's lock and run one at a time. */
+int nv_threads_get_blas(void);
+
 #endif
