@@ -64,6 +64,10 @@ const char *nvlm_table_prompt(const nvlm_model *model);
  * print it, so that its answers are never taken as real. */
 const char *nvlm_model_warning(const nvlm_model *model);
 
+/* The OpenBLAS kernel set matrix products run on ("Haswell", "Zen", ...),
+ * so that a benchmark can say which kernels ran. */
+const char *nvlm_blas_kernels(void);
+
 /* 1 when the model has the fusion head `name` ("d", "x" or "h"). */
 int nvlm_has_fusion(const nvlm_model *model, const char *name);
 

@@ -62,10 +62,11 @@ void bench_write_markdown(const bench_report *r, FILE *out)
         fprintf(out, "Model: %s; analytic counts only (--cost-only): nothing "
                 "was run.\n\n", r->model);
     else
-        fprintf(out, "Model: %s; %d thread(s); times are medians of %d "
-                "run(s) after %d warm-up run(s), in ms; %d new token(s) per "
-                "run; peak RSS: %s.\n\n", r->model, r->threads, r->repeat,
-                r->warmup, r->new_tokens, r->peak_rss_scope);
+        fprintf(out, "Model: %s; %d thread(s); OpenBLAS kernels %s; times "
+                "are medians of %d run(s) after %d warm-up run(s), in ms; %d "
+                "new token(s) per run; peak RSS: %s.\n\n", r->model,
+                r->threads, r->blas_kernels ? r->blas_kernels : "unknown",
+                r->repeat, r->warmup, r->new_tokens, r->peak_rss_scope);
     fprintf(out, "| fusion | image | max tiles | tiles | stream img tok | "
             "xattn tok | prompt len | ViT ms | proj ms | prefill ms | TTFT ms "
             "| decode tok/s | self KV MiB | cross KV MiB | peak RSS MiB | "
@@ -163,6 +164,8 @@ int bench_write_json(const bench_report *r, const char *path, nv_error *err)
     cJSON_AddStringToObject(root, "model", r->model);
     cJSON_AddBoolToObject(root, "cost_only", r->cost_only);
     cJSON_AddNumberToObject(root, "threads", r->threads);
+    cJSON_AddStringToObject(root, "blas_kernels",
+                            r->blas_kernels ? r->blas_kernels : "unknown");
     cJSON_AddNumberToObject(root, "repeat", r->repeat);
     cJSON_AddNumberToObject(root, "warmup", r->warmup);
     cJSON_AddNumberToObject(root, "new_tokens", r->new_tokens);

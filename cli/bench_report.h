@@ -33,6 +33,7 @@ typedef struct bench_report {
     int threads;
     int repeat, warmup, new_tokens;
     const char *peak_rss_scope; /* what peak_rss measures */
+    const char *blas_kernels;   /* nvlm_blas_kernels() */
     int cost_only; /* no runs: the chart plots vision + prefill GFLOP in
                       place of time to first token */
     bench_row *rows;

@@ -195,6 +195,12 @@ const char *nv_threads_set_blas(int nthreads)
     return core ? core : "unknown";
 }
 
+const char *nv_threads_blas_kernels(void)
+{
+    const char *core = openblas_get_corename();
+    return core ? core : "unknown";
+}
+
 int nv_threads_get_blas(void)
 {
     return openblas_get_num_threads();

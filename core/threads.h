@@ -33,4 +33,8 @@ const char *nv_threads_set_blas(int nthreads);
  * calls queue on OpenBLAS's lock and run one at a time. */
 int nv_threads_get_blas(void);
 
+/* The kernel set OpenBLAS runs (openblas_get_corename(); the environment's
+ * OPENBLAS_CORETYPE decides it), for benchmark reports. */
+const char *nv_threads_blas_kernels(void);
+
 #endif

@@ -26,6 +26,11 @@ const char *nvlm_table_prompt(const nvlm_model *model)
                : "Convert the table to Markdown.";
 }
 
+const char *nvlm_blas_kernels(void)
+{
+    return nv_threads_blas_kernels();
+}
+
 const char *nvlm_model_warning(const nvlm_model *model)
 {
     const cJSON *w = nv_json_get(nv_json_get(model->config, "nvlm_model_card"),
