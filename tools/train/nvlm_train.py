@@ -20,8 +20,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "reference"))
 
 import prompt as P  # noqa: E402
 from bpe import Tokenizer  # noqa: E402
+from nvlm_ref import Config  # noqa: E402
 
-NVIDIA_DUMMY_HEADS = 7
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_pad|>"]
@@ -30,39 +30,15 @@ PROJ = {"d": "mlp1", "x": "x_mlp1", "h": "h_mlp1"}
 
 # ---------------------------------------------------------------- config
 
-class Cfg:
-    """The fields of config.json this model needs (same meaning as nvlm_ref.Config)."""
+class Cfg(Config):
+    """nvlm_ref.Config (the same parsing and checks of config.json), plus what only training
+    needs: the MLP width, and a refusal of rope scaling, which the batched RoPE here lacks."""
 
     def __init__(self, raw):
-        self.raw = raw
-        vc, lc = raw["vision_config"], raw["llm_config"]
-        arch = (raw.get("architectures") or [""])[0]
-        self.nvidia_vit = arch == "NVLM_D_Model" or raw.get("model_type") == "NVLM_D"
-        self.v_hidden, self.v_heads = vc["hidden_size"], vc["num_attention_heads"]
-        self.v_layers, self.patch = vc["num_hidden_layers"], vc["patch_size"]
-        self.image_size = vc["image_size"]
-        self.v_norm = "rms_norm" if self.nvidia_vit else vc.get("norm_type", "layer_norm")
-        self.v_eps = vc.get("layer_norm_eps", 1e-6)
-        self.qk_norm = bool(vc.get("qk_normalization", False))
-        self.qkv_bias = bool(vc.get("qkv_bias", False)) and not self.nvidia_vit
-        self.dummy_heads = NVIDIA_DUMMY_HEADS if self.nvidia_vit else 0
-        self.select_layer = raw.get("select_layer", -1)
-        self.grid = self.image_size // self.patch
-        self.tokens_per_tile = (self.grid // 2) ** 2
-        self.template = raw.get("template", "chatml")
-        self.hidden, self.layers = lc["hidden_size"], lc["num_hidden_layers"]
-        self.heads = lc["num_attention_heads"]
-        self.kv_heads = lc.get("num_key_value_heads") or self.heads
-        self.head_dim = lc.get("head_dim") or self.hidden // self.heads
-        self.vocab = lc["vocab_size"]
-        self.eps = lc.get("rms_norm_eps", 1e-6)
-        self.rope_theta = lc.get("rope_theta", 10000.0)
-        if lc.get("rope_scaling"):
+        super().__init__(raw)
+        if self.rope_scaling:
             raise ValueError("nvlm_train: rope_scaling is not supported for training")
-        self.tied = bool(lc.get("tie_word_embeddings", False))
-        self.lm_bias = lc.get("model_type", "qwen2") == "qwen2" or bool(lc.get("attention_bias"))
-        self.intermediate = lc["intermediate_size"]
-        self.heads_cfg = raw.get("nvlm_heads") or {"d": {}}
+        self.intermediate = raw["llm_config"]["intermediate_size"]
 
 
 # ---------------------------------------------------------------- small ops
