@@ -47,11 +47,14 @@ def _fit(table, st, max_width):
             raise ValueError("tablegen: max width %d px is too small for a table" % max_width)
 
 
-def make_sample(split, seed, index, max_width=DEFAULT_MAX_WIDTH, qa_count=6):
-    """Returns a dict with image (PIL), markdown, glyphs, cells, qa, style, table."""
+def make_sample(split, seed, index, max_width=DEFAULT_MAX_WIDTH, qa_count=6, rows=(2, 8),
+                cols=(2, 5)):
+    """Returns a dict with image (PIL), markdown, glyphs, cells, qa, style, table.
+    rows / cols: inclusive ranges of body rows and columns (the defaults are the full
+    distribution; smaller ranges make the training curriculum's first levels)."""
     rng = sample_rng(split, seed, index)
     st = style_mod.sample_style(rng, split)
-    table = content.make_table(rng, rng.randint(2, 8), rng.randint(2, 5),
+    table = content.make_table(rng, rng.randint(*rows), rng.randint(*cols),
                                rng.choice((0.0, 0.0, 0.05, 0.15)))
     table, st = _fit(table, st, max_width)
     image, glyphs, cells = render.render(table, st)

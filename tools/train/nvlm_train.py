@@ -374,12 +374,17 @@ class Runner:
         """pixels: normalised tiles [sum n,3,S,S] on device (None: from batch['tiles'])."""
         dev = self.device
         Z = None
-        if batch["tiles"] is not None or pixels is not None:
-            if pixels is None:
-                pixels = normalise_tiles(batch["tiles"], dev)
+        if pixels is not None:
             Z = encode_tiles(self.w, self.cfg, head, pixels)
+        elif batch["tiles"] is not None:
+            Z = self.encode(head, batch["tiles"])
         return head_forward(self.w, self.cfg, head, batch["ids"].to(dev), batch["rules"].to(dev),
                             [int(n) for n in batch["n_tiles"]], Z, self.tag_ids)
+
+    def encode(self, head, tiles):
+        """Projector output of the batch's uint8 tiles (a subclass may hold cached ViT
+        features there instead: tools/train/curriculum.py)."""
+        return encode_tiles(self.w, self.cfg, head, normalise_tiles(tiles, self.device))
 
     def loss(self, head, batch):
         logits = self.logits(head, batch)
@@ -394,9 +399,11 @@ class Runner:
         (exact math, no KV cache)."""
         batch = make_batch(self.prompter, head, [(t, q, "") for t, q, _ in samples], False)
         dev = self.device
-        if pixels is None and batch["tiles"] is not None:
-            pixels = normalise_tiles(batch["tiles"], dev)
-        Z = encode_tiles(self.w, self.cfg, head, pixels) if pixels is not None else None
+        Z = None
+        if pixels is not None:
+            Z = encode_tiles(self.w, self.cfg, head, pixels)
+        elif batch["tiles"] is not None:
+            Z = self.encode(head, batch["tiles"])
         n_tiles = [int(n) for n in batch["n_tiles"]]
         lengths = batch["lengths"].tolist()
         seqs = [batch["ids"][b, :lengths[b]].tolist() for b in range(len(samples))]

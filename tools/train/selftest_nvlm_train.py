@@ -36,6 +36,25 @@ def check(cond, what):
         failures.append(what)
 
 
+def check_cached_features(raw, tok, w, head, goldens, question, logits):
+    """curriculum.py trains on ViT features computed once per image: the same batch through
+    its FeatureRunner must give the logits and greedy ids of the pixel path."""
+    import curriculum  # noqa: E402 (pulls in tools.tablegen; only this check needs it)
+    frun = curriculum.FeatureRunner(raw, tok, w, torch.device("cpu"))
+    with torch.no_grad():
+        feats = [NT.pixel_shuffle(NT.vit_features(w, frun.cfg, g["in_pixel_values"]), frun.cfg.grid)
+                 for g in goldens]
+    samples = [(f, question, "") for f in feats]
+    batch = NT.make_batch(frun.prompter, head, samples, with_answers=False)
+    got = frun.logits(head, batch)
+    err = float((got - logits).abs().max())
+    check(err <= 1e-6 * float(logits.abs().max()),
+          "%s cached-feature logits = pixel logits (max|diff| %.1e)" % (head, err))
+    ids = frun.greedy(head, samples, 8)
+    want = [g["generated_ids"][0].tolist()[len(g["in_input_ids"][0]):] for g in goldens]
+    check(ids == want, "%s cached-feature greedy ids" % head)
+
+
 def main():
     torch.set_num_threads(1)
     fixture = os.environ.get("NV_FIXTURE_DIR", os.path.join(ROOT, "tests", "fixtures"))
@@ -68,6 +87,7 @@ def main():
         for b, (n, g) in enumerate(zip((1, 3, 7), goldens)):
             want = g["generated_ids"][0].tolist()[len(g["in_input_ids"][0]):]
             check(got[b] == want, "%s n=%d 8 greedy ids %s" % (head, n, got[b]))
+        check_cached_features(raw, tok, w, head, goldens, question, logits)
     with tempfile.TemporaryDirectory() as tmp:
         btok = NT.write_tokenizer(tmp)
         text = "| Name | Price |\n| --- | --- |\n| Ada | €1,200.50 |"

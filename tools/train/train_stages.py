@@ -142,9 +142,12 @@ def make_loader(dataset, prompter, head, batch, seed, workers):
 
 # ---------------------------------------------------------------- training loop
 
-def train(runner, head, params, loader, steps, lr, log, tag, max_seconds=0, lr_scale=None):
+def train(runner, head, params, loader, steps, lr, log, tag, max_seconds=0, lr_scale=None,
+          on_log=None, log_every=0):
     """AdamW (betas 0.9/0.95, weight decay 0.01 on matrices), warm-up 5 % then cosine,
-    gradient clipping 1.0, bf16 autocast on CUDA. lr_scale: {id(param): factor}."""
+    gradient clipping 1.0, bf16 autocast on CUDA. lr_scale: {id(param): factor}.
+    on_log(step) -> dict of extra fields for each log line (e.g. a validation score);
+    log_every: steps between log lines (default steps / 20)."""
     groups = []
     for decay in (True, False):
         for scale in sorted(set((lr_scale or {}).values()) | {1.0}):
@@ -173,9 +176,11 @@ def train(runner, head, params, loader, steps, lr, log, tag, max_seconds=0, lr_s
             step += 1
             samples += batch["ids"].shape[0]
             window.append(float(loss))
-            if step % max(1, steps // 20) == 0 or step == steps:
+            if step % (log_every or max(1, steps // 20)) == 0 or step == steps:
                 rec = {"stage": tag, "head": head, "step": step, "loss": sum(window) / len(window),
                        "lr": cur, "samples": samples, "wall_s": round(time.time() - t0, 1)}
+                if on_log is not None:
+                    rec.update(on_log(step))
                 gates = {k: round(float(torch.tanh(v)), 4) for k, v in runner.w.items()
                          if k.startswith(head + "_xattn") and k.endswith("_gate")}
                 if gates:

@@ -1,0 +1,318 @@
+"""Stages 3-4 of one fusion head on a curriculum level, over cached ViT features, for CPU
+runs (docs/training.md, "Curriculum runs").
+
+Why a second driver beside train_stages.py: on two CPU cores a step of the full task (tables
+of 2-8 rows, ~640 positions for head d) costs ~4 s at batch 8, of which the frozen ViT is
+~20 %; the notes say grounding needs thousands of optimizer steps. This driver
+  - renders its tables in memory with tools.tablegen (a level = ranges of body rows and
+    columns; the same styles, fonts and tiling as the full task and the runtime),
+  - runs the frozen ViT once per image and keeps the pixel-shuffled features (f16),
+  - trains one head (d, x or h) per process, so that the three heads run side by side with
+    the same data order, steps, batch and seed,
+  - logs the teacher-forced answer-byte accuracy on a fixed validation batch with the loss,
+    and ends with a greedy evaluation (cell accuracy, TEDS) on generated test and
+    style-held-out tables of the same level.
+
+  /usr/bin/python3 tools/train/curriculum.py train --head d --init assets/models/nvlm-tables \\
+      --lm LM_BASE.safetensors --rows 1 3 --cols 2 3 --train-count 3000 --steps3 150 \\
+      --steps4 1500 --out RUN
+  /usr/bin/python3 tools/train/curriculum.py assemble RUN   # fusion.safetensors + summary.json
+  /usr/bin/python3 tools/train/export.py RUN assets/models/nvlm-tables
+
+--init MODEL takes the ViT (and, with --keep-head, the head's fusion weights and LM) from a
+model directory; --lm replaces the head's LM (the stage-2 LM for a fresh start). Outputs in
+RUN: fusion_<head>.safetensors, lm_<head>.safetensors, vit.safetensors, log_<head>.jsonl,
+result_<head>.json (metrics and predictions).
+"""
+import argparse
+import json
+import os
+import random
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tools", "reference"))
+
+import nvlm_train as NT  # noqa: E402
+import st_io  # noqa: E402
+import table_metrics  # noqa: E402
+import tiling  # noqa: E402
+import train_stages as TS  # noqa: E402
+from tools.tablegen import gen  # noqa: E402
+
+HEADS = ("d", "x", "h")
+
+
+class FeatureRunner(NT.Runner):
+    """A Runner whose batches carry pixel-shuffled ViT features [n, T, 4C] in place of
+    uint8 tiles: the ViT is frozen, so it runs once per image, not once per step."""
+
+    def encode(self, head, features):
+        return NT.projector(self.w, NT.PROJ[head], features.to(self.device).float())
+
+
+@torch.no_grad()
+def render_level(split, seed, count, rows, cols, vit_w, cfg, tile, max_tiles, chunk=32):
+    """[(features f16 [n,T,4C], markdown, qa pairs)] of `count` generated tables."""
+    items, t0 = [], time.time()
+    pending, owners = [], []
+
+    def flush():
+        if not pending:
+            return
+        tiles = torch.cat(pending)
+        feats = NT.pixel_shuffle(NT.vit_features(vit_w, cfg, NT.normalise_tiles(tiles, "cpu")),
+                                 cfg.grid).half()
+        at = 0
+        for index, n in owners:
+            items[index] = (feats[at:at + n].clone(),) + items[index][1:]
+            at += n
+        pending.clear()
+        owners.clear()
+
+    for index in range(count):
+        s = gen.make_sample(split, seed, index, rows=tuple(rows), cols=tuple(cols))
+        tiles, _, _ = tiling.tile_image(s["image"].convert("RGB"), tile, max_tiles, True)
+        tiles = torch.from_numpy(tiles.copy())
+        items.append((None, s["markdown"], s["qa"]))
+        pending.append(tiles)
+        owners.append((index, tiles.shape[0]))
+        if sum(p.shape[0] for p in pending) >= chunk:
+            flush()
+    flush()
+    print(json.dumps({"rendered": split, "count": count, "rows": rows, "cols": cols,
+                      "tiles": sum(f.shape[0] for f, _, _ in items),
+                      "wall_s": round(time.time() - t0, 1)}), flush=True)
+    return items
+
+
+def task_of(item, seed, j, md_rate):
+    """Sample j's task, as train_stages.ImageTasks draws it."""
+    feats, truth, pairs = item
+    rng = random.Random("nvlm-tasks/%d/%d" % (seed, j))
+    if not pairs or rng.random() < md_rate:
+        return (feats, TS.TASK_MD, truth)
+    pair = rng.choice(pairs)
+    return (feats, pair["question"], pair["answer"])
+
+
+class Batches:
+    """Endless shuffled batches of one head (same order for every head with the same seed)."""
+
+    def __init__(self, items, prompter, head, batch, seed, md_rate):
+        self.items, self.prompter, self.head = items, prompter, head
+        self.batch, self.md_rate = batch, md_rate
+        self.gen = torch.Generator().manual_seed(seed)
+        self.seed, self.drawn = seed, 0
+
+    def __iter__(self):
+        order = torch.randperm(len(self.items), generator=self.gen).tolist()
+        for start in range(0, len(order) - self.batch + 1, self.batch):
+            samples = []
+            for i in order[start:start + self.batch]:
+                samples.append(task_of(self.items[i], self.seed, self.drawn, self.md_rate))
+                self.drawn += 1
+            yield NT.make_batch(self.prompter, self.head, samples)
+
+
+@torch.no_grad()
+def answer_accuracy(runner, head, batch):
+    """Teacher-forced share of answer positions whose argmax is the truth."""
+    logits = runner.logits(head, batch)
+    labels = batch["labels"]
+    on = labels != -100
+    return float((logits.argmax(-1).cpu()[on] == labels[on]).float().mean())
+
+
+def greedy_eval(runner, head, items, batch, max_new):
+    preds = []
+    for start in range(0, len(items), batch):
+        chunk = [(f, TS.TASK_MD, "") for f, _, _ in items[start:start + batch]]
+        for ids in runner.greedy(head, chunk, max_new):
+            preds.append(runner.decode(ids))
+    return table_metrics.summarise(preds, [t for _, t, _ in items]), preds
+
+
+def head_weights(model_w, head):
+    """The head's fusion tensors and its LM (override or shared), LM under the shared names."""
+    proj = NT.PROJ[head]
+    fusion = {k: v for k, v in model_w.items()
+              if k.startswith(proj + ".") or k.startswith(head + "_xattn.")}
+    lm = {k: v for k, v in model_w.items() if k.startswith("language_model.")}
+    if head != "d":
+        over = {k[len(head) + 1:]: v for k, v in model_w.items()
+                if k.startswith(head + "_language_model.")}
+        lm.update(over)
+    return fusion, lm
+
+
+def cmd_train(args):
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    head = args.head
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.init, "config.json")) as f:
+        raw = json.load(f)
+    raw["max_dynamic_patch"] = args.max_tiles
+    cfg = NT.Cfg(raw)
+    tile = raw["force_image_size"]
+    model_w = {k: v.float() for k, v in st_io.read_file(
+        os.path.join(args.init, "model.safetensors")).items()}
+    vit_w = {k: v for k, v in model_w.items() if k.startswith("vision_model.")}
+    fusion, lm = head_weights(model_w, head)
+    if not args.keep_head:
+        width = args.proj_width_d if head == "d" else args.proj_width
+        fusion = NT.init_head(cfg, head, width, torch.Generator().manual_seed(args.seed),
+                              args.gate)
+    if args.lm:
+        lm = {k: v.float() for k, v in st_io.read_file(args.lm).items()}
+    log = open(os.path.join(args.out, "log_%s.jsonl" % head), "a")
+    tok = NT.write_tokenizer(os.path.join(args.out, "tokenizer"))
+    runner = FeatureRunner(raw, tok, {}, torch.device("cpu"))
+    TS.log_line(log, {"head": head, "args": vars(args),
+                      "fusion_params": sum(v.numel() for v in fusion.values())})
+    sets = load_or_render(args, vit_w, cfg, tile)
+    if args.render_only:
+        return 0
+    train_items, val_items = sets["train"], sets["val"]
+    val_batch = NT.make_batch(runner.prompter, head, [task_of(it, args.seed + 7, j, 1.0)
+                                                      for j, it in enumerate(val_items)])
+    runner.w = {**fusion, **lm}
+    result = {"head": head, "fusion_params": sum(v.numel() for v in fusion.values())}
+
+    def on_log(step):
+        return {"val_answer_acc": round(answer_accuracy(runner, head, val_batch), 4)}
+
+    result["val_answer_acc_start"] = on_log(0)["val_answer_acc"]
+    for stage, steps, lr in (("align", args.steps3, args.lr3), ("finetune", args.steps4, args.lr4)):
+        if steps <= 0:
+            continue
+        torch.manual_seed(args.seed)
+        params = list(fusion.values())
+        scale = None
+        if stage == "finetune":
+            params += list(lm.values())
+            scale = {id(v): args.lm_lr_scale for v in lm.values()}
+        for v in params:
+            v.requires_grad_(True)
+        batches = Batches(train_items, runner.prompter, head, args.batch, args.seed, args.md_rate)
+        done, samples, wall = TS.train(runner, head, params, batches, steps, lr, log, stage,
+                                       args.max_minutes * 60, scale, on_log, args.log_every)
+        for v in params:
+            v.requires_grad_(False)
+        result[stage] = {"steps": done, "samples": samples, "wall_s": round(wall, 1)}
+        save(args.out, head, fusion, lm, vit_w)
+    result["val_answer_acc_end"] = on_log(0)["val_answer_acc"]
+    runner.w = TS.rounded({**fusion, **lm})
+    for split in args.eval_splits:
+        items = sets[split]
+        t0 = time.time()
+        metrics, preds = greedy_eval(runner, head, items, args.eval_batch, args.max_new)
+        metrics["wall_s"] = round(time.time() - t0, 1)
+        result["eval_" + split] = metrics
+        result["preds_" + split] = preds[:8]
+        TS.log_line(log, {"eval": split, "head": head, **metrics, "first_pred": preds[0]})
+    result["config"] = raw
+    with open(os.path.join(args.out, "result_%s.json" % head), "w") as f:
+        json.dump(result, f, indent=1)
+    return 0
+
+
+def load_or_render(args, vit_w, cfg, tile):
+    """The level's train / val / eval sets as features: from --cache when it exists (the
+    three heads' processes share one rendering), else rendered (and written to --cache)."""
+    if args.cache and os.path.exists(args.cache):
+        sets = torch.load(args.cache)
+        key = (tuple(args.rows), tuple(args.cols), args.seed, args.eval_seed, args.max_tiles)
+        if sets.get("key") != key:
+            raise SystemExit("curriculum: %s holds another level %r (asked %r)"
+                             % (args.cache, sets.get("key"), key))
+        return sets
+    sets = {"key": (tuple(args.rows), tuple(args.cols), args.seed, args.eval_seed,
+                    args.max_tiles)}
+    for split, seed, count in (("train", args.seed, args.train_count),
+                               ("val", args.seed, args.val_count)) + tuple(
+                                   (split, args.eval_seed, args.eval_count)
+                                   for split in args.eval_splits):
+        sets[split] = render_level(split, seed, count, args.rows, args.cols, vit_w, cfg, tile,
+                                   args.max_tiles)
+    if args.cache:
+        torch.save(sets, args.cache + ".tmp")
+        os.replace(args.cache + ".tmp", args.cache)
+    return sets
+
+
+def save(out, head, fusion, lm, vit_w):
+    TS.write_part(out, "fusion_%s.safetensors" % head, fusion, "curriculum")
+    TS.write_part(out, "lm_%s.safetensors" % head, lm, "curriculum")
+    if not os.path.exists(os.path.join(out, "vit.safetensors")):
+        TS.write_part(out, "vit.safetensors", vit_w, "curriculum")
+
+
+def cmd_assemble(args):
+    """fusion.safetensors of the three heads and summary.json (config) for export.py."""
+    fusion, summary = {}, {}
+    for head in HEADS:
+        fusion.update(st_io.read_file(os.path.join(args.run, "fusion_%s.safetensors" % head)))
+        with open(os.path.join(args.run, "result_%s.json" % head)) as f:
+            result = json.load(f)
+        summary["config"] = result.pop("config")
+        summary[head] = {k: v for k, v in result.items() if not k.startswith("preds_")}
+    TS.write_part(args.run, "fusion.safetensors", fusion, "curriculum")
+    with open(os.path.join(args.run, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    print(json.dumps({h: summary[h] for h in HEADS}, indent=1))
+    return 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("train", help="stages 3-4 of one head on one curriculum level")
+    s.add_argument("--head", required=True, choices=HEADS)
+    s.add_argument("--init", required=True, help="model directory (ViT, config, and the head "
+                   "with --keep-head)")
+    s.add_argument("--lm", help="LM safetensors (language_model.* names) to start the head from")
+    s.add_argument("--keep-head", action="store_true",
+                   help="continue from --init's fusion weights (default: fresh, gates --gate)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--rows", type=int, nargs=2, default=[1, 3], help="body rows, inclusive")
+    s.add_argument("--cols", type=int, nargs=2, default=[2, 3], help="columns, inclusive")
+    s.add_argument("--max-tiles", type=int, default=4)
+    s.add_argument("--cache", help="file of the rendered features, shared by the heads' runs")
+    s.add_argument("--render-only", action="store_true", help="fill --cache and stop")
+    s.add_argument("--train-count", type=int, default=3000)
+    s.add_argument("--val-count", type=int, default=16)
+    s.add_argument("--eval-count", type=int, default=32)
+    s.add_argument("--eval-seed", type=int, default=1)
+    s.add_argument("--eval-splits", nargs="*", default=["test", "heldout"])
+    s.add_argument("--eval-batch", type=int, default=32)
+    s.add_argument("--max-new", type=int, default=200)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--batch", type=int, default=8)
+    s.add_argument("--md-rate", type=float, default=0.7)
+    s.add_argument("--steps3", type=int, default=150)
+    s.add_argument("--steps4", type=int, default=1500)
+    s.add_argument("--lr3", type=float, default=1e-3)
+    s.add_argument("--lr4", type=float, default=5e-4)
+    s.add_argument("--lm-lr-scale", type=float, default=0.5)
+    s.add_argument("--gate", type=float, default=0.1, help="initial xattn gates (x, h)")
+    s.add_argument("--proj-width", type=int, default=512)
+    s.add_argument("--proj-width-d", type=int, default=1408)
+    s.add_argument("--max-minutes", type=float, default=0, help="per stage; 0 = no bound")
+    s.add_argument("--log-every", type=int, default=50)
+    s = sub.add_parser("assemble", help="join the heads' parts of a run for export.py")
+    s.add_argument("run")
+    args = p.parse_args(argv)
+    return cmd_train(args) if args.cmd == "train" else cmd_assemble(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
