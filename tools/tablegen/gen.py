@@ -79,7 +79,7 @@ def glyph_arrays(sample):
 
 
 def write_dataset(out_dir, split, seed, count, start=0, image_format="png",
-                  max_width=DEFAULT_MAX_WIDTH, log=sys.stderr):
+                  max_width=DEFAULT_MAX_WIDTH, log=sys.stderr, rows=(2, 8), cols=(2, 5)):
     for sub in ("images", "truth", "glyphs"):
         os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
     ext = "jpg" if image_format == "jpg" else "png"
@@ -87,7 +87,7 @@ def write_dataset(out_dir, split, seed, count, start=0, image_format="png",
     with open(os.path.join(out_dir, "tables.jsonl"), "a") as tables_f, \
          open(os.path.join(out_dir, "qa.jsonl"), "a") as qa_f:
         for index in range(start, start + count):
-            s = make_sample(split, seed, index, max_width)
+            s = make_sample(split, seed, index, max_width, rows=rows, cols=cols)
             image_rel = "images/%s.%s" % (s["id"], ext)
             if ext == "jpg":
                 s["image"].save(os.path.join(out_dir, image_rel), quality=92)
@@ -109,6 +109,7 @@ def write_dataset(out_dir, split, seed, count, start=0, image_format="png",
     cpu_s = time.process_time() - t0
     manifest = {"generator_version": GENERATOR_VERSION, "split": split, "seed": seed,
                 "start": start, "count": count, "image_format": ext, "max_width": max_width,
+                "rows": list(rows), "cols": list(cols),
                 "fonts": fonts.families_for(split), "charset": fonts.CHARSET}
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
@@ -127,11 +128,17 @@ def main(argv=None):
     parser.add_argument("--start", type=int, default=0, help="first sample index")
     parser.add_argument("--format", default="png", choices=("png", "jpg"))
     parser.add_argument("--max-width", type=int, default=DEFAULT_MAX_WIDTH)
+    parser.add_argument("--rows", type=int, nargs=2, default=[2, 8], metavar=("MIN", "MAX"),
+                        help="body rows, inclusive (smaller: a curriculum level)")
+    parser.add_argument("--cols", type=int, nargs=2, default=[2, 5], metavar=("MIN", "MAX"),
+                        help="columns, inclusive")
     args = parser.parse_args(argv)
     if args.count < 0 or args.start < 0:
         parser.error("--count and --start must be >= 0")
+    if not (1 <= args.rows[0] <= args.rows[1] and 2 <= args.cols[0] <= args.cols[1]):
+        parser.error("--rows needs 1 <= MIN <= MAX and --cols 2 <= MIN <= MAX")
     write_dataset(args.out, args.split, args.seed, args.count, args.start, args.format,
-                  args.max_width)
+                  args.max_width, rows=tuple(args.rows), cols=tuple(args.cols))
     return 0
 
 

@@ -19,18 +19,21 @@ of 2-8 rows, ~640 positions for head d) costs ~4 s at batch 8, of which the froz
   /usr/bin/python3 tools/train/curriculum.py assemble RUN   # fusion.safetensors + summary.json
   /usr/bin/python3 tools/train/export.py RUN assets/models/nvlm-tables
 
---init MODEL takes the ViT (and, with --keep-head, the head's fusion weights and LM) from a
-model directory; --lm replaces the head's LM (the stage-2 LM for a fresh start). Outputs in
+--init MODEL takes the ViT and config (and, with --keep-head, the head's fusion weights and
+LM) from a model directory; --from-run RUN continues the head from an earlier level's run;
+--lm replaces the head's LM (the stage-2 LM for a fresh start). Outputs in
 RUN: fusion_<head>.safetensors, lm_<head>.safetensors, vit.safetensors, log_<head>.jsonl,
 result_<head>.json (metrics and predictions).
 """
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import sys
 import time
 
+import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -57,35 +60,45 @@ class FeatureRunner(NT.Runner):
         return NT.projector(self.w, NT.PROJ[head], features.to(self.device).float())
 
 
+def render_one(job):
+    """One generated table, tiled as the runtime tiles it: (uint8 tiles [n,S,S,3], markdown,
+    qa pairs). A top-level function so that a process pool can run it."""
+    split, seed, index, rows, cols, tile, max_tiles = job
+    s = gen.make_sample(split, seed, index, rows=tuple(rows), cols=tuple(cols))
+    tiles, _, _ = tiling.tile_image(s["image"].convert("RGB"), tile, max_tiles, True)
+    return tiles, s["markdown"], s["qa"]
+
+
 @torch.no_grad()
-def render_level(split, seed, count, rows, cols, vit_w, cfg, tile, max_tiles, chunk=32):
-    """[(features f16 [n,T,4C], markdown, qa pairs)] of `count` generated tables."""
-    items, t0 = [], time.time()
-    pending, owners = [], []
+def render_level(split, seed, count, rows, cols, vit_w, cfg, tile, max_tiles, device="cpu",
+                 workers=0, chunk=32):
+    """[(features f16 [n,T,4C] on the CPU, markdown, qa pairs)] of `count` generated tables:
+    Pillow renders in `workers` processes, the frozen ViT runs on `device`."""
+    t0 = time.time()
+    jobs = [(split, seed, i, rows, cols, tile, max_tiles) for i in range(count)]
+    pool = multiprocessing.Pool(workers) if workers > 1 else None
+    rendered = pool.imap(render_one, jobs, chunksize=16) if pool else map(render_one, jobs)
+    items, pending = [], []
 
     def flush():
         if not pending:
             return
-        tiles = torch.cat(pending)
-        feats = NT.pixel_shuffle(NT.vit_features(vit_w, cfg, NT.normalise_tiles(tiles, "cpu")),
-                                 cfg.grid).half()
+        tiles = torch.from_numpy(np.concatenate([t for t, _, _ in pending]))
+        feats = NT.pixel_shuffle(NT.vit_features(vit_w, cfg, NT.normalise_tiles(tiles, device)),
+                                 cfg.grid).half().cpu()
         at = 0
-        for index, n in owners:
-            items[index] = (feats[at:at + n].clone(),) + items[index][1:]
-            at += n
+        for t, md, pairs in pending:
+            items.append((feats[at:at + t.shape[0]].clone(), md, pairs))
+            at += t.shape[0]
         pending.clear()
-        owners.clear()
 
-    for index in range(count):
-        s = gen.make_sample(split, seed, index, rows=tuple(rows), cols=tuple(cols))
-        tiles, _, _ = tiling.tile_image(s["image"].convert("RGB"), tile, max_tiles, True)
-        tiles = torch.from_numpy(tiles.copy())
-        items.append((None, s["markdown"], s["qa"]))
-        pending.append(tiles)
-        owners.append((index, tiles.shape[0]))
-        if sum(p.shape[0] for p in pending) >= chunk:
+    for one in rendered:
+        pending.append(one)
+        if sum(t.shape[0] for t, _, _ in pending) >= chunk:
             flush()
     flush()
+    if pool:
+        pool.close()
     print(json.dumps({"rendered": split, "count": count, "rows": rows, "cols": cols,
                       "tiles": sum(f.shape[0] for f, _, _ in items),
                       "wall_s": round(time.time() - t0, 1)}), flush=True)
@@ -162,7 +175,11 @@ def cmd_train(args):
     raw["max_dynamic_patch"] = args.max_tiles
     cfg = NT.Cfg(raw)
     tile = raw["force_image_size"]
-    model_w = {k: v.float() for k, v in st_io.read_file(
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    model_w = {k: v.float().to(device) for k, v in st_io.read_file(
         os.path.join(args.init, "model.safetensors")).items()}
     vit_w = {k: v for k, v in model_w.items() if k.startswith("vision_model.")}
     fusion, lm = head_weights(model_w, head)
@@ -170,11 +187,16 @@ def cmd_train(args):
         width = args.proj_width_d if head == "d" else args.proj_width
         fusion = NT.init_head(cfg, head, width, torch.Generator().manual_seed(args.seed),
                               args.gate)
+    if args.from_run:
+        fusion = st_io.read_file(os.path.join(args.from_run, "fusion_%s.safetensors" % head))
+        lm = st_io.read_file(os.path.join(args.from_run, "lm_%s.safetensors" % head))
     if args.lm:
-        lm = {k: v.float() for k, v in st_io.read_file(args.lm).items()}
+        lm = st_io.read_file(args.lm)
+    fusion = {k: v.float().to(device) for k, v in fusion.items()}
+    lm = {k: v.float().to(device) for k, v in lm.items()}
     log = open(os.path.join(args.out, "log_%s.jsonl" % head), "a")
     tok = NT.write_tokenizer(os.path.join(args.out, "tokenizer"))
-    runner = FeatureRunner(raw, tok, {}, torch.device("cpu"))
+    runner = FeatureRunner(raw, tok, {}, device)
     TS.log_line(log, {"head": head, "args": vars(args),
                       "fusion_params": sum(v.numel() for v in fusion.values())})
     sets = load_or_render(args, vit_w, cfg, tile)
@@ -241,7 +263,7 @@ def load_or_render(args, vit_w, cfg, tile):
                                    (split, args.eval_seed, args.eval_count)
                                    for split in args.eval_splits):
         sets[split] = render_level(split, seed, count, args.rows, args.cols, vit_w, cfg, tile,
-                                   args.max_tiles)
+                                   args.max_tiles, args.device, args.workers)
     if args.cache:
         torch.save(sets, args.cache + ".tmp")
         os.replace(args.cache + ".tmp", args.cache)
@@ -296,6 +318,10 @@ def main(argv=None):
     s.add_argument("--max-new", type=int, default=200)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--device", default="cpu", help="cpu or cuda (bf16 autocast in training)")
+    s.add_argument("--workers", type=int, default=0, help="processes rendering tables")
+    s.add_argument("--from-run", help="continue the head from a curriculum run's "
+                   "fusion_<head> / lm_<head> (the next level)")
     s.add_argument("--batch", type=int, default=8)
     s.add_argument("--md-rate", type=float, default=0.7)
     s.add_argument("--steps3", type=int, default=150)
