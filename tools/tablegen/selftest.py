@@ -29,6 +29,22 @@ def test_determinism():
     check(c["markdown"] != a["markdown"], "train and val share a random stream")
 
 
+def test_levels():
+    """rows / cols ranges (the curriculum's levels) are honoured, and a level is a different
+    draw of the same split, not a filter of the full one."""
+    for index in range(12):
+        s = make_sample("train", 5, index, rows=(1, 2), cols=(2, 3))
+        n_rows, n_cols = len(s["table"]["rows"]), len(s["table"]["header"])
+        check(1 <= n_rows <= 2 and 2 <= n_cols <= 3,
+              "level rows 1-2 x cols 2-3 gave %d x %d" % (n_rows, n_cols))
+        lines = s["markdown"].strip("\n").split("\n")
+        check(len(lines) == n_rows + 2, "level table's Markdown has %d lines for %d rows"
+              % (len(lines), n_rows))
+    one = make_sample("test", 5, 0, rows=(1, 1), cols=(2, 2))
+    check(len(one["table"]["rows"]) == 1 and len(one["table"]["header"]) == 2,
+          "rows (1, 1) x cols (2, 2) is not a 1 x 2 table")
+
+
 def test_held_out_styles():
     rng = random.Random(5)
     for split in ("train", "val", "test"):
@@ -125,6 +141,7 @@ def _check_answer(table, pair):
 def main():
     fonts.discover()
     test_determinism()
+    test_levels()
     test_held_out_styles()
     test_markdown()
     outside, ink = test_samples()
