@@ -41,6 +41,27 @@ QWEN2_SPLIT = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N
                " ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
 
 
+def qwen2_tokenizer_json(vocab, merges, specials):
+    """A HF tokenizer.json of a byte-level BPE with Qwen2's pre-tokeniser and NFC: `vocab`
+    (token -> id), `merges` ([(a, b)] by rank), then `specials` as added special tokens with
+    the ids after the vocabulary. The tiny fixture and the bundled byte model both use it."""
+    added = [{"id": len(vocab) + i, "content": content, "single_word": False, "lstrip": False,
+              "rstrip": False, "normalized": False, "special": True}
+             for i, content in enumerate(specials)]
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
+                  "use_regex": False}
+    return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+            "normalizer": {"type": "NFC"},
+            "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT}, "behavior": "Isolated",
+                 "invert": False}, byte_level]},
+            "post_processor": byte_level, "decoder": byte_level,
+            "model": {"type": "BPE", "dropout": None, "unk_token": None,
+                      "continuing_subword_prefix": "", "end_of_word_suffix": "",
+                      "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                      "vocab": vocab, "merges": [[a, b] for a, b in merges]}}
+
+
 def _split_regexes(node):
     """All Split-pattern regexes inside a tokenizer.json pre_tokenizer."""
     if not isinstance(node, dict):

@@ -14,7 +14,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nvlm_ref as R  # noqa: E402
 import st_io  # noqa: E402
-from bpe import QWEN2_SPLIT, bytes_to_unicode  # noqa: E402
+from bpe import bytes_to_unicode, qwen2_tokenizer_json  # noqa: E402
 
 SEED = 20240917
 QUESTION = "Describe the tiles."
@@ -59,23 +59,7 @@ def make_tokenizer_json():
     vocab = {chars[b]: b for b in range(256)}
     for a, b in MERGES:
         vocab[a + b] = len(vocab)
-    added = []
-    for content in SPECIALS:
-        added.append({"id": len(vocab) + len(added), "content": content, "single_word": False,
-                      "lstrip": False, "rstrip": False, "normalized": False, "special": True})
-    regex = QWEN2_SPLIT
-    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
-                  "use_regex": False}
-    return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
-            "normalizer": {"type": "NFC"},
-            "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-                {"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated",
-                 "invert": False}, byte_level]},
-            "post_processor": byte_level, "decoder": byte_level,
-            "model": {"type": "BPE", "dropout": None, "unk_token": None,
-                      "continuing_subword_prefix": "", "end_of_word_suffix": "",
-                      "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
-                      "vocab": vocab, "merges": [[a, b] for a, b in MERGES]}}
+    return qwen2_tokenizer_json(vocab, MERGES, SPECIALS)
 
 
 def shapes(cfg):

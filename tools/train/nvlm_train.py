@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "reference"))
 
 import prompt as P  # noqa: E402
-from bpe import Tokenizer  # noqa: E402
+from bpe import Tokenizer, bytes_to_unicode, qwen2_tokenizer_json  # noqa: E402
 from nvlm_ref import Config  # noqa: E402
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -214,23 +214,8 @@ def xattn_block(w, cfg, pre, h, memory, allowed):
 def byte_tokenizer_json():
     """tokenizer.json: ids 0..255 = bytes (GPT-2 byte-level alphabet), no merges, then the
     four special tokens; Qwen2 pre-tokeniser and NFC normaliser like tiny_nvlm's."""
-    from bpe import bytes_to_unicode, QWEN2_SPLIT
     alphabet = bytes_to_unicode()
-    vocab = {alphabet[b]: b for b in range(256)}
-    added = [{"id": 256 + i, "content": s, "single_word": False, "lstrip": False,
-              "rstrip": False, "normalized": False, "special": True} for i, s in enumerate(SPECIALS)]
-    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
-                  "use_regex": False}
-    return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
-            "normalizer": {"type": "NFC"},
-            "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-                {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT}, "behavior": "Isolated",
-                 "invert": False}, byte_level]},
-            "post_processor": byte_level, "decoder": byte_level,
-            "model": {"type": "BPE", "dropout": None, "unk_token": None,
-                      "continuing_subword_prefix": "", "end_of_word_suffix": "",
-                      "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
-                      "vocab": vocab, "merges": []}}
+    return qwen2_tokenizer_json({alphabet[b]: b for b in range(256)}, [], SPECIALS)
 
 
 def write_tokenizer(directory):
