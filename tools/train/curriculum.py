@@ -26,6 +26,7 @@ RUN: fusion_<head>.safetensors, lm_<head>.safetensors, vit.safetensors, log_<hea
 result_<head>.json (metrics and predictions).
 """
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -137,21 +138,34 @@ class Batches:
 class StreamBatches:
     """Endless batches of tables never seen before: sample j of the stream is table j of
     the train split (the same stream for every head with the same seed), rendered and run
-    through the frozen ViT when its batch is drawn. Costs ~0.1 s of one core per table,
-    and a table never repeats, so the head cannot memorise its training images."""
+    through the frozen ViT when its batch is drawn. Costs ~15 ms of one core per table,
+    and a table never repeats, so the head cannot memorise its training images. With
+    `workers` > 1 a process pool renders the next `ahead` batches while the head trains."""
 
-    def __init__(self, args, prompter, head, vit_w, cfg, tile, device):
+    def __init__(self, args, prompter, head, vit_w, cfg, tile, device, workers=0, ahead=4):
         self.args, self.prompter, self.head = args, prompter, head
         self.vit_w, self.cfg, self.tile, self.device = vit_w, cfg, tile, device
-        self.drawn = 0
+        self.pool = multiprocessing.Pool(workers) if workers > 1 else None
+        self.ahead = ahead
+        self.drawn = 0  # stream index of the next batch's first table
+
+    def jobs(self, start):
+        a = self.args
+        return [("train", a.seed, start + i, a.rows, a.cols, self.tile, a.max_tiles)
+                for i in range(a.batch)]
 
     @torch.no_grad()
     def __iter__(self):
         a = self.args
+        pending, queued = [], self.drawn
         while True:
-            jobs = [("train", a.seed, self.drawn + i, a.rows, a.cols, self.tile, a.max_tiles)
-                    for i in range(a.batch)]
-            rendered = [render_one(job) for job in jobs]
+            while self.pool is not None and len(pending) < self.ahead:
+                pending.append(self.pool.map_async(render_one, self.jobs(queued)))
+                queued += a.batch
+            if self.pool is not None:
+                rendered = pending.pop(0).get()
+            else:
+                rendered = [render_one(job) for job in self.jobs(self.drawn)]
             tiles = torch.from_numpy(np.concatenate([t for t, _, _ in rendered]))
             feats = NT.pixel_shuffle(NT.vit_features(self.vit_w, self.cfg,
                                                      NT.normalise_tiles(tiles, self.device)),
@@ -163,6 +177,56 @@ class StreamBatches:
                 at += t.shape[0]
             self.drawn += a.batch
             yield NT.make_batch(self.prompter, self.head, samples)
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.terminate()
+
+
+def probe_steps(runner, head, params, stream, seconds, sync_dir, probe=30, warm=5, wait_s=180):
+    """The step count that fills `seconds` for every head alike. Times `probe` forward +
+    backward passes (no optimizer step, so the weights and the data order are untouched)
+    while the other heads' processes do the same, writes the seconds per step to
+    sync_dir/probe_<head>.json, waits for the other heads' files and takes the slowest:
+    the three heads then train the same number of steps on the same data, and the cosine
+    schedule ends when the time does."""
+    cuda = runner.device.type == "cuda"
+    it = iter(stream)
+    t0 = time.time()
+    for k in range(warm + probe):
+        if k == warm:
+            if cuda:
+                torch.cuda.synchronize()
+            t0 = time.time()
+        batch = next(it)
+        amp = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda
+               else contextlib.nullcontext())
+        with amp:
+            loss = runner.loss(head, batch)
+        loss.backward()
+        float(loss)
+        for p in params:
+            p.grad = None
+    per_step = (time.time() - t0) / probe * 1.1  # + the optimizer step the probe leaves out
+    it.close()
+    stream.drawn = 0
+    path = os.path.join(sync_dir, "probe_%s.json" % head)
+    with open(path + ".tmp", "w") as f:
+        json.dump({"head": head, "s_per_step": per_step}, f)
+    os.replace(path + ".tmp", path)
+    times, deadline = {}, time.time() + wait_s
+    while True:
+        for h in HEADS:
+            try:
+                with open(os.path.join(sync_dir, "probe_%s.json" % h)) as f:
+                    times[h] = json.load(f)["s_per_step"]
+            except (OSError, ValueError):
+                pass
+        if len(times) == len(HEADS) or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    slowest = max(times.values())
+    return max(1, int(seconds / slowest)), times
 
 
 @torch.no_grad()
@@ -243,9 +307,11 @@ def cmd_train(args):
         return {"val_answer_acc": round(answer_accuracy(runner, head, val_batch), 4)}
 
     result["val_answer_acc_start"] = on_log(0)["val_answer_acc"]
-    stream = StreamBatches(args, runner.prompter, head, vit_w, cfg, tile, device)
-    for stage, steps, lr in (("align", args.steps3, args.lr3), ("finetune", args.steps4, args.lr4)):
-        if steps <= 0:
+    stream = StreamBatches(args, runner.prompter, head, vit_w, cfg, tile, device,
+                           args.workers if args.stream else 0)
+    for stage, steps, lr, seconds in (("align", args.steps3, args.lr3, args.seconds3),
+                                      ("finetune", args.steps4, args.lr4, args.seconds4)):
+        if steps <= 0 and seconds <= 0:
             continue
         torch.manual_seed(args.seed)
         params = list(fusion.values())
@@ -257,12 +323,23 @@ def cmd_train(args):
             v.requires_grad_(True)
         batches = stream if args.stream else Batches(train_items, runner.prompter, head,
                                                      args.batch, args.seed, args.md_rate)
+        max_seconds = args.max_minutes * 60
+        if seconds > 0:
+            if not args.stream:
+                raise SystemExit("curriculum: --seconds3/--seconds4 need --stream")
+            steps, probed = probe_steps(runner, head, params, batches, seconds, args.out,
+                                        args.probe_steps, min(5, args.probe_steps))
+            max_seconds = max_seconds or seconds * 1.25
+            TS.log_line(log, {"stage": stage, "head": head, "probe_s_per_step": probed,
+                              "steps": steps, "seconds": seconds})
         done, samples, wall = TS.train(runner, head, params, batches, steps, lr, log, stage,
-                                       args.max_minutes * 60, scale, on_log, args.log_every)
+                                       max_seconds, scale, on_log, args.log_every)
         for v in params:
             v.requires_grad_(False)
-        result[stage] = {"steps": done, "samples": samples, "wall_s": round(wall, 1)}
+        result[stage] = {"steps": done, "planned_steps": steps, "samples": samples,
+                         "wall_s": round(wall, 1)}
         save(args.out, head, fusion, lm, vit_w)
+    stream.close()
     result["val_answer_acc_end"] = on_log(0)["val_answer_acc"]
     runner.w = TS.rounded({**fusion, **lm})
     for split in args.eval_splits:
@@ -368,7 +445,13 @@ def main(argv=None):
     s.add_argument("--gate", type=float, default=0.1, help="initial xattn gates (x, h)")
     s.add_argument("--proj-width", type=int, default=512)
     s.add_argument("--proj-width-d", type=int, default=1408)
-    s.add_argument("--max-minutes", type=float, default=0, help="per stage; 0 = no bound")
+    s.add_argument("--seconds3", type=float, default=0,
+                   help="stage 3 length in seconds instead of --steps3: a probe sets one step "
+                        "count for all heads (their processes run side by side, --out shared)")
+    s.add_argument("--seconds4", type=float, default=0, help="likewise for stage 4")
+    s.add_argument("--probe-steps", type=int, default=30, help="timed steps of that probe")
+    s.add_argument("--max-minutes", type=float, default=0,
+                   help="per stage; 0 = no bound (1.25 x --secondsN when that is given)")
     s.add_argument("--log-every", type=int, default=50)
     s = sub.add_parser("assemble", help="join the heads' parts of a run for export.py")
     s.add_argument("run")
