@@ -26,7 +26,6 @@ RUN: fusion_<head>.safetensors, lm_<head>.safetensors, vit.safetensors, log_<hea
 result_<head>.json (metrics and predictions).
 """
 import argparse
-import contextlib
 import json
 import multiprocessing
 import os
@@ -183,52 +182,6 @@ class StreamBatches:
             self.pool.terminate()
 
 
-def probe_steps(runner, head, params, stream, seconds, sync_dir, probe=30, warm=5, wait_s=180):
-    """The step count that fills `seconds` for every head alike. Times `probe` forward +
-    backward passes (no optimizer step, so the weights and the data order are untouched)
-    while the other heads' processes do the same, writes the seconds per step to
-    sync_dir/probe_<head>.json, waits for the other heads' files and takes the slowest:
-    the three heads then train the same number of steps on the same data, and the cosine
-    schedule ends when the time does."""
-    cuda = runner.device.type == "cuda"
-    it = iter(stream)
-    t0 = time.time()
-    for k in range(warm + probe):
-        if k == warm:
-            if cuda:
-                torch.cuda.synchronize()
-            t0 = time.time()
-        batch = next(it)
-        amp = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda
-               else contextlib.nullcontext())
-        with amp:
-            loss = runner.loss(head, batch)
-        loss.backward()
-        float(loss)
-        for p in params:
-            p.grad = None
-    per_step = (time.time() - t0) / probe * 1.1  # + the optimizer step the probe leaves out
-    it.close()
-    stream.drawn = 0
-    path = os.path.join(sync_dir, "probe_%s.json" % head)
-    with open(path + ".tmp", "w") as f:
-        json.dump({"head": head, "s_per_step": per_step}, f)
-    os.replace(path + ".tmp", path)
-    times, deadline = {}, time.time() + wait_s
-    while True:
-        for h in HEADS:
-            try:
-                with open(os.path.join(sync_dir, "probe_%s.json" % h)) as f:
-                    times[h] = json.load(f)["s_per_step"]
-            except (OSError, ValueError):
-                pass
-        if len(times) == len(HEADS) or time.time() > deadline:
-            break
-        time.sleep(0.5)
-    slowest = max(times.values())
-    return max(1, int(seconds / slowest)), times
-
-
 @torch.no_grad()
 def answer_accuracy(runner, head, batch):
     """Teacher-forced share of answer positions whose argmax is the truth."""
@@ -309,9 +262,8 @@ def cmd_train(args):
     result["val_answer_acc_start"] = on_log(0)["val_answer_acc"]
     stream = StreamBatches(args, runner.prompter, head, vit_w, cfg, tile, device,
                            args.workers if args.stream else 0)
-    for stage, steps, lr, seconds in (("align", args.steps3, args.lr3, args.seconds3),
-                                      ("finetune", args.steps4, args.lr4, args.seconds4)):
-        if steps <= 0 and seconds <= 0:
+    for stage, steps, lr in (("align", args.steps3, args.lr3), ("finetune", args.steps4, args.lr4)):
+        if steps <= 0:
             continue
         torch.manual_seed(args.seed)
         params = list(fusion.values())
@@ -323,17 +275,8 @@ def cmd_train(args):
             v.requires_grad_(True)
         batches = stream if args.stream else Batches(train_items, runner.prompter, head,
                                                      args.batch, args.seed, args.md_rate)
-        max_seconds = args.max_minutes * 60
-        if seconds > 0:
-            if not args.stream:
-                raise SystemExit("curriculum: --seconds3/--seconds4 need --stream")
-            steps, probed = probe_steps(runner, head, params, batches, seconds, args.out,
-                                        args.probe_steps, min(5, args.probe_steps))
-            max_seconds = max_seconds or seconds * 1.25
-            TS.log_line(log, {"stage": stage, "head": head, "probe_s_per_step": probed,
-                              "steps": steps, "seconds": seconds})
         done, samples, wall = TS.train(runner, head, params, batches, steps, lr, log, stage,
-                                       max_seconds, scale, on_log, args.log_every)
+                                       args.max_minutes * 60, scale, on_log, args.log_every)
         for v in params:
             v.requires_grad_(False)
         result[stage] = {"steps": done, "planned_steps": steps, "samples": samples,
@@ -445,13 +388,7 @@ def main(argv=None):
     s.add_argument("--gate", type=float, default=0.1, help="initial xattn gates (x, h)")
     s.add_argument("--proj-width", type=int, default=512)
     s.add_argument("--proj-width-d", type=int, default=1408)
-    s.add_argument("--seconds3", type=float, default=0,
-                   help="stage 3 length in seconds instead of --steps3: a probe sets one step "
-                        "count for all heads (their processes run side by side, --out shared)")
-    s.add_argument("--seconds4", type=float, default=0, help="likewise for stage 4")
-    s.add_argument("--probe-steps", type=int, default=30, help="timed steps of that probe")
-    s.add_argument("--max-minutes", type=float, default=0,
-                   help="per stage; 0 = no bound (1.25 x --secondsN when that is given)")
+    s.add_argument("--max-minutes", type=float, default=0, help="per stage; 0 = no bound")
     s.add_argument("--log-every", type=int, default=50)
     s = sub.add_parser("assemble", help="join the heads' parts of a run for export.py")
     s.add_argument("run")

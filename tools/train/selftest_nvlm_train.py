@@ -55,6 +55,29 @@ def check_cached_features(raw, tok, w, head, goldens, question, logits):
     check(ids == want, "%s cached-feature greedy ids" % head)
 
 
+def check_stream_pool(raw, tok, w):
+    """curriculum.StreamBatches renders in a process pool on the device: its batches must be
+    the serial ones, in the same order (the three heads' processes rely on that to see the
+    same tables), and consecutive batches must hold different tables."""
+    import argparse  # noqa: E402
+    import curriculum  # noqa: E402
+    frun = curriculum.FeatureRunner(raw, tok, w, torch.device("cpu"))
+    args = argparse.Namespace(seed=3, rows=[1, 2], cols=[2, 3], max_tiles=2, batch=3,
+                              md_rate=0.5)
+    cfg, tile = frun.cfg, raw["force_image_size"]
+    drawn = []
+    for workers in (0, 2):
+        stream = curriculum.StreamBatches(args, frun.prompter, "h", w, cfg, tile,
+                                          torch.device("cpu"), workers, ahead=2)
+        it = iter(stream)
+        drawn.append([next(it) for _ in range(3)])
+        stream.close()
+    keys = ("ids", "labels", "rules", "n_tiles", "tiles")
+    same = all(torch.equal(a[k], b[k]) for a, b in zip(*drawn) for k in keys)
+    check(same, "stream batches rendered by a pool = serial ones, same order")
+    check(not torch.equal(drawn[0][0]["ids"], drawn[0][1]["ids"]), "stream: next batch, new tables")
+
+
 def main():
     torch.set_num_threads(1)
     fixture = os.environ.get("NV_FIXTURE_DIR", os.path.join(ROOT, "tests", "fixtures"))
@@ -88,6 +111,7 @@ def main():
             want = g["generated_ids"][0].tolist()[len(g["in_input_ids"][0]):]
             check(got[b] == want, "%s n=%d 8 greedy ids %s" % (head, n, got[b]))
         check_cached_features(raw, tok, w, head, goldens, question, logits)
+    check_stream_pool(raw, tok, w)
     with tempfile.TemporaryDirectory() as tmp:
         btok = NT.write_tokenizer(tmp)
         text = "| Name | Price |\n| --- | --- |\n| Ada | €1,200.50 |"
