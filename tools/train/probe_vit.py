@@ -1,0 +1,140 @@
+"""How much of the characters reaches the fusion heads: a linear probe on the frozen ViT.
+
+The bundled heads read a table's shape but guess its cells (docs/training.md). This asks
+the first question of why: do the frozen ViT's patch features, as the projector receives
+them, still say which character lies under each patch? It
+
+  - generates tables with tools.tablegen (their glyph boxes come with them) and tiles them
+    as the runtime does (InternVL dynamic tiling + thumbnail),
+  - labels every patch with the character whose glyph centre lies in it (stage 1's labels,
+    tiling.patch_labels) and counts how many of the table's characters own a patch at all
+    (two centres in one patch: only the nearer one is a label),
+  - runs the model's frozen ViT once (the layer the projector takes, select_layer) and
+    fits one linear layer, patch feature -> character class, on the train tables,
+  - reports the non-blank and blank patch accuracy on test and style-held-out tables, for
+    the tiles and the thumbnail apart.
+
+  /usr/bin/python3 tools/train/probe_vit.py -m assets/models/nvlm-tables --train 300 \\
+      --eval 60 --steps 1500 --out probe.json
+
+A probe that reads well means the characters reach the projector and what is missing is
+the read-out; one that reads poorly points at stage 1. Runs on the CPU in minutes.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tools", "reference"))
+
+import nvlm_train as NT  # noqa: E402
+import pretrain_vit as PV  # noqa: E402
+import st_io  # noqa: E402
+import tiling  # noqa: E402
+from tools.tablegen import gen  # noqa: E402
+
+
+@torch.no_grad()
+def features(vit_w, cfg, split, seed, count, tile, max_tiles):
+    """Patch features [P, C] (f32), labels [P], is-thumbnail flags [P], and the glyph
+    coverage (characters owning a patch of the tiles, characters) of `count` tables."""
+    feats, labels, thumb = [], [], []
+    owned = total = 0
+    for index in range(count):
+        s = gen.make_sample(split, seed, index)
+        chars, boxes, _ = gen.glyph_arrays(s)
+        image = s["image"].convert("RGB")
+        tiles, cols, rows = tiling.tile_image(image, tile, max_tiles, True)
+        lab = tiling.patch_labels(boxes.astype(np.float64), PV.char_classes(chars),
+                                  image.width, image.height, cols, rows, tile, cfg.patch, True)
+        x = NT.vit_features(vit_w, cfg, NT.normalise_tiles(torch.from_numpy(tiles), "cpu"))
+        feats.append(x[:, 1:].reshape(-1, x.shape[-1]))
+        labels.append(torch.from_numpy(lab).reshape(-1))
+        is_thumb = torch.zeros(lab.shape, dtype=torch.bool)
+        if lab.shape[0] > cols * rows:
+            is_thumb[cols * rows:] = True
+        thumb.append(is_thumb.reshape(-1))
+        owned += int((lab[:cols * rows] > 0).sum())
+        total += len(chars)
+    return torch.cat(feats), torch.cat(labels), torch.cat(thumb), (owned, total)
+
+
+def accuracy(probe, x, y, mask):
+    with torch.no_grad():
+        pred = probe(x[mask]).argmax(-1)
+    y = y[mask]
+    nonblank = y > 0
+    return {"nonblank_acc": round(float((pred[nonblank] == y[nonblank]).float().mean()), 4),
+            "blank_acc": round(float((pred[~nonblank] == 0).float().mean()), 4),
+            "nonblank_patches": int(nonblank.sum()), "patches": int(mask.sum())}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("-m", "--model", default=os.path.join(ROOT, "assets", "models", "nvlm-tables"))
+    p.add_argument("--train", type=int, default=300, help="train-split tables for the fit")
+    p.add_argument("--eval", type=int, default=60, help="test and held-out tables each")
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--batch", type=int, default=4096, help="patches per step")
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--blank-weight", type=float, default=0.25, help="as in stage 1")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", help="JSON of the results")
+    args = p.parse_args(argv)
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    with open(os.path.join(args.model, "config.json")) as f:
+        raw = json.load(f)
+    cfg = NT.Cfg(raw)
+    tile, max_tiles = raw["force_image_size"], raw["max_dynamic_patch"]
+    vit_w = {k: v.float() for k, v in st_io.read_file(
+        os.path.join(args.model, "model.safetensors")).items() if k.startswith("vision_model.")}
+    t0 = time.time()
+    sets = {name: features(vit_w, cfg, split, args.seed, count, tile, max_tiles)
+            for name, split, count in (("train", "train", args.train),
+                                       ("test", "test", args.eval),
+                                       ("heldout", "heldout", args.eval))}
+    print(json.dumps({"features_s": round(time.time() - t0, 1),
+                      "patches": {k: int(v[1].numel()) for k, v in sets.items()}}), flush=True)
+    x, y, _, _ = sets["train"]
+    classes = len(PV.CLASSES) + 1
+    probe = torch.nn.Linear(x.shape[1], classes)
+    weight = torch.ones(classes)
+    weight[0] = args.blank_weight
+    opt = torch.optim.AdamW(probe.parameters(), lr=args.lr, weight_decay=1e-4)
+    gen_ = torch.Generator().manual_seed(args.seed)
+    for step in range(1, args.steps + 1):
+        idx = torch.randint(0, x.shape[0], (args.batch,), generator=gen_)
+        loss = F.cross_entropy(probe(x[idx]), y[idx], weight=weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for g in opt.param_groups:
+            g["lr"] = args.lr * 0.5 * (1 + np.cos(np.pi * step / args.steps))
+        opt.step()
+        if step % max(1, args.steps // 5) == 0:
+            print(json.dumps({"step": step, "loss": round(float(loss), 4)}), flush=True)
+    result = {"model": args.model, "args": vars(args), "wall_s": round(time.time() - t0, 1)}
+    for name, (xs, ys, thumb, (owned, total)) in sets.items():
+        result[name] = {"tiles": accuracy(probe, xs, ys, ~thumb),
+                        "thumbnail": accuracy(probe, xs, ys, thumb),
+                        "chars_owning_a_patch": round(owned / max(1, total), 4),
+                        "chars": total}
+    print(json.dumps({k: v for k, v in result.items() if k != "args"}, indent=1))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
