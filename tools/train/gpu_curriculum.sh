@@ -13,7 +13,8 @@
 #   fusion_{d,x,h}.safetensors lm_{d,x,h}.safetensors (level 2, f16), logs.tar.gz
 # Usage: tools/train/gpu_curriculum.sh FONTS OUT
 #   FONTS: a copy of the Debian font files, used when the machine has none
-#   env: DEVICE (cuda), STEPS1 (2500), STEPS2 (1000), MAXMIN (4), BATCH (16), LR (1e-3),
+#   env: DEVICE (cuda), STEPS1 (2500; 0 skips level 1), STEPS2 (1000), MAXMIN (4, whole
+#        minutes), BATCH (16), LR (1e-3),
 #        EVAL_N (32), MAX_NEW (520), DEADLINE (seconds for the whole script, 540),
 #        FROM_RUN (a run folder to continue from instead of the bundled heads), PY
 set -uo pipefail
@@ -67,16 +68,18 @@ level() {  # level RUN LIMIT_S ARGS...: the three heads side by side
 
 start=(--keep-head)
 [ -n "${FROM_RUN:-}" ] && start=(--from-run "$FROM_RUN")
-level "$run1" $(( MAXMIN * 60 + 90 )) "${start[@]}" --rows 1 3 --cols 2 3 --steps4 "$STEPS1" \
-    --eval-splits
+if [ "$STEPS1" -gt 0 ]; then
+    level "$run1" $(( MAXMIN * 60 + 90 )) "${start[@]}" --rows 1 3 --cols 2 3 \
+        --steps4 "$STEPS1" --eval-splits
+    start=(--from-run "$run1")
+fi
 left=$(( DEADLINE - SECONDS - 15 ))
-level "$run2" "$left" --from-run "$run1" --rows 2 8 --cols 2 5 --steps4 "$STEPS2" \
+level "$run2" "$left" "${start[@]}" --rows 2 8 --cols 2 5 --steps4 "$STEPS2" \
     --eval-splits test heldout --eval-count "$EVAL_N" --eval-batch "$EVAL_N" --max-new "$MAX_NEW"
 for h in d x h; do
     cp "$run2/fusion_$h.safetensors" "$run2/lm_$h.safetensors" "$out/" 2>/dev/null \
         || echo "gpu_curriculum: no level-2 weights of head $h"
 done
-tar -czf "$out/logs.tar.gz" -C /tmp nvlm_level1/log_d.jsonl nvlm_level1/log_x.jsonl \
-    nvlm_level1/log_h.jsonl $(cd /tmp && ls nvlm_level*/train_*.log nvlm_level*/result_*.json \
-    nvlm_level2/log_*.jsonl 2>/dev/null)
+tar -czf "$out/logs.tar.gz" -C /tmp $(cd /tmp && ls nvlm_level*/train_*.log \
+    nvlm_level*/log_*.jsonl nvlm_level*/result_*.json 2>/dev/null)
 echo "gpu_curriculum: all done at $SECONDS s"
