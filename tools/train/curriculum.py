@@ -229,6 +229,12 @@ def cmd_train(args):
         torch.backends.cudnn.allow_tf32 = False
     model_w = {k: v.float().to(device) for k, v in st_io.read_file(
         os.path.join(args.init, "model.safetensors")).items()}
+    if args.vit:  # a ViT continued in stage 1 (pretrain_vit.py --init-vit) replaces --init's
+        new_vit = st_io.read_file(args.vit)
+        if set(new_vit) != {k for k in model_w if k.startswith("vision_model.")}:
+            raise SystemExit("curriculum: %s does not hold the tensors of %s's ViT"
+                             % (args.vit, args.init))
+        model_w.update({k: v.float().to(device) for k, v in new_vit.items()})
     vit_w = {k: v for k, v in model_w.items() if k.startswith("vision_model.")}
     fusion, lm = head_weights(model_w, head)
     if not args.keep_head:
@@ -354,6 +360,8 @@ def main(argv=None):
     s.add_argument("--init", required=True, help="model directory (ViT, config, and the head "
                    "with --keep-head)")
     s.add_argument("--lm", help="LM safetensors (language_model.* names) to start the head from")
+    s.add_argument("--vit", help="ViT safetensors (vision_model.* names, the sizes of --init's) "
+                   "to use instead of --init's")
     s.add_argument("--keep-head", action="store_true",
                    help="continue from --init's fusion weights (default: fresh, gates --gate)")
     s.add_argument("--out", required=True)

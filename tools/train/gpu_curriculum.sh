@@ -6,17 +6,25 @@
 # drawn (never repeated): d, x and h see the same tables in the same order for the same
 # number of steps. Ends with a greedy evaluation of each head on EVAL_N test and EVAL_N
 # style-held-out full tables.
+# With VIT_STEPS > 0 it first continues the ViT (stage 1, pretrain_vit.py --init-vit) with
+# two labels per patch (--slots 2: the left and the right half apart, so that the ~24 % of
+# characters that share a patch get a label too), on VIT_IMAGES new tables, and the heads
+# then continue over that ViT (it comes back as vit.safetensors). Leave STEPS1/STEPS2
+# room for it (session 1: ~2 200 stage-1 steps of 32 a minute, ~30 s to render 12 000
+# tables on 14 cores).
 # Step costs measured on one H200 with the three heads side by side (session 3), batch 16:
 # level 1 0.061 (d) to 0.085 (h) s, level 2 0.125 (d) to 0.165 (h) s; the defaults fill
 # about 3.5 + 3 minutes. MAXMIN bounds each level's training in minutes all the same.
 # Results in OUT (at most 8 files come back from a device run):
-#   fusion_{d,x,h}.safetensors lm_{d,x,h}.safetensors (level 2, f16), logs.tar.gz
+#   fusion_{d,x,h}.safetensors lm_{d,x,h}.safetensors (level 2, f16), logs.tar.gz,
+#   vit.safetensors (with VIT_STEPS)
 # Usage: tools/train/gpu_curriculum.sh FONTS OUT
 #   FONTS: a copy of the Debian font files, used when the machine has none
 #   env: DEVICE (cuda), STEPS1 (2500; 0 skips level 1), STEPS2 (1000), MAXMIN (4, whole
 #        minutes), BATCH (16), LR (1e-3),
 #        EVAL_N (32), MAX_NEW (520), DEADLINE (seconds for the whole script, 540),
-#        FROM_RUN (a run folder to continue from instead of the bundled heads), PY
+#        FROM_RUN (a run folder to continue from instead of the bundled heads),
+#        VIT_STEPS (0), VIT_IMAGES (16000), VIT_LR (3e-4), VIT_MAXMIN (2), PY
 set -uo pipefail
 fonts=${1:?usage: gpu_curriculum.sh FONTS OUT}
 out=${2:?usage: gpu_curriculum.sh FONTS OUT}
@@ -31,6 +39,10 @@ LR=${LR:-1e-3}
 EVAL_N=${EVAL_N:-32}
 MAX_NEW=${MAX_NEW:-520}
 DEADLINE=${DEADLINE:-540}
+VIT_STEPS=${VIT_STEPS:-0}
+VIT_IMAGES=${VIT_IMAGES:-16000}
+VIT_LR=${VIT_LR:-3e-4}
+VIT_MAXMIN=${VIT_MAXMIN:-2}
 WORKERS=${WORKERS:-$(( $(nproc) > 6 ? ($(nproc) - 4) / 3 : 1 ))}
 SECONDS=0
 run1=/tmp/nvlm_level1
@@ -45,9 +57,40 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || tr
 echo "gpu_curriculum: $(nproc) cores, $WORKERS renderers per head, python $("$PY" -c \
     'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__)')"
 
+vit_args=()
+if [ "$VIT_STEPS" -gt 0 ]; then
+    data=/tmp/nvlm_vitdata
+    rm -rf "$data" /tmp/nvlm_vit
+    jobs=$(nproc)
+    per=$(( (VIT_IMAGES + jobs - 1) / jobs ))
+    for k in $(seq 0 $((jobs - 1))); do
+        "$PY" -m tools.tablegen --out "$data/train_$k" --split train --seed 2 \
+            --start $((k * per)) --count "$per" 2>>/tmp/nvlm_vitdata.log &
+    done
+    "$PY" -m tools.tablegen --out "$data/val" --split val --seed 2 --count 64 \
+        2>>/tmp/nvlm_vitdata.log &
+    "$PY" -m tools.tablegen --out "$data/heldout" --split heldout --seed 2 --count 64 \
+        2>>/tmp/nvlm_vitdata.log &
+    wait
+    echo "gpu_curriculum: $((per * jobs)) stage-1 tables at $SECONDS s"
+    "$PY" tools/train/pretrain_vit.py --init-vit assets/models/nvlm-tables --slots 2 \
+        --data "$(ls -d "$data"/train_* | paste -sd, -)" --val-data "$data/val" \
+        --heldout-data "$data/heldout" --device "$DEVICE" --steps "$VIT_STEPS" --batch 32 \
+        --lr "$VIT_LR" --max-tiles 4 --seed 1 --workers $(( jobs > 2 ? jobs - 2 : 0 )) \
+        --max-minutes "$VIT_MAXMIN" --log-every 200 --out /tmp/nvlm_vit 2>&1 \
+        | grep -v Warning | tail -n 12
+    if [ -f /tmp/nvlm_vit/model.safetensors ]; then
+        cp /tmp/nvlm_vit/model.safetensors "$out/vit.safetensors"
+        vit_args=(--vit /tmp/nvlm_vit/model.safetensors)
+    else
+        echo "gpu_curriculum: stage 1 wrote no ViT; the heads keep the bundled one"
+    fi
+    echo "gpu_curriculum: stage 1 done at $SECONDS s"
+fi
+
 common=(--stream --workers "$WORKERS" --train-count 0 --val-count 16 --steps3 0 --steps4 0
         --batch "$BATCH" --lr4 "$LR" --device "$DEVICE" --log-every 100 --seed 1
-        --max-minutes "$MAXMIN" --init assets/models/nvlm-tables)
+        --max-minutes "$MAXMIN" --init assets/models/nvlm-tables "${vit_args[@]}")
 
 level() {  # level RUN LIMIT_S ARGS...: the three heads side by side
     local run=$1 limit=$2

@@ -46,10 +46,10 @@ def char_classes(chars):
 class TableTiles(torch.utils.data.Dataset):
     """Items: (uint8 tiles [T,S,S,3], labels [T,g,g]) of one table image."""
 
-    def __init__(self, samples, tile_size, patch, max_tiles, thumbnail):
+    def __init__(self, samples, tile_size, patch, max_tiles, thumbnail, slots=1):
         self.samples = samples  # [(image path or PIL image, chars uint32, boxes [N,4])]
         self.tile_size, self.patch = tile_size, patch
-        self.max_tiles, self.thumbnail = max_tiles, thumbnail
+        self.max_tiles, self.thumbnail, self.slots = max_tiles, thumbnail, slots
 
     def __len__(self):
         return len(self.samples)
@@ -62,7 +62,7 @@ class TableTiles(torch.utils.data.Dataset):
                                               self.thumbnail)
         labels = tiling.patch_labels(boxes.astype(np.float64), char_classes(chars),
                                      image.width, image.height, cols, rows,
-                                     self.tile_size, self.patch, self.thumbnail)
+                                     self.tile_size, self.patch, self.thumbnail, self.slots)
         return torch.from_numpy(tiles), torch.from_numpy(labels)
 
 
@@ -105,12 +105,15 @@ def normalise(tiles, device):
 
 
 def run_model(model, head, tiles, device, bf16):
+    """Logits [T, patches * slots, classes]: a head of `slots` labels per patch gives each
+    slot its own classes, in the order of the labels' flatten(1)."""
     x = normalise(tiles, device)
     if bf16:
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            logits = head(model(x)[-1])
-        return logits.float()
-    return head(model(x)[-1])
+            logits = head(model(x)[-1]).float()
+    else:
+        logits = head(model(x)[-1])
+    return logits.reshape(logits.shape[0], -1, len(CLASSES) + 1)
 
 
 def accuracy(logits, labels):
@@ -152,6 +155,7 @@ def save(out_dir, model, head, args, loader, device):
         "use_thumbnail": args.thumbnail, "dynamic_image_size": True,
         "vision_config": model.vision_config(),
         "nvlm_char_classes": CLASSES, "nvlm_char_head": "char_head.safetensors",
+        "nvlm_char_slots": args.slots,
         "nvlm_normalise": {"mean": IMAGENET_MEAN, "std": IMAGENET_STD},
     }
     with open(os.path.join(out_dir, "config.json"), "w") as f:
@@ -218,7 +222,23 @@ def main(argv=None):
     p.add_argument("--max-minutes", type=float, default=0, help="stop after this wall time")
     p.add_argument("--save-every", type=int, default=0, help="checkpoint every N steps")
     p.add_argument("--resume", help="folder with a train_state.pt to continue from")
+    p.add_argument("--slots", type=int, default=1, choices=(1, 2),
+                   help="labels per patch: 1 (the glyph nearest the centre) or 2 (the left "
+                        "and the right half of the patch apart; docs/training.md)")
+    p.add_argument("--init-vit", help="model directory whose vision_model.* start the ViT "
+                   "(e.g. assets/models/nvlm-tables; its sizes replace --dim etc.; the stem "
+                   "then trains without BatchNorm, which the export had folded); fresh head")
     args = p.parse_args(argv)
+    init_tensors = None
+    if args.init_vit:
+        if args.resume:
+            p.error("--init-vit and --resume exclude each other")
+        with open(os.path.join(args.init_vit, "config.json")) as f:
+            vc = json.load(f)["vision_config"]
+        args.dim, args.layers = vc["hidden_size"], vc["num_hidden_layers"]
+        args.heads, args.patch = vc["num_attention_heads"], vc["patch_size"]
+        args.tile_size = vc["image_size"]
+        init_tensors, _ = safetensors_io.read(os.path.join(args.init_vit, "model.safetensors"))
 
     torch.manual_seed(args.seed)
     random.seed(args.seed)
@@ -238,7 +258,8 @@ def main(argv=None):
     data_s = time.time() - t_start
 
     def loader(samples, shuffle):
-        ds = TableTiles(samples, args.tile_size, args.patch, args.max_tiles, args.thumbnail)
+        ds = TableTiles(samples, args.tile_size, args.patch, args.max_tiles, args.thumbnail,
+                        args.slots)
         return torch.utils.data.DataLoader(
             ds, batch_size=args.batch, shuffle=shuffle, collate_fn=collate,
             num_workers=args.workers, drop_last=shuffle and len(samples) >= args.batch,
@@ -258,8 +279,11 @@ def main(argv=None):
     val_loader = loader(val, False) if val else None
     heldout_loader = loader(heldout, False) if heldout else None
 
-    model = vit.VisionModel(args.tile_size, args.patch, args.dim, args.layers, args.heads)
-    head = vit.CharHead(args.dim, len(CLASSES) + 1)
+    model = vit.VisionModel(args.tile_size, args.patch, args.dim, args.layers, args.heads,
+                            stem_batchnorm=init_tensors is None)
+    if init_tensors is not None:
+        model.load_internvit(init_tensors)
+    head = vit.CharHead(args.dim, (len(CLASSES) + 1) * args.slots)
     if state is not None:
         model.load_state_dict(state["model"])
         head.load_state_dict(state["head"])

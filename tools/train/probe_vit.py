@@ -8,7 +8,8 @@ them, still say which character lies under each patch? It
     as the runtime does (InternVL dynamic tiling + thumbnail),
   - labels every patch with the character whose glyph centre lies in it (stage 1's labels,
     tiling.patch_labels) and counts how many of the table's characters own a patch at all
-    (two centres in one patch: only the nearer one is a label),
+    (two centres in one patch: only the nearer one is a label); --slots 2 labels the left
+    and the right half of each patch apart, and the probe reads both from the patch,
   - runs the model's frozen ViT once (the layer the projector takes, select_layer) and
     fits one linear layer, patch feature -> character class, on the train tables,
   - reports the non-blank and blank patch accuracy on test and style-held-out tables, for
@@ -44,9 +45,10 @@ from tools.tablegen import gen  # noqa: E402
 
 
 @torch.no_grad()
-def features(vit_w, cfg, split, seed, count, tile, max_tiles):
-    """Patch features [P, C] (f32), labels [P], is-thumbnail flags [P], and the glyph
-    coverage (characters owning a patch of the tiles, characters) of `count` tables."""
+def features(vit_w, cfg, split, seed, count, tile, max_tiles, slots):
+    """Patch features [P, C] (f32), labels [P, slots], is-thumbnail flags [P], and the glyph
+    coverage (characters owning a patch or half-patch of the tiles, characters) of `count`
+    tables."""
     feats, labels, thumb = [], [], []
     owned = total = 0
     for index in range(count):
@@ -55,11 +57,12 @@ def features(vit_w, cfg, split, seed, count, tile, max_tiles):
         image = s["image"].convert("RGB")
         tiles, cols, rows = tiling.tile_image(image, tile, max_tiles, True)
         lab = tiling.patch_labels(boxes.astype(np.float64), PV.char_classes(chars),
-                                  image.width, image.height, cols, rows, tile, cfg.patch, True)
+                                  image.width, image.height, cols, rows, tile, cfg.patch, True,
+                                  slots).reshape(-1, cfg.grid, cfg.grid, slots)
         x = NT.vit_features(vit_w, cfg, NT.normalise_tiles(torch.from_numpy(tiles), "cpu"))
         feats.append(x[:, 1:].reshape(-1, x.shape[-1]))
-        labels.append(torch.from_numpy(lab).reshape(-1))
-        is_thumb = torch.zeros(lab.shape, dtype=torch.bool)
+        labels.append(torch.from_numpy(lab).reshape(-1, slots))
+        is_thumb = torch.zeros(lab.shape[:3], dtype=torch.bool)
         if lab.shape[0] > cols * rows:
             is_thumb[cols * rows:] = True
         thumb.append(is_thumb.reshape(-1))
@@ -68,14 +71,19 @@ def features(vit_w, cfg, split, seed, count, tile, max_tiles):
     return torch.cat(feats), torch.cat(labels), torch.cat(thumb), (owned, total)
 
 
-def accuracy(probe, x, y, mask):
+def logits_of(probe, x, slots):
+    """[P, C] -> [P * slots, classes]: one class per slot of each patch."""
+    return probe(x).reshape(x.shape[0] * slots, -1)
+
+
+def accuracy(probe, x, y, mask, slots):
     with torch.no_grad():
-        pred = probe(x[mask]).argmax(-1)
-    y = y[mask]
+        pred = logits_of(probe, x[mask], slots).argmax(-1)
+    y = y[mask].reshape(-1)
     nonblank = y > 0
     return {"nonblank_acc": round(float((pred[nonblank] == y[nonblank]).float().mean()), 4),
             "blank_acc": round(float((pred[~nonblank] == 0).float().mean()), 4),
-            "nonblank_patches": int(nonblank.sum()), "patches": int(mask.sum())}
+            "nonblank_labels": int(nonblank.sum()), "labels": int(mask.sum()) * slots}
 
 
 def main(argv=None):
@@ -87,6 +95,8 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=4096, help="patches per step")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--blank-weight", type=float, default=0.25, help="as in stage 1")
+    p.add_argument("--slots", type=int, default=1, choices=(1, 2),
+                   help="labels per patch: 1 as stage 1 trained, 2 = left and right half")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", help="JSON of the results")
@@ -100,22 +110,23 @@ def main(argv=None):
     vit_w = {k: v.float() for k, v in st_io.read_file(
         os.path.join(args.model, "model.safetensors")).items() if k.startswith("vision_model.")}
     t0 = time.time()
-    sets = {name: features(vit_w, cfg, split, args.seed, count, tile, max_tiles)
+    sets = {name: features(vit_w, cfg, split, args.seed, count, tile, max_tiles, args.slots)
             for name, split, count in (("train", "train", args.train),
                                        ("test", "test", args.eval),
                                        ("heldout", "heldout", args.eval))}
     print(json.dumps({"features_s": round(time.time() - t0, 1),
-                      "patches": {k: int(v[1].numel()) for k, v in sets.items()}}), flush=True)
+                      "labels": {k: int(v[1].numel()) for k, v in sets.items()}}), flush=True)
     x, y, _, _ = sets["train"]
     classes = len(PV.CLASSES) + 1
-    probe = torch.nn.Linear(x.shape[1], classes)
+    probe = torch.nn.Linear(x.shape[1], classes * args.slots)
     weight = torch.ones(classes)
     weight[0] = args.blank_weight
     opt = torch.optim.AdamW(probe.parameters(), lr=args.lr, weight_decay=1e-4)
     gen_ = torch.Generator().manual_seed(args.seed)
     for step in range(1, args.steps + 1):
         idx = torch.randint(0, x.shape[0], (args.batch,), generator=gen_)
-        loss = F.cross_entropy(probe(x[idx]), y[idx], weight=weight)
+        loss = F.cross_entropy(logits_of(probe, x[idx], args.slots), y[idx].reshape(-1),
+                               weight=weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         for g in opt.param_groups:
@@ -125,8 +136,8 @@ def main(argv=None):
             print(json.dumps({"step": step, "loss": round(float(loss), 4)}), flush=True)
     result = {"model": args.model, "args": vars(args), "wall_s": round(time.time() - t0, 1)}
     for name, (xs, ys, thumb, (owned, total)) in sets.items():
-        result[name] = {"tiles": accuracy(probe, xs, ys, ~thumb),
-                        "thumbnail": accuracy(probe, xs, ys, thumb),
+        result[name] = {"tiles": accuracy(probe, xs, ys, ~thumb, args.slots),
+                        "thumbnail": accuracy(probe, xs, ys, thumb, args.slots),
                         "chars_owning_a_patch": round(owned / max(1, total), 4),
                         "chars": total}
     print(json.dumps({k: v for k, v in result.items() if k != "args"}, indent=1))

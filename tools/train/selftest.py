@@ -7,7 +7,8 @@
 - the safetensors writer round-trips exactly, the reader rejects truncated
   and out-of-bounds files with an error naming them, and a BatchNorm-folded export
   reproduces the trained model in eval mode (<= 1e-5 relative);
-- patch labels land in the tile and patch holding each glyph centre.
+- patch labels land in the tile and patch (and, with two slots, the half of the patch)
+  holding each glyph centre.
 Needs the golden data: fails (does not skip) when it is missing.
 """
 import json
@@ -145,6 +146,17 @@ def test_patch_labels():
     # patch (1,0) whose centre is (7,21): the first is nearer.
     check(labels[2, 7, 10] == 5 and labels[2, 1, 0] == 6, "thumbnail labels")
     check(int((labels > 0).sum()) == 4, "extra labels: %d" % int((labels > 0).sum()))
+    # Two slots (left/right half of a patch, 7 px each): the glyphs centred at x=12 and
+    # x=6 of patch (1,0) of tile 0 both get a label; in the thumbnail (x=6 and x=3, both
+    # in the left half) the one nearer the half's centre (3.5, 21) wins.
+    two = tiling.patch_labels(boxes, np.array([5, 6, 7]), 448, 224, 2, 1, 224, 14, slots=2)
+    check(two.shape == (3, 16, 16, 2), "two-slot label shape %s" % (two.shape,))
+    check(list(two[0, 1, 0]) == [7, 6], "two glyphs of one patch: left %d right %d"
+          % tuple(two[0, 1, 0]))
+    check(two[1, 7, 5, 0] == 5 and two[2, 7, 10, 1] == 5,
+          "x=300: left half of its tile patch, right half of its thumbnail patch")
+    check(list(two[2, 1, 0]) == [7, 0], "shared half: the nearer glyph wins")
+    check(int((two > 0).sum()) == 5, "two-slot labels: %d" % int((two > 0).sum()))
 
 
 def main():

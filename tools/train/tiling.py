@@ -41,34 +41,42 @@ def tile_image(image, tile_size, max_num, thumbnail=True):
 
 
 def patch_labels(boxes, classes, width, height, cols, rows, tile_size, patch,
-                 thumbnail=True):
-    """Labels [T, g, g] (0 = blank) for the tiles of tile_image.
+                 thumbnail=True, slots=1):
+    """Labels [T, g, g] (0 = blank) for the tiles of tile_image; with slots=2,
+    [T, g, g, 2]: the glyph whose centre lies in the left half of the patch, and the one
+    in its right half (glyphs are often narrower than a patch, so one label per patch
+    leaves about a quarter of the characters unlabelled; docs/training.md).
 
     boxes: int [N,4] glyph boxes in image pixels; classes: int [N] (>= 1).
-    When several centres fall in one patch the one nearest its centre wins.
+    When several centres fall in one patch (slot) the one nearest its centre wins.
     """
+    if slots not in (1, 2):
+        raise ValueError("patch_labels: slots must be 1 or 2")
     grid = tile_size // patch
     n_tiles = cols * rows + (1 if thumbnail and cols * rows > 1 else 0)
-    labels = np.zeros((n_tiles, grid, grid), dtype=np.int64)
+    labels = np.zeros((n_tiles, grid, grid, slots), dtype=np.int64)
     if len(boxes) == 0:
-        return labels
+        return labels if slots > 1 else labels[..., 0]
     cx = (boxes[:, 0] + boxes[:, 2]) / 2.0
     cy = (boxes[:, 1] + boxes[:, 3]) / 2.0
     views = [(cx * cols * tile_size / width, cy * rows * tile_size / height, cols, 0)]
     if n_tiles > cols * rows:
         views.append((cx * tile_size / width, cy * tile_size / height, 1, cols * rows))
+    width_of_slot = patch / slots
     for x, y, views_cols, first_tile in views:
         tx, ty = np.floor(x / tile_size).astype(int), np.floor(y / tile_size).astype(int)
-        px = np.floor((x - tx * tile_size) / patch).astype(int)
+        in_x = x - tx * tile_size
+        px = np.floor(in_x / patch).astype(int)
         py = np.floor((y - ty * tile_size) / patch).astype(int)
-        # Distance to the patch centre, to settle several glyphs per patch.
-        dist = np.hypot(x - tx * tile_size - (px + 0.5) * patch,
+        slot = np.minimum(np.floor((in_x - px * patch) / width_of_slot).astype(int), slots - 1)
+        # Distance to the slot's centre, to settle several glyphs per slot.
+        dist = np.hypot(in_x - px * patch - (slot + 0.5) * width_of_slot,
                         y - ty * tile_size - (py + 0.5) * patch)
         best = {}
         for k in range(len(boxes)):
-            key = (first_tile + ty[k] * views_cols + tx[k], py[k], px[k])
+            key = (first_tile + ty[k] * views_cols + tx[k], py[k], px[k], slot[k])
             if key not in best or dist[k] < dist[best[key]]:
                 best[key] = k
-        for (t, gy, gx), k in best.items():
-            labels[t, gy, gx] = classes[k]
-    return labels
+        for (t, gy, gx, sl), k in best.items():
+            labels[t, gy, gx, sl] = classes[k]
+    return labels if slots > 1 else labels[..., 0]
