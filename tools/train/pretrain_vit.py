@@ -3,7 +3,10 @@
 Every ViT patch of every tile (InternVL dynamic tiling, as the runtime does it)
 is labelled with the character whose glyph-box centre lies in it, or blank;
 a per-patch classifier on the last layer learns them (blank down-weighted).
+With --slots 2 each patch has two labels, the glyph centred in its left half and the
+one in its right half (a quarter of the characters share a patch with another).
 The ViT is saved as InternViT-named safetensors + an InternVL config.json.
+--init-vit MODEL_DIR continues a model's ViT (e.g. the bundled one) with a fresh head.
 
 Smoke test on CPU (see docs/training.md):
     /usr/bin/python3 tools/train/pretrain_vit.py --gen 300 --val-gen 40 --steps 60 \
@@ -44,7 +47,7 @@ def char_classes(chars):
 
 
 class TableTiles(torch.utils.data.Dataset):
-    """Items: (uint8 tiles [T,S,S,3], labels [T,g,g]) of one table image."""
+    """Items: (uint8 tiles [T,S,S,3], labels [T,g,g] or [T,g,g,2]) of one table image."""
 
     def __init__(self, samples, tile_size, patch, max_tiles, thumbnail, slots=1):
         self.samples = samples  # [(image path or PIL image, chars uint32, boxes [N,4])]
