@@ -89,6 +89,7 @@ def accuracy(probe, x, y, mask, slots):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("-m", "--model", default=os.path.join(ROOT, "assets", "models", "nvlm-tables"))
+    p.add_argument("--vit", help="ViT safetensors (vision_model.*) to probe instead of --model's")
     p.add_argument("--train", type=int, default=300, help="train-split tables for the fit")
     p.add_argument("--eval", type=int, default=60, help="test and held-out tables each")
     p.add_argument("--steps", type=int, default=1500)
@@ -109,6 +110,12 @@ def main(argv=None):
     tile, max_tiles = raw["force_image_size"], raw["max_dynamic_patch"]
     vit_w = {k: v.float() for k, v in st_io.read_file(
         os.path.join(args.model, "model.safetensors")).items() if k.startswith("vision_model.")}
+    if args.vit:  # e.g. pretrain_vit.py --init-vit's output, the sizes of --model's ViT
+        new_vit = {k: v.float() for k, v in st_io.read_file(args.vit).items()}
+        if set(new_vit) != set(vit_w):
+            raise SystemExit("probe_vit: %s does not hold the tensors of %s's ViT"
+                             % (args.vit, args.model))
+        vit_w = new_vit
     t0 = time.time()
     sets = {name: features(vit_w, cfg, split, args.seed, count, tile, max_tiles, args.slots)
             for name, split, count in (("train", "train", args.train),
@@ -134,7 +141,8 @@ def main(argv=None):
         opt.step()
         if step % max(1, args.steps // 5) == 0:
             print(json.dumps({"step": step, "loss": round(float(loss), 4)}), flush=True)
-    result = {"model": args.model, "args": vars(args), "wall_s": round(time.time() - t0, 1)}
+    result = {"model": args.model, "vit": args.vit, "args": vars(args),
+              "wall_s": round(time.time() - t0, 1)}
     for name, (xs, ys, thumb, (owned, total)) in sets.items():
         result[name] = {"tiles": accuracy(probe, xs, ys, ~thumb, args.slots),
                         "thumbnail": accuracy(probe, xs, ys, thumb, args.slots),
