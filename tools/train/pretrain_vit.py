@@ -270,6 +270,7 @@ def main(argv=None):
             generator=torch.Generator().manual_seed(args.seed + start_step))
 
     start_step, start_images, state = 0, 0, None
+    stem_batchnorm = init_tensors is None
     if args.resume:
         state_path = os.path.join(args.resume, "train_state.pt")
         if not os.path.isfile(state_path):
@@ -278,12 +279,16 @@ def main(argv=None):
         start_step, start_images = state["step"], state["images"]
         if start_step >= args.steps:
             p.error("--resume: the checkpoint is at step %d, --steps is %d" % (start_step, args.steps))
+        c = state["config"]  # the run being resumed fixes the sizes and the stem
+        args.tile_size, args.patch, args.dim = c["image_size"], c["patch"], c["dim"]
+        args.layers, args.heads = c["layers"], c["heads"]
+        stem_batchnorm = any(k.startswith("stem_norm.") for k in state["model"])
     train_loader = loader(train, True)
     val_loader = loader(val, False) if val else None
     heldout_loader = loader(heldout, False) if heldout else None
 
     model = vit.VisionModel(args.tile_size, args.patch, args.dim, args.layers, args.heads,
-                            stem_batchnorm=init_tensors is None)
+                            stem_batchnorm=stem_batchnorm)
     if init_tensors is not None:
         model.load_internvit(init_tensors)
     head = vit.CharHead(args.dim, (len(CLASSES) + 1) * args.slots)
