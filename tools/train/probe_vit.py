@@ -40,33 +40,26 @@ sys.path.insert(0, os.path.join(ROOT, "tools", "reference"))
 import nvlm_train as NT  # noqa: E402
 import pretrain_vit as PV  # noqa: E402
 import st_io  # noqa: E402
-import tiling  # noqa: E402
-from tools.tablegen import gen  # noqa: E402
 
 
 @torch.no_grad()
 def features(vit_w, cfg, split, seed, count, tile, max_tiles, slots):
     """Patch features [P, C] (f32), labels [P, slots], is-thumbnail flags [P], and the glyph
     coverage (characters owning a patch or half-patch of the tiles, characters) of `count`
-    tables."""
+    tables, tiled and labelled as stage 1 does it (pretrain_vit.TableTiles)."""
+    samples = PV.generate(split, seed, count)
+    tables = PV.TableTiles(samples, tile, cfg.patch, max_tiles, True, slots)
     feats, labels, thumb = [], [], []
     owned = total = 0
-    for index in range(count):
-        s = gen.make_sample(split, seed, index)
-        chars, boxes, _ = gen.glyph_arrays(s)
-        image = s["image"].convert("RGB")
-        tiles, cols, rows = tiling.tile_image(image, tile, max_tiles, True)
-        lab = tiling.patch_labels(boxes.astype(np.float64), PV.char_classes(chars),
-                                  image.width, image.height, cols, rows, tile, cfg.patch, True,
-                                  slots).reshape(-1, cfg.grid, cfg.grid, slots)
-        x = NT.vit_features(vit_w, cfg, NT.normalise_tiles(torch.from_numpy(tiles), "cpu"))
+    for (_, chars, _), (tiles, lab) in zip(samples, tables):
+        x = NT.vit_features(vit_w, cfg, NT.normalise_tiles(tiles, "cpu"))
         feats.append(x[:, 1:].reshape(-1, x.shape[-1]))
-        labels.append(torch.from_numpy(lab).reshape(-1, slots))
+        labels.append(lab.reshape(-1, slots))
+        n_tiles = tiles.shape[0] - 1 if tiles.shape[0] > 1 else 1  # the thumbnail is last
         is_thumb = torch.zeros(lab.shape[:3], dtype=torch.bool)
-        if lab.shape[0] > cols * rows:
-            is_thumb[cols * rows:] = True
+        is_thumb[n_tiles:] = True
         thumb.append(is_thumb.reshape(-1))
-        owned += int((lab[:cols * rows] > 0).sum())
+        owned += int((lab[:n_tiles] > 0).sum())
         total += len(chars)
     return torch.cat(feats), torch.cat(labels), torch.cat(thumb), (owned, total)
 
