@@ -19,6 +19,7 @@ double nv_cost_vit_tile(const nvlm_model *m)
                        + N * W * C       /* proj */
                        + 2.0 * N * C * I; /* fc1, fc2 */
     macs += vc->run_layers * per_layer;
+    macs += g2 * C * nv_vit_char_width(m->vit); /* character head */
     return 2.0 * macs;
 }
 

@@ -163,6 +163,9 @@ char *nvlm_describe_json(nvlm_model *m, const char *image_path,
         cJSON_AddNumberToObject(v, "patch", vc->patch);
         cJSON_AddNumberToObject(v, "tile_size", vc->image_size);
         cJSON_AddNumberToObject(v, "tokens_per_tile", m->tokens_per_tile);
+        if (nv_vit_char_width(m->vit))
+            cJSON_AddNumberToObject(v, "char_probs_per_patch",
+                                    nv_vit_char_width(m->vit));
         cJSON_AddNumberToObject(v, "max_tiles", m->prep.tiling.max_tiles);
     }
     cJSON *l = cJSON_AddObjectToObject(root, "llm");

@@ -172,6 +172,9 @@ int nv_vit_load(const nv_safetensors *st, const cJSON *config,
     for (int i = 0; i < vit->cfg.layers; i++)
         if (load_layer(st, &vit->cfg, i, file, &vit->layers[i], err) < 0)
             goto fail;
+    if (nv_char_head_load(st, config, file, vit->cfg.hidden, &vit->chars,
+                          err) < 0)
+        goto fail;
     *out = vit;
     return 0;
 fail:
@@ -201,6 +204,7 @@ void nv_vit_free(nv_vit *vit)
     nv_tensor_free(&vit->patch_b);
     nv_tensor_free(&vit->cls);
     nv_tensor_free(&vit->pos);
+    nv_char_head_free(vit->chars);
     free(vit);
 }
 
@@ -219,7 +223,13 @@ int nv_vit_out_tokens(const nv_vit *vit)
     return nv_vit_config_tokens(&vit->cfg);
 }
 
+int nv_vit_char_width(const nv_vit *vit)
+{
+    return nv_char_head_width(vit->chars);
+}
+
 int nv_vit_out_dim(const nv_vit *vit)
 {
-    return vit->cfg.shuffle * vit->cfg.shuffle * vit->cfg.hidden;
+    return vit->cfg.shuffle * vit->cfg.shuffle *
+           (vit->cfg.hidden + nv_char_head_width(vit->chars));
 }

@@ -6,7 +6,8 @@
  *   tiles) -> [CLS | patches] + position embedding -> [n, T, C]
  *   -> layers (each: x += ls1 * attn(norm1(x)); x += ls2 * mlp(norm2(x)))
  *   -> the state after the layer select_layer names
- *   -> drop CLS, pixel shuffle -> [n, (g/r)^2, r*r*C]   (nv_vit_encode)
+ *   -> drop CLS, [optional: append per-patch character probabilities, width
+ *   K, char_head.h], pixel shuffle -> [n, (g/r)^2, r*r*(C+K)]  (nv_vit_encode)
  * Every layer runs all n*T rows through each linear map as one product;
  * attention runs per (tile, head) on the thread pool. docs/vision-encoder.md
  * has the details of both variants and the cost formulas.
@@ -42,7 +43,11 @@ void nv_vit_free(nv_vit *vit);
 const nv_vit_config *nv_vit_config_of(const nv_vit *vit);
 /* Tokens per tile before the shuffle, CLS included: 1 + g*g. */
 int nv_vit_seq_len(const nv_vit *vit);
-/* Per tile after nv_vit_encode: tokens (g/r)^2 and their width r*r*C. */
+/* Values appended to each patch row by the character head (char_head.h;
+ * 0 without one): the shuffle's input is C + this wide. */
+int nv_vit_char_width(const nv_vit *vit);
+/* Per tile after nv_vit_encode: tokens (g/r)^2 and their width
+ * r*r*(C + nv_vit_char_width). */
 int nv_vit_out_tokens(const nv_vit *vit);
 int nv_vit_out_dim(const nv_vit *vit);
 

@@ -1,5 +1,6 @@
 /* vit_forward.c - the InternViT forward pass: patch embedding, encoder
- * layers, and the CLS-drop + pixel shuffle that ends nv_vit_encode.
+ * layers, and the CLS-drop (+ character probabilities, char_head.h) + pixel
+ * shuffle that ends nv_vit_encode.
  *
  * All n tiles travel together as one [n*T, C] matrix so that every linear
  * map is a single sgemm; only attention is split per (tile, head), spread
@@ -179,7 +180,8 @@ int nv_vit_encode(const nv_vit *vit, nv_pool *pool, const float *pixels,
 {
     const nv_vit_config *c = &vit->cfg;
     int g = c->grid, C = c->hidden, T = 1 + g * g;
-    if (n < 1 || (long long)n * T * C > INT_MAX)
+    int wide = C + nv_char_head_width(vit->chars);
+    if (n < 1 || (long long)n * T * wide > INT_MAX)
         return nv_fail(err, "vit: cannot encode %d tiles at once", n);
     float *states = alloc_floats((size_t)n * T * C);
     if (!states)
@@ -195,8 +197,20 @@ int nv_vit_encode(const nv_vit *vit, nv_pool *pool, const float *pixels,
         memmove(states + (size_t)t * g * g * C,
                 states + ((size_t)t * T + 1) * C,
                 (size_t)g * g * C * sizeof(float));
-    int rc = nv_pixel_shuffle(states, n, g, C, c->shuffle, c->ps_version, out,
-                              err);
+    if (!vit->chars) {
+        int rc = nv_pixel_shuffle(states, n, g, C, c->shuffle, c->ps_version,
+                                  out, err);
+        free(states);
+        return rc;
+    }
+    float *rows = alloc_floats((size_t)n * g * g * wide);
+    int rc = rows ? nv_char_head_append(vit->chars, pool, states, n * g * g,
+                                        rows, err)
+                  : nv_fail(err, "vit: out of memory for %d tiles", n);
     free(states);
+    if (!rc)
+        rc = nv_pixel_shuffle(rows, n, g, wide, c->shuffle, c->ps_version, out,
+                              err);
+    free(rows);
     return rc;
 }

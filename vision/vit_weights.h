@@ -9,6 +9,7 @@
 #define NV_VIT_WEIGHTS_H
 
 #include "core/tensor.h"
+#include "vision/char_head.h"
 #include "vision/vit_config.h"
 
 typedef struct nv_vit_layer {
@@ -29,6 +30,7 @@ struct nv_vit {
     nv_tensor cls;         /* [1, 1, C] */
     nv_tensor pos;         /* [1, 1+g*g, C] */
     nv_vit_layer *layers;  /* cfg.layers entries */
+    nv_char_head *chars;   /* NULL unless config.json has nvlm_char_probs */
 };
 
 #endif

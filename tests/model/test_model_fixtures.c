@@ -2,7 +2,9 @@
  * session calls) against two independent references:
  *  - the PyTorch reference's goldens in tests/fixtures/tiny_nvlm
  *    (docs/model-format.md section 11): heads d, x and h for 1 tile,
- *    2x1 + thumbnail and 3x2 + thumbnail;
+ *    2x1 + thumbnail and 3x2 + thumbnail; and tests/fixtures/tiny_nvlm_chars
+ *    (per-patch character probabilities widen the projector input,
+ *    section 5.1), the three heads on 2x1 + thumbnail;
  *  - NVIDIA's NVLM-D remote code and OpenGVLab's InternVL code, through
  *    the shared goldens hf/internvl_tiles, internvl_tiles_wide (NVLM-D,
  *    chatml with tile tags) and internvl_single (InternVL, internvl2_5).
@@ -76,6 +78,14 @@ int main(void)
             run_case(dir, path, heads[h], "Describe the tiles.",
                      "projector_output", label);
         }
+    snprintf(dir, sizeof dir, "%s/tiny_nvlm_chars", fx);
+    for (int h = 0; h < 3; h++) {
+        snprintf(path, sizeof path, "%s/golden_%s_3.safetensors", dir,
+                 heads[h]);
+        snprintf(label, sizeof label, "tiny_nvlm_chars %s/3", heads[h]);
+        run_case(dir, path, heads[h], "Describe the tiles.",
+                 "projector_output", label);
+    }
     const char *golden = check_golden_dir();
     const char *upstream[] = {"internvl_tiles", "internvl_tiles_wide",
                               "internvl_single"};

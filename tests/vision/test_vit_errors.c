@@ -104,6 +104,39 @@ static void expect_load_ok(const model_files *m, cJSON *cfg,
     cJSON_Delete(cfg);
 }
 
+/* A copy of cfg with "nvlm_char_probs" = the JSON text (char_head.h). */
+static cJSON *with_char_probs(const cJSON *cfg, const char *json)
+{
+    cJSON *c = cJSON_Duplicate(cfg, 1);
+    cJSON_AddItemToObject(c, "nvlm_char_probs", cJSON_Parse(json));
+    return c;
+}
+
+/* The optional character head: bad settings, and settings whose tensors
+ * the file lacks. */
+static void char_head_errors(const model_files *m)
+{
+    expect_load_error(m, with_char_probs(m->cfg, "\"yes\""),
+                      "char probs not an object",
+                      (const char *[]){"nvlm_char_probs", "object", NULL});
+    expect_load_error(m, with_char_probs(m->cfg, "{\"classes\": 5}"),
+                      "char probs without slots",
+                      (const char *[]){"slots", "config.json", NULL});
+    expect_load_error(m, with_char_probs(m->cfg,
+                                         "{\"classes\": 1, \"slots\": 2}"),
+                      "one class",
+                      (const char *[]){"classes", NULL});
+    expect_load_error(m, with_char_probs(m->cfg,
+                                         "{\"classes\": 9e9, \"slots\": 2}"),
+                      "huge class count",
+                      (const char *[]){"classes", NULL});
+    expect_load_error(m, with_char_probs(m->cfg,
+                                         "{\"classes\": 5, \"slots\": 2}"),
+                      "char head tensors missing",
+                      (const char *[]){"vision_model.char_head.norm.weight",
+                                       NULL});
+}
+
 static void config_errors(const model_files *single, const model_files *nvlm)
 {
     cJSON *c;
@@ -308,6 +341,7 @@ int main(void)
     if (open_model(golden, "internvl_single", &single) == 0 &&
         open_model(golden, "internvl_tiles", &nvlm) == 0) {
         config_errors(&single, &nvlm);
+        char_head_errors(&single);
         run_errors(&single);
         projector_errors(&single);
     }

@@ -1,4 +1,5 @@
-"""check_fixtures.py - self-test of tests/fixtures/tiny_nvlm against a rerun of the reference.
+"""check_fixtures.py - self-test of tests/fixtures/tiny_nvlm (and tiny_nvlm_chars, the variant
+with per-patch character probabilities) against a rerun of the reference.
 
 1. Loads the shipped fixture (config.json, tokenizer.json, model.safetensors) through the
    reference and recomputes every golden_{head}_{n}.safetensors listed in cases.json: prompt
@@ -6,7 +7,8 @@
    1e-4 * max|logit|). Generation with and without a KV cache must agree.
 2. Checks that the fixture can tell the details a runtime must get right apart: the cross-
    attention gates, the per-tag mask of head x, the head-h embedding override, the dummy
-   ViT heads and the image rows of head d each change the logits by more than 10x the tolerance.
+   ViT heads, the image rows of head d and (tiny_nvlm_chars) the character probabilities each
+   change the logits by more than 10x the tolerance.
 Exits non-zero on any miss and prints the measured errors.
 """
 import json
@@ -56,13 +58,8 @@ def prefill_logits(model, head, n, pixel_values, question):
     return R.Session(model, head, prompt, image).prefill()[0]
 
 
-def main():
-    torch.set_num_threads(1)
-    root = os.environ.get("NV_FIXTURE_DIR") or os.path.join(os.path.dirname(os.path.dirname(HERE)), "tests", "fixtures")
-    fixture = os.path.join(root, "tiny_nvlm")
-    if not os.path.exists(os.path.join(fixture, "cases.json")):
-        print(f"check_fixtures: fixture not found at {fixture}")
-        return 1
+def check_goldens(fixture, tag=""):
+    """Recomputes every golden of the fixture; returns (model, question, {tiles: pixels})."""
     with open(os.path.join(fixture, "cases.json"), encoding="utf-8") as f:
         cases = json.load(f)
     model = R.Model(fixture)
@@ -70,14 +67,14 @@ def main():
     pixels = {}
     for case in cases["cases"]:
         head, n = case["head"], case["tiles"]
-        label = f"{head}_{n}"
+        label = f"{tag}{head}_{n}"
         g = st_io.read_file(os.path.join(fixture, case["golden"]))
         pv = g["in_pixel_values"]
         pixels[n] = pv
         out, prompt, _ = MF.golden_for(model, head, n, pv)  # raises if cache != no cache
         expect(label, "prompt string", prompt.text == case["prompt"])
         expect(label, "prompt ids", out["in_input_ids"].tolist() == g["in_input_ids"].tolist())
-        for name in ("vision_features", "pixel_shuffle_output", "projector_output",
+        for name in ("vision_features", "char_probabilities", "pixel_shuffle_output", "projector_output",
                      "xattn_memory", "xattn0_k", "xattn0_v"):
             if name in g or name in out:
                 if name not in g or name not in out:
@@ -89,6 +86,38 @@ def main():
         compare(label, "logits", out["logits"], g["logits"], logits=True)
         expect(label, "generated ids (cache == no cache)",
                out["generated_ids"].tolist() == g["generated_ids"].tolist())
+    return model, question, pixels
+
+
+def check_char_probs(fixture):
+    """The character probabilities must reach every head: with them zeroed (the projector
+    still as wide) the logits move."""
+    model, question, pixels = check_goldens(fixture, "chars/")
+    n = max(pixels)
+    original = R.char_probabilities
+
+    def zeroed(cfg, w, features):
+        out = original(cfg, w, features)
+        out[..., cfg.v_hidden:] = 0
+        return out
+    for head in ("d", "x", "h"):
+        base = prefill_logits(model, head, n, pixels[n], question)
+        R.char_probabilities = zeroed
+        differs(f"chars/{head}_{n}", "character probabilities matter", base,
+                prefill_logits(model, head, n, pixels[n], question))
+        R.char_probabilities = original
+
+
+def main():
+    torch.set_num_threads(1)
+    root = os.environ.get("NV_FIXTURE_DIR") or os.path.join(os.path.dirname(os.path.dirname(HERE)), "tests", "fixtures")
+    fixture = os.path.join(root, "tiny_nvlm")
+    for name in ("tiny_nvlm", "tiny_nvlm_chars"):
+        if not os.path.exists(os.path.join(root, name, "cases.json")):
+            print(f"check_fixtures: fixture not found at {os.path.join(root, name)}")
+            return 1
+    model, question, pixels = check_goldens(fixture)
+    check_char_probs(os.path.join(root, "tiny_nvlm_chars"))
 
     # sensitivity: each detail below must move the logits far beyond the tolerance
     n = 7

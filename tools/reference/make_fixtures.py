@@ -1,8 +1,11 @@
 """make_fixtures.py - writes tests/fixtures/tiny_nvlm/: a tiny random NVLM checkpoint with all
 three heads (d, x, h), its byte-level BPE tokenizer.json, and golden outputs of the reference
 for every head x tiling case (1 tile, 2x1 + thumbnail, 3x2 + thumbnail).
+With --char-probs it writes tests/fixtures/tiny_nvlm_chars/ instead: the same sizes plus a
+per-patch character head (config nvlm_char_probs, docs/model-format.md section 5.1), whose
+probabilities widen the projectors' input; one tiling case (2x1 + thumbnail) per head.
 
-Usage: /usr/bin/python3 tools/reference/make_fixtures.py [OUT_DIR]
+Usage: /usr/bin/python3 tools/reference/make_fixtures.py [--char-probs] [OUT_DIR]
 Deterministic: a fixed seed, one torch thread, sorted safetensors; a rerun gives the same bytes.
 """
 import json
@@ -21,6 +24,8 @@ QUESTION = "Describe the tiles."
 NEW_TOKENS = 8
 # (tiles incl. thumbnail, grid cols, grid rows)
 CASES = [(1, 1, 1), (3, 2, 1), (7, 3, 2)]
+CHAR_PROBS = {"classes": 5, "slots": 2, "layer_norm_eps": 1e-5}  # --char-probs variant
+CHAR_CASES = [(3, 2, 1)]
 XATTN_LAYERS = [1, 3]
 # Merges chosen so that the tags and the template split into several multi-byte pieces.
 MERGES = [("t", "i"), ("ti", "l"), ("til", "e"), ("<", "tile"), ("I", "m"), ("a", "g"),
@@ -42,8 +47,9 @@ LLM = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_siz
        "eos_token_id": 256 + len(MERGES) + 2}
 
 
-def make_config():
-    return {"architectures": ["NVLM_D_Model"], "model_type": "NVLM_D",
+def make_config(char_probs=None):
+    extra = {"nvlm_char_probs": char_probs} if char_probs else {}
+    return {**extra,"architectures": ["NVLM_D_Model"], "model_type": "NVLM_D",
             "vision_config": VISION, "llm_config": LLM,
             "downsample_ratio": 0.5, "ps_version": "v2", "select_layer": -1,
             "template": "chatml", "force_image_size": VISION["image_size"],
@@ -70,6 +76,8 @@ def shapes(cfg):
     H, I, L, V = LLM["hidden_size"], LLM["intermediate_size"], LLM["num_hidden_layers"], VOCAB
     d = H // LLM["num_attention_heads"]
     qd, kvd = LLM["num_attention_heads"] * d, LLM["num_key_value_heads"] * d
+    chars = cfg.get("nvlm_char_probs")
+    F = C + (chars["classes"] * chars["slots"] if chars else 0)  # per-patch feature width
     s = {"vision_model.embeddings.class_embedding": [1, 1, C],
          "vision_model.embeddings.patch_embedding.weight": [C, 3, p, p],
          "vision_model.embeddings.patch_embedding.bias": [C],
@@ -83,9 +91,15 @@ def shapes(cfg):
                   pre + "ls1": [C], pre + "ls2": [C],
                   pre + "mlp.fc1.weight": [Iv, C], pre + "mlp.fc1.bias": [Iv],
                   pre + "mlp.fc2.weight": [C, Iv], pre + "mlp.fc2.bias": [C]})
+    if chars:
+        SK = chars["classes"] * chars["slots"]
+        s.update({"vision_model.char_head.norm.weight": [C],
+                  "vision_model.char_head.norm.bias": [C],
+                  "vision_model.char_head.proj.weight": [SK, C],
+                  "vision_model.char_head.proj.bias": [SK]})
     for proj in ("mlp1", "x_mlp1", "h_mlp1"):  # NVLM-D style: M = I, no biases
-        s.update({proj + ".0.weight": [4 * C], proj + ".0.bias": [4 * C],
-                  proj + ".1.weight": [I, 4 * C], proj + ".3.weight": [H, I]})
+        s.update({proj + ".0.weight": [4 * F], proj + ".0.bias": [4 * F],
+                  proj + ".1.weight": [I, 4 * F], proj + ".3.weight": [H, I]})
     lm = "language_model."
     s.update({lm + "model.embed_tokens.weight": [V, H], lm + "model.norm.weight": [H],
               lm + "lm_head.weight": [V, H]})
@@ -119,6 +133,8 @@ def init(name, shape, gen):
     matrices N(0, 1/fan_in)."""
     if name.endswith("_gate"):
         return torch.rand(shape, generator=gen) * 2 - 1
+    if "norm" in name and name.endswith(".bias"):
+        return 0.1 * torch.randn(shape, generator=gen)
     if "norm" in name or name.endswith(".0.weight"):
         return 1 + 0.1 * torch.randn(shape, generator=gen)
     if "embed_tokens" in name or name.endswith("_embedding"):
@@ -146,6 +162,8 @@ def golden_for(model, head, n, pixel_values):
            "projector_output": image["projector_output"],
            "logits": logits[None],
            "generated_ids": torch.tensor([ids_cache], dtype=torch.int64)}
+    if "char_probabilities" in image:
+        out["char_probabilities"] = image["char_probabilities"]
     if session.xkv:
         first = min(session.xkv)
         k, v = session.xkv[first]
@@ -155,10 +173,10 @@ def golden_for(model, head, n, pixel_values):
     return out, prompt, session
 
 
-def build_model(out_dir):
+def build_model(out_dir, char_probs=None):
     """Writes config.json, tokenizer.json and model.safetensors; returns the loaded Model."""
     os.makedirs(out_dir, exist_ok=True)
-    cfg = make_config()
+    cfg = make_config(char_probs)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2, sort_keys=True)
         f.write("\n")
@@ -174,11 +192,15 @@ def build_model(out_dir):
 def main():
     torch.set_num_threads(1)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "tests", "fixtures", "tiny_nvlm")
-    model = build_model(out_dir)
+    args = sys.argv[1:]
+    chars = "--char-probs" in args
+    args = [a for a in args if a != "--char-probs"]
+    name = "tiny_nvlm_chars" if chars else "tiny_nvlm"
+    out_dir = args[0] if args else os.path.join(root, "tests", "fixtures", name)
+    model = build_model(out_dir, CHAR_PROBS if chars else None)
     gen = torch.Generator().manual_seed(SEED + 1)
     cases = []
-    for n, cols, rows in CASES:
+    for n, cols, rows in (CHAR_CASES if chars else CASES):
         S = VISION["image_size"]
         pixel_values = torch.randn(n, 3, S, S, generator=gen)
         for head in ("d", "x", "h"):

@@ -93,6 +93,16 @@ class Config:
         self.template = raw.get("template", "chatml")
         self.grid = self.image_size // self.patch
         self.tokens_per_tile = (self.grid // 2) ** 2
+        # Optional per-patch character probabilities beside the features (section 5.1).
+        chars = raw.get("nvlm_char_probs")
+        self.char_classes = self.char_slots = 0
+        if chars is not None:
+            self.char_classes, self.char_slots = chars.get("classes"), chars.get("slots")
+            self.char_eps = chars.get("layer_norm_eps", 1e-5)
+            if (not isinstance(self.char_classes, int) or not isinstance(self.char_slots, int)
+                    or self.char_classes < 2 or self.char_slots < 1):
+                raise ValueError("config.json: nvlm_char_probs needs classes >= 2 and slots >= 1")
+        self.char_width = self.char_classes * self.char_slots
 
         self.hidden = lc["hidden_size"]
         self.layers = lc["num_hidden_layers"]
@@ -182,6 +192,19 @@ class Vision:
         probs = torch.softmax((q @ k.transpose(-1, -2)) / math.sqrt(dv), dim=-1)
         o = (probs @ v).transpose(1, 2).reshape(n, N, wide)
         return linear(o, w[pre + "proj.weight"], w[pre + "proj.bias"])
+
+
+def char_probabilities(cfg, w, features):
+    """features [n, g*g+1, C] (CLS first) -> [n, g*g+1, C + S*K]: each patch row gets the
+    softmax (per slot of K classes) of char_head.proj(LayerNorm(row)) appended; the CLS row
+    gets zeros, which pixel_shuffle drops (section 5.1)."""
+    pre = "vision_model.char_head."
+    rows = layer_norm(features[:, 1:], w[pre + "norm.weight"], w[pre + "norm.bias"], cfg.char_eps)
+    logits = linear(rows, w[pre + "proj.weight"], w[pre + "proj.bias"])
+    n, N = logits.shape[0], logits.shape[1]
+    probs = torch.softmax(logits.reshape(n, N, cfg.char_slots, cfg.char_classes), dim=-1)
+    probs = torch.cat([torch.zeros(n, 1, cfg.char_width), probs.reshape(n, N, cfg.char_width)], 1)
+    return torch.cat([features, probs], dim=-1)
 
 
 def pixel_shuffle(features, grid):
@@ -338,10 +361,14 @@ class Model:
         """Returns dict with vision_features, pixel_shuffle_output, projector_output."""
         states = self.vision.hidden_states(pixel_values)
         feats = states[-1]
+        out = {"vision_hidden_states": torch.stack(states), "vision_features": feats}
+        if self.cfg.char_width:
+            feats = char_probabilities(self.cfg, self.w, feats)
+            out["char_probabilities"] = feats[:, 1:, self.cfg.v_hidden:]
         ps = pixel_shuffle(feats, self.cfg.grid)
         _, proj, _ = self.head_parts(head)
-        return {"vision_hidden_states": torch.stack(states), "vision_features": feats,
-                "pixel_shuffle_output": ps, "projector_output": projector(self.w, proj, ps)}
+        out.update({"pixel_shuffle_output": ps, "projector_output": projector(self.w, proj, ps)})
+        return out
 
     def build_prompt(self, head, n, question):
         T = self.cfg.tokens_per_tile

@@ -84,8 +84,7 @@ def render_level(split, seed, count, rows, cols, vit_w, cfg, tile, max_tiles, de
         if not pending:
             return
         tiles = torch.from_numpy(np.concatenate([t for t, _, _ in pending]))
-        feats = NT.pixel_shuffle(NT.vit_features(vit_w, cfg, NT.normalise_tiles(tiles, device)),
-                                 cfg.grid).half().cpu()
+        feats = NT.shuffled_features(vit_w, cfg, NT.normalise_tiles(tiles, device)).half().cpu()
         at = 0
         for t, md, pairs in pending:
             items.append((feats[at:at + t.shape[0]].clone(), md, pairs))
@@ -166,9 +165,8 @@ class StreamBatches:
             else:
                 rendered = [render_one(job) for job in self.jobs(self.drawn)]
             tiles = torch.from_numpy(np.concatenate([t for t, _, _ in rendered]))
-            feats = NT.pixel_shuffle(NT.vit_features(self.vit_w, self.cfg,
-                                                     NT.normalise_tiles(tiles, self.device)),
-                                     self.cfg.grid).half()
+            feats = NT.shuffled_features(self.vit_w, self.cfg,
+                                         NT.normalise_tiles(tiles, self.device)).half()
             samples, at = [], 0
             for i, (t, md, pairs) in enumerate(rendered):
                 item = (feats[at:at + t.shape[0]], md, pairs)
@@ -221,6 +219,13 @@ def cmd_train(args):
     with open(os.path.join(args.init, "config.json")) as f:
         raw = json.load(f)
     raw["max_dynamic_patch"] = args.max_tiles
+    char_head = load_char_head(args.char_head) if args.char_head else {}
+    if char_head:
+        raw["nvlm_char_probs"] = char_head.pop("config")
+        if args.keep_head and not args.from_run and "nvlm_char_probs" not in json.load(
+                open(os.path.join(args.init, "config.json"))):
+            raise SystemExit("curriculum: --char-head widens the projector: %s's heads do "
+                             "not fit it (drop --keep-head)" % args.init)
     cfg = NT.Cfg(raw)
     tile = raw["force_image_size"]
     device = torch.device(args.device)
@@ -235,6 +240,7 @@ def cmd_train(args):
             raise SystemExit("curriculum: %s does not hold the tensors of %s's ViT"
                              % (args.vit, args.init))
         model_w.update({k: v.float().to(device) for k, v in new_vit.items()})
+    model_w.update({k: v.float().to(device) for k, v in char_head.items()})
     vit_w = {k: v for k, v in model_w.items() if k.startswith("vision_model.")}
     fusion, lm = head_weights(model_w, head)
     if not args.keep_head:
@@ -305,18 +311,34 @@ def cmd_train(args):
     return 0
 
 
+def load_char_head(directory):
+    """pretrain_vit.py's per-patch character head (char_head.safetensors + config.json of its
+    output folder) under the model's names (vision_model.char_head.*), and under "config"
+    the model config's nvlm_char_probs (docs/model-format.md section 5.1)."""
+    with open(os.path.join(directory, "config.json")) as f:
+        classes = len(json.load(f)["nvlm_char_classes"]) + 1  # + blank
+    w = st_io.read_file(os.path.join(directory, "char_head.safetensors"))
+    head = {"vision_model." + k: v for k, v in w.items()}
+    outputs = head["vision_model.char_head.proj.weight"].shape[0]
+    if outputs % classes:
+        raise SystemExit("curriculum: %s: %d outputs are not slots of %d classes"
+                         % (directory, outputs, classes))
+    head["config"] = {"classes": classes, "slots": outputs // classes, "layer_norm_eps": 1e-5}
+    return head
+
+
 def load_or_render(args, vit_w, cfg, tile):
     """The level's train / val / eval sets as features: from --cache when it exists (the
     three heads' processes share one rendering), else rendered (and written to --cache)."""
+    key = (tuple(args.rows), tuple(args.cols), args.seed, args.eval_seed, args.max_tiles,
+           args.vit, args.char_head)
     if args.cache and os.path.exists(args.cache):
         sets = torch.load(args.cache)
-        key = (tuple(args.rows), tuple(args.cols), args.seed, args.eval_seed, args.max_tiles)
         if sets.get("key") != key:
             raise SystemExit("curriculum: %s holds another level %r (asked %r)"
                              % (args.cache, sets.get("key"), key))
         return sets
-    sets = {"key": (tuple(args.rows), tuple(args.cols), args.seed, args.eval_seed,
-                    args.max_tiles)}
+    sets = {"key": key}
     for split, seed, count in (("train", args.seed, args.train_count),
                                ("val", args.seed, args.val_count)) + tuple(
                                    (split, args.eval_seed, args.eval_count)
@@ -362,6 +384,11 @@ def main(argv=None):
     s.add_argument("--lm", help="LM safetensors (language_model.* names) to start the head from")
     s.add_argument("--vit", help="ViT safetensors (vision_model.* names, the sizes of --init's) "
                    "to use instead of --init's")
+    s.add_argument("--char-head", metavar="DIR",
+                   help="give the projector stage 1's per-patch character probabilities too "
+                   "(config nvlm_char_probs): DIR/char_head.safetensors of a pretrain_vit.py "
+                   "run (use with --vit DIR/model.safetensors); fresh heads need it, a run "
+                   "continued with --from-run needs it again")
     s.add_argument("--keep-head", action="store_true",
                    help="continue from --init's fusion weights (default: fresh, gates --gate)")
     s.add_argument("--out", required=True)

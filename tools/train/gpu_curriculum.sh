@@ -12,6 +12,12 @@
 # then continue over that ViT (it comes back as vit.safetensors). Leave STEPS1/STEPS2
 # room for it (session 1: ~2 200 stage-1 steps of 32 a minute, ~30 s to render 12 000
 # tables on 14 cores).
+# With CHAR_PROBS=1 the heads' projectors also take stage 1's per-patch character
+# probabilities (curriculum.py --char-head; an experiment the C runtime cannot load yet):
+# the char head comes from this run's stage 1 (VIT_STEPS > 0) or from CHAR_HEAD (a carried
+# pretrain_vit.py output folder, whose model.safetensors then is the ViT), the heads start
+# fresh (projector shape) with ALIGN projector-only steps first, and the char head comes
+# back in logs.tar.gz.
 # Step costs measured on one H200 with the three heads side by side (session 3), batch 16:
 # level 1 0.061 (d) to 0.085 (h) s, level 2 0.125 (d) to 0.165 (h) s; the defaults fill
 # about 3.5 + 3 minutes. MAXMIN bounds each level's training in minutes all the same.
@@ -24,7 +30,8 @@
 #        minutes), BATCH (16), LR (1e-3),
 #        EVAL_N (32), MAX_NEW (520), DEADLINE (seconds for the whole script, 540),
 #        FROM_RUN (a run folder to continue from instead of the bundled heads),
-#        VIT_STEPS (0), VIT_IMAGES (16000), VIT_LR (3e-4), VIT_MAXMIN (2), PY
+#        VIT_STEPS (0), VIT_IMAGES (16000), VIT_LR (3e-4), VIT_MAXMIN (2), PY,
+#        CHAR_PROBS (0), CHAR_HEAD (folder), ALIGN (200 with CHAR_PROBS, else 0)
 set -uo pipefail
 fonts=${1:?usage: gpu_curriculum.sh FONTS OUT}
 out=${2:?usage: gpu_curriculum.sh FONTS OUT}
@@ -43,6 +50,8 @@ VIT_STEPS=${VIT_STEPS:-0}
 VIT_IMAGES=${VIT_IMAGES:-16000}
 VIT_LR=${VIT_LR:-3e-4}
 VIT_MAXMIN=${VIT_MAXMIN:-2}
+CHAR_PROBS=${CHAR_PROBS:-0}
+ALIGN=${ALIGN:-$([ "$CHAR_PROBS" = 1 ] && echo 200 || echo 0)}
 WORKERS=${WORKERS:-$(( $(nproc) > 6 ? ($(nproc) - 4) / 3 : 1 ))}
 SECONDS=0
 run1=/tmp/nvlm_level1
@@ -88,6 +97,19 @@ if [ "$VIT_STEPS" -gt 0 ]; then
     echo "gpu_curriculum: stage 1 done at $SECONDS s"
 fi
 
+char_dir=
+if [ "$CHAR_PROBS" = 1 ]; then
+    if [ "$VIT_STEPS" -gt 0 ]; then
+        char_dir=/tmp/nvlm_vit
+    else
+        char_dir=${CHAR_HEAD:?CHAR_PROBS=1 needs VIT_STEPS > 0 or CHAR_HEAD}
+        vit_args=(--vit "$char_dir/model.safetensors")
+    fi
+    [ -f "$char_dir/char_head.safetensors" ] || { echo "gpu_curriculum: no char head in $char_dir"; exit 1; }
+    vit_args+=(--char-head "$char_dir")
+    cp "$char_dir/char_head.safetensors" "$char_dir/config.json" /tmp/nvlm_level1/
+fi
+
 common=(--stream --workers "$WORKERS" --train-count 0 --val-count 16 --steps3 0 --steps4 0
         --batch "$BATCH" --lr4 "$LR" --device "$DEVICE" --log-every 100 --seed 1
         --max-minutes "$MAXMIN" --init assets/models/nvlm-tables "${vit_args[@]}")
@@ -110,6 +132,7 @@ level() {  # level RUN LIMIT_S ARGS...: the three heads side by side
 }
 
 start=(--keep-head)
+[ "$CHAR_PROBS" = 1 ] && start=(--steps3 "$ALIGN")  # fresh heads: the projector widens
 [ -n "${FROM_RUN:-}" ] && start=(--from-run "$FROM_RUN")
 if [ "$STEPS1" -gt 0 ]; then
     level "$run1" $(( MAXMIN * 60 + 90 )) "${start[@]}" --rows 1 3 --cols 2 3 \
@@ -124,5 +147,6 @@ for h in d x h; do
         || echo "gpu_curriculum: no level-2 weights of head $h"
 done
 tar -czf "$out/logs.tar.gz" -C /tmp $(cd /tmp && ls nvlm_level*/train_*.log \
-    nvlm_level*/log_*.jsonl nvlm_level*/result_*.json 2>/dev/null)
+    nvlm_level*/log_*.jsonl nvlm_level*/result_*.json nvlm_level1/char_head.safetensors \
+    nvlm_level1/config.json 2>/dev/null)
 echo "gpu_curriculum: all done at $SECONDS s"

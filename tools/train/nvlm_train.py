@@ -121,6 +121,31 @@ def pixel_shuffle(features, grid):
     return f.reshape(n, half * half, 4 * C)
 
 
+def char_probabilities(w, cfg, hidden):
+    """hidden [n, g*g+1, C] -> [n, g*g+1, C + S*K]: stage 1's per-patch character
+    probabilities (config nvlm_char_probs, tensors vision_model.char_head.*; softmax per
+    slot of K classes) appended to each patch row; the CLS row gets zeros, which
+    pixel_shuffle drops (docs/model-format.md section 5.1)."""
+    pre = "vision_model.char_head."
+    C, K, SK = hidden.shape[-1], cfg.char_classes, cfg.char_width
+    y = F.layer_norm(hidden[:, 1:], (C,), w[pre + "norm.weight"], w[pre + "norm.bias"],
+                     cfg.char_eps)
+    logits = F.linear(y, w[pre + "proj.weight"], w[pre + "proj.bias"])
+    n, N = logits.shape[0], logits.shape[1]
+    probs = torch.softmax(logits.reshape(n, N, SK // K, K), -1).reshape(n, N, SK)
+    probs = torch.cat([probs.new_zeros(n, 1, SK), probs], 1)
+    return torch.cat([hidden, probs.to(hidden.dtype)], -1)
+
+
+def shuffled_features(vit_w, cfg, pixels):
+    """What a projector takes: pixel-shuffled ViT features [n, (g/2)^2, 4C'], C' = C plus
+    the character probabilities when the config has them."""
+    hidden = vit_features(vit_w, cfg, pixels)
+    if cfg.char_width:
+        hidden = char_probabilities(vit_w, cfg, hidden)
+    return pixel_shuffle(hidden, cfg.grid)
+
+
 def projector(w, prefix, s):
     x = layer_norm(s, w[prefix + ".0.weight"], w[prefix + ".0.bias"], 1e-5)
     x = gelu(F.linear(x, w[prefix + ".1.weight"], w.get(prefix + ".1.bias")))
@@ -288,7 +313,7 @@ def make_batch(prompter, head, samples, with_answers=True):
 
 def encode_tiles(w, cfg, head, pixels):
     """Projector output Z [n_all, T, H] of the head for normalised tiles."""
-    return projector(w, PROJ[head], pixel_shuffle(vit_features(w, cfg, pixels), cfg.grid))
+    return projector(w, PROJ[head], shuffled_features(w, cfg, pixels))
 
 
 def head_forward(w, cfg, head, ids, rules, n_tiles, Z, tag_ids=None):
@@ -468,8 +493,10 @@ def init_lm(cfg, gen):
 
 def init_head(cfg, head, proj_width, gen, gate=0.0):
     """Fresh fusion weights of one head: its projector and (x/h) cross-attention blocks.
-    Gates start at `gate` (NVLM: 0, so the pre-trained LM's output is unchanged at step 0)."""
-    H, I, C4 = cfg.hidden, cfg.intermediate, 4 * cfg.v_hidden
+    Gates start at `gate` (NVLM: 0, so the pre-trained LM's output is unchanged at step 0).
+    The projector takes the ViT features and, if the config has them, the per-patch
+    character probabilities (char_probabilities)."""
+    H, I, C4 = cfg.hidden, cfg.intermediate, 4 * (cfg.v_hidden + cfg.char_width)
     qd, kd = cfg.heads * cfg.head_dim, cfg.kv_heads * cfg.head_dim
     rnd = lambda *shape, std=0.02: torch.randn(*shape, generator=gen) * std  # noqa: E731
     p = PROJ[head]

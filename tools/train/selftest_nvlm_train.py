@@ -5,7 +5,8 @@ For each head d/x/h the three fixture cases (1, 3, 7 tiles) run as ONE padded ba
 padding, per-sample tile counts and memories are exercised) and must reproduce
 `golden_{head}_{n}`: prompt ids exactly, logits within 1e-4 * max|logit| (docs/model-format.md
 section 11); the 8 greedy ids of the batched no-cache decoder must equal `generated_ids`.
-Also: the bundled byte tokenizer maps text to its UTF-8 bytes and has the special ids
+The same for tiny_nvlm_chars (per-patch character probabilities before the projector), its
+one case per head. Also: the bundled byte tokenizer maps text to its UTF-8 bytes and has the special ids
 256..259; table_metrics' self-check passes.
 Exit status 1 on any failure.
 """
@@ -42,7 +43,7 @@ def check_cached_features(raw, tok, w, head, goldens, question, logits):
     import curriculum  # noqa: E402 (pulls in tools.tablegen; only this check needs it)
     frun = curriculum.FeatureRunner(raw, tok, w, torch.device("cpu"))
     with torch.no_grad():
-        feats = [NT.pixel_shuffle(NT.vit_features(w, frun.cfg, g["in_pixel_values"]), frun.cfg.grid)
+        feats = [NT.shuffled_features(w, frun.cfg, g["in_pixel_values"])
                  for g in goldens]
     samples = [(f, question, "") for f in feats]
     batch = NT.make_batch(frun.prompter, head, samples, with_answers=False)
@@ -78,10 +79,35 @@ def check_stream_pool(raw, tok, w):
     check(not torch.equal(drawn[0][0]["ids"], drawn[0][1]["ids"]), "stream: next batch, new tables")
 
 
+def check_char_fixture(fixture):
+    """tiny_nvlm_chars: each head's logits and greedy ids from pixels."""
+    with open(os.path.join(fixture, "config.json")) as f:
+        raw = json.load(f)
+    with open(os.path.join(fixture, "cases.json")) as f:
+        cases = json.load(f)
+    tok = Tokenizer.load(fixture)
+    w = {k: v.float() for k, v in st_io.read_model(fixture).items()}
+    run = NT.Runner(raw, tok, w, torch.device("cpu"))
+    for case in cases["cases"]:
+        head, n = case["head"], case["tiles"]
+        g = st_io.read_file(os.path.join(fixture, case["golden"]))
+        samples = [(g["in_pixel_values"], cases["question"], "")]
+        batch = NT.make_batch(run.prompter, head, samples, with_answers=False)
+        L = len(g["in_input_ids"][0])
+        logits = run.logits(head, batch, g["in_pixel_values"])[0, :L]
+        ref = g["logits"][0]
+        err = float((logits - ref).abs().max())
+        scale = float(ref.abs().max())
+        check(err <= TOL * scale, "chars %s n=%d logits max|err| %.2e <= %.2e"
+              % (head, n, err, TOL * scale))
+        got = run.greedy(head, samples, 8, g["in_pixel_values"])[0]
+        check(got == g["generated_ids"][0].tolist()[L:], "chars %s n=%d 8 greedy ids" % (head, n))
+
+
 def main():
     torch.set_num_threads(1)
-    fixture = os.environ.get("NV_FIXTURE_DIR", os.path.join(ROOT, "tests", "fixtures"))
-    fixture = os.path.join(fixture, "tiny_nvlm")
+    root = os.environ.get("NV_FIXTURE_DIR", os.path.join(ROOT, "tests", "fixtures"))
+    fixture = os.path.join(root, "tiny_nvlm")
     with open(os.path.join(fixture, "config.json")) as f:
         raw = json.load(f)
     with open(os.path.join(fixture, "cases.json")) as f:
@@ -112,6 +138,7 @@ def main():
             check(got[b] == want, "%s n=%d 8 greedy ids %s" % (head, n, got[b]))
         check_cached_features(raw, tok, w, head, goldens, question, logits)
     check_stream_pool(raw, tok, w)
+    check_char_fixture(os.path.join(root, "tiny_nvlm_chars"))
     with tempfile.TemporaryDirectory() as tmp:
         btok = NT.write_tokenizer(tmp)
         text = "| Name | Price |\n| --- | --- |\n| Ada | €1,200.50 |"
