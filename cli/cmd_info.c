@@ -181,6 +181,11 @@ static void print_model_text(const cJSON *d)
                cJSON_GetObjectItem(v, "tile_size")->valueint,
                cJSON_GetObjectItem(v, "tokens_per_tile")->valueint,
                cJSON_GetObjectItem(v, "max_tiles")->valueint);
+    const cJSON *chars = v ? cJSON_GetObjectItem(v, "char_probs_per_patch")
+                           : NULL;
+    if (cJSON_IsNumber(chars))
+        printf("              + %d character probabilities per patch into "
+               "the projector\n", chars->valueint);
     const cJSON *l = cJSON_GetObjectItem(d, "llm");
     printf("language:     %d layers, width %d, %d heads (%d kv), vocabulary "
            "%d\n", cJSON_GetObjectItem(l, "layers")->valueint,

@@ -93,6 +93,21 @@ checks=$((checks + 1))
 "$NVLM_BIN" info -m "$tiny" >"$tmp/info_text" 2>&1 && grep -q "fusion heads: d x h" "$tmp/info_text" \
     || fail "info -m text output: $(cat "$tmp/info_text")"
 
+# A model with per-patch character probabilities (tiny_nvlm_chars): info
+# names them, and every head answers from an image end to end.
+chars="$NV_FIXTURE_DIR/tiny_nvlm_chars"
+checks=$((checks + 1))
+"$NVLM_BIN" info -m "$chars" --json >"$tmp/info_chars" 2>"$tmp/err" \
+    && $py -c 'import json,sys; assert json.load(open(sys.argv[1]))["vision"]["char_probs_per_patch"] == 10' \
+        "$tmp/info_chars" || fail "info -m tiny_nvlm_chars: $(cat "$tmp/err")"
+for head in d x h; do
+    checks=$((checks + 1))
+    "$NVLM_BIN" ask -m "$chars" --fusion "$head" --image "$img" -p "Describe." -n 3 --json \
+        >"$tmp/ask_chars" 2>"$tmp/err" \
+        && $py -c 'import json,sys; assert len(json.load(open(sys.argv[1]))["generated_ids"]) == 3' \
+            "$tmp/ask_chars" || fail "ask -m tiny_nvlm_chars --fusion $head: $(cat "$tmp/err")"
+done
+
 # info -m counts the prompt each template really builds (internvl2_5:
 # InternVL's own prompt, 227 ids in the golden; chatml NVLM-D: 281).
 for pair in internvl_single:227 internvl_tiles:281; do
