@@ -23,7 +23,7 @@
 # about 3.5 + 3 minutes. MAXMIN bounds each level's training in minutes all the same.
 # Results in OUT (at most 8 files come back from a device run):
 #   fusion_{d,x,h}.safetensors lm_{d,x,h}.safetensors (level 2, f16), logs.tar.gz,
-#   vit.safetensors (with VIT_STEPS)
+#   vit.safetensors (with VIT_STEPS or CHAR_PROBS: the heads' ViT, with its char head)
 # Usage: tools/train/gpu_curriculum.sh FONTS OUT
 #   FONTS: a copy of the Debian font files, used when the machine has none
 #   env: DEVICE (cuda), STEPS1 (2500; 0 skips level 1), STEPS2 (1000), MAXMIN (4, whole
@@ -146,6 +146,10 @@ for h in d x h; do
     cp "$run2/fusion_$h.safetensors" "$run2/lm_$h.safetensors" "$out/" 2>/dev/null \
         || echo "gpu_curriculum: no level-2 weights of head $h"
 done
+if [ "$VIT_STEPS" -gt 0 ] || [ "$CHAR_PROBS" = 1 ]; then  # the ViT the heads ran over
+    cp "$run2/vit.safetensors" "$out/vit.safetensors" 2>/dev/null \
+        || echo "gpu_curriculum: no ViT in $run2"
+fi
 tar -czf "$out/logs.tar.gz" -C /tmp $(cd /tmp && ls nvlm_level*/train_*.log \
     nvlm_level*/log_*.jsonl nvlm_level*/result_*.json nvlm_level1/char_head.safetensors \
     nvlm_level1/config.json 2>/dev/null)
