@@ -180,13 +180,48 @@ class StreamBatches:
             self.pool.terminate()
 
 
+def body_cell_bytes(answer):
+    """Per answer byte, then the closing <|im_end|>: 2 for the first byte of a body cell's
+    text, 1 for its other bytes, 0 for the rest (pipes, padding spaces, newlines, header and
+    separator). The text prior guesses a cell's first byte; a head that reads the image
+    gets it right."""
+    mask = []
+    for index, line in enumerate(answer.encode("utf-8").split(b"\n")):
+        if index:
+            mask.append(0)  # the newline
+        line_mask = [0] * len(line)
+        if index >= 2:
+            start = 0
+            for cell in line.split(b"|"):
+                left = len(cell) - len(cell.lstrip(b" "))
+                for k in range(start + left, start + len(cell.rstrip(b" "))):
+                    line_mask[k] = 2 if k == start + left else 1
+                start += len(cell) + 1
+        mask += line_mask
+    return mask + [0]
+
+
 @torch.no_grad()
-def answer_accuracy(runner, head, batch):
-    """Teacher-forced share of answer positions whose argmax is the truth."""
+def answer_accuracy(runner, head, batch, answers=None):
+    """Teacher-forced share of answer positions whose argmax is the truth; with the batch's
+    Markdown answers (all, body-cell bytes, first bytes of body cells)."""
     logits = runner.logits(head, batch)
     labels = batch["labels"]
     on = labels != -100
-    return float((logits.argmax(-1).cpu()[on] == labels[on]).float().mean())
+    right = logits.argmax(-1).cpu() == labels
+    overall = float(right[on].float().mean())
+    if answers is None:
+        return overall
+    kind = torch.zeros_like(labels)
+    for b, answer in enumerate(answers):
+        positions = on[b].nonzero().flatten()
+        mask = body_cell_bytes(answer)
+        if len(mask) == len(positions):  # else not a byte-per-id answer: left out
+            kind[b, positions] = torch.tensor(mask)
+
+    def share(where):
+        return float(right[where].float().mean()) if where.any() else float("nan")
+    return overall, share(kind >= 1), share(kind == 2)
 
 
 def greedy_eval(runner, head, items, batch, max_new):
@@ -263,15 +298,21 @@ def cmd_train(args):
     if args.render_only:
         return 0
     train_items, val_items = sets["train"], sets["val"]
-    val_batch = NT.make_batch(runner.prompter, head, [task_of(it, args.seed + 7, j, 1.0)
-                                                      for j, it in enumerate(val_items)])
+    val_tasks = [task_of(it, args.seed + 7, j, 1.0) for j, it in enumerate(val_items)]
+    val_batch = NT.make_batch(runner.prompter, head, val_tasks)
+    val_answers = [answer for _, _, answer in val_tasks]
     runner.w = {**fusion, **lm}
     result = {"head": head, "fusion_params": sum(v.numel() for v in fusion.values())}
 
     def on_log(step):
-        return {"val_answer_acc": round(answer_accuracy(runner, head, val_batch), 4)}
+        overall, body, first = answer_accuracy(runner, head, val_batch, val_answers)
+        return {"val_answer_acc": round(overall, 4), "val_body_acc": round(body, 4),
+                "val_first_acc": round(first, 4)}
 
-    result["val_answer_acc_start"] = on_log(0)["val_answer_acc"]
+    start = on_log(0)
+    result["val_answer_acc_start"] = start["val_answer_acc"]
+    result["val_body_acc_start"] = start["val_body_acc"]
+    result["val_first_acc_start"] = start["val_first_acc"]
     stream = StreamBatches(args, runner.prompter, head, vit_w, cfg, tile, device,
                            args.workers if args.stream else 0)
     for stage, steps, lr in (("align", args.steps3, args.lr3), ("finetune", args.steps4, args.lr4)):
@@ -295,7 +336,10 @@ def cmd_train(args):
                          "wall_s": round(wall, 1)}
         save(args.out, head, fusion, lm, vit_w)
     stream.close()
-    result["val_answer_acc_end"] = on_log(0)["val_answer_acc"]
+    end = on_log(0)
+    result["val_answer_acc_end"] = end["val_answer_acc"]
+    result["val_body_acc_end"] = end["val_body_acc"]
+    result["val_first_acc_end"] = end["val_first_acc"]
     runner.w = TS.rounded({**fusion, **lm})
     for split in args.eval_splits:
         items = sets[split]

@@ -139,6 +139,13 @@ def main():
         check_cached_features(raw, tok, w, head, goldens, question, logits)
     check_stream_pool(raw, tok, w)
     check_char_fixture(os.path.join(root, "tiny_nvlm_chars"))
+    import curriculum  # noqa: E402
+    answer = "| Name | Price |\n| --- | --- |\n| Ada | 1,200 |\n|  | x y |"
+    mask = curriculum.body_cell_bytes(answer)
+    body = bytes(c for c, kind in zip(answer.encode(), mask) if kind)
+    first = bytes(c for c, kind in zip(answer.encode(), mask) if kind == 2)
+    check(body == b"Ada1,200x y" and first == b"A1x" and len(mask) == len(answer.encode()) + 1,
+          "body-cell bytes of a known answer: %r, first %r" % (body, first))
     with tempfile.TemporaryDirectory() as tmp:
         btok = NT.write_tokenizer(tmp)
         text = "| Name | Price |\n| --- | --- |\n| Ada | €1,200.50 |"
