@@ -256,11 +256,10 @@ def cmd_train(args):
     raw["max_dynamic_patch"] = args.max_tiles
     char_head = load_char_head(args.char_head) if args.char_head else {}
     if char_head:
-        raw["nvlm_char_probs"] = char_head.pop("config")
-        if args.keep_head and not args.from_run and "nvlm_char_probs" not in json.load(
-                open(os.path.join(args.init, "config.json"))):
+        if args.keep_head and not args.from_run and "nvlm_char_probs" not in raw:
             raise SystemExit("curriculum: --char-head widens the projector: %s's heads do "
                              "not fit it (drop --keep-head)" % args.init)
+        raw["nvlm_char_probs"] = char_head.pop("config")
     cfg = NT.Cfg(raw)
     tile = raw["force_image_size"]
     device = torch.device(args.device)
@@ -309,10 +308,7 @@ def cmd_train(args):
         return {"val_answer_acc": round(overall, 4), "val_body_acc": round(body, 4),
                 "val_first_acc": round(first, 4)}
 
-    start = on_log(0)
-    result["val_answer_acc_start"] = start["val_answer_acc"]
-    result["val_body_acc_start"] = start["val_body_acc"]
-    result["val_first_acc_start"] = start["val_first_acc"]
+    result.update({k + "_start": v for k, v in on_log(0).items()})
     stream = StreamBatches(args, runner.prompter, head, vit_w, cfg, tile, device,
                            args.workers if args.stream else 0)
     for stage, steps, lr in (("align", args.steps3, args.lr3), ("finetune", args.steps4, args.lr4)):
@@ -336,10 +332,7 @@ def cmd_train(args):
                          "wall_s": round(wall, 1)}
         save(args.out, head, fusion, lm, vit_w)
     stream.close()
-    end = on_log(0)
-    result["val_answer_acc_end"] = end["val_answer_acc"]
-    result["val_body_acc_end"] = end["val_body_acc"]
-    result["val_first_acc_end"] = end["val_first_acc"]
+    result.update({k + "_end": v for k, v in on_log(0).items()})
     runner.w = TS.rounded({**fusion, **lm})
     for split in args.eval_splits:
         items = sets[split]
