@@ -79,15 +79,20 @@ def check_stream_pool(raw, tok, w):
     check(not torch.equal(drawn[0][0]["ids"], drawn[0][1]["ids"]), "stream: next batch, new tables")
 
 
-def check_char_fixture(fixture):
-    """tiny_nvlm_chars: each head's logits and greedy ids from pixels."""
+def load_fixture(fixture):
+    """(config, cases, tokenizer, weights, Runner) of a fixture directory."""
     with open(os.path.join(fixture, "config.json")) as f:
         raw = json.load(f)
     with open(os.path.join(fixture, "cases.json")) as f:
         cases = json.load(f)
     tok = Tokenizer.load(fixture)
     w = {k: v.float() for k, v in st_io.read_model(fixture).items()}
-    run = NT.Runner(raw, tok, w, torch.device("cpu"))
+    return raw, cases, tok, w, NT.Runner(raw, tok, w, torch.device("cpu"))
+
+
+def check_char_fixture(fixture):
+    """tiny_nvlm_chars: each head's logits and greedy ids from pixels."""
+    _, cases, _, _, run = load_fixture(fixture)
     for case in cases["cases"]:
         head, n = case["head"], case["tiles"]
         g = st_io.read_file(os.path.join(fixture, case["golden"]))
@@ -108,13 +113,7 @@ def main():
     torch.set_num_threads(1)
     root = os.environ.get("NV_FIXTURE_DIR", os.path.join(ROOT, "tests", "fixtures"))
     fixture = os.path.join(root, "tiny_nvlm")
-    with open(os.path.join(fixture, "config.json")) as f:
-        raw = json.load(f)
-    with open(os.path.join(fixture, "cases.json")) as f:
-        cases = json.load(f)
-    tok = Tokenizer.load(fixture)
-    w = {k: v.float() for k, v in st_io.read_model(fixture).items()}
-    run = NT.Runner(raw, tok, w, torch.device("cpu"))
+    raw, cases, tok, w, run = load_fixture(fixture)
     question = cases["question"]
     for head in ("d", "x", "h"):
         goldens = [st_io.read_file(os.path.join(fixture, "golden_%s_%d.safetensors" % (head, n)))
