@@ -71,9 +71,11 @@ def render_one(job):
 
 @torch.no_grad()
 def render_level(split, seed, count, rows, cols, vit_w, cfg, tile, max_tiles, device="cpu",
-                 workers=0, chunk=32):
+                 workers=0, chunk=32, blank=False):
     """[(features f16 [n,T,4C] on the CPU, markdown, qa pairs)] of `count` generated tables:
-    Pillow renders in `workers` processes, the frozen ViT runs on `device`."""
+    Pillow renders in `workers` processes, the frozen ViT runs on `device`. blank: every
+    tile white (the same tile count), so that a score shows what the text prior alone
+    gets."""
     t0 = time.time()
     jobs = [(split, seed, i, rows, cols, tile, max_tiles) for i in range(count)]
     pool = multiprocessing.Pool(workers) if workers > 1 else None
@@ -84,6 +86,8 @@ def render_level(split, seed, count, rows, cols, vit_w, cfg, tile, max_tiles, de
         if not pending:
             return
         tiles = torch.from_numpy(np.concatenate([t for t, _, _ in pending]))
+        if blank:
+            tiles = torch.full_like(tiles, 255)
         feats = NT.shuffled_features(vit_w, cfg, NT.normalise_tiles(tiles, device)).half().cpu()
         at = 0
         for t, md, pairs in pending:
@@ -368,7 +372,7 @@ def load_or_render(args, vit_w, cfg, tile):
     """The level's train / val / eval sets as features: from --cache when it exists (the
     three heads' processes share one rendering), else rendered (and written to --cache)."""
     key = (tuple(args.rows), tuple(args.cols), args.seed, args.eval_seed, args.max_tiles,
-           args.vit, args.char_head)
+           args.vit, args.char_head, args.blank)
     if args.cache and os.path.exists(args.cache):
         sets = torch.load(args.cache)
         if sets.get("key") != key:
@@ -381,7 +385,8 @@ def load_or_render(args, vit_w, cfg, tile):
                                    (split, args.eval_seed, args.eval_count)
                                    for split in args.eval_splits):
         sets[split] = render_level(split, seed, count, args.rows, args.cols, vit_w, cfg, tile,
-                                   args.max_tiles, args.device, args.workers)
+                                   args.max_tiles, args.device, args.workers,
+                                   blank=args.blank and split != "train")
     if args.cache:
         torch.save(sets, args.cache + ".tmp")
         os.replace(args.cache + ".tmp", args.cache)
@@ -434,6 +439,9 @@ def main(argv=None):
     s.add_argument("--max-tiles", type=int, default=4)
     s.add_argument("--cache", help="file of the rendered features, shared by the heads' runs")
     s.add_argument("--render-only", action="store_true", help="fill --cache and stop")
+    s.add_argument("--blank", action="store_true",
+                   help="validation and evaluation tables as white tiles (the text prior's "
+                   "score; with --steps3 0 --steps4 0 to score a head)")
     s.add_argument("--stream", action="store_true",
                    help="train on fresh tables (rendered as drawn) instead of the cached "
                         "--train-count ones")
