@@ -32,7 +32,7 @@ static int parse(const cJSON *settings, const char *file, nv_char_head *h,
         nv_json_int_req(settings, "slots", file, &slots, err) < 0 ||
         nv_json_num_opt(settings, "layer_norm_eps", file, 1e-5, &eps, err) <
             0)
-        return -1;
+        return nv_fail_prefix(err, "in '" KEY "': ");
     /* Stage 1's heads have ~100 classes and 1 or 2 slots; the bounds only
      * keep hostile values from overflowing the widths below. */
     if (classes < 2 || classes > 65536 || slots < 1 || slots > 64)

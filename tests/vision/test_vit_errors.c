@@ -121,7 +121,8 @@ static void char_head_errors(const model_files *m)
                       (const char *[]){"nvlm_char_probs", "object", NULL});
     expect_load_error(m, with_char_probs(m->cfg, "{\"classes\": 5}"),
                       "char probs without slots",
-                      (const char *[]){"slots", "config.json", NULL});
+                      (const char *[]){"nvlm_char_probs", "slots",
+                                       "config.json", NULL});
     expect_load_error(m, with_char_probs(m->cfg,
                                          "{\"classes\": 1, \"slots\": 2}"),
                       "one class",
