@@ -206,16 +206,14 @@ def body_cell_bytes(answer):
 
 
 @torch.no_grad()
-def answer_accuracy(runner, head, batch, answers=None):
-    """Teacher-forced share of answer positions whose argmax is the truth; with the batch's
-    Markdown answers (all, body-cell bytes, first bytes of body cells)."""
+def answer_accuracy(runner, head, batch, answers):
+    """Teacher-forced share of answer positions whose argmax is the truth, given the batch's
+    Markdown answers: (all, body-cell bytes, first bytes of body cells)."""
     logits = runner.logits(head, batch)
     labels = batch["labels"]
     on = labels != -100
     right = logits.argmax(-1).cpu() == labels
     overall = float(right[on].float().mean())
-    if answers is None:
-        return overall
     kind = torch.zeros_like(labels)
     for b, answer in enumerate(answers):
         positions = on[b].nonzero().flatten()

@@ -13,11 +13,11 @@
 # room for it (session 1: ~2 200 stage-1 steps of 32 a minute, ~30 s to render 12 000
 # tables on 14 cores).
 # With CHAR_PROBS=1 the heads' projectors also take stage 1's per-patch character
-# probabilities (curriculum.py --char-head; an experiment the C runtime cannot load yet):
-# the char head comes from this run's stage 1 (VIT_STEPS > 0) or from CHAR_HEAD (a carried
-# pretrain_vit.py output folder, whose model.safetensors then is the ViT), the heads start
-# fresh (projector shape) with ALIGN projector-only steps first, and the char head comes
-# back in logs.tar.gz.
+# probabilities (curriculum.py --char-head; config nvlm_char_probs, docs/model-format.md
+# 5.1): the char head comes from this run's stage 1 (VIT_STEPS > 0) or from CHAR_HEAD (a
+# carried pretrain_vit.py output folder, whose model.safetensors then is the ViT), the heads
+# start fresh (projector shape) with ALIGN projector-only steps first, and the char head
+# comes back inside vit.safetensors (and as pretrain_vit.py wrote it, in logs.tar.gz).
 # Step costs measured on one H200 with the three heads side by side (session 3), batch 16:
 # level 1 0.061 (d) to 0.085 (h) s, level 2 0.125 (d) to 0.165 (h) s; the defaults fill
 # about 3.5 + 3 minutes. MAXMIN bounds each level's training in minutes all the same.
