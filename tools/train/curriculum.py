@@ -47,7 +47,7 @@ import st_io  # noqa: E402
 import table_metrics  # noqa: E402
 import tiling  # noqa: E402
 import train_stages as TS  # noqa: E402
-from tools.tablegen import gen  # noqa: E402
+from tools.tablegen import fonts, gen  # noqa: E402
 
 HEADS = ("d", "x", "h")
 
@@ -62,22 +62,49 @@ class FeatureRunner(NT.Runner):
 
 def render_one(job):
     """One generated table, tiled as the runtime tiles it: (uint8 tiles [n,S,S,3], markdown,
-    qa pairs). A top-level function so that a process pool can run it."""
-    split, seed, index, rows, cols, tile, max_tiles = job
+    qa pairs, per-patch truth labels [n,g,g,slots] or None). The labels (pretrain_vit.py's
+    targets) only when `oracle_slots` > 0. A top-level function so that a process pool can
+    run it."""
+    split, seed, index, rows, cols, tile, max_tiles, oracle_slots, patch = job
     s = gen.make_sample(split, seed, index, rows=tuple(rows), cols=tuple(cols))
-    tiles, _, _ = tiling.tile_image(s["image"].convert("RGB"), tile, max_tiles, True)
-    return tiles, s["markdown"], s["qa"]
+    image = s["image"].convert("RGB")
+    tiles, tile_cols, tile_rows = tiling.tile_image(image, tile, max_tiles, True)
+    labels = None
+    if oracle_slots:
+        chars, boxes, _ = gen.glyph_arrays(s)
+        classes = np.array([fonts.CHARSET.index(chr(c)) + 1 for c in chars], dtype=np.int64)
+        labels = tiling.patch_labels(boxes.astype(np.float64), classes, image.width,
+                                     image.height, tile_cols, tile_rows, tile, patch, True,
+                                     oracle_slots)
+        labels = labels.reshape(labels.shape[:3] + (oracle_slots,))
+    return tiles, s["markdown"], s["qa"], labels
+
+
+def features_of(vit_w, cfg, tiles, device, labels=None):
+    """Pixel-shuffled features of uint8 tiles. labels (--oracle-chars): the per-patch truth
+    as one-hot rows in place of the character head's probabilities, a diagnostic the
+    runtime cannot reproduce: it says what a head learns when stage 1 reads perfectly."""
+    pixels = NT.normalise_tiles(tiles, device)
+    if labels is None:
+        return NT.shuffled_features(vit_w, cfg, pixels)
+    hidden = NT.vit_features(vit_w, cfg, pixels)
+    n, K = hidden.shape[0], cfg.char_classes
+    onehot = torch.nn.functional.one_hot(labels.to(hidden.device), K).to(hidden.dtype)
+    onehot = onehot.reshape(n, -1, cfg.char_width)
+    onehot = torch.cat([onehot.new_zeros(n, 1, cfg.char_width), onehot], 1)
+    return NT.pixel_shuffle(torch.cat([hidden, onehot], -1), cfg.grid)
 
 
 @torch.no_grad()
 def render_level(split, seed, count, rows, cols, vit_w, cfg, tile, max_tiles, device="cpu",
-                 workers=0, chunk=32, blank=False):
+                 workers=0, chunk=32, blank=False, oracle_slots=0):
     """[(features f16 [n,T,4C] on the CPU, markdown, qa pairs)] of `count` generated tables:
     Pillow renders in `workers` processes, the frozen ViT runs on `device`. blank: every
     tile white (the same tile count), so that a score shows what the text prior alone
     gets."""
     t0 = time.time()
-    jobs = [(split, seed, i, rows, cols, tile, max_tiles) for i in range(count)]
+    jobs = [(split, seed, i, rows, cols, tile, max_tiles, oracle_slots, cfg.patch)
+            for i in range(count)]
     pool = multiprocessing.Pool(workers) if workers > 1 else None
     rendered = pool.imap(render_one, jobs, chunksize=16) if pool else map(render_one, jobs)
     items, pending = [], []
@@ -85,19 +112,22 @@ def render_level(split, seed, count, rows, cols, vit_w, cfg, tile, max_tiles, de
     def flush():
         if not pending:
             return
-        tiles = torch.from_numpy(np.concatenate([t for t, _, _ in pending]))
+        tiles = torch.from_numpy(np.concatenate([t for t, _, _, _ in pending]))
+        labels = (torch.from_numpy(np.concatenate([l for _, _, _, l in pending]))
+                  if oracle_slots else None)
         if blank:
             tiles = torch.full_like(tiles, 255)
-        feats = NT.shuffled_features(vit_w, cfg, NT.normalise_tiles(tiles, device)).half().cpu()
+            labels = None if labels is None else torch.zeros_like(labels)
+        feats = features_of(vit_w, cfg, tiles, device, labels).half().cpu()
         at = 0
-        for t, md, pairs in pending:
+        for t, md, pairs, _ in pending:
             items.append((feats[at:at + t.shape[0]].clone(), md, pairs))
             at += t.shape[0]
         pending.clear()
 
     for one in rendered:
         pending.append(one)
-        if sum(t.shape[0] for t, _, _ in pending) >= chunk:
+        if sum(t.shape[0] for t, _, _, _ in pending) >= chunk:
             flush()
     flush()
     if pool:
@@ -153,8 +183,9 @@ class StreamBatches:
 
     def jobs(self, start):
         a = self.args
-        return [("train", a.seed, start + i, a.rows, a.cols, self.tile, a.max_tiles)
-                for i in range(a.batch)]
+        return [("train", a.seed, start + i, a.rows, a.cols, self.tile, a.max_tiles,
+                 self.cfg.char_width // self.cfg.char_classes if a.oracle_chars else 0,
+                 self.cfg.patch) for i in range(a.batch)]
 
     @torch.no_grad()
     def __iter__(self):
@@ -168,11 +199,12 @@ class StreamBatches:
                 rendered = pending.pop(0).get()
             else:
                 rendered = [render_one(job) for job in self.jobs(self.drawn)]
-            tiles = torch.from_numpy(np.concatenate([t for t, _, _ in rendered]))
-            feats = NT.shuffled_features(self.vit_w, self.cfg,
-                                         NT.normalise_tiles(tiles, self.device)).half()
+            tiles = torch.from_numpy(np.concatenate([t for t, _, _, _ in rendered]))
+            labels = (torch.from_numpy(np.concatenate([l for _, _, _, l in rendered]))
+                      if a.oracle_chars else None)
+            feats = features_of(self.vit_w, self.cfg, tiles, self.device, labels).half()
             samples, at = [], 0
-            for i, (t, md, pairs) in enumerate(rendered):
+            for i, (t, md, pairs, _) in enumerate(rendered):
                 item = (feats[at:at + t.shape[0]], md, pairs)
                 samples.append(task_of(item, a.seed, self.drawn + i, a.md_rate))
                 at += t.shape[0]
@@ -256,6 +288,9 @@ def cmd_train(args):
     with open(os.path.join(args.init, "config.json")) as f:
         raw = json.load(f)
     raw["max_dynamic_patch"] = args.max_tiles
+    if args.oracle_chars and not args.char_head:
+        raise SystemExit("curriculum: --oracle-chars replaces the probabilities of a "
+                         "--char-head: give one")
     char_head = load_char_head(args.char_head) if args.char_head else {}
     if char_head:
         if args.keep_head and not args.from_run and "nvlm_char_probs" not in raw:
@@ -370,7 +405,7 @@ def load_or_render(args, vit_w, cfg, tile):
     """The level's train / val / eval sets as features: from --cache when it exists (the
     three heads' processes share one rendering), else rendered (and written to --cache)."""
     key = (tuple(args.rows), tuple(args.cols), args.seed, args.eval_seed, args.max_tiles,
-           args.vit, args.char_head, args.blank)
+           args.vit, args.char_head, args.blank, args.oracle_chars)
     if args.cache and os.path.exists(args.cache):
         sets = torch.load(args.cache)
         if sets.get("key") != key:
@@ -384,7 +419,9 @@ def load_or_render(args, vit_w, cfg, tile):
                                    for split in args.eval_splits):
         sets[split] = render_level(split, seed, count, args.rows, args.cols, vit_w, cfg, tile,
                                    args.max_tiles, args.device, args.workers,
-                                   blank=args.blank and split != "train")
+                                   blank=args.blank and split != "train",
+                                   oracle_slots=(cfg.char_width // cfg.char_classes
+                                                 if args.oracle_chars else 0))
     if args.cache:
         torch.save(sets, args.cache + ".tmp")
         os.replace(args.cache + ".tmp", args.cache)
@@ -440,6 +477,10 @@ def main(argv=None):
     s.add_argument("--blank", action="store_true",
                    help="validation and evaluation tables as white tiles (the text prior's "
                    "score; with --steps3 0 --steps4 0 to score a head)")
+    s.add_argument("--oracle-chars", action="store_true",
+                   help="diagnostic (needs --char-head): the per-patch truth labels, one-hot, "
+                   "in place of the character head's probabilities, in training and "
+                   "evaluation; what a head learns when stage 1 reads perfectly")
     s.add_argument("--stream", action="store_true",
                    help="train on fresh tables (rendered as drawn) instead of the cached "
                         "--train-count ones")

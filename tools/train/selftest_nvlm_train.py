@@ -6,7 +6,7 @@ padding, per-sample tile counts and memories are exercised) and must reproduce
 `golden_{head}_{n}`: prompt ids exactly, logits within 1e-4 * max|logit| (docs/model-format.md
 section 11); the 8 greedy ids of the batched no-cache decoder must equal `generated_ids`.
 The same for tiny_nvlm_chars (per-patch character probabilities before the projector), its
-one case per head. Also: the bundled byte tokenizer maps text to its UTF-8 bytes and has the special ids
+one case per head, and curriculum's --oracle-chars labels and features. Also: the bundled byte tokenizer maps text to its UTF-8 bytes and has the special ids
 256..259; table_metrics' self-check passes.
 Exit status 1 on any failure.
 """
@@ -64,7 +64,7 @@ def check_stream_pool(raw, tok, w):
     import curriculum  # noqa: E402
     frun = curriculum.FeatureRunner(raw, tok, w, torch.device("cpu"))
     args = argparse.Namespace(seed=3, rows=[1, 2], cols=[2, 3], max_tiles=2, batch=3,
-                              md_rate=0.5)
+                              md_rate=0.5, oracle_chars=False)
     cfg, tile = frun.cfg, raw["force_image_size"]
     drawn = []
     for workers in (0, 2):
@@ -109,6 +109,39 @@ def check_char_fixture(fixture):
         check(got == g["generated_ids"][0].tolist()[L:], "chars %s n=%d 8 greedy ids" % (head, n))
 
 
+def check_oracle_features(fixture):
+    """curriculum --oracle-chars: render_one's labels name the table's own glyphs, and
+    features_of puts them, one-hot, where the character head's probabilities go, leaving
+    the ViT features as they are."""
+    import collections  # noqa: E402
+    import curriculum  # noqa: E402
+    from tools.tablegen import fonts, gen  # noqa: E402
+    raw, _, _, w, run = load_fixture(fixture)
+    cfg = run.cfg
+    tiles, md, _, labels = curriculum.render_one(("val", 1, 0, (1, 1), (2, 2), 224, 1, 2, 14))
+    glyphs = collections.Counter(ch for ch, _ in gen.make_sample(
+        "val", 1, 0, rows=(1, 1), cols=(2, 2))["glyphs"])
+    named = collections.Counter(fonts.CHARSET[c - 1] for c in labels.reshape(-1) if c)
+    check(labels.shape == (1, 16, 16, 2) and not named - glyphs
+          and sum(named.values()) >= 0.9 * sum(glyphs.values()),
+          "oracle labels: %d of the %d glyphs of %r, no other character"
+          % (sum(named.values()), sum(glyphs.values()), md))
+    g, K, S = cfg.grid, cfg.char_classes, cfg.char_width // cfg.char_classes
+    pixels = torch.randint(0, 256, (2, g * cfg.patch, g * cfg.patch, 3), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(5))
+    fake = torch.randint(0, K, (2, g, g, S), generator=torch.Generator().manual_seed(6))
+    got = curriculum.features_of(w, cfg, pixels, torch.device("cpu"), fake)
+    ref = curriculum.features_of(w, cfg, pixels, torch.device("cpu"))
+    C = cfg.v_hidden + cfg.char_width
+    got4, ref4 = got.reshape(2, -1, 4, C), ref.reshape(2, -1, 4, C)
+    same_vit = torch.equal(got4[..., :cfg.v_hidden], ref4[..., :cfg.v_hidden])
+    # Token (i, j) holds patches (2i, 2j), (2i, 2j+1), (2i+1, 2j), (2i+1, 2j+1) in order.
+    want = torch.nn.functional.one_hot(fake, K).float().reshape(2, g // 2, 2, g // 2, 2, S * K)
+    want = want.permute(0, 1, 3, 2, 4, 5).reshape(2, -1, 4, S * K)
+    check(same_vit and torch.equal(got4[..., cfg.v_hidden:], want),
+          "oracle features: ViT part unchanged, one-hot labels in each patch's slots")
+
+
 def main():
     torch.set_num_threads(1)
     root = os.environ.get("NV_FIXTURE_DIR", os.path.join(ROOT, "tests", "fixtures"))
@@ -138,6 +171,7 @@ def main():
         check_cached_features(raw, tok, w, head, goldens, question, logits)
     check_stream_pool(raw, tok, w)
     check_char_fixture(os.path.join(root, "tiny_nvlm_chars"))
+    check_oracle_features(os.path.join(root, "tiny_nvlm_chars"))
     import curriculum  # noqa: E402
     answer = "| Name | Price |\n| --- | --- |\n| Ada | 1,200 |\n|  | x y |"
     mask = curriculum.body_cell_bytes(answer)
