@@ -35,6 +35,7 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -54,30 +55,116 @@ HEADS = ("d", "x", "h")
 
 class FeatureRunner(NT.Runner):
     """A Runner whose batches carry pixel-shuffled ViT features [n, T, 4C] in place of
-    uint8 tiles: the ViT is frozen, so it runs once per image, not once per step."""
+    uint8 tiles: the ViT is frozen, so it runs once per image, not once per step.
+
+    point_weight > 0 (--point, head d): the loss adds point_weight times pointing_loss of
+    decoder layer point_layer's first attention head."""
+    point_weight, point_layer = 0.0, -1
 
     def encode(self, head, features):
         return NT.projector(self.w, NT.PROJ[head], features.to(self.device).float())
 
+    def loss(self, head, batch):
+        if not self.point_weight or not any(batch.get("point") or []):
+            return super().loss(head, batch)
+        probs = []
+        logits = self.logits(head, batch, probe=(self.point_layer, probs))
+        labels = batch["labels"].to(self.device)
+        text = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
+                               labels.reshape(-1), ignore_index=-100)
+        return text + self.point_weight * pointing_loss(probs[0][:, 0], batch,
+                                                         self.cfg.imgc)[0]
+
+
+def pointing_loss(probs, batch, imgc):
+    """(loss, mean mass): -log of the attention mass that the position predicting each
+    transcribed glyph's byte puts on the image tokens holding that glyph, averaged over
+    those positions; probs [B,N,N] (one attention head), batch["point"] per sample
+    render_one's point list (None: no targets). Why: the notes' read-out needed thousands
+    of steps before its decoder learned where in the image each character is; the
+    generator knows, so the attention can be told (a training signal only: the runtime
+    and the model format do not change)."""
+    ids, labels = batch["ids"], batch["labels"]
+    rows, masks = [], []
+    for b, point in enumerate(batch["point"]):
+        if not point:
+            continue
+        image_at = (ids[b] == imgc).nonzero().flatten()
+        first = int((labels[b] != -100).nonzero()[0])  # predicts the answer's first byte
+        for i, tokens in enumerate(point):
+            if tokens:
+                mask = torch.zeros(ids.shape[1], dtype=torch.bool)
+                mask[image_at[tokens]] = True
+                rows.append((b, first + i))
+                masks.append(mask)
+    b_at = torch.tensor([b for b, _ in rows], device=probs.device)
+    q_at = torch.tensor([q for _, q in rows], device=probs.device)
+    mass = (probs[b_at, q_at] * torch.stack(masks).to(probs.device)).sum(-1)
+    return -torch.log(mass.float() + 1e-6).mean(), float(mass.mean())
+
 
 def render_one(job):
-    """One generated table, tiled as the runtime tiles it: (uint8 tiles [n,S,S,3], markdown,
-    qa pairs, per-patch truth labels [n,g,g,slots] or None). The labels (pretrain_vit.py's
-    targets) only when `oracle_slots` > 0. A top-level function so that a process pool can
-    run it."""
-    split, seed, index, rows, cols, tile, max_tiles, oracle_slots, patch = job
+    """One generated table, tiled as the runtime tiles it: a dict of uint8 "tiles"
+    [n,S,S,3], "markdown", "qa" pairs, and
+      - "labels": with `oracle_slots` > 0, the per-patch truth [n,g,g,slots]
+        (pretrain_vit.py's targets), else None;
+      - "point": with `point`, per byte of the markdown the image tokens that hold its
+        glyph (glyph_tokens), else None.
+    A top-level function so that a process pool can run it."""
+    split, seed, index, rows, cols, tile, max_tiles, oracle_slots, patch, point = job
     s = gen.make_sample(split, seed, index, rows=tuple(rows), cols=tuple(cols))
     image = s["image"].convert("RGB")
     tiles, tile_cols, tile_rows = tiling.tile_image(image, tile, max_tiles, True)
-    labels = None
+    out = {"tiles": tiles, "markdown": s["markdown"], "qa": s["qa"], "labels": None,
+           "point": None}
+    chars, boxes, _ = gen.glyph_arrays(s)
     if oracle_slots:
-        chars, boxes, _ = gen.glyph_arrays(s)
         classes = np.array([fonts.CHARSET.index(chr(c)) + 1 for c in chars], dtype=np.int64)
         labels = tiling.patch_labels(boxes.astype(np.float64), classes, image.width,
                                      image.height, tile_cols, tile_rows, tile, patch, True,
                                      oracle_slots)
-        labels = labels.reshape(labels.shape[:3] + (oracle_slots,))
-    return tiles, s["markdown"], s["qa"], labels
+        out["labels"] = labels.reshape(labels.shape[:3] + (oracle_slots,))
+    if point:
+        tokens = tiling.glyph_tokens(boxes.astype(np.float64), image.width, image.height,
+                                     tile_cols, tile_rows, tile, patch, True)
+        out["point"] = [tokens[g] if g >= 0 else []
+                        for g in markdown_glyphs(s["table"], s["markdown"], len(tokens))]
+    return out
+
+
+def markdown_glyphs(table, markdown, n_glyphs):
+    """Per byte of the table's markdown, the index of the rendered glyph it transcribes
+    (render.py draws the cells row by row and boxes their non-space characters in order),
+    or -1 (pipes, spaces, separator, escapes, newlines). Raises if the walk does not
+    rebuild `markdown` exactly or does not use every glyph."""
+    text, owner, glyph = [], [], 0
+
+    def put(piece, index=-1):
+        data = piece.encode("utf-8")
+        text.append(data)
+        owner.extend([index] * len(data))
+
+    lines = [table["header"]] + table["rows"]
+    for r, line in enumerate(lines):
+        if r == 1:
+            put("| " + " | ".join("---" for _ in table["header"]) + " |\n")
+        put("| ")
+        for c, cell in enumerate(line):
+            if c:
+                put(" | ")
+            for ch in cell:
+                if ch in "\\|":
+                    put("\\")
+                if ch.isspace():
+                    put(ch)
+                else:
+                    put(ch, glyph)
+                    glyph += 1
+        put(" |\n")
+    if b"".join(text) != markdown.encode("utf-8") or glyph != n_glyphs:
+        raise ValueError("markdown_glyphs: the walk does not rebuild %r (%d of %d glyphs)"
+                         % (markdown, glyph, n_glyphs))
+    return owner
 
 
 def features_of(vit_w, cfg, tiles, device, labels=None):
@@ -97,13 +184,14 @@ def features_of(vit_w, cfg, tiles, device, labels=None):
 
 @torch.no_grad()
 def render_level(split, seed, count, rows, cols, vit_w, cfg, tile, max_tiles, device="cpu",
-                 workers=0, chunk=32, blank=False, oracle_slots=0):
-    """[(features f16 [n,T,4C] on the CPU, markdown, qa pairs)] of `count` generated tables:
+                 workers=0, chunk=32, blank=False, oracle_slots=0, point=False):
+    """[(features f16 [n,T,4C] on the CPU, markdown, qa pairs, point)] of `count` generated
+    tables (point: render_one's, with `point`):
     Pillow renders in `workers` processes, the frozen ViT runs on `device`. blank: every
     tile white (the same tile count), so that a score shows what the text prior alone
     gets."""
     t0 = time.time()
-    jobs = [(split, seed, i, rows, cols, tile, max_tiles, oracle_slots, cfg.patch)
+    jobs = [(split, seed, i, rows, cols, tile, max_tiles, oracle_slots, cfg.patch, point)
             for i in range(count)]
     pool = multiprocessing.Pool(workers) if workers > 1 else None
     rendered = pool.imap(render_one, jobs, chunksize=16) if pool else map(render_one, jobs)
@@ -112,35 +200,36 @@ def render_level(split, seed, count, rows, cols, vit_w, cfg, tile, max_tiles, de
     def flush():
         if not pending:
             return
-        tiles = torch.from_numpy(np.concatenate([t for t, _, _, _ in pending]))
-        labels = (torch.from_numpy(np.concatenate([l for _, _, _, l in pending]))
+        tiles = torch.from_numpy(np.concatenate([one["tiles"] for one in pending]))
+        labels = (torch.from_numpy(np.concatenate([one["labels"] for one in pending]))
                   if oracle_slots else None)
         if blank:
             tiles = torch.full_like(tiles, 255)
             labels = None if labels is None else torch.zeros_like(labels)
         feats = features_of(vit_w, cfg, tiles, device, labels).half().cpu()
         at = 0
-        for t, md, pairs, _ in pending:
-            items.append((feats[at:at + t.shape[0]].clone(), md, pairs))
-            at += t.shape[0]
+        for one in pending:
+            n = one["tiles"].shape[0]
+            items.append((feats[at:at + n].clone(), one["markdown"], one["qa"], one["point"]))
+            at += n
         pending.clear()
 
     for one in rendered:
         pending.append(one)
-        if sum(t.shape[0] for t, _, _, _ in pending) >= chunk:
+        if sum(one["tiles"].shape[0] for one in pending) >= chunk:
             flush()
     flush()
     if pool:
         pool.close()
     print(json.dumps({"rendered": split, "count": count, "rows": rows, "cols": cols,
-                      "tiles": sum(f.shape[0] for f, _, _ in items),
+                      "tiles": sum(item[0].shape[0] for item in items),
                       "wall_s": round(time.time() - t0, 1)}), flush=True)
     return items
 
 
 def task_of(item, seed, j, md_rate):
     """Sample j's task, as train_stages.ImageTasks draws it."""
-    feats, truth, pairs = item
+    feats, truth, pairs = item[:3]
     rng = random.Random("nvlm-tasks/%d/%d" % (seed, j))
     if not pairs or rng.random() < md_rate:
         return (feats, TS.TASK_MD, truth)
@@ -185,7 +274,7 @@ class StreamBatches:
         a = self.args
         return [("train", a.seed, start + i, a.rows, a.cols, self.tile, a.max_tiles,
                  self.cfg.char_width // self.cfg.char_classes if a.oracle_chars else 0,
-                 self.cfg.patch) for i in range(a.batch)]
+                 self.cfg.patch, a.point > 0) for i in range(a.batch)]
 
     @torch.no_grad()
     def __iter__(self):
@@ -199,17 +288,22 @@ class StreamBatches:
                 rendered = pending.pop(0).get()
             else:
                 rendered = [render_one(job) for job in self.jobs(self.drawn)]
-            tiles = torch.from_numpy(np.concatenate([t for t, _, _, _ in rendered]))
-            labels = (torch.from_numpy(np.concatenate([l for _, _, _, l in rendered]))
+            tiles = torch.from_numpy(np.concatenate([one["tiles"] for one in rendered]))
+            labels = (torch.from_numpy(np.concatenate([one["labels"] for one in rendered]))
                       if a.oracle_chars else None)
             feats = features_of(self.vit_w, self.cfg, tiles, self.device, labels).half()
-            samples, at = [], 0
-            for i, (t, md, pairs, _) in enumerate(rendered):
-                item = (feats[at:at + t.shape[0]], md, pairs)
+            samples, points, at = [], [], 0
+            for i, one in enumerate(rendered):
+                n = one["tiles"].shape[0]
+                item = (feats[at:at + n], one["markdown"], one["qa"])
                 samples.append(task_of(item, a.seed, self.drawn + i, a.md_rate))
-                at += t.shape[0]
+                # Pointing targets belong to the transcription task only.
+                points.append(one["point"] if samples[-1][1] == TS.TASK_MD else None)
+                at += n
             self.drawn += a.batch
-            yield NT.make_batch(self.prompter, self.head, samples)
+            batch = NT.make_batch(self.prompter, self.head, samples)
+            batch["point"] = points
+            yield batch
 
     def close(self):
         if self.pool is not None:
@@ -261,10 +355,10 @@ def answer_accuracy(runner, head, batch, answers):
 def greedy_eval(runner, head, items, batch, max_new):
     preds = []
     for start in range(0, len(items), batch):
-        chunk = [(f, TS.TASK_MD, "") for f, _, _ in items[start:start + batch]]
+        chunk = [(f, TS.TASK_MD, "") for f, *_ in items[start:start + batch]]
         for ids in runner.greedy(head, chunk, max_new):
             preds.append(runner.decode(ids))
-    return table_metrics.summarise(preds, [t for _, t, _ in items]), preds
+    return table_metrics.summarise(preds, [item[1] for item in items]), preds
 
 
 def head_weights(model_w, head):
@@ -291,6 +385,8 @@ def cmd_train(args):
     if args.oracle_chars and not args.char_head:
         raise SystemExit("curriculum: --oracle-chars replaces the probabilities of a "
                          "--char-head: give one")
+    if args.point and (args.head != "d" or not args.stream):
+        raise SystemExit("curriculum: --point is for head d with --stream")
     char_head = load_char_head(args.char_head) if args.char_head else {}
     if char_head:
         if args.keep_head and not args.from_run and "nvlm_char_probs" not in raw:
@@ -328,6 +424,8 @@ def cmd_train(args):
     log = open(os.path.join(args.out, "log_%s.jsonl" % head), "a")
     tok = NT.write_tokenizer(os.path.join(args.out, "tokenizer"))
     runner = FeatureRunner(raw, tok, {}, device)
+    runner.point_weight = args.point
+    runner.point_layer = args.point_layer % cfg.layers
     TS.log_line(log, {"head": head, "args": vars(args),
                       "fusion_params": sum(v.numel() for v in fusion.values())})
     sets = load_or_render(args, vit_w, cfg, tile)
@@ -337,13 +435,21 @@ def cmd_train(args):
     val_tasks = [task_of(it, args.seed + 7, j, 1.0) for j, it in enumerate(val_items)]
     val_batch = NT.make_batch(runner.prompter, head, val_tasks)
     val_answers = [answer for _, _, answer in val_tasks]
+    val_batch["point"] = [item[3] if len(item) > 3 else None for item in val_items]
     runner.w = {**fusion, **lm}
     result = {"head": head, "fusion_params": sum(v.numel() for v in fusion.values())}
 
     def on_log(step):
         overall, body, first = answer_accuracy(runner, head, val_batch, val_answers)
-        return {"val_answer_acc": round(overall, 4), "val_body_acc": round(body, 4),
-                "val_first_acc": round(first, 4)}
+        rec = {"val_answer_acc": round(overall, 4), "val_body_acc": round(body, 4),
+               "val_first_acc": round(first, 4)}
+        if args.point:
+            with torch.no_grad():
+                probs = []
+                runner.logits(head, val_batch, probe=(runner.point_layer, probs))
+                rec["val_point_mass"] = round(pointing_loss(probs[0][:, 0], val_batch,
+                                                            runner.cfg.imgc)[1], 4)
+        return rec
 
     result.update({k + "_start": v for k, v in on_log(0).items()})
     stream = StreamBatches(args, runner.prompter, head, vit_w, cfg, tile, device,
@@ -405,7 +511,7 @@ def load_or_render(args, vit_w, cfg, tile):
     """The level's train / val / eval sets as features: from --cache when it exists (the
     three heads' processes share one rendering), else rendered (and written to --cache)."""
     key = (tuple(args.rows), tuple(args.cols), args.seed, args.eval_seed, args.max_tiles,
-           args.vit, args.char_head, args.blank, args.oracle_chars)
+           args.vit, args.char_head, args.blank, args.oracle_chars, args.point > 0)
     if args.cache and os.path.exists(args.cache):
         sets = torch.load(args.cache)
         if sets.get("key") != key:
@@ -421,7 +527,8 @@ def load_or_render(args, vit_w, cfg, tile):
                                    args.max_tiles, args.device, args.workers,
                                    blank=args.blank and split != "train",
                                    oracle_slots=(cfg.char_width // cfg.char_classes
-                                                 if args.oracle_chars else 0))
+                                                 if args.oracle_chars else 0),
+                                   point=args.point > 0)
     if args.cache:
         torch.save(sets, args.cache + ".tmp")
         os.replace(args.cache + ".tmp", args.cache)
@@ -481,6 +588,12 @@ def main(argv=None):
                    help="diagnostic (needs --char-head): the per-patch truth labels, one-hot, "
                    "in place of the character head's probabilities, in training and "
                    "evaluation; what a head learns when stage 1 reads perfectly")
+    s.add_argument("--point", type=float, default=0.0, metavar="WEIGHT",
+                   help="head d with --stream: add WEIGHT x the pointing loss (one attention "
+                   "head of --point-layer told which image tokens hold the glyph of each "
+                   "transcribed byte; pointing_loss); logs val_point_mass")
+    s.add_argument("--point-layer", type=int, default=-1,
+                   help="decoder layer of the pointing head (default: the last)")
     s.add_argument("--stream", action="store_true",
                    help="train on fresh tables (rendered as drawn) instead of the cached "
                         "--train-count ones")

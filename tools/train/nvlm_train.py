@@ -191,7 +191,9 @@ def swiglu(w, pre, b):
                     w[pre + "down_proj.weight"])
 
 
-def decoder_layer(lm, cfg, l, h, cos, sin, causal):
+def decoder_layer(lm, cfg, l, h, cos, sin, causal, probe=None):
+    """probe: a list that gets this layer's attention probabilities [B,heads,N,N] appended
+    (curriculum.py --point supervises them)."""
     pre = "model.layers.%d." % l
     B, N, _ = h.shape
     a = rms_norm(h, lm[pre + "input_layernorm.weight"], cfg.eps)
@@ -205,7 +207,14 @@ def decoder_layer(lm, cfg, l, h, cos, sin, causal):
     group = cfg.heads // cfg.kv_heads
     if group > 1:  # GQA: head m uses kv head m // group
         k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
-    o = attend(q, k, v, causal).transpose(1, 2).reshape(B, N, cfg.heads * cfg.head_dim)
+    if probe is None:
+        o = attend(q, k, v, causal)
+    else:
+        scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-1, -2)
+        probs = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
+        probe.append(probs)
+        o = probs @ v
+    o = o.transpose(1, 2).reshape(B, N, cfg.heads * cfg.head_dim)
     h = h + F.linear(o, lm[pre + "self_attn.o_proj.weight"])
     b = rms_norm(h, lm[pre + "post_attention_layernorm.weight"], cfg.eps)
     return h + swiglu(lm, pre + "mlp.", b)
@@ -316,9 +325,10 @@ def encode_tiles(w, cfg, head, pixels):
     return projector(w, PROJ[head], shuffled_features(w, cfg, pixels))
 
 
-def head_forward(w, cfg, head, ids, rules, n_tiles, Z, tag_ids=None):
+def head_forward(w, cfg, head, ids, rules, n_tiles, Z, tag_ids=None, probe=None):
     """Logits [B,N,V]. ids/rules [B,N] (device), n_tiles list of ints, Z [sum n, T, H] or None.
-    tag_ids: for head h, {k: ids of "<tile_k>"}."""
+    tag_ids: for head h, {k: ids of "<tile_k>"}. probe: (layer, list): that decoder layer's
+    attention probabilities are appended to the list."""
     lm = lm_weights(w, head)
     B, N = ids.shape
     dev = ids.device
@@ -366,7 +376,8 @@ def head_forward(w, cfg, head, ids, rules, n_tiles, Z, tag_ids=None):
     for l in range(cfg.layers):
         if l in blocks and allowed is not None:
             h = xattn_block(w, cfg, "%s_xattn.%d." % (head, blocks[l]), h, memory.to(h.dtype), allowed)
-        h = decoder_layer(lm, cfg, l, h, cos.to(h.dtype), sin.to(h.dtype), causal)
+        h = decoder_layer(lm, cfg, l, h, cos.to(h.dtype), sin.to(h.dtype), causal,
+                          probe[1] if probe is not None and probe[0] == l else None)
     return F.linear(rms_norm(h, lm["model.norm.weight"], cfg.eps), lm["lm_head.weight"])
 
 
@@ -382,8 +393,9 @@ class Runner:
         self.device = device
         self.tag_ids = {k: tok.encode("<tile_%d>" % k) for k in range(1, 64)}
 
-    def logits(self, head, batch, pixels=None):
-        """pixels: normalised tiles [sum n,3,S,S] on device (None: from batch['tiles'])."""
+    def logits(self, head, batch, pixels=None, probe=None):
+        """pixels: normalised tiles [sum n,3,S,S] on device (None: from batch['tiles']).
+        probe: see head_forward."""
         dev = self.device
         Z = None
         if pixels is not None:
@@ -391,7 +403,7 @@ class Runner:
         elif batch["tiles"] is not None:
             Z = self.encode(head, batch["tiles"])
         return head_forward(self.w, self.cfg, head, batch["ids"].to(dev), batch["rules"].to(dev),
-                            [int(n) for n in batch["n_tiles"]], Z, self.tag_ids)
+                            [int(n) for n in batch["n_tiles"]], Z, self.tag_ids, probe)
 
     def encode(self, head, tiles):
         """Projector output of the batch's uint8 tiles (a subclass may hold cached ViT

@@ -8,7 +8,7 @@
   and out-of-bounds files with an error naming them, and a BatchNorm-folded export
   reproduces the trained model in eval mode (<= 1e-5 relative);
 - patch labels land in the tile and patch (and, with two slots, the half of the patch)
-  holding each glyph centre.
+  holding each glyph centre, and glyph_tokens names the image tokens holding it.
 Needs the golden data: fails (does not skip) when it is missing.
 """
 import json
@@ -157,6 +157,11 @@ def test_patch_labels():
           "x=300: left half of its tile patch, right half of its thumbnail patch")
     check(list(two[2, 1, 0]) == [7, 0], "shared half: the nearer glyph wins")
     check(int((two > 0).sum()) == 5, "two-slot labels: %d" % int((two > 0).sum()))
+    # Image tokens (2x2 patches, 8x8 a tile): patch (7,5) of tile 1 is token (3,2) ->
+    # 64 + 26; thumbnail patch (7,10) is token (3,5) -> 128 + 29; (12,15) and (6,15) are
+    # in patch (1,0) of tile 0 -> token 0, and both in thumbnail token 128.
+    tokens = tiling.glyph_tokens(boxes, 448, 224, 2, 1, 224, 14)
+    check(tokens == [[90, 157], [0, 128], [0, 128]], "glyph tokens %s" % (tokens,))
 
 
 def main():

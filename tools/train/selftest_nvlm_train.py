@@ -6,11 +6,13 @@ padding, per-sample tile counts and memories are exercised) and must reproduce
 `golden_{head}_{n}`: prompt ids exactly, logits within 1e-4 * max|logit| (docs/model-format.md
 section 11); the 8 greedy ids of the batched no-cache decoder must equal `generated_ids`.
 The same for tiny_nvlm_chars (per-patch character probabilities before the projector), its
-one case per head, and curriculum's --oracle-chars labels and features. Also: the bundled byte tokenizer maps text to its UTF-8 bytes and has the special ids
+one case per head, curriculum's --oracle-chars labels and features, and its --point
+targets and loss. Also: the bundled byte tokenizer maps text to its UTF-8 bytes and has the special ids
 256..259; table_metrics' self-check passes.
 Exit status 1 on any failure.
 """
 import json
+import math
 import os
 import sys
 import tempfile
@@ -64,7 +66,7 @@ def check_stream_pool(raw, tok, w):
     import curriculum  # noqa: E402
     frun = curriculum.FeatureRunner(raw, tok, w, torch.device("cpu"))
     args = argparse.Namespace(seed=3, rows=[1, 2], cols=[2, 3], max_tiles=2, batch=3,
-                              md_rate=0.5, oracle_chars=False)
+                              md_rate=0.5, oracle_chars=False, point=0.0)
     cfg, tile = frun.cfg, raw["force_image_size"]
     drawn = []
     for workers in (0, 2):
@@ -118,7 +120,8 @@ def check_oracle_features(fixture):
     from tools.tablegen import fonts, gen  # noqa: E402
     raw, _, _, w, run = load_fixture(fixture)
     cfg = run.cfg
-    tiles, md, _, labels = curriculum.render_one(("val", 1, 0, (1, 1), (2, 2), 224, 1, 2, 14))
+    one = curriculum.render_one(("val", 1, 0, (1, 1), (2, 2), 224, 1, 2, 14, True))
+    md, labels = one["markdown"], one["labels"]
     glyphs = collections.Counter(ch for ch, _ in gen.make_sample(
         "val", 1, 0, rows=(1, 1), cols=(2, 2))["glyphs"])
     named = collections.Counter(fonts.CHARSET[c - 1] for c in labels.reshape(-1) if c)
@@ -126,6 +129,14 @@ def check_oracle_features(fixture):
           and sum(named.values()) >= 0.9 * sum(glyphs.values()),
           "oracle labels: %d of the %d glyphs of %r, no other character"
           % (sum(named.values()), sum(glyphs.values()), md))
+    # --point's targets against the labels: each transcribed character's token (2x2
+    # patches of 2 slots) holds that character's label.
+    token_labels = labels.reshape(8, 2, 8, 2, 2).transpose(0, 2, 1, 3, 4).reshape(64, 8)
+    hits = [fonts.CHARSET.index(ch) + 1 in token_labels[tokens[0]]
+            for ch, tokens in zip(md, one["point"]) if tokens]
+    check(len(hits) == sum(glyphs.values()) and all(hits),
+          "point targets: %d of %d transcribed characters in a token holding their label"
+          % (sum(hits), len(hits)))
     g, K, S = cfg.grid, cfg.char_classes, cfg.char_width // cfg.char_classes
     pixels = torch.randint(0, 256, (2, g * cfg.patch, g * cfg.patch, 3), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(5))
@@ -140,6 +151,41 @@ def check_oracle_features(fixture):
     want = want.permute(0, 1, 3, 2, 4, 5).reshape(2, -1, 4, S * K)
     check(same_vit and torch.equal(got4[..., cfg.v_hidden:], want),
           "oracle features: ViT part unchanged, one-hot labels in each patch's slots")
+
+
+def check_pointing():
+    """curriculum --point: markdown_glyphs ties each transcribed byte to its glyph (escapes,
+    spaces, multi-byte characters and empty cells included), and pointing_loss is -log of
+    the attention mass on the named image tokens."""
+    import curriculum  # noqa: E402
+    from tools.tablegen import markdown  # noqa: E402
+    table = {"header": ["A b", "x|y"], "rows": [["\u20ac1", "\\"], ["", "z"]]}
+    md = markdown.to_markdown(table["header"], table["rows"])
+    owner = curriculum.markdown_glyphs(table, md, 9)
+    glyph_of = {}
+    for byte, g in zip(md.encode("utf-8"), owner):
+        if g >= 0:
+            glyph_of.setdefault(g, bytearray()).append(byte)
+    got = [bytes(glyph_of[g]).decode("utf-8") for g in sorted(glyph_of)]
+    check(got == ["A", "b", "x", "|", "y", "\u20ac", "1", "\\", "z"]
+          and len(owner) == len(md.encode("utf-8")),
+          "markdown bytes -> glyphs: %r" % got)
+    try:
+        curriculum.markdown_glyphs(table, md.replace("z", "q"), 9)
+        check(False, "markdown_glyphs refuses a markdown it does not rebuild")
+    except ValueError:
+        check(True, "markdown_glyphs refuses a markdown it does not rebuild")
+    # Sequence: 2 prompt ids, image tokens at 2 and 3, answer bytes at 4.. (labels from 3).
+    ids = torch.tensor([[5, 6, 9, 9, 7, 8, 1]])
+    labels = torch.tensor([[-100, -100, -100, 7, 8, 1, -100]])
+    probs = torch.zeros(1, 7, 7)
+    probs[0, 3, 2], probs[0, 3, 3] = 0.5, 0.25   # predicts byte 0: its glyph in token 1
+    probs[0, 4, 2] = 0.8                          # predicts byte 1: glyph in token 0
+    batch = {"ids": ids, "labels": labels, "point": [[[1], [0], []]]}
+    loss, mass = curriculum.pointing_loss(probs, batch, 9)
+    want = -(math.log(0.25 + 1e-6) + math.log(0.8 + 1e-6)) / 2
+    check(abs(float(loss) - want) < 1e-6 and abs(mass - 0.525) < 1e-6,
+          "pointing loss %.6f (want %.6f), mass %.3f" % (float(loss), want, mass))
 
 
 def main():
@@ -172,6 +218,7 @@ def main():
     check_stream_pool(raw, tok, w)
     check_char_fixture(os.path.join(root, "tiny_nvlm_chars"))
     check_oracle_features(os.path.join(root, "tiny_nvlm_chars"))
+    check_pointing()
     import curriculum  # noqa: E402
     answer = "| Name | Price |\n| --- | --- |\n| Ada | 1,200 |\n|  | x y |"
     mask = curriculum.body_cell_bytes(answer)
