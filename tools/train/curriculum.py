@@ -57,50 +57,86 @@ class FeatureRunner(NT.Runner):
     """A Runner whose batches carry pixel-shuffled ViT features [n, T, 4C] in place of
     uint8 tiles: the ViT is frozen, so it runs once per image, not once per step.
 
-    point_weight > 0 (--point, head d): the loss adds point_weight times pointing_loss of
-    decoder layer point_layer's first attention head."""
+    point_weight > 0 (--point): the loss adds point_weight times pointing_loss of the first
+    attention head of decoder layer point_layer (image tokens in the stream: d, and h's
+    last tile) and of cross-attention block 0 (tiles in the memory: x, and h's others)."""
     point_weight, point_layer = 0.0, -1
 
     def encode(self, head, features):
         return NT.projector(self.w, NT.PROJ[head], features.to(self.device).float())
 
+    def probed_logits(self, head, batch):
+        """(logits, {"self": [probs], "cross": [probs]}) with the pointing heads' attention."""
+        probe = {"layer": self.point_layer, "self": [], "xattn": 0, "cross": []}
+        return self.logits(head, batch, probe=probe), probe
+
     def loss(self, head, batch):
         if not self.point_weight or not any(batch.get("point") or []):
             return super().loss(head, batch)
-        probs = []
-        logits = self.logits(head, batch, probe=(self.point_layer, probs))
+        logits, probe = self.probed_logits(head, batch)
         labels = batch["labels"].to(self.device)
         text = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
                                labels.reshape(-1), ignore_index=-100)
-        return text + self.point_weight * pointing_loss(probs[0][:, 0], batch,
-                                                         self.cfg.imgc)[0]
+        rows = point_rows(batch, head, self.cfg.imgc, self.cfg.tokens_per_tile,
+                          {k: len(v) for k, v in self.tag_ids.items()})
+        return text + self.point_weight * pointing_loss(probe, rows)[0]
 
 
-def pointing_loss(probs, batch, imgc):
-    """(loss, mean mass): -log of the attention mass that the position predicting each
-    transcribed glyph's byte puts on the image tokens holding that glyph, averaged over
-    those positions; probs [B,N,N] (one attention head), batch["point"] per sample
-    render_one's point list (None: no targets). Why: the notes' read-out needed thousands
-    of steps before its decoder learned where in the image each character is; the
-    generator knows, so the attention can be told (a training signal only: the runtime
-    and the model format do not change)."""
+def point_rows(batch, head, imgc, per_tile, tag_len):
+    """Where each transcribed glyph is, as the head sees it: {"self": [(sample, position,
+    [key positions in the sequence])], "cross": [(sample, position, [memory indices])]}.
+    position predicts the glyph's byte; batch["point"] holds render_one's image-token
+    targets per answer byte (None: no targets). D has every tile in the stream, X every
+    tile in the memory; H has its last tile (the thumbnail, or its only tile) in the
+    stream and tiles 1..n-1 in the memory, each after its tag (nvlm_train.head_forward)."""
     ids, labels = batch["ids"], batch["labels"]
-    rows, masks = [], []
+    rows = {"self": [], "cross": []}
     for b, point in enumerate(batch["point"]):
         if not point:
             continue
-        image_at = (ids[b] == imgc).nonzero().flatten()
+        n = int(batch["n_tiles"][b])
+        image_at = (ids[b] == imgc).nonzero().flatten().tolist()
         first = int((labels[b] != -100).nonzero()[0])  # predicts the answer's first byte
         for i, tokens in enumerate(point):
-            if tokens:
-                mask = torch.zeros(ids.shape[1], dtype=torch.bool)
-                mask[image_at[tokens]] = True
-                rows.append((b, first + i))
-                masks.append(mask)
-    b_at = torch.tensor([b for b, _ in rows], device=probs.device)
-    q_at = torch.tensor([q for _, q in rows], device=probs.device)
-    mass = (probs[b_at, q_at] * torch.stack(masks).to(probs.device)).sum(-1)
-    return -torch.log(mass.float() + 1e-6).mean(), float(mass.mean())
+            keys = {"self": [], "cross": []}
+            for t in tokens:
+                tile, j = divmod(t, per_tile)
+                if head == "d":
+                    keys["self"].append(image_at[t])
+                elif head == "x":
+                    keys["cross"].append(t)
+                elif tile == n - 1:
+                    keys["self"].append(image_at[j])
+                else:
+                    tags = sum(tag_len[m] for m in range(1, tile + 2))
+                    keys["cross"].append(tags + tile * per_tile + j)
+            for kind in rows:
+                if keys[kind]:
+                    rows[kind].append((b, first + i, keys[kind]))
+    return rows
+
+
+def pointing_loss(probe, rows):
+    """(loss, mean mass): -log of the attention mass that the position predicting each
+    transcribed glyph's byte puts on the image tokens holding that glyph, averaged over
+    those positions, for the first head of each probed attention (probe["self"] /
+    probe["cross"], [B,heads,N,keys]; rows from point_rows). Why: the notes' read-out
+    needed thousands of steps before its decoder learned where in the image each character
+    is; the generator knows, so the attention can be told (a training signal only: the
+    runtime and the model format do not change)."""
+    masses = []
+    for kind in ("self", "cross"):
+        if not rows[kind]:
+            continue
+        probs = probe[kind][0][:, 0]
+        mask = torch.zeros(len(rows[kind]), probs.shape[-1], dtype=torch.bool)
+        for r, (_, _, keys) in enumerate(rows[kind]):
+            mask[r, keys] = True
+        b_at = torch.tensor([b for b, _, _ in rows[kind]], device=probs.device)
+        q_at = torch.tensor([q for _, q, _ in rows[kind]], device=probs.device)
+        masses.append((probs[b_at, q_at] * mask.to(probs.device)).sum(-1))
+    mass = torch.cat(masses).float()
+    return -torch.log(mass + 1e-6).mean(), float(mass.mean())
 
 
 def render_one(job):
@@ -385,8 +421,8 @@ def cmd_train(args):
     if args.oracle_chars and not args.char_head:
         raise SystemExit("curriculum: --oracle-chars replaces the probabilities of a "
                          "--char-head: give one")
-    if args.point and (args.head != "d" or not args.stream):
-        raise SystemExit("curriculum: --point is for head d with --stream")
+    if args.point and not args.stream:
+        raise SystemExit("curriculum: --point needs --stream")
     char_head = load_char_head(args.char_head) if args.char_head else {}
     if char_head:
         if args.keep_head and not args.from_run and "nvlm_char_probs" not in raw:
@@ -445,10 +481,10 @@ def cmd_train(args):
                "val_first_acc": round(first, 4)}
         if args.point:
             with torch.no_grad():
-                probs = []
-                runner.logits(head, val_batch, probe=(runner.point_layer, probs))
-                rec["val_point_mass"] = round(pointing_loss(probs[0][:, 0], val_batch,
-                                                            runner.cfg.imgc)[1], 4)
+                _, probe = runner.probed_logits(head, val_batch)
+                rows = point_rows(val_batch, head, runner.cfg.imgc, cfg.tokens_per_tile,
+                                  {k: len(v) for k, v in runner.tag_ids.items()})
+                rec["val_point_mass"] = round(pointing_loss(probe, rows)[1], 4)
         return rec
 
     result.update({k + "_start": v for k, v in on_log(0).items()})
@@ -589,9 +625,10 @@ def main(argv=None):
                    "in place of the character head's probabilities, in training and "
                    "evaluation; what a head learns when stage 1 reads perfectly")
     s.add_argument("--point", type=float, default=0.0, metavar="WEIGHT",
-                   help="head d with --stream: add WEIGHT x the pointing loss (one attention "
-                   "head of --point-layer told which image tokens hold the glyph of each "
-                   "transcribed byte; pointing_loss); logs val_point_mass")
+                   help="with --stream: add WEIGHT x the pointing loss (one attention head "
+                   "of --point-layer and one of the first cross-attention block told which "
+                   "image tokens hold the glyph of each transcribed byte; pointing_loss); "
+                   "logs val_point_mass")
     s.add_argument("--point-layer", type=int, default=-1,
                    help="decoder layer of the pointing head (default: the last)")
     s.add_argument("--stream", action="store_true",

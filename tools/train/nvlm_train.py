@@ -69,6 +69,14 @@ def attend(q, k, v, allowed):
     return torch.softmax(scores, dim=-1) @ v
 
 
+def _attend_probed(q, k, v, allowed, probe):
+    """attend(), keeping the probabilities [B,h,Nq,Nk] in the list probe."""
+    scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-1, -2)
+    probs = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
+    probe.append(probs)
+    return probs @ v
+
+
 # ---------------------------------------------------------------- vision
 
 def vit_features(w, cfg, pixels):
@@ -207,21 +215,16 @@ def decoder_layer(lm, cfg, l, h, cos, sin, causal, probe=None):
     group = cfg.heads // cfg.kv_heads
     if group > 1:  # GQA: head m uses kv head m // group
         k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
-    if probe is None:
-        o = attend(q, k, v, causal)
-    else:
-        scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-1, -2)
-        probs = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
-        probe.append(probs)
-        o = probs @ v
+    o = attend(q, k, v, causal) if probe is None else _attend_probed(q, k, v, causal, probe)
     o = o.transpose(1, 2).reshape(B, N, cfg.heads * cfg.head_dim)
     h = h + F.linear(o, lm[pre + "self_attn.o_proj.weight"])
     b = rms_norm(h, lm[pre + "post_attention_layernorm.weight"], cfg.eps)
     return h + swiglu(lm, pre + "mlp.", b)
 
 
-def xattn_block(w, cfg, pre, h, memory, allowed):
-    """Gated cross-attention (section 6.2). h [B,N,H], memory [B,M,H], allowed [B,N,M]."""
+def xattn_block(w, cfg, pre, h, memory, allowed, probe=None):
+    """Gated cross-attention (section 6.2). h [B,N,H], memory [B,M,H], allowed [B,N,M].
+    probe: a list that gets the attention probabilities [B,heads,N,M] appended."""
     B, N, _ = h.shape
     M = memory.shape[1]
     row = allowed.any(-1)
@@ -236,7 +239,11 @@ def xattn_block(w, cfg, pre, h, memory, allowed):
     group = cfg.heads // cfg.kv_heads
     if group > 1:
         k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
-    o = attend(q, k, v, safe[:, None]).transpose(1, 2).reshape(B, N, cfg.heads * cfg.head_dim)
+    if probe is None:
+        o = attend(q, k, v, safe[:, None])
+    else:
+        o = _attend_probed(q, k, v, safe[:, None], probe)
+    o = o.transpose(1, 2).reshape(B, N, cfg.heads * cfg.head_dim)
     rowf = row.to(h.dtype)[:, :, None]
     h = h + torch.tanh(w[pre + "attn_gate"]) * rowf * F.linear(o, w[pre + "o_proj.weight"])
     b = rms_norm(h, w[pre + "post_attention_layernorm.weight"], cfg.eps)
@@ -327,8 +334,9 @@ def encode_tiles(w, cfg, head, pixels):
 
 def head_forward(w, cfg, head, ids, rules, n_tiles, Z, tag_ids=None, probe=None):
     """Logits [B,N,V]. ids/rules [B,N] (device), n_tiles list of ints, Z [sum n, T, H] or None.
-    tag_ids: for head h, {k: ids of "<tile_k>"}. probe: (layer, list): that decoder layer's
-    attention probabilities are appended to the list."""
+    tag_ids: for head h, {k: ids of "<tile_k>"}. probe: {"layer": l, "self": [], "xattn": j,
+    "cross": []}: decoder layer l's attention probabilities are appended to "self", cross-
+    attention block j's (x, h) to "cross" (curriculum.py --point)."""
     lm = lm_weights(w, head)
     B, N = ids.shape
     dev = ids.device
@@ -375,9 +383,11 @@ def head_forward(w, cfg, head, ids, rules, n_tiles, Z, tag_ids=None, probe=None)
     blocks = {l: j for j, l in enumerate(cfg.heads_cfg.get(head, {}).get("xattn_layers", []))}
     for l in range(cfg.layers):
         if l in blocks and allowed is not None:
-            h = xattn_block(w, cfg, "%s_xattn.%d." % (head, blocks[l]), h, memory.to(h.dtype), allowed)
+            h = xattn_block(w, cfg, "%s_xattn.%d." % (head, blocks[l]), h, memory.to(h.dtype),
+                            allowed, probe["cross"] if probe is not None
+                            and probe["xattn"] == blocks[l] else None)
         h = decoder_layer(lm, cfg, l, h, cos.to(h.dtype), sin.to(h.dtype), causal,
-                          probe[1] if probe is not None and probe[0] == l else None)
+                          probe["self"] if probe is not None and probe["layer"] == l else None)
     return F.linear(rms_norm(h, lm["model.norm.weight"], cfg.eps), lm["lm_head.weight"])
 
 

@@ -178,14 +178,64 @@ def check_pointing():
     # Sequence: 2 prompt ids, image tokens at 2 and 3, answer bytes at 4.. (labels from 3).
     ids = torch.tensor([[5, 6, 9, 9, 7, 8, 1]])
     labels = torch.tensor([[-100, -100, -100, 7, 8, 1, -100]])
-    probs = torch.zeros(1, 7, 7)
-    probs[0, 3, 2], probs[0, 3, 3] = 0.5, 0.25   # predicts byte 0: its glyph in token 1
-    probs[0, 4, 2] = 0.8                          # predicts byte 1: glyph in token 0
-    batch = {"ids": ids, "labels": labels, "point": [[[1], [0], []]]}
-    loss, mass = curriculum.pointing_loss(probs, batch, 9)
+    probs = torch.zeros(1, 1, 7, 7)
+    probs[0, 0, 3, 2], probs[0, 0, 3, 3] = 0.5, 0.25   # predicts byte 0: glyph in token 1
+    probs[0, 0, 4, 2] = 0.8                             # predicts byte 1: glyph in token 0
+    batch = {"ids": ids, "labels": labels, "n_tiles": torch.tensor([1]),
+             "point": [[[1], [0], []]]}
+    rows = curriculum.point_rows(batch, "d", 9, 2, {})
+    loss, mass = curriculum.pointing_loss({"self": [probs], "cross": []}, rows)
     want = -(math.log(0.25 + 1e-6) + math.log(0.8 + 1e-6)) / 2
-    check(abs(float(loss) - want) < 1e-6 and abs(mass - 0.525) < 1e-6,
+    check(rows == {"self": [(0, 3, [3]), (0, 4, [2])], "cross": []}
+          and abs(float(loss) - want) < 1e-6 and abs(mass - 0.525) < 1e-6,
           "pointing loss %.6f (want %.6f), mass %.3f" % (float(loss), want, mass))
+
+
+def check_point_layout(fixture):
+    """point_rows names, for each head, the stream position or memory slot that holds the
+    targeted image token: head_forward's own inputs (the first decoder layer's, the
+    cross-attention's memory) hold the projector output of that token there."""
+    import curriculum  # noqa: E402
+    raw, _, tok, w, run = load_fixture(fixture)
+    cfg, T, n = run.cfg, run.cfg.tokens_per_tile, 3
+    S = raw["force_image_size"]
+    Z = torch.randn(n, T, cfg.hidden, generator=torch.Generator().manual_seed(7))
+    targets = [1, T + 2, 2 * T + 3]   # a token of tile 0, of tile 1, of the last (T >= 4)
+    seen = {}
+    real_layer, real_xattn = NT.decoder_layer, NT.xattn_block
+
+    def layer(lm, cfg_, l, h, *rest, **kw):
+        if l == 0:
+            seen["stream"] = h.detach().clone()
+        return real_layer(lm, cfg_, l, h, *rest, **kw)
+
+    def xattn(w_, cfg_, pre, h, memory, *rest, **kw):
+        seen["memory"] = memory.detach().clone()
+        return real_xattn(w_, cfg_, pre, h, memory, *rest, **kw)
+
+    NT.decoder_layer, NT.xattn_block = layer, xattn
+    try:
+        for head in ("d", "x", "h"):
+            samples = [(torch.zeros(n, S, S, 3, dtype=torch.uint8), "q", "abcd")]
+            batch = NT.make_batch(run.prompter, head, samples)
+            batch["point"] = [[[t] for t in targets]]
+            rows = curriculum.point_rows(batch, head, cfg.imgc, T,
+                                         {k: len(v) for k, v in run.tag_ids.items()})
+            seen.clear()
+            NT.head_forward(w, cfg, head, batch["ids"], batch["rules"], [n], Z, run.tag_ids)
+            flat, ok = Z.reshape(n * T, -1), True
+            for kind, where in (("self", "stream"), ("cross", "memory")):
+                for b, q, keys in rows[kind]:
+                    byte = q - int((batch["labels"][b] != -100).nonzero()[0])
+                    ok &= int(batch["labels"][b, q]) == ord("abcd"[byte])
+                    ok &= torch.allclose(seen[where][b, keys[0]], flat[targets[byte]])
+            kinds = {k: len(v) for k, v in rows.items()}
+            want = {"d": {"self": 3, "cross": 0}, "x": {"self": 0, "cross": 3},
+                    "h": {"self": 1, "cross": 2}}[head]
+            check(ok and kinds == want, "point rows of head %s: %s land on their tokens"
+                  % (head, kinds))
+    finally:
+        NT.decoder_layer, NT.xattn_block = real_layer, real_xattn
 
 
 def main():
@@ -219,6 +269,7 @@ def main():
     check_char_fixture(os.path.join(root, "tiny_nvlm_chars"))
     check_oracle_features(os.path.join(root, "tiny_nvlm_chars"))
     check_pointing()
+    check_point_layout(os.path.join(root, "tiny_nvlm"))
     import curriculum  # noqa: E402
     answer = "| Name | Price |\n| --- | --- |\n| Ada | 1,200 |\n|  | x y |"
     mask = curriculum.body_cell_bytes(answer)
