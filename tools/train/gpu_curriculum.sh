@@ -18,6 +18,11 @@
 # carried pretrain_vit.py output folder, whose model.safetensors then is the ViT), the heads
 # start fresh (projector shape) with ALIGN projector-only steps first, and the char head
 # comes back inside vit.safetensors (and as pretrain_vit.py wrote it, in logs.tar.gz).
+# With POINT=W (> 0) every head also gets W x the pointing loss (curriculum.py --point):
+# one attention head of the decoder (image tokens in the stream) and one of the
+# cross-attention (tiles in the memory) are told which image tokens hold the glyph of each
+# transcribed byte. On the CPU this grounded head d where nothing else did (docs/training.md,
+# "Session 5").
 # Step costs measured on one H200 with the three heads side by side (session 3), batch 16:
 # level 1 0.061 (d) to 0.085 (h) s, level 2 0.125 (d) to 0.165 (h) s; the defaults fill
 # about 3.5 + 3 minutes. MAXMIN bounds each level's training in minutes all the same.
@@ -31,7 +36,8 @@
 #        EVAL_N (32), MAX_NEW (520), DEADLINE (seconds for the whole script, 540),
 #        FROM_RUN (a run folder to continue from instead of the bundled heads),
 #        VIT_STEPS (0), VIT_IMAGES (16000), VIT_LR (3e-4), VIT_MAXMIN (2), PY,
-#        CHAR_PROBS (0), CHAR_HEAD (folder), ALIGN (200 with CHAR_PROBS, else 0)
+#        CHAR_PROBS (0), CHAR_HEAD (folder), ALIGN (200 with CHAR_PROBS, else 0),
+#        POINT (0)
 set -uo pipefail
 fonts=${1:?usage: gpu_curriculum.sh FONTS OUT}
 out=${2:?usage: gpu_curriculum.sh FONTS OUT}
@@ -52,6 +58,7 @@ VIT_LR=${VIT_LR:-3e-4}
 VIT_MAXMIN=${VIT_MAXMIN:-2}
 CHAR_PROBS=${CHAR_PROBS:-0}
 ALIGN=${ALIGN:-$([ "$CHAR_PROBS" = 1 ] && echo 200 || echo 0)}
+POINT=${POINT:-0}
 WORKERS=${WORKERS:-$(( $(nproc) > 6 ? ($(nproc) - 4) / 3 : 1 ))}
 SECONDS=0
 run1=/tmp/nvlm_level1
@@ -113,6 +120,7 @@ fi
 common=(--stream --workers "$WORKERS" --train-count 0 --val-count 16 --steps3 0 --steps4 0
         --batch "$BATCH" --lr4 "$LR" --device "$DEVICE" --log-every 100 --seed 1
         --max-minutes "$MAXMIN" --init assets/models/nvlm-tables "${vit_args[@]}")
+[ "$POINT" != 0 ] && common+=(--point "$POINT")
 
 level() {  # level RUN LIMIT_S ARGS...: the three heads side by side
     local run=$1 limit=$2
