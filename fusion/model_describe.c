@@ -136,7 +136,7 @@ char *nvlm_describe_json(nvlm_model *m, const char *image_path,
     cJSON_AddStringToObject(root, "family",
                             m->family ? m->family->name : "nvlm");
     const char *paradigm =
-        !m->family ? "nvlm: D, X and H heads over one ViT and LLM"
+        !m->family ? "nvlm: fusion heads (D, X, H: those listed) over one ViT and LLM"
         : m->family->paradigm == NV_PARADIGM_TEXT ? "text only"
         : m->family->paradigm == NV_PARADIGM_X
             ? "X: image through cross-attention"
