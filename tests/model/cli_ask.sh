@@ -124,7 +124,7 @@ for pair in "mllama:X: image through cross-attention" \
             "idefics3:D: image tokens in the decoder stream" \
             "llava_clip:D: image tokens in the decoder stream" \
             "qwen2:text only" \
-            "internvl_tiles:nvlm: D, X and H heads"; do
+            "internvl_tiles:nvlm: fusion heads"; do
     case_dir=${pair%%:*}; want=${pair#*:}
     checks=$((checks + 1))
     "$NVLM_BIN" info -m "$NV_GOLDEN_DIR/hf/$case_dir/model" >"$tmp/p" 2>&1
