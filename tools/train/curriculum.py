@@ -48,7 +48,8 @@ import st_io  # noqa: E402
 import table_metrics  # noqa: E402
 import tiling  # noqa: E402
 import train_stages as TS  # noqa: E402
-from tools.tablegen import fonts, gen  # noqa: E402
+from pretrain_vit import char_classes  # noqa: E402
+from tools.tablegen import gen  # noqa: E402
 
 HEADS = ("d", "x", "h")
 
@@ -65,21 +66,23 @@ class FeatureRunner(NT.Runner):
     def encode(self, head, features):
         return NT.projector(self.w, NT.PROJ[head], features.to(self.device).float())
 
-    def probed_logits(self, head, batch):
-        """(logits, {"self": [probs], "cross": [probs]}) with the pointing heads' attention."""
+    def pointing(self, head, batch):
+        """(logits, pointing loss, mean mass) of a batch with "point" targets: the pointing
+        heads' attention (see the class) against point_rows."""
         probe = {"layer": self.point_layer, "self": [], "xattn": 0, "cross": []}
-        return self.logits(head, batch, probe=probe), probe
+        logits = self.logits(head, batch, probe=probe)
+        rows = point_rows(batch, head, self.cfg.imgc, self.cfg.tokens_per_tile,
+                          {k: len(v) for k, v in self.tag_ids.items()})
+        return (logits,) + pointing_loss(probe, rows)
 
     def loss(self, head, batch):
         if not self.point_weight or not any(batch.get("point") or []):
             return super().loss(head, batch)
-        logits, probe = self.probed_logits(head, batch)
+        logits, point_loss, _ = self.pointing(head, batch)
         labels = batch["labels"].to(self.device)
         text = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
                                labels.reshape(-1), ignore_index=-100)
-        rows = point_rows(batch, head, self.cfg.imgc, self.cfg.tokens_per_tile,
-                          {k: len(v) for k, v in self.tag_ids.items()})
-        return text + self.point_weight * pointing_loss(probe, rows)[0]
+        return text + self.point_weight * point_loss
 
 
 def point_rows(batch, head, imgc, per_tile, tag_len):
@@ -155,8 +158,7 @@ def render_one(job):
            "point": None}
     chars, boxes, _ = gen.glyph_arrays(s)
     if oracle_slots:
-        classes = np.array([fonts.CHARSET.index(chr(c)) + 1 for c in chars], dtype=np.int64)
-        labels = tiling.patch_labels(boxes.astype(np.float64), classes, image.width,
+        labels = tiling.patch_labels(boxes.astype(np.float64), char_classes(chars), image.width,
                                      image.height, tile_cols, tile_rows, tile, patch, True,
                                      oracle_slots)
         out["labels"] = labels.reshape(labels.shape[:3] + (oracle_slots,))
@@ -203,6 +205,30 @@ def markdown_glyphs(table, markdown, n_glyphs):
     return owner
 
 
+def render_jobs(split, seed, indices, args, cfg, tile):
+    """render_one's jobs for tables `indices` of a split, with the oracle labels and the
+    pointing targets that args ask for."""
+    slots = cfg.char_width // cfg.char_classes if args.oracle_chars else 0
+    return [(split, seed, i, args.rows, args.cols, tile, args.max_tiles, slots, cfg.patch,
+             args.point > 0) for i in indices]
+
+
+@torch.no_grad()
+def encode_rendered(rendered, vit_w, cfg, device, blank=False):
+    """Pixel-shuffled features [n_i, T, 4C'] of each of render_one's tables, through the
+    frozen ViT in one batch (with their oracle labels when rendered with them). blank:
+    white tiles (and blank labels) of the same count."""
+    tiles = torch.from_numpy(np.concatenate([one["tiles"] for one in rendered]))
+    labels = None
+    if rendered[0]["labels"] is not None:
+        labels = torch.from_numpy(np.concatenate([one["labels"] for one in rendered]))
+    if blank:
+        tiles = torch.full_like(tiles, 255)
+        labels = None if labels is None else torch.zeros_like(labels)
+    feats = features_of(vit_w, cfg, tiles, device, labels)
+    return list(feats.split([one["tiles"].shape[0] for one in rendered]))
+
+
 def features_of(vit_w, cfg, tiles, device, labels=None):
     """Pixel-shuffled features of uint8 tiles. labels (--oracle-chars): the per-patch truth
     as one-hot rows in place of the character head's probabilities, a diagnostic the
@@ -218,36 +244,23 @@ def features_of(vit_w, cfg, tiles, device, labels=None):
     return NT.pixel_shuffle(torch.cat([hidden, onehot], -1), cfg.grid)
 
 
-@torch.no_grad()
-def render_level(split, seed, count, rows, cols, vit_w, cfg, tile, max_tiles, device="cpu",
-                 workers=0, chunk=32, blank=False, oracle_slots=0, point=False):
+def render_level(split, seed, count, args, vit_w, cfg, tile, blank=False, chunk=32):
     """[(features f16 [n,T,4C] on the CPU, markdown, qa pairs, point)] of `count` generated
-    tables (point: render_one's, with `point`):
-    Pillow renders in `workers` processes, the frozen ViT runs on `device`. blank: every
-    tile white (the same tile count), so that a score shows what the text prior alone
-    gets."""
+    tables of args' level (point: render_one's, with --point): Pillow renders in
+    --workers processes, the frozen ViT runs on --device. blank: every tile white (the
+    same tile count), so that a score shows what the text prior alone gets."""
     t0 = time.time()
-    jobs = [(split, seed, i, rows, cols, tile, max_tiles, oracle_slots, cfg.patch, point)
-            for i in range(count)]
-    pool = multiprocessing.Pool(workers) if workers > 1 else None
+    jobs = render_jobs(split, seed, range(count), args, cfg, tile)
+    pool = multiprocessing.Pool(args.workers) if args.workers > 1 else None
     rendered = pool.imap(render_one, jobs, chunksize=16) if pool else map(render_one, jobs)
     items, pending = [], []
 
     def flush():
         if not pending:
             return
-        tiles = torch.from_numpy(np.concatenate([one["tiles"] for one in pending]))
-        labels = (torch.from_numpy(np.concatenate([one["labels"] for one in pending]))
-                  if oracle_slots else None)
-        if blank:
-            tiles = torch.full_like(tiles, 255)
-            labels = None if labels is None else torch.zeros_like(labels)
-        feats = features_of(vit_w, cfg, tiles, device, labels).half().cpu()
-        at = 0
-        for one in pending:
-            n = one["tiles"].shape[0]
-            items.append((feats[at:at + n].clone(), one["markdown"], one["qa"], one["point"]))
-            at += n
+        feats = encode_rendered(pending, vit_w, cfg, args.device, blank)
+        for f, one in zip(feats, pending):
+            items.append((f.half().cpu(), one["markdown"], one["qa"], one["point"]))
         pending.clear()
 
     for one in rendered:
@@ -257,8 +270,8 @@ def render_level(split, seed, count, rows, cols, vit_w, cfg, tile, max_tiles, de
     flush()
     if pool:
         pool.close()
-    print(json.dumps({"rendered": split, "count": count, "rows": rows, "cols": cols,
-                      "tiles": sum(item[0].shape[0] for item in items),
+    print(json.dumps({"rendered": split, "count": count, "rows": args.rows,
+                      "cols": args.cols, "tiles": sum(item[0].shape[0] for item in items),
                       "wall_s": round(time.time() - t0, 1)}), flush=True)
     return items
 
@@ -308,9 +321,8 @@ class StreamBatches:
 
     def jobs(self, start):
         a = self.args
-        return [("train", a.seed, start + i, a.rows, a.cols, self.tile, a.max_tiles,
-                 self.cfg.char_width // self.cfg.char_classes if a.oracle_chars else 0,
-                 self.cfg.patch, a.point > 0) for i in range(a.batch)]
+        return render_jobs("train", a.seed, range(start, start + a.batch), a, self.cfg,
+                           self.tile)
 
     @torch.no_grad()
     def __iter__(self):
@@ -324,18 +336,13 @@ class StreamBatches:
                 rendered = pending.pop(0).get()
             else:
                 rendered = [render_one(job) for job in self.jobs(self.drawn)]
-            tiles = torch.from_numpy(np.concatenate([one["tiles"] for one in rendered]))
-            labels = (torch.from_numpy(np.concatenate([one["labels"] for one in rendered]))
-                      if a.oracle_chars else None)
-            feats = features_of(self.vit_w, self.cfg, tiles, self.device, labels).half()
-            samples, points, at = [], [], 0
-            for i, one in enumerate(rendered):
-                n = one["tiles"].shape[0]
-                item = (feats[at:at + n], one["markdown"], one["qa"])
+            feats = encode_rendered(rendered, self.vit_w, self.cfg, self.device)
+            samples, points = [], []
+            for i, (f, one) in enumerate(zip(feats, rendered)):
+                item = (f.half(), one["markdown"], one["qa"])
                 samples.append(task_of(item, a.seed, self.drawn + i, a.md_rate))
                 # Pointing targets belong to the transcription task only.
                 points.append(one["point"] if samples[-1][1] == TS.TASK_MD else None)
-                at += n
             self.drawn += a.batch
             batch = NT.make_batch(self.prompter, self.head, samples)
             batch["point"] = points
@@ -481,10 +488,7 @@ def cmd_train(args):
                "val_first_acc": round(first, 4)}
         if args.point:
             with torch.no_grad():
-                _, probe = runner.probed_logits(head, val_batch)
-                rows = point_rows(val_batch, head, runner.cfg.imgc, cfg.tokens_per_tile,
-                                  {k: len(v) for k, v in runner.tag_ids.items()})
-                rec["val_point_mass"] = round(pointing_loss(probe, rows)[1], 4)
+                rec["val_point_mass"] = round(runner.pointing(head, val_batch)[2], 4)
         return rec
 
     result.update({k + "_start": v for k, v in on_log(0).items()})
@@ -559,12 +563,8 @@ def load_or_render(args, vit_w, cfg, tile):
                                ("val", args.seed, args.val_count)) + tuple(
                                    (split, args.eval_seed, args.eval_count)
                                    for split in args.eval_splits):
-        sets[split] = render_level(split, seed, count, args.rows, args.cols, vit_w, cfg, tile,
-                                   args.max_tiles, args.device, args.workers,
-                                   blank=args.blank and split != "train",
-                                   oracle_slots=(cfg.char_width // cfg.char_classes
-                                                 if args.oracle_chars else 0),
-                                   point=args.point > 0)
+        sets[split] = render_level(split, seed, count, args, vit_w, cfg, tile,
+                                   blank=args.blank and split != "train")
     if args.cache:
         torch.save(sets, args.cache + ".tmp")
         os.replace(args.cache + ".tmp", args.cache)

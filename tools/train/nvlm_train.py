@@ -56,24 +56,20 @@ def gelu(x):
     return F.gelu(x)  # exact erf form (approximate="none")
 
 
-def attend(q, k, v, allowed):
+def attend(q, k, v, allowed, probe=None):
     """q [B,h,Nq,d], k/v [B,h,Nk,d], allowed [B,1|h,Nq,Nk] bool or None (=all) -> [B,h,Nq,d].
-    Every row must allow at least one key (callers see to it)."""
-    if hasattr(F, "scaled_dot_product_attention"):
+    Every row must allow at least one key (callers see to it). probe: a list that gets the
+    probabilities [B,h,Nq,Nk] appended (the fused kernel does not expose them)."""
+    if probe is None and hasattr(F, "scaled_dot_product_attention"):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
     # Scaling q (N x d) rather than the scores (N x N): the same maths, and on torch 1.13's
     # CPU build the N x N division was 11 % of a training step.
     scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-1, -2)
     if allowed is not None:
         scores = scores.masked_fill(~allowed, float("-inf"))
-    return torch.softmax(scores, dim=-1) @ v
-
-
-def _attend_probed(q, k, v, allowed, probe):
-    """attend(), keeping the probabilities [B,h,Nq,Nk] in the list probe."""
-    scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-1, -2)
-    probs = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
-    probe.append(probs)
+    probs = torch.softmax(scores, dim=-1)
+    if probe is not None:
+        probe.append(probs)
     return probs @ v
 
 
@@ -215,8 +211,7 @@ def decoder_layer(lm, cfg, l, h, cos, sin, causal, probe=None):
     group = cfg.heads // cfg.kv_heads
     if group > 1:  # GQA: head m uses kv head m // group
         k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
-    o = attend(q, k, v, causal) if probe is None else _attend_probed(q, k, v, causal, probe)
-    o = o.transpose(1, 2).reshape(B, N, cfg.heads * cfg.head_dim)
+    o = attend(q, k, v, causal, probe).transpose(1, 2).reshape(B, N, cfg.heads * cfg.head_dim)
     h = h + F.linear(o, lm[pre + "self_attn.o_proj.weight"])
     b = rms_norm(h, lm[pre + "post_attention_layernorm.weight"], cfg.eps)
     return h + swiglu(lm, pre + "mlp.", b)
@@ -239,10 +234,7 @@ def xattn_block(w, cfg, pre, h, memory, allowed, probe=None):
     group = cfg.heads // cfg.kv_heads
     if group > 1:
         k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
-    if probe is None:
-        o = attend(q, k, v, safe[:, None])
-    else:
-        o = _attend_probed(q, k, v, safe[:, None], probe)
+    o = attend(q, k, v, safe[:, None], probe)
     o = o.transpose(1, 2).reshape(B, N, cfg.heads * cfg.head_dim)
     rowf = row.to(h.dtype)[:, :, None]
     h = h + torch.tanh(w[pre + "attn_gate"]) * rowf * F.linear(o, w[pre + "o_proj.weight"])
