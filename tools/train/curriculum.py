@@ -508,7 +508,8 @@ def cmd_train(args):
         batches = stream if args.stream else Batches(train_items, runner.prompter, head,
                                                      args.batch, args.seed, args.md_rate)
         done, samples, wall = TS.train(runner, head, params, batches, steps, lr, log, stage,
-                                       args.max_minutes * 60, scale, on_log, args.log_every)
+                                       args.max_minutes * 60, scale, on_log, args.log_every,
+                                       args.stop4 if stage == "finetune" else 0)
         for v in params:
             v.requires_grad_(False)
         result[stage] = {"steps": done, "planned_steps": steps, "samples": samples,
@@ -579,18 +580,31 @@ def save(out, head, fusion, lm, vit_w):
 
 
 def cmd_assemble(args):
-    """fusion.safetensors of the three heads and summary.json (config) for export.py."""
+    """fusion.safetensors of the heads and summary.json (config) for export.py. --heads
+    gives a model of fewer heads (nvlm_heads and the default head follow it); --trained and
+    --warning replace the model card that the config inherited from --init."""
+    heads = args.heads.split(",")
+    if not heads or any(h not in HEADS for h in heads) or len(set(heads)) != len(heads):
+        raise SystemExit("assemble: --heads wants distinct names of d, x, h, got %r" % args.heads)
     fusion, summary = {}, {}
-    for head in HEADS:
+    for head in heads:
         fusion.update(st_io.read_file(os.path.join(args.run, "fusion_%s.safetensors" % head)))
         with open(os.path.join(args.run, "result_%s.json" % head)) as f:
             result = json.load(f)
         summary["config"] = result.pop("config")
         summary[head] = {k: v for k, v in result.items() if not k.startswith("preds_")}
+    config = summary["config"]
+    config["nvlm_heads"] = {h: config["nvlm_heads"][h] for h in heads}
+    if config.get("nvlm_default_head") not in heads:
+        config["nvlm_default_head"] = heads[0]
+    card = config.setdefault("nvlm_model_card", {})
+    for key in ("trained", "warning"):
+        if getattr(args, key):
+            card[key] = getattr(args, key)
     TS.write_part(args.run, "fusion.safetensors", fusion, "curriculum")
     with open(os.path.join(args.run, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
-    print(json.dumps({h: summary[h] for h in HEADS}, indent=1))
+    print(json.dumps({h: summary[h] for h in heads}, indent=1))
     return 0
 
 
@@ -657,10 +671,18 @@ def main(argv=None):
     s.add_argument("--gate", type=float, default=0.1, help="initial xattn gates (x, h)")
     s.add_argument("--proj-width", type=int, default=512)
     s.add_argument("--proj-width-d", type=int, default=1408)
+    s.add_argument("--stop4", type=int, default=0, metavar="STEPS",
+                   help="end stage 4 after STEPS steps, the learning rate still on the "
+                        "schedule of --steps4: gives another head exactly the steps of a run "
+                        "that --max-minutes cut")
     s.add_argument("--max-minutes", type=float, default=0, help="per stage; 0 = no bound")
     s.add_argument("--log-every", type=int, default=50)
     s = sub.add_parser("assemble", help="join the heads' parts of a run for export.py")
-    s.add_argument("run")
+    s.add_argument("run", help="a run directory with fusion_, lm_ and result_<head> of each head "
+                   "(symbolic links to other runs' files will do) and vit.safetensors")
+    s.add_argument("--heads", default="d,x,h", help="comma-separated heads to put in the model")
+    s.add_argument("--trained", help="model card: how the model was trained")
+    s.add_argument("--warning", help="model card: what it cannot do")
     args = p.parse_args(argv)
     return cmd_train(args) if args.cmd == "train" else cmd_assemble(args)
 

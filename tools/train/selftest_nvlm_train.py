@@ -191,6 +191,34 @@ def check_pointing():
           "pointing loss %.6f (want %.6f), mass %.3f" % (float(loss), want, mass))
 
 
+def check_stop_at():
+    """train_stages.train(stop_at=N) (curriculum --stop4) ends after N steps, the learning
+    rate on the schedule of the planned steps, and says so in the log."""
+    import io
+    import train_stages as TS  # noqa: E402
+
+    class Quadratic:
+        device = torch.device("cpu")
+
+        def __init__(self):
+            self.w = {"p": torch.zeros(2, 2, requires_grad=True)}
+
+        def loss(self, head, batch):
+            return ((self.w["p"] - 1.0) ** 2).sum()
+
+    run, log = Quadratic(), io.StringIO()
+    loader = [{"ids": torch.zeros(4, 3)}] * 5
+    done, samples, _ = TS.train(run, "d", [run.w["p"]], loader, 100, 1e-2, log, "finetune",
+                                log_every=3, stop_at=7)
+    lines = [json.loads(x) for x in log.getvalue().splitlines()]
+    last_lr = [x["lr"] for x in lines if "lr" in x][-1]
+    check(done == 7 and samples == 28 and lines[-1].get("stopped_at") == 7
+          and lines[-1].get("reason") == "stop_at"
+          and abs(last_lr - TS.cosine(5, 100, 5, 1e-2)) < 1e-12,
+          "train(stop_at=7) of 100 planned: %d steps, %d samples, lr %.3g at step 6"
+          % (done, samples, last_lr))
+
+
 def check_point_layout(fixture):
     """point_rows names, for each head, the stream position or memory slot that holds the
     targeted image token: head_forward's own inputs (the first decoder layer's, the
@@ -269,6 +297,7 @@ def main():
     check_char_fixture(os.path.join(root, "tiny_nvlm_chars"))
     check_oracle_features(os.path.join(root, "tiny_nvlm_chars"))
     check_pointing()
+    check_stop_at()
     check_point_layout(os.path.join(root, "tiny_nvlm"))
     import curriculum  # noqa: E402
     answer = "| Name | Price |\n| --- | --- |\n| Ada | 1,200 |\n|  | x y |"

@@ -143,11 +143,13 @@ def make_loader(dataset, prompter, head, batch, seed, workers):
 # ---------------------------------------------------------------- training loop
 
 def train(runner, head, params, loader, steps, lr, log, tag, max_seconds=0, lr_scale=None,
-          on_log=None, log_every=0):
+          on_log=None, log_every=0, stop_at=0):
     """AdamW (betas 0.9/0.95, weight decay 0.01 on matrices), warm-up 5 % then cosine,
     gradient clipping 1.0, bf16 autocast on CUDA. lr_scale: {id(param): factor}.
     on_log(step) -> dict of extra fields for each log line (e.g. a validation score);
-    log_every: steps between log lines (default steps / 20)."""
+    log_every: steps between log lines (default steps / 20). stop_at: end after this many
+    steps with the schedule still that of `steps` (so another run can stop exactly where a
+    time-bounded one did)."""
     groups = []
     for decay in (True, False):
         for scale in sorted(set((lr_scale or {}).values()) | {1.0}):
@@ -187,10 +189,11 @@ def train(runner, head, params, loader, steps, lr, log, tag, max_seconds=0, lr_s
                     rec["tanh_gates"] = gates
                 log_line(log, rec)
                 window = []
-            if step >= steps or (max_seconds and time.time() - t0 > max_seconds):
+            cut = stop_at and step >= stop_at
+            if step >= steps or cut or (max_seconds and time.time() - t0 > max_seconds):
                 if step < steps:
                     log_line(log, {"stage": tag, "head": head, "stopped_at": step,
-                                   "reason": "max_seconds"})
+                                   "reason": "stop_at" if cut else "max_seconds"})
                 return step, samples, time.time() - t0
     return step, samples, time.time() - t0
 
