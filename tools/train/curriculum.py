@@ -16,7 +16,8 @@ of 2-8 rows, ~640 positions for head d) costs ~4 s at batch 8, of which the froz
   /usr/bin/python3 tools/train/curriculum.py train --head d --init assets/models/nvlm-tables \\
       --lm LM_BASE.safetensors --rows 1 3 --cols 2 3 --train-count 3000 --steps3 150 \\
       --steps4 1500 --out RUN
-  /usr/bin/python3 tools/train/curriculum.py assemble RUN   # fusion.safetensors + summary.json
+  /usr/bin/python3 tools/train/curriculum.py assemble RUN [--heads d,x,h] \\
+      [--trained TEXT --warning TEXT]   # fusion.safetensors + summary.json (model card)
   /usr/bin/python3 tools/train/export.py RUN assets/models/nvlm-tables
 
 --init MODEL takes the ViT and config (and, with --keep-head, the head's fusion weights and
