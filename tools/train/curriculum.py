@@ -18,6 +18,7 @@ of 2-8 rows, ~640 positions for head d) costs ~4 s at batch 8, of which the froz
       --steps4 1500 --out RUN
   /usr/bin/python3 tools/train/curriculum.py assemble RUN [--heads d,x,h] \\
       [--trained TEXT --warning TEXT]   # fusion.safetensors + summary.json (model card)
+  /usr/bin/python3 tools/train/curriculum.py marks RUN/log_d.jsonl ...   # trajectory table
   /usr/bin/python3 tools/train/export.py RUN assets/models/nvlm-tables
 
 --init MODEL takes the ViT and config (and, with --keep-head, the head's fusion weights and
@@ -609,6 +610,42 @@ def cmd_assemble(args):
     return 0
 
 
+def log_marks(records, marks, window):
+    """{mark: (first byte, body bytes, pointing mass)} of stage 4's log lines: the mean of
+    the lines within `window` steps of each mark, so that one noisy validation does not
+    make the row (docs/training.md's trajectory tables). Marks with no line that near are
+    left out; a run without --point has mass None."""
+    lines = [r for r in records if r.get("stage") == "finetune" and "val_first_acc" in r]
+    out = {}
+    for mark in marks:
+        near = [r for r in lines if abs(r["step"] - mark) <= window]
+        if not near:
+            continue
+        mean = lambda key: sum(r[key] for r in near) / len(near)  # noqa: E731
+        mass = mean("val_point_mass") if all("val_point_mass" in r for r in near) else None
+        out[mark] = (mean("val_first_acc"), mean("val_body_acc"), mass)
+    return out
+
+
+def cmd_marks(args):
+    marks = [int(m) for m in args.marks.split(",")]
+    print("| log | " + " | ".join(str(m) for m in marks) + " |")
+    print("| --- |" + " --- |" * len(marks))
+    for path in args.logs:
+        with open(path) as f:
+            got = log_marks([json.loads(line) for line in f if line.strip()], marks,
+                            args.window)
+        cells = []
+        for m in marks:
+            if m not in got:
+                cells.append("")
+                continue
+            first, body, mass = got[m]
+            cells.append("%.2f / %.2f" % (first, body) + ("" if mass is None else " (%.2f)" % mass))
+        print("| %s | %s |" % (path, " | ".join(cells)))
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -684,8 +721,13 @@ def main(argv=None):
     s.add_argument("--heads", default="d,x,h", help="comma-separated heads to put in the model")
     s.add_argument("--trained", help="model card: how the model was trained")
     s.add_argument("--warning", help="model card: what it cannot do")
+    s = sub.add_parser("marks", help="first byte / body bytes (pointing mass) of stage 4's "
+                       "validation at step marks, from log_<head>.jsonl files")
+    s.add_argument("logs", nargs="+")
+    s.add_argument("--marks", default="250,500,750,1000,1250,1500,1750")
+    s.add_argument("--window", type=int, default=50, help="mean of the lines this near a mark")
     args = p.parse_args(argv)
-    return cmd_train(args) if args.cmd == "train" else cmd_assemble(args)
+    return {"train": cmd_train, "assemble": cmd_assemble, "marks": cmd_marks}[args.cmd](args)
 
 
 if __name__ == "__main__":

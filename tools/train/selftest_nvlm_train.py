@@ -219,6 +219,26 @@ def check_stop_at():
           % (done, samples, last_lr))
 
 
+def check_log_marks():
+    """curriculum marks: the mean of stage 4's validation lines within the window of each
+    mark; stage 3's lines, marks with no line near, and a missing mass stay out."""
+    import curriculum  # noqa: E402
+
+    def line(stage, step, first, body, mass=None):
+        r = {"stage": stage, "step": step, "val_first_acc": first, "val_body_acc": body}
+        return r if mass is None else dict(r, val_point_mass=mass)
+    recs = [line("align", 100, 0.9, 0.9, 0.9), line("finetune", 75, 0.1, 0.5, 0.2),
+            line("finetune", 100, 0.2, 0.6, 0.4), line("finetune", 150, 0.3, 0.7, 0.6),
+            {"stage": "finetune", "stopped_at": 160}]
+    got = curriculum.log_marks(recs, [100, 200, 400], 50)
+    plain = curriculum.log_marks([line("finetune", 100, 0.2, 0.6)], [100], 50)
+    want = {100: (0.2, 0.6, 0.4), 200: (0.3, 0.7, 0.6)}
+    check(set(got) == set(want) and all(abs(a - b) < 1e-12 for m in want
+                                        for a, b in zip(got[m], want[m]))
+          and plain == {100: (0.2, 0.6, None)},
+          "log marks: %r" % got)
+
+
 def check_point_layout(fixture):
     """point_rows names, for each head, the stream position or memory slot that holds the
     targeted image token: head_forward's own inputs (the first decoder layer's, the
@@ -298,6 +318,7 @@ def main():
     check_oracle_features(os.path.join(root, "tiny_nvlm_chars"))
     check_pointing()
     check_stop_at()
+    check_log_marks()
     check_point_layout(os.path.join(root, "tiny_nvlm"))
     import curriculum  # noqa: E402
     answer = "| Name | Price |\n| --- | --- |\n| Ada | 1,200 |\n|  | x y |"
