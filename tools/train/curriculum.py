@@ -522,6 +522,8 @@ def cmd_train(args):
     runner.w = TS.rounded({**fusion, **lm})
     for split in args.eval_splits:
         items = sets[split]
+        if not items:  # --eval-count 0: the weights are scored elsewhere (nvlm eval)
+            continue
         t0 = time.time()
         metrics, preds = greedy_eval(runner, head, items, args.eval_batch, args.max_new)
         metrics["wall_s"] = round(time.time() - t0, 1)
