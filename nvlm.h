@@ -59,6 +59,17 @@ void nvlm_free(nvlm_model *model);
  * Markdown.", the task the bundled models were trained on). */
 const char *nvlm_table_prompt(const nvlm_model *model);
 
+/* The cell reader of a model trained to read one table cell per image
+ * (config.json `nvlm_cell_reader`: {"prompt", "line_height",
+ * "strip_height"}): returns 1 and fills what is not NULL, or 0 when the
+ * model has none. See vision/cell_tile.h for what the numbers mean. */
+int nvlm_cell_reader(const nvlm_model *model, const char **prompt,
+                     int *line_height, int *strip_height);
+
+/* The side of the model's square tiles in pixels (0 for hub families that
+ * do not tile). */
+int nvlm_tile_size(const nvlm_model *model);
+
 /* The model card's warning (config.json `nvlm_model_card.warning`), or
  * NULL: a model that is known not to do its job says so, and the commands
  * print it, so that its answers are never taken as real. */
@@ -80,6 +91,10 @@ void nvlm_session_free(nvlm_session *s);
 /* One image per session (the NVLM prompt holds one). */
 int nvlm_add_image_file(nvlm_session *s, const char *path, char *err,
                         size_t errlen);
+/* The image as 8-bit RGB pixels (width * height * 3 bytes, row-major),
+ * preprocessed as an image file would be. The pixels are copied. */
+int nvlm_add_image_rgb(nvlm_session *s, int width, int height,
+                       const uint8_t *rgb, char *err, size_t errlen);
 /* Appends text to the user's turn. */
 int nvlm_add_text(nvlm_session *s, const char *text, char *err,
                   size_t errlen);

@@ -36,7 +36,10 @@ static void usage(FILE *out)
         "  --fusion LIST      heads to score (default: every head the model has)\n"
         "  -m, --model DIR    model directory (default: the bundled model)\n"
         "  --limit N          score the first N images only\n"
-        "  -n, --n-predict N  most tokens per table (default 1024)\n"
+        "  --whole            one generation per table (NVLM's end-to-end\n"
+        "                     setting) instead of the grid + cell reader\n"
+        "  -n, --n-predict N  most tokens per cell (default 64) or, with\n"
+        "                     --whole, per table (default 1024)\n"
         "  -t, --threads N    threads (default: all cores)\n"
         "  --json FILE        also write the scores as JSON\n"
         "  -h, --help         this text\n");
@@ -44,7 +47,7 @@ static void usage(FILE *out)
 
 struct eval_args {
     const char *data, *model, *fusions, *json;
-    int limit, threads, max_new;
+    int limit, threads, max_new, whole;
 };
 
 static int parse_args(int argc, char **argv, struct eval_args *a, int *done)
@@ -58,6 +61,8 @@ static int parse_args(int argc, char **argv, struct eval_args *a, int *done)
             usage(stdout);
             *done = 1;
             return 0;
+        } else if (!strcmp(argv[i], "--whole")) {
+            a->whole = 1;
         } else if ((m = nv_arg_value("eval", argc, argv, &i, "--data", NULL,
                                      &v))) {
             if (m < 0)
@@ -126,7 +131,8 @@ static int eval_head(const char *dir, const char *head,
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         table_result r;
-        if (table_run(m, imgs[i].path, a->max_new, &r, err, sizeof err)) {
+        table_run_opts topts = {a->whole, a->max_new, 0};
+        if (table_run(m, imgs[i].path, &topts, &r, err, sizeof err)) {
             fprintf(stderr, "nvlm eval: %s\n", err);
             rc = -1;
             break;
@@ -166,11 +172,13 @@ int nv_cmd_eval(int argc, char **argv)
 {
     struct eval_args a;
     memset(&a, 0, sizeof a);
-    a.max_new = 1024;
+    a.max_new = 0;
     int done = 0;
     int rc = parse_args(argc, argv, &a, &done);
     if (rc || done)
         return rc;
+    if (a.max_new == 0)
+        a.max_new = a.whole ? 1024 : 64;
     char dir[4096], err[1024];
     if (nv_cli_model_dir("eval", a.model, dir, sizeof dir))
         return 1;

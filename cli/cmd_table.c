@@ -1,47 +1,71 @@
 /* cmd_table.c - `nvlm table`: a picture of a table in, a GitHub-Markdown
  * table out.
  *
- *   nvlm table IMAGE [-o FILE] [--json] [--fusion d|x|h] [-m DIR] [-t N]
- *              [-n N]
+ *   nvlm table IMAGE... [-o FILE] [--json] [--fusion d|x|h] [-m DIR]
+ *              [--whole] [--layout] [--dump-cells DIR] [-t N] [-n N]
  *
- * Without -m the bundled model is used. The output is always a well-formed
- * table (header, separator, equal cell counts, "|" escaped): a ragged
- * generation is repaired and the repairs are reported on stderr; a
- * generation with no table at all is an error (exit 1) that shows what the
- * model wrote.
+ * By default the layout finds the table's grid from the pixels and the
+ * model reads each cell (cli/table_cells.h); --whole asks the model for the
+ * whole table in one generation instead. The output is always a well-formed
+ * table (header, separator, equal cell counts, "|" escaped). An image with
+ * no table is an error (exit 1) with one line that says why. Without -m the
+ * bundled model is used.
  */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/model_path.h"
+#include "cli/table_cells.h"
 #include "cli/table_run.h"
 #include "nvlm.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
-        "usage: nvlm table IMAGE [-o FILE] [--json] [--fusion d|x|h] [-m DIR]\n"
-        "                  [-t N] [-n N]\n"
+        "usage: nvlm table IMAGE... [-o FILE] [--json] [--fusion d|x|h]\n"
+        "                  [-m DIR] [--whole] [--layout] [--dump-cells DIR]\n"
+        "                  [-t N] [-n N] [--max-pixels N]\n"
         "\n"
-        "Reads the table in IMAGE and prints it as a GitHub-Markdown table.\n"
+        "Reads the table in each IMAGE and prints it as a GitHub-Markdown\n"
+        "table. The grid (rows, columns, cells) is found from the pixels;\n"
+        "the model reads each cell from its own tile.\n"
         "\n"
         "  -m, --model DIR    model directory (default: the bundled model)\n"
-        "  --fusion d|x|h     the fusion head (default: the model's)\n"
-        "  -o, --output FILE  write the table to FILE instead of stdout\n"
-        "  --json             print {markdown, repaired, repairs, raw, ...}\n"
-        "  -n, --n-predict N  most tokens to generate (default 1024)\n"
+        "  --fusion d|x|h     the fusion head that reads (default: the model's)\n"
+        "  -o, --output FILE  write the table(s) to FILE instead of stdout\n"
+        "  --json             print one JSON object per image: image, fusion,\n"
+        "                     markdown, rows, cols, cells_read, cells_empty,\n"
+        "                     cells_failed, cells_truncated, notes, ms (and\n"
+        "                     raw with --whole; error when there is no table)\n"
+        "  --whole            the model writes the whole table in one\n"
+        "                     generation (NVLM's end-to-end setting; the\n"
+        "                     bundled model does it badly: docs/benchmarks.md)\n"
+        "  --layout           print the grid found (JSON boxes) and stop; no\n"
+        "                     model runs\n"
+        "  --dump-cells DIR   write each cell's tile to DIR as PPM and stop\n"
+        "  -n, --n-predict N  most tokens per cell (default 64) or, with\n"
+        "                     --whole, per table (default 1024)\n"
+        "  --max-pixels N     refuse images over N pixels (default 64 M)\n"
         "  -t, --threads N    threads (default: all cores)\n"
-        "  -h, --help         this text\n");
+        "  -h, --help         this text\n"
+        "\n"
+        "With several images, each Markdown table follows a line\n"
+        "'<!-- IMAGE -->'. Exit status: 0 when every image gave a table, 1\n"
+        "when one did not (no table found, unreadable), 2 on a usage error.\n");
 }
 
 struct table_args {
-    const char *image, *model, *output;
+    const char **images;
+    int n_images;
+    const char *model, *output, *dump_dir;
     nvlm_options opt;
-    int json;
+    int json, whole, layout_only;
     int max_new;
 };
 
@@ -58,6 +82,10 @@ static int parse_args(int argc, char **argv, struct table_args *a, int *done)
             return 0;
         } else if (!strcmp(argv[i], "--json")) {
             a->json = 1;
+        } else if (!strcmp(argv[i], "--whole")) {
+            a->whole = 1;
+        } else if (!strcmp(argv[i], "--layout")) {
+            a->layout_only = 1;
         } else if ((m = nv_arg_value("table", argc, argv, &i, "--model", "-m",
                                      &v))) {
             if (m < 0)
@@ -68,6 +96,11 @@ static int parse_args(int argc, char **argv, struct table_args *a, int *done)
             if (m < 0)
                 return 2;
             a->output = v;
+        } else if ((m = nv_arg_value("table", argc, argv, &i, "--dump-cells",
+                                     NULL, &v))) {
+            if (m < 0)
+                return 2;
+            a->dump_dir = v;
         } else if ((m = nv_arg_value("table", argc, argv, &i, "--fusion",
                                      NULL, &v))) {
             if (m < 0)
@@ -78,100 +111,245 @@ static int parse_args(int argc, char **argv, struct table_args *a, int *done)
             if (m < 0 || nv_arg_int("table", "-n", v, 1, 1 << 20, &n))
                 return 2;
             a->max_new = (int)n;
+        } else if ((m = nv_arg_value("table", argc, argv, &i, "--max-pixels",
+                                     NULL, &v))) {
+            if (m < 0 || nv_arg_int("table", "--max-pixels", v, 1,
+                                    (int64_t)1 << 40, &n))
+                return 2;
+            a->opt.max_pixels = n;
         } else if ((m = nv_arg_value("table", argc, argv, &i, "--threads",
                                      "-t", &v))) {
-            if (m < 0 || nv_arg_int("table", "-t", v, 1, 1024, &n))
+            if (m < 0 || nv_arg_int("table", "-t", v, 1, 256, &n))
                 return 2;
             a->opt.threads = (int)n;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "nvlm table: unknown argument '%s'\n", argv[i]);
             usage(stderr);
             return 2;
-        } else if (!a->image) {
-            a->image = argv[i];
         } else {
-            fprintf(stderr, "nvlm table: one IMAGE at a time ('%s')\n",
-                    argv[i]);
-            return 2;
+            a->images[a->n_images++] = argv[i];
         }
     }
-    if (!a->image) {
+    if (a->n_images == 0) {
         fprintf(stderr, "nvlm table: IMAGE is required\n");
         usage(stderr);
+        return 2;
+    }
+    if (a->whole && (a->layout_only || a->dump_dir)) {
+        fprintf(stderr, "nvlm table: --whole reads no grid; it does not go "
+                "with --layout or --dump-cells\n");
         return 2;
     }
     return 0;
 }
 
-static int print_json(FILE *out, const nvlm_model *m, const table_result *r)
+/* Whether the folder of an output file exists, before any model runs. */
+static int check_output(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return 0;
+    if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "nvlm table: cannot write %s: folder %s: %s\n", path,
+                dir, stat(dir, &sb) != 0 ? strerror(errno) : "not a folder");
+        return -1;
+    }
+    return 0;
+}
+
+static int print_json(FILE *out, const char *image, const nvlm_model *m,
+                      const table_result *r, const char *error, int whole)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "fusion", nvlm_fusion(m));
-    if (r->markdown)
+    cJSON_AddStringToObject(o, "image", image);
+    cJSON_AddStringToObject(o, "fusion", m ? nvlm_fusion(m) : "");
+    cJSON_AddStringToObject(o, "mode", whole ? "whole" : "cells");
+    if (r && r->markdown)
         cJSON_AddStringToObject(o, "markdown", r->markdown);
     else
         cJSON_AddNullToObject(o, "markdown");
-    cJSON_AddBoolToObject(o, "repaired", r->n_repairs > 0);
-    cJSON_AddStringToObject(o, "repairs", r->repairs ? r->repairs : "");
-    cJSON_AddNumberToObject(o, "ms", r->ms_total);
-    char *text = cJSON_Print(o);
+    if (error)
+        cJSON_AddStringToObject(o, "error", error);
+    if (r) {
+        if (!whole) {
+            cJSON_AddNumberToObject(o, "rows", r->rows);
+            cJSON_AddNumberToObject(o, "cols", r->cols);
+            cJSON_AddNumberToObject(o, "cells_read", r->cells_read);
+            cJSON_AddNumberToObject(o, "cells_empty", r->cells_empty);
+            cJSON_AddNumberToObject(o, "cells_failed", r->cells_failed);
+            cJSON_AddNumberToObject(o, "cells_truncated", r->cells_truncated);
+            cJSON_AddNumberToObject(o, "ms_layout", r->ms_layout);
+        } else {
+            cJSON_AddStringToObject(o, "raw", r->raw ? r->raw : "");
+            cJSON_AddBoolToObject(o, "repaired", r->n_repairs > 0);
+        }
+        cJSON_AddStringToObject(o, "notes", r->repairs ? r->repairs : "");
+        cJSON_AddNumberToObject(o, "ms", r->ms_total);
+    }
+    char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!text)
         return 1;
-    fprintf(out, "%s\n", text);
+    int bad = fprintf(out, "%s\n", text) < 0;
     free(text);
-    return 0;
+    return bad;
+}
+
+/* --layout and --dump-cells: no generation. */
+static int layout_only(const struct table_args *a, const nvlm_model *m,
+                       FILE *out)
+{
+    nv_cell_tile_opts opts = nv_cell_tile_opts_default();
+    char err[1024];
+    if (m && table_cell_opts(m, &opts, err, sizeof err))
+        opts = nv_cell_tile_opts_default();
+    int status = 0;
+    for (int i = 0; i < a->n_images; i++) {
+        table_page page;
+        int rc = table_page_load(a->images[i], a->opt.max_pixels, &page, err,
+                                 sizeof err);
+        if (rc) {
+            fprintf(stderr, "nvlm table: %s\n", err);
+            if (a->layout_only)
+                fprintf(out, "{\"image\":\"%s\",\"error\":\"no table\"}\n",
+                        a->images[i]);
+            status = 1;
+            continue;
+        }
+        if (a->layout_only) {
+            char *json = table_layout_json(&page, a->images[i]);
+            if (json)
+                fprintf(out, "%s\n", json);
+            free(json);
+        }
+        if (a->dump_dir) {
+            const char *base = strrchr(a->images[i], '/');
+            base = base ? base + 1 : a->images[i];
+            char prefix[512];
+            snprintf(prefix, sizeof prefix, "%s", base);
+            char *dot = strrchr(prefix, '.');
+            if (dot)
+                *dot = '\0';
+            if (table_dump_cells(&page, &opts, a->dump_dir, prefix, err,
+                                 sizeof err) < 0) {
+                fprintf(stderr, "nvlm table: %s\n", err);
+                status = 1;
+            }
+        }
+        table_page_free(&page);
+    }
+    return status;
+}
+
+static int read_tables(const struct table_args *a, nvlm_model *m, FILE *out)
+{
+    int status = 0;
+    char err[1024];
+    table_run_opts o = {a->whole, a->max_new, a->opt.max_pixels};
+    for (int i = 0; i < a->n_images; i++) {
+        const char *image = a->images[i];
+        table_result r;
+        err[0] = '\0';
+        if (table_run(m, image, &o, &r, err, sizeof err)) {
+            fprintf(stderr, "nvlm table: %s\n", err);
+            if (a->json)
+                print_json(out, image, m, NULL, err, a->whole);
+            status = 1;
+            continue;
+        }
+        if (!r.markdown) {
+            char why[1200];
+            if (r.no_table)
+                snprintf(why, sizeof why, "%s", r.raw);
+            else
+                snprintf(why, sizeof why, "%s: the model wrote no Markdown "
+                         "table", image);
+            fprintf(stderr, "nvlm table: %s\n", why);
+            if (!r.no_table)
+                fprintf(stderr, "it wrote:\n%s\n", r.raw ? r.raw : "");
+            if (a->json)
+                print_json(out, image, m, &r, why, a->whole);
+            status = 1;
+        } else {
+            if (r.repairs && r.repairs[0])
+                fprintf(stderr, "nvlm table: %s: %s:\n%s", image,
+                        a->whole ? "repaired the model's table"
+                                 : "cells not read in full",
+                        r.repairs);
+            if (a->json) {
+                status |= print_json(out, image, m, &r, NULL, a->whole);
+            } else {
+                if (a->n_images > 1)
+                    fprintf(out, "%s<!-- %s -->\n", i ? "\n" : "", image);
+                if (fputs(r.markdown, out) < 0)
+                    status = 1;
+            }
+        }
+        table_result_free(&r);
+    }
+    return status;
 }
 
 int nv_cmd_table(int argc, char **argv)
 {
     struct table_args a;
     memset(&a, 0, sizeof a);
+    a.images = calloc((size_t)argc, sizeof *a.images);
+    if (!a.images)
+        return 1;
     nvlm_options_init(&a.opt);
-    a.max_new = 1024;
     int done = 0;
     int rc = parse_args(argc, argv, &a, &done);
-    if (rc || done)
+    if (rc || done) {
+        free(a.images);
         return rc;
+    }
+    if (a.max_new == 0)
+        a.max_new = a.whole ? 1024 : 64;
+    if (a.output && check_output(a.output)) {
+        free(a.images);
+        return 1;
+    }
     char dir[4096], err[1024];
-    if (nv_cli_model_dir("table", a.model, dir, sizeof dir))
-        return 1;
-    nvlm_model *m = nvlm_load(dir, &a.opt, err, sizeof err);
-    if (!m) {
-        fprintf(stderr, "nvlm table: %s\n", err);
-        return 1;
-    }
-    if (nvlm_model_warning(m))
-        fprintf(stderr, "nvlm table: note: %s\n", nvlm_model_warning(m));
-    table_result r;
-    int status = 0;
-    if (table_run(m, a.image, a.max_new, &r, err, sizeof err)) {
-        fprintf(stderr, "nvlm table: %s\n", err);
-        nvlm_free(m);
-        return 1;
-    }
-    if (!r.markdown) {
-        fprintf(stderr, "nvlm table: %s: the model wrote no Markdown table; "
-                "it wrote:\n%s\n", a.image, r.raw);
-        status = 1;
-    } else {
-        if (r.n_repairs > 0)
-            fprintf(stderr, "nvlm table: %s: repaired the model's table:\n"
-                    "%s\n", a.image, r.repairs);
-        FILE *out = stdout;
-        if (a.output && !(out = fopen(a.output, "w"))) {
-            fprintf(stderr, "nvlm table: cannot write %s\n", a.output);
-            status = 1;
-        } else {
-            status = a.json ? print_json(out, m, &r)
-                            : (fputs(r.markdown, out) < 0);
-            if (out != stdout && fclose(out) != 0) {
-                fprintf(stderr, "nvlm table: cannot write %s\n", a.output);
-                status = 1;
-            }
+    nvlm_model *m = NULL;
+    int need_model = !(a.layout_only && !a.dump_dir);
+    if (need_model) {
+        if (nv_cli_model_dir("table", a.model, dir, sizeof dir)) {
+            free(a.images);
+            return 1;
         }
+        m = nvlm_load(dir, &a.opt, err, sizeof err);
+        if (!m) {
+            fprintf(stderr, "nvlm table: %s\n", err);
+            free(a.images);
+            return 1;
+        }
+        if (nvlm_model_warning(m) && !a.layout_only && !a.dump_dir)
+            fprintf(stderr, "nvlm table: note: %s\n", nvlm_model_warning(m));
     }
-    table_result_free(&r);
+    FILE *out = stdout;
+    if (a.output && !(out = fopen(a.output, "w"))) {
+        fprintf(stderr, "nvlm table: cannot write %s: %s\n", a.output,
+                strerror(errno));
+        nvlm_free(m);
+        free(a.images);
+        return 1;
+    }
+    int status = (a.layout_only || a.dump_dir) ? layout_only(&a, m, out)
+                                                : read_tables(&a, m, out);
+    if (out != stdout && fclose(out) != 0) {
+        fprintf(stderr, "nvlm table: cannot write %s: %s\n", a.output,
+                strerror(errno));
+        status = 1;
+    }
     nvlm_free(m);
+    free(a.images);
     return status;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/table_cells.h"
 #include "fusion/table_format.h"
 #include "fusion/table_metrics.h"
 
@@ -33,8 +34,8 @@ void table_result_free(table_result *r)
     memset(r, 0, sizeof *r);
 }
 
-int table_run(nvlm_model *m, const char *image, int max_new,
-              table_result *out, char *err, size_t errlen)
+static int run_whole(nvlm_model *m, const char *image, int max_new,
+                     table_result *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     struct timespec t0, t1;
@@ -73,4 +74,66 @@ int table_run(nvlm_model *m, const char *image, int max_new,
     if (out->n_repairs < 0)
         out->n_repairs = 0;
     return 0;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (t1.tv_sec - t0->tv_sec) * 1e3 + (t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static int run_cells(nvlm_model *m, const char *image,
+                     const table_run_opts *o, table_result *out, char *err,
+                     size_t errlen)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    nv_cell_tile_opts probe;
+    if (table_cell_opts(m, &probe, err, errlen))
+        return -1;
+    table_page page;
+    int rc = table_page_load(image, o->max_pixels, &page, err, errlen);
+    out->ms_layout = ms_since(&t0);
+    if (rc == NV_LAYOUT_NO_TABLE) {
+        out->no_table = 1;
+        out->raw = strdup(err);
+        err[0] = '\0';
+        return out->raw ? 0 : -1;
+    }
+    if (rc)
+        return -1;
+    out->rows = page.layout.n_rows;
+    out->cols = page.layout.n_cols;
+    nv_table t;
+    cells_read_stats st;
+    rc = table_read_cells(m, &page, o->max_new, &t, &st, &out->repairs, err,
+                          errlen);
+    table_page_free(&page);
+    if (rc)
+        return -1;
+    out->cells_read = st.read;
+    out->cells_empty = st.empty;
+    out->cells_failed = st.failed;
+    out->cells_truncated = st.truncated;
+    out->n_repairs = st.failed + st.truncated;
+    nv_error e = {{0}};
+    out->markdown = nv_table_write_markdown(&t, &e);
+    nv_table_free(&t);
+    out->ms_total = ms_since(&t0);
+    if (!out->markdown) {
+        snprintf(err, errlen, "%s", e.msg);
+        table_result_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+int table_run(nvlm_model *m, const char *image, const table_run_opts *opts,
+              table_result *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (opts->whole)
+        return run_whole(m, image, opts->max_new, out, err, errlen);
+    return run_cells(m, image, opts, out, err, errlen);
 }

@@ -1,15 +1,31 @@
-/* table_run.h - one table image through a model: the Markdown the model
- * writes for nvlm_table_prompt, parsed and made well-formed. Shared by
- * `nvlm table` and `nvlm eval`. */
+/* table_run.h - one table image through a model into a well-formed
+ * Markdown table. Shared by `nvlm table` and `nvlm eval`. Two ways:
+ *   cells (default): the layout finds the grid and the model reads each
+ *          cell from its own tile (cli/table_cells.h);
+ *   whole (--whole): the model writes the whole table for
+ *          nvlm_table_prompt in one generation (NVLM's own setting), which
+ *          is parsed and repaired. */
 #ifndef NV_CLI_TABLE_RUN_H
 #define NV_CLI_TABLE_RUN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "nvlm.h"
 
+typedef struct table_run_opts {
+    int whole;          /* 1: one generation for the whole image */
+    int max_new;        /* most tokens per generation (table or cell) */
+    int64_t max_pixels; /* image cap (<= 0: the default) */
+} table_run_opts;
+
 typedef struct table_result {
-    char *raw;      /* what the model generated (UTF-8 as generated) */
+    int no_table;   /* cells: the layout found no table (why: in raw) */
+    int rows, cols; /* cells: the layout's grid */
+    int cells_read, cells_empty, cells_failed, cells_truncated;
+    double ms_layout;
+    char *raw;      /* whole: what the model generated (UTF-8 as generated);
+                       cells: why there is no table, else NULL */
     size_t raw_len;
     char *markdown; /* the well-formed table; NULL when none was found */
     char *repairs;  /* lines describing repairs, NULL when none */
@@ -17,10 +33,12 @@ typedef struct table_result {
     double ms_total;
 } table_result;
 
-/* Greedy generation of at most max_new tokens. Returns -1 with a message
- * (and `out` emptied) only when the model cannot run; a generation without
- * a table is not an error here (markdown = NULL, raw set). */
-int table_run(nvlm_model *m, const char *image, int max_new,
+/* Greedy generation. Returns -1 with a message (and `out` emptied) only
+ * when the image cannot be read or the model cannot run; no table (no grid
+ * found, or a generation without a table) is not an error here: markdown
+ * is NULL and raw says what there was. Notes on cells that were not read
+ * or were cut go to `repairs`. */
+int table_run(nvlm_model *m, const char *image, const table_run_opts *opts,
               table_result *out, char *err, size_t errlen);
 void table_result_free(table_result *r);
 

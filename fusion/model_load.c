@@ -26,6 +26,31 @@ const char *nvlm_table_prompt(const nvlm_model *model)
                : "Convert the table to Markdown.";
 }
 
+int nvlm_cell_reader(const nvlm_model *model, const char **prompt,
+                     int *line_height, int *strip_height)
+{
+    const cJSON *r = nv_json_get(model->config, "nvlm_cell_reader");
+    const cJSON *p = nv_json_get(r, "prompt");
+    const cJSON *lh = nv_json_get(r, "line_height");
+    const cJSON *sh = nv_json_get(r, "strip_height");
+    if (!cJSON_IsObject(r) || !cJSON_IsString(p) || !cJSON_IsNumber(lh) ||
+        !cJSON_IsNumber(sh))
+        return 0;
+    /* Checked at load (check_cell_reader), so the numbers are in range. */
+    if (prompt)
+        *prompt = p->valuestring;
+    if (line_height)
+        *line_height = (int)lh->valuedouble;
+    if (strip_height)
+        *strip_height = (int)sh->valuedouble;
+    return 1;
+}
+
+int nvlm_tile_size(const nvlm_model *model)
+{
+    return model->family ? 0 : model->prep.tiling.tile_size;
+}
+
 const char *nvlm_blas_kernels(void)
 {
     return nv_threads_blas_kernels();
@@ -381,6 +406,35 @@ static int load_family(nvlm_model *m, const nvlm_options *opt, nv_error *err)
                      &m->family_ctx, err);
 }
 
+/* `nvlm_cell_reader` (optional): the prompt and the geometry of the cell
+ * tiles (vision/cell_tile.h) must fit the model's tiles. */
+static int check_cell_reader(const nvlm_model *m, nv_error *err)
+{
+    const cJSON *r = nv_json_get(m->config, "nvlm_cell_reader");
+    if (!r || cJSON_IsNull(r))
+        return 0;
+    const cJSON *p = nv_json_get(r, "prompt");
+    const cJSON *lh = nv_json_get(r, "line_height");
+    const cJSON *sh = nv_json_get(r, "strip_height");
+    int S = m->prep.tiling.tile_size;
+    if (!cJSON_IsObject(r) || !cJSON_IsString(p) || !p->valuestring[0])
+        return nv_fail(err, "%s: nvlm_cell_reader must be an object with a "
+                       "non-empty \"prompt\"", m->config_path);
+    /* Range first: the cast to int is only defined inside it. */
+    if (!cJSON_IsNumber(sh) || !(sh->valuedouble >= 4 && sh->valuedouble <= S) ||
+        sh->valuedouble != (int)sh->valuedouble)
+        return nv_fail(err, "%s: nvlm_cell_reader.strip_height must be a "
+                       "whole number in [4, %d] (the tile size)",
+                       m->config_path, S);
+    if (!cJSON_IsNumber(lh) ||
+        !(lh->valuedouble >= 4 && lh->valuedouble <= sh->valuedouble) ||
+        lh->valuedouble != (int)lh->valuedouble)
+        return nv_fail(err, "%s: nvlm_cell_reader.line_height must be a "
+                       "whole number in [4, strip_height %d]", m->config_path,
+                       (int)sh->valuedouble);
+    return 0;
+}
+
 static int load_all(nvlm_model *m, const nvlm_options *opt, nv_error *err)
 {
     struct stat sb;
@@ -423,7 +477,7 @@ static int load_all(nvlm_model *m, const nvlm_options *opt, nv_error *err)
     if (nv_projector_load(m->st, prefix, nv_vit_out_dim(m->vit),
                           m->llm.hidden_size, &m->proj, err))
         return -1;
-    if (parse_preprocess(m, opt, err))
+    if (parse_preprocess(m, opt, err) || check_cell_reader(m, err))
         return -1;
     m->dec = nv_decoder_load(m->st, &m->llm, m->pool, 64, m->max_context,
                              err);

@@ -174,6 +174,28 @@ int nvlm_add_image_file(nvlm_session *s, const char *path, char *errbuf,
     return 0;
 }
 
+int nvlm_add_image_rgb(nvlm_session *s, int width, int height,
+                       const uint8_t *rgb, char *errbuf, size_t errlen)
+{
+    nv_error err = {{0}};
+    double t0 = now_ms();
+    if (width <= 0 || height <= 0 || !rgb ||
+        (int64_t)width * height > s->m->max_pixels) {
+        nv_fail(&err, "image of %dx%d pixels: empty or over the cap of %lld",
+                width, height, (long long)s->m->max_pixels);
+        set_err(errbuf, errlen, &err);
+        return -1;
+    }
+    /* The session only reads the pixels; the cast does not let it write. */
+    nv_image img = {width, height, (uint8_t *)rgb};
+    if (nv_session_set_image(s, &img, &err)) {
+        set_err(errbuf, errlen, &err);
+        return -1;
+    }
+    s->stats.ms_preprocess = now_ms() - t0;
+    return 0;
+}
+
 /* Runs the ViT and the head's projector over every tile: features
  * [n, T, H]. Once per image. */
 static int encode_image(nvlm_session *s, nv_error *err)

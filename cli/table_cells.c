@@ -1,0 +1,304 @@
+/* table_cells.c - layout, cell tiles and the cell reader; see
+ * table_cells.h. */
+#include "cli/table_cells.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/strbuf.h"
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+void table_page_free(table_page *page)
+{
+    nv_image_free(&page->image);
+    nv_ink_map_free(&page->map);
+    nv_table_layout_free(&page->layout);
+}
+
+int table_page_load(const char *path, int64_t max_pixels, table_page *page,
+                    char *err, size_t errlen)
+{
+    memset(page, 0, sizeof *page);
+    nv_error e = {{0}};
+    int rc = nv_image_load(path, max_pixels, &page->image, &e);
+    if (!rc)
+        rc = nv_ink_map_make(&page->image, &page->map, &e);
+    if (!rc)
+        rc = nv_table_layout_find(&page->map, &page->layout, &e);
+    if (rc) {
+        /* nv_image_load names the file itself. */
+        if (page->image.rgb)
+            snprintf(err, errlen, "%s: %s", path, e.msg);
+        else
+            snprintf(err, errlen, "%s", e.msg);
+        table_page_free(page);
+    }
+    return rc;
+}
+
+static cJSON *box_json(const nv_box *b)
+{
+    if (b->x0 >= b->x1)
+        return cJSON_CreateNull();
+    int v[4] = {b->x0, b->y0, b->x1, b->y1};
+    return cJSON_CreateIntArray(v, 4);
+}
+
+char *table_layout_json(const table_page *page, const char *path)
+{
+    const nv_table_layout *l = &page->layout;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "image", path);
+    cJSON_AddNumberToObject(o, "width", page->image.width);
+    cJSON_AddNumberToObject(o, "height", page->image.height);
+    cJSON_AddNumberToObject(o, "rows", l->n_rows);
+    cJSON_AddNumberToObject(o, "cols", l->n_cols);
+    cJSON_AddNumberToObject(o, "line_height", l->line_height);
+    cJSON *rows = cJSON_AddArrayToObject(o, "row_boxes");
+    for (int r = 0; r < l->n_rows; r++)
+        cJSON_AddItemToArray(rows, box_json(&l->rows[r]));
+    cJSON *cols = cJSON_AddArrayToObject(o, "col_boxes");
+    for (int c = 0; c < l->n_cols; c++)
+        cJSON_AddItemToArray(cols, box_json(&l->cols[c]));
+    cJSON *cells = cJSON_AddArrayToObject(o, "cells");
+    for (int r = 0; r < l->n_rows; r++) {
+        cJSON *row = cJSON_CreateArray();
+        for (int c = 0; c < l->n_cols; c++)
+            cJSON_AddItemToArray(row, box_json(nv_layout_cell(l, r, c)));
+        cJSON_AddItemToArray(cells, row);
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+static int write_ppm(const char *path, const nv_image *img, char *err,
+                     size_t errlen)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "P6\n%d %d\n255\n", img->width, img->height);
+    size_t n = (size_t)img->width * img->height * 3;
+    int bad = fwrite(img->rgb, 1, n, f) != n;
+    bad |= fclose(f) != 0;
+    if (bad) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int table_dump_cells(const table_page *page, const nv_cell_tile_opts *opts,
+                     const char *dir, const char *prefix, char *err,
+                     size_t errlen)
+{
+    const nv_table_layout *l = &page->layout;
+    int written = 0;
+    for (int r = 0; r < l->n_rows; r++)
+        for (int c = 0; c < l->n_cols; c++) {
+            const nv_box *b = nv_layout_cell(l, r, c);
+            if (b->x0 >= b->x1)
+                continue;
+            nv_image tile;
+            nv_error e = {{0}};
+            if (nv_cell_tile_make(&page->map, l, r, c, opts, &tile, &e)) {
+                fprintf(stderr, "nvlm table: %s: %s (not written)\n", prefix,
+                        e.msg);
+                continue;
+            }
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s_r%02d_c%02d.ppm", dir, prefix,
+                     r, c);
+            int rc = write_ppm(path, &tile, err, errlen);
+            nv_image_free(&tile);
+            if (rc)
+                return -1;
+            written++;
+        }
+    return written;
+}
+
+int table_cell_opts(const nvlm_model *m, nv_cell_tile_opts *opts, char *err,
+                    size_t errlen)
+{
+    *opts = nv_cell_tile_opts_default();
+    if (!nvlm_cell_reader(m, NULL, &opts->line_height, &opts->strip_height)) {
+        snprintf(err, errlen, "the model has no cell reader "
+                 "(config.json nvlm_cell_reader); use --whole to read the "
+                 "whole image in one generation");
+        return -1;
+    }
+    opts->tile_size = nvlm_tile_size(m);
+    return 0;
+}
+
+typedef struct {
+    nv_strbuf text;
+    int tokens;
+} cell_text;
+
+static int collect(void *user, int32_t id, const char *bytes, size_t len)
+{
+    (void)id;
+    cell_text *t = user;
+    /* A NUL or a newline would break the cell out of its Markdown row. */
+    for (size_t i = 0; i < len; i++)
+        if (bytes[i] != '\0' && bytes[i] != '\n' && bytes[i] != '\r')
+            nv_strbuf_addn(&t->text, bytes + i, 1);
+    t->tokens++;
+    return 0;
+}
+
+/* Reads one cell tile; *text is malloc'd. */
+static int read_tile(nvlm_model *m, const char *prompt, const nv_image *tile,
+                     int max_new, char **text, int *truncated, char *err,
+                     size_t errlen)
+{
+    nvlm_session *s = nvlm_session_new(m, err, errlen);
+    if (!s)
+        return -1;
+    nvlm_gen_params p;
+    nvlm_gen_params_init(&p);
+    p.max_new_tokens = max_new;
+    cell_text t = {{0}, 0};
+    int rc = nvlm_add_image_rgb(s, tile->width, tile->height, tile->rgb, err,
+                                errlen);
+    if (!rc)
+        rc = nvlm_add_text(s, prompt, err, errlen);
+    if (!rc)
+        rc = nvlm_generate(s, &p, collect, &t, err, errlen);
+    nvlm_session_free(s);
+    nv_error e = {{0}};
+    nv_strbuf_add(&t.text, "");
+    *text = nv_strbuf_finish(&t.text, &e);
+    if (rc || !*text) {
+        free(*text);
+        *text = NULL;
+        if (!rc)
+            snprintf(err, errlen, "%s", e.msg);
+        return -1;
+    }
+    *truncated = t.tokens >= max_new;
+    return 0;
+}
+
+static char *trim_dup(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static int table_alloc(nv_table *t, int rows, int cols)
+{
+    memset(t, 0, sizeof *t);
+    t->row_cells = calloc((size_t)rows, sizeof(int));
+    t->cells = calloc((size_t)rows, sizeof(char **));
+    if (!t->row_cells || !t->cells)
+        return -1;
+    t->n_rows = rows;
+    t->header_rows = 1;
+    for (int r = 0; r < rows; r++) {
+        t->cells[r] = calloc((size_t)cols, sizeof(char *));
+        if (!t->cells[r])
+            return -1;
+        t->row_cells[r] = cols;
+        for (int c = 0; c < cols; c++)
+            if (!(t->cells[r][c] = calloc(1, 1)))
+                return -1;
+    }
+    return 0;
+}
+
+int table_read_cells(nvlm_model *m, const table_page *page, int max_new,
+                     nv_table *out, cells_read_stats *stats, char **notes,
+                     char *err, size_t errlen)
+{
+    memset(stats, 0, sizeof *stats);
+    *notes = NULL;
+    const nv_table_layout *l = &page->layout;
+    const char *prompt = NULL;
+    nv_cell_tile_opts opts;
+    if (table_cell_opts(m, &opts, err, errlen))
+        return -1;
+    nvlm_cell_reader(m, &prompt, NULL, NULL);
+    if (table_alloc(out, l->n_rows, l->n_cols)) {
+        nv_table_free(out);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    nv_strbuf note = {0};
+    double t0 = now_ms();
+    for (int r = 0; r < l->n_rows; r++)
+        for (int c = 0; c < l->n_cols; c++) {
+            stats->cells++;
+            const nv_box *b = nv_layout_cell(l, r, c);
+            if (b->x0 >= b->x1) {
+                stats->empty++;
+                continue;
+            }
+            nv_image tile;
+            nv_error e = {{0}};
+            if (nv_cell_tile_make(&page->map, l, r, c, &opts, &tile, &e)) {
+                stats->failed++;
+                nv_strbuf_addf(&note, "row %d, column %d not read: ", r + 1,
+                               c + 1);
+                nv_strbuf_add(&note, e.msg);
+                nv_strbuf_add(&note, "\n");
+                continue;
+            }
+            char *text = NULL;
+            int truncated = 0;
+            int rc = read_tile(m, prompt, &tile, max_new, &text, &truncated,
+                               err, errlen);
+            nv_image_free(&tile);
+            if (rc) {
+                nv_table_free(out);
+                free(nv_strbuf_finish(&note, &e));
+                return -1;
+            }
+            if (truncated) {
+                stats->truncated++;
+                nv_strbuf_addf(&note, "row %d, column %d: cut at %d tokens\n",
+                               r + 1, c + 1, max_new);
+            }
+            char *cell = trim_dup(text);
+            free(text);
+            if (!cell) {
+                nv_table_free(out);
+                free(nv_strbuf_finish(&note, &e));
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            free(out->cells[r][c]);
+            out->cells[r][c] = cell;
+            stats->read++;
+        }
+    stats->ms_read = now_ms() - t0;
+    nv_error e = {{0}};
+    if (note.len)
+        *notes = nv_strbuf_finish(&note, &e);
+    else
+        free(note.s);
+    return 0;
+}

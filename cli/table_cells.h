@@ -1,0 +1,61 @@
+/* table_cells.h - `nvlm table`'s default path: the layout finds the grid
+ * (vision/table_layout.h), the model reads each non-empty cell from its own
+ * tile (vision/cell_tile.h), and the grid and the texts make the Markdown
+ * table. Also the layout as JSON (`--layout`) and the cell tiles as files
+ * (`--dump-cells`, what the cell reader is trained on). */
+#ifndef NV_CLI_TABLE_CELLS_H
+#define NV_CLI_TABLE_CELLS_H
+
+#include <stdio.h>
+
+#include "fusion/table_metrics.h"
+#include "nvlm.h"
+#include "vision/cell_tile.h"
+#include "vision/image.h"
+#include "vision/ink_map.h"
+#include "vision/table_layout.h"
+
+/* An image with its ink map and layout. */
+typedef struct table_page {
+    nv_image image;
+    nv_ink_map map;
+    nv_table_layout layout;
+} table_page;
+
+/* Loads the image and finds its layout. Returns 0, NV_LAYOUT_NO_TABLE
+ * (message in err) or -1. Messages name the file. */
+int table_page_load(const char *path, int64_t max_pixels, table_page *page,
+                    char *err, size_t errlen);
+void table_page_free(table_page *page);
+
+/* The layout as a JSON object: image size, rows, cols, line height, row
+ * and column bands, cell boxes ([x0, y0, x1, y1], null when empty).
+ * Caller frees. */
+char *table_layout_json(const table_page *page, const char *path);
+
+/* Writes each non-empty cell's tile as DIR/PREFIX_rRR_cCC.ppm (binary
+ * PPM). Returns the number written, or -1 with a message. */
+int table_dump_cells(const table_page *page, const nv_cell_tile_opts *opts,
+                     const char *dir, const char *prefix, char *err,
+                     size_t errlen);
+
+/* Cell statistics of one table read. */
+typedef struct cells_read_stats {
+    int cells, empty, read, failed, truncated;
+    double ms_layout, ms_read;
+} cells_read_stats;
+
+/* Reads every non-empty cell with the model (greedy, at most max_new
+ * tokens each) into a table (header row first). Cells that cannot be read
+ * (too long for a tile) are left empty and counted in stats->failed with a
+ * line each in *notes (malloc'd, caller frees; NULL when none). */
+int table_read_cells(nvlm_model *m, const table_page *page, int max_new,
+                     nv_table *out, cells_read_stats *stats, char **notes,
+                     char *err, size_t errlen);
+
+/* The model's cell-reading tile options; -1 with a message when the model
+ * has no cell reader (config.json `nvlm_cell_reader`). */
+int table_cell_opts(const nvlm_model *m, nv_cell_tile_opts *opts, char *err,
+                    size_t errlen);
+
+#endif
