@@ -49,6 +49,10 @@ static void usage(FILE *out)
         "  --layout           print the grid found (JSON boxes) and stop; no\n"
         "                     model runs\n"
         "  --dump-cells DIR   write each cell's tile to DIR as PPM and stop\n"
+        "  --debug-png FILE   draw what the layout found over the image (ink\n"
+        "                     red, rows blue, columns green, cells magenta)\n"
+        "                     and stop;\n"
+        "                     with several images, FILE gets -N before .png\n"
         "  -n, --n-predict N  most tokens per cell (default 64) or, with\n"
         "                     --whole, per table (default 1024)\n"
         "  --max-pixels N     refuse images over N pixels (default 64 M)\n"
@@ -63,7 +67,7 @@ static void usage(FILE *out)
 struct table_args {
     const char **images;
     int n_images;
-    const char *model, *output, *dump_dir;
+    const char *model, *output, *dump_dir, *debug_png;
     nvlm_options opt;
     int json, whole, layout_only;
     int max_new;
@@ -101,6 +105,11 @@ static int parse_args(int argc, char **argv, struct table_args *a, int *done)
             if (m < 0)
                 return 2;
             a->dump_dir = v;
+        } else if ((m = nv_arg_value("table", argc, argv, &i, "--debug-png",
+                                     NULL, &v))) {
+            if (m < 0)
+                return 2;
+            a->debug_png = v;
         } else if ((m = nv_arg_value("table", argc, argv, &i, "--fusion",
                                      NULL, &v))) {
             if (m < 0)
@@ -135,9 +144,9 @@ static int parse_args(int argc, char **argv, struct table_args *a, int *done)
         usage(stderr);
         return 2;
     }
-    if (a->whole && (a->layout_only || a->dump_dir)) {
+    if (a->whole && (a->layout_only || a->dump_dir || a->debug_png)) {
         fprintf(stderr, "nvlm table: --whole reads no grid; it does not go "
-                "with --layout or --dump-cells\n");
+                "with --layout, --dump-cells or --debug-png\n");
         return 2;
     }
     return 0;
@@ -217,19 +226,46 @@ static int layout_only(const struct table_args *a, const nvlm_model *m,
                                  sizeof err);
         if (rc) {
             fprintf(stderr, "nvlm table: %s\n", err);
-            if (a->layout_only)
-                fprintf(out, "{\"image\":\"%s\",\"error\":\"no table\"}\n",
-                        a->images[i]);
+            if (a->layout_only) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "image", a->images[i]);
+                cJSON_AddStringToObject(o, "error", err);
+                char *text = cJSON_PrintUnformatted(o);
+                cJSON_Delete(o);
+                if (text)
+                    fprintf(out, "%s\n", text);
+                free(text);
+            }
             status = 1;
-            continue;
+            if (rc != NV_LAYOUT_NO_TABLE || !a->debug_png) {
+                table_page_free(&page);
+                continue;
+            }
         }
-        if (a->layout_only) {
+        if (rc == 0 && a->layout_only) {
             char *json = table_layout_json(&page, a->images[i]);
             if (json)
                 fprintf(out, "%s\n", json);
             free(json);
         }
-        if (a->dump_dir) {
+        if (a->debug_png) {
+            char path[4096];
+            if (a->n_images == 1) {
+                snprintf(path, sizeof path, "%s", a->debug_png);
+            } else {
+                snprintf(path, sizeof path, "%s", a->debug_png);
+                char *dot = strrchr(path, '.');
+                if (dot && !strchr(dot, '/'))
+                    *dot = '\0';
+                size_t used = strlen(path);
+                snprintf(path + used, sizeof path - used, "-%d.png", i + 1);
+            }
+            if (table_debug_png(&page, path, err, sizeof err)) {
+                fprintf(stderr, "nvlm table: %s\n", err);
+                status = 1;
+            }
+        }
+        if (rc == 0 && a->dump_dir) {
             const char *base = strrchr(a->images[i], '/');
             base = base ? base + 1 : a->images[i];
             char prefix[512];
@@ -319,7 +355,8 @@ int nv_cmd_table(int argc, char **argv)
     }
     char dir[4096], err[1024];
     nvlm_model *m = NULL;
-    int need_model = !(a.layout_only && !a.dump_dir);
+    int grid_only = a.layout_only || a.dump_dir || a.debug_png;
+    int need_model = !grid_only || a.dump_dir;
     if (need_model) {
         if (nv_cli_model_dir("table", a.model, dir, sizeof dir)) {
             free(a.images);
@@ -331,7 +368,7 @@ int nv_cmd_table(int argc, char **argv)
             free(a.images);
             return 1;
         }
-        if (nvlm_model_warning(m) && !a.layout_only && !a.dump_dir)
+        if (nvlm_model_warning(m) && !grid_only)
             fprintf(stderr, "nvlm table: note: %s\n", nvlm_model_warning(m));
     }
     FILE *out = stdout;
@@ -342,7 +379,7 @@ int nv_cmd_table(int argc, char **argv)
         free(a.images);
         return 1;
     }
-    int status = (a.layout_only || a.dump_dir) ? layout_only(&a, m, out)
+    int status = grid_only ? layout_only(&a, m, out)
                                                 : read_tables(&a, m, out);
     if (out != stdout && fclose(out) != 0) {
         fprintf(stderr, "nvlm table: cannot write %s: %s\n", a.output,

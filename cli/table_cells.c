@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/strbuf.h"
+#include "vision/image_write.h"
 
 static double now_ms(void)
 {
@@ -40,7 +41,8 @@ int table_page_load(const char *path, int64_t max_pixels, table_page *page,
             snprintf(err, errlen, "%s: %s", path, e.msg);
         else
             snprintf(err, errlen, "%s", e.msg);
-        table_page_free(page);
+        if (rc != NV_LAYOUT_NO_TABLE)
+            table_page_free(page);
     }
     return rc;
 }
@@ -79,6 +81,64 @@ char *table_layout_json(const table_page *page, const char *path)
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
+}
+
+static void paint(nv_image *img, int x, int y, uint8_t r, uint8_t g, uint8_t b)
+{
+    if (x < 0 || y < 0 || x >= img->width || y >= img->height)
+        return;
+    uint8_t *p = img->rgb + 3 * ((size_t)y * img->width + x);
+    p[0] = r;
+    p[1] = g;
+    p[2] = b;
+}
+
+static void frame(nv_image *img, const nv_box *b, uint8_t r, uint8_t g,
+                  uint8_t bl)
+{
+    for (int x = b->x0; x < b->x1; x++) {
+        paint(img, x, b->y0, r, g, bl);
+        paint(img, x, b->y1 - 1, r, g, bl);
+    }
+    for (int y = b->y0; y < b->y1; y++) {
+        paint(img, b->x0, y, r, g, bl);
+        paint(img, b->x1 - 1, y, r, g, bl);
+    }
+}
+
+int table_debug_png(const table_page *page, const char *path, char *err,
+                    size_t errlen)
+{
+    const nv_image *src = &page->image;
+    const nv_table_layout *l = &page->layout;
+    nv_image img;
+    nv_error e = {{0}};
+    if (nv_image_alloc(&img, src->width, src->height, &e)) {
+        snprintf(err, errlen, "%s", e.msg);
+        return -1;
+    }
+    size_t n = (size_t)src->width * src->height;
+    for (size_t i = 0; i < n; i++) {
+        /* The picture faded, so that the marks stand out. */
+        for (int k = 0; k < 3; k++)
+            img.rgb[3 * i + k] = (uint8_t)(128 + src->rgb[3 * i + k] / 2);
+        if (page->map.contrast[i] > NV_LAYOUT_INK_THRESHOLD) {
+            img.rgb[3 * i] = 230;
+            img.rgb[3 * i + 1] = img.rgb[3 * i + 2] = 40;
+        }
+    }
+    for (int c = 0; c < l->n_cols; c++)
+        frame(&img, &l->cols[c], 0, 170, 0);
+    for (int r = 0; r < l->n_rows; r++)
+        frame(&img, &l->rows[r], 0, 0, 230);
+    for (size_t i = 0; i < (size_t)l->n_rows * l->n_cols; i++)
+        if (l->cells[i].x0 < l->cells[i].x1)
+            frame(&img, &l->cells[i], 200, 0, 200);
+    int rc = nv_image_write_png(&img, path, &e);
+    nv_image_free(&img);
+    if (rc)
+        snprintf(err, errlen, "%s", e.msg);
+    return rc;
 }
 
 static int write_ppm(const char *path, const nv_image *img, char *err,

@@ -23,7 +23,9 @@ typedef struct table_page {
 } table_page;
 
 /* Loads the image and finds its layout. Returns 0, NV_LAYOUT_NO_TABLE
- * (message in err) or -1. Messages name the file. */
+ * (message in err; the image and its ink map are kept, the layout is
+ * empty) or -1 (the page is emptied). Messages name the file. The caller
+ * frees the page in every case. */
 int table_page_load(const char *path, int64_t max_pixels, table_page *page,
                     char *err, size_t errlen);
 void table_page_free(table_page *page);
@@ -32,6 +34,11 @@ void table_page_free(table_page *page);
  * and column bands, cell boxes ([x0, y0, x1, y1], null when empty).
  * Caller frees. */
 char *table_layout_json(const table_page *page, const char *path);
+
+/* The image with what the layout saw drawn over it, as PNG: ink in red,
+ * row lines in blue, column bands in green, cell boxes in magenta. */
+int table_debug_png(const table_page *page, const char *path, char *err,
+                    size_t errlen);
 
 /* Writes each non-empty cell's tile as DIR/PREFIX_rRR_cCC.ppm (binary
  * PPM). Returns the number written, or -1 with a message. */

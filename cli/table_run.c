@@ -96,6 +96,7 @@ static int run_cells(nvlm_model *m, const char *image,
     int rc = table_page_load(image, o->max_pixels, &page, err, errlen);
     out->ms_layout = ms_since(&t0);
     if (rc == NV_LAYOUT_NO_TABLE) {
+        table_page_free(&page);
         out->no_table = 1;
         out->raw = strdup(err);
         err[0] = '\0';

@@ -5,15 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Contrast (0..255) above which a pixel counts as ink: text is dark on
- * light or light on dark by 100 or more; row shades differ from the page by
- * less than 50 and only at band edges, which the running median keeps. */
-#define INK_THRESHOLD 48
 
-/* An x column is a vertical rule when its ink covers this share of the
- * table's height; a column of glyphs is broken by the blank space between
- * rows and stays well below. */
+/* An x column is a vertical rule when its faint ink (contrast above
+ * RULE_CONTRAST: a light rule on a shaded band is still there) covers this
+ * share of the table's height; a column of glyphs is broken by the blank
+ * space between rows and stays well below. */
 #define RULE_COVER 0.7
+#define RULE_CONTRAST 20
 
 /* A blank gap between ink is a column gap when it is at least this share of
  * the text height (a word space is about a quarter of it) and at least
@@ -68,8 +66,11 @@ static int cmp_int(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Clears the ink of x columns that are vertical rules over [y0, y1). */
-static void remove_vertical_rules(uint8_t *ink, int w, int y0, int y1)
+/* Clears the ink of x columns that are vertical rules over [y0, y1), and
+ * of the columns beside them (a blurred rule spreads, and text keeps at
+ * least its cell padding away from a rule). */
+static void remove_vertical_rules(uint8_t *ink, const uint8_t *contrast,
+                                  int w, int y0, int y1)
 {
     int height = y1 - y0;
     if (height < 8)
@@ -77,10 +78,13 @@ static void remove_vertical_rules(uint8_t *ink, int w, int y0, int y1)
     for (int x = 0; x < w; x++) {
         int n = 0;
         for (int y = y0; y < y1; y++)
-            n += ink[(size_t)y * w + x];
-        if (n >= RULE_COVER * height)
-            for (int y = y0; y < y1; y++)
-                ink[(size_t)y * w + x] = 0;
+            n += contrast[(size_t)y * w + x] > RULE_CONTRAST;
+        if (n < RULE_COVER * height)
+            continue;
+        for (int dx = -1; dx <= 1; dx++)
+            if (x + dx >= 0 && x + dx < w)
+                for (int y = y0; y < y1; y++)
+                    ink[(size_t)y * w + x + dx] = 0;
     }
 }
 
@@ -108,8 +112,8 @@ static nv_box ink_box(const uint8_t *ink, int w, int x0, int y0, int x1,
     return b;
 }
 
-static int layout_from_ink(uint8_t *ink, int w, int h, nv_table_layout *out,
-                           nv_error *err)
+static int layout_from_ink(uint8_t *ink, const uint8_t *contrast, int w,
+                           int h, nv_table_layout *out, nv_error *err)
 {
     int *prof = calloc((size_t)(w > h ? w : h), sizeof(int));
     span *lines = malloc(sizeof(span) * (NV_LAYOUT_MAX_ROWS + 1));
@@ -136,7 +140,7 @@ static int layout_from_ink(uint8_t *ink, int w, int h, nv_table_layout *out,
         rc = no_table(err, "the image is blank (no ink)");
         goto done;
     }
-    remove_vertical_rules(ink, w, top, bottom);
+    remove_vertical_rules(ink, contrast, w, top, bottom);
     for (int y = 0; y < h; y++) {
         int n = 0;
         for (int x = 0; x < w; x++)
@@ -148,6 +152,17 @@ static int layout_from_ink(uint8_t *ink, int w, int h, nv_table_layout *out,
     for (int i = 0; i < n_runs && i <= NV_LAYOUT_MAX_ROWS; i++)
         if (lines[i].b - lines[i].a >= MIN_LINE_HEIGHT)
             lines[n_lines++] = lines[i];
+    /* Specks left by blur or JPEG along a rule are far lower than text. */
+    if (n_lines > 2) {
+        for (int i = 0; i < n_lines; i++)
+            heights[i] = lines[i].b - lines[i].a;
+        qsort(heights, (size_t)n_lines, sizeof(int), cmp_int);
+        int median = heights[n_lines / 2], kept = 0;
+        for (int i = 0; i < n_lines; i++)
+            if (2 * (lines[i].b - lines[i].a) >= median)
+                lines[kept++] = lines[i];
+        n_lines = kept;
+    }
     if (n_lines > NV_LAYOUT_MAX_ROWS) {
         nv_fail(err, "layout: more than %d text lines: too large a table",
                 NV_LAYOUT_MAX_ROWS);
@@ -195,7 +210,7 @@ static int layout_from_ink(uint8_t *ink, int w, int h, nv_table_layout *out,
         goto done;
     }
     int x_left = bands[0].a, x_right = bands[n_bands - 1].b;
-    if (total_ink > 0.35 * (double)line_area * (x_right - x_left) / w) {
+    if (total_ink > 0.6 * (double)line_area * (x_right - x_left) / w) {
         rc = no_table(err, "ink covers most of the area (a picture, not "
                            "text)");
         goto done;
@@ -204,7 +219,7 @@ static int layout_from_ink(uint8_t *ink, int w, int h, nv_table_layout *out,
     out->n_rows = n_lines;
     out->n_cols = n_bands;
     out->line_height = line_h;
-    out->ink_threshold = INK_THRESHOLD;
+    out->ink_threshold = NV_LAYOUT_INK_THRESHOLD;
     out->rows = malloc(sizeof(nv_box) * n_lines);
     out->cols = malloc(sizeof(nv_box) * n_bands);
     out->cells = malloc(sizeof(nv_box) * (size_t)n_lines * n_bands);
@@ -246,8 +261,8 @@ int nv_table_layout_find(const nv_ink_map *map, nv_table_layout *out,
     if (!ink)
         return nv_fail(err, "layout: out of memory for %dx%d", w, h);
     for (size_t i = 0; i < n; i++)
-        ink[i] = map->contrast[i] > INK_THRESHOLD;
-    int rc = layout_from_ink(ink, w, h, out, err);
+        ink[i] = map->contrast[i] > NV_LAYOUT_INK_THRESHOLD;
+    int rc = layout_from_ink(ink, map->contrast, w, h, out, err);
     free(ink);
     return rc;
 }

@@ -40,6 +40,10 @@ typedef struct nv_table_layout {
     int ink_threshold; /* contrast above which a pixel is ink */
 } nv_table_layout;
 
+/* Contrast (0..255, ink_map.h) above which a pixel counts as ink: text is
+ * dark on light or light on dark by 100 or more. */
+#define NV_LAYOUT_INK_THRESHOLD 48
+
 /* Return value of nv_table_layout_find when the image holds no table. */
 #define NV_LAYOUT_NO_TABLE 1
 

@@ -1,0 +1,338 @@
+"""The cell reader: heads d, x and h trained to read one table cell from its own tile
+(docs/training.md, "The cell reader"). The grid comes from nvlm's layout (C); this trains
+what reads each cell.
+
+  # cell tiles made by the C runtime itself (layout + vision/cell_tile.c), with their truth,
+  # then the frozen ViT's pixel-shuffled features, once for all three heads:
+  /usr/bin/python3 tools/train/cells.py data --split train --count 800 --out .train/cells/train.pt
+  /usr/bin/python3 tools/train/cells.py data --split val --count 40 --out .train/cells/val.pt
+  # one head (same data order, steps, batch and seed for d, x and h):
+  /usr/bin/python3 tools/train/cells.py train --head d --data .train/cells/train.pt \\
+      --val .train/cells/val.pt --out .train/cells/run --steps 2000
+  # the model directory (the heads of RUN over --init's ViT; config gets nvlm_cell_reader):
+  /usr/bin/python3 tools/train/cells.py export .train/cells/run --out assets/models/nvlm-tables
+
+--init (default: the bundled model) gives the ViT, the config and the starting heads; --from
+continues a run's head. The tile geometry (line height, strip height) is the runtime's
+default (vision/cell_tile.h) and is written to the exported config.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tools", "reference"))
+
+import nvlm_train as NT  # noqa: E402
+import st_io  # noqa: E402
+import train_stages as TS  # noqa: E402
+from tools.tablegen import gen  # noqa: E402
+
+HEADS = ("d", "x", "h")
+PROMPT = "Read the cell."
+CELL_READER = {"prompt": PROMPT, "line_height": 24, "strip_height": 28}
+BUNDLED = os.path.join(ROOT, "assets", "models", "nvlm-tables")
+
+
+# ---------------------------------------------------------------- data
+
+def read_ppm(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    parts = data.split(b"\n", 3)
+    if parts[0] != b"P6" or parts[2] != b"255":
+        raise ValueError("%s: not a binary 8-bit PPM" % path)
+    w, h = (int(v) for v in parts[1].split())
+    return np.frombuffer(parts[3], dtype=np.uint8, count=w * h * 3).reshape(h, w, 3)
+
+
+def cell_tiles(nvlm, split, seed, start, count, workdir):
+    """The C runtime's tiles of every non-empty cell of tables start..start+count-1 whose
+    grid the layout found exactly: (uint8 tiles [n,S,S,3], texts, keys, grids_found)."""
+    samples, paths = [], []
+    for i in range(start, start + count):
+        s = gen.make_sample(split, seed, i)
+        path = os.path.join(workdir, s["id"] + ".png")
+        s["image"].save(path)
+        samples.append(s)
+        paths.append(path)
+    cells_dir = os.path.join(workdir, "cells")
+    os.makedirs(cells_dir, exist_ok=True)
+    lay = subprocess.run([nvlm, "table", "--layout", "--dump-cells", cells_dir] + paths,
+                         capture_output=True, text=True)
+    layouts = [json.loads(x) for x in lay.stdout.splitlines() if x.strip()]
+    tiles, texts, keys, found = [], [], [], 0
+    for s, lo in zip(samples, layouts):
+        t = s["table"]
+        rows = [t["header"]] + t["rows"]
+        if lo.get("rows") != len(rows) or lo.get("cols") != len(t["header"]):
+            continue
+        found += 1
+        for r, line in enumerate(rows):
+            for c, text in enumerate(line):
+                f = os.path.join(cells_dir, "%s_r%02d_c%02d.ppm" % (s["id"], r, c))
+                if text and os.path.exists(f):
+                    tiles.append(read_ppm(f))
+                    texts.append(text)
+                    keys.append("%s/%d/%d" % (s["id"], r, c))
+    shutil.rmtree(cells_dir)
+    for p in paths:
+        os.remove(p)
+    arr = np.stack(tiles) if tiles else np.zeros((0, 224, 224, 3), np.uint8)
+    return arr, texts, keys, found
+
+
+def load_model(init):
+    with open(os.path.join(init, "config.json")) as f:
+        raw = json.load(f)
+    w = {k: v.float() for k, v in st_io.read_file(os.path.join(init, "model.safetensors")).items()}
+    return raw, w
+
+
+@torch.no_grad()
+def vit_features(vit_w, cfg, tiles, batch=32):
+    """f16 pixel-shuffled features [n, T, 4C] of uint8 tiles [n,S,S,3]."""
+    out = []
+    for i in range(0, len(tiles), batch):
+        px = NT.normalise_tiles(torch.from_numpy(np.ascontiguousarray(tiles[i:i + batch])),
+                                torch.device("cpu"))
+        out.append(NT.shuffled_features(vit_w, cfg, px).half())
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def cmd_data(args):
+    torch.set_num_threads(args.threads)
+    raw, w = load_model(args.init)
+    cfg = NT.Cfg(raw)
+    vit_w = {k: v for k, v in w.items() if k.startswith("vision_model.")}
+    feats, texts, keys, tiles_kept = [], [], [], []
+    found = 0
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="nvlm_cells_") as work:
+        for start in range(0, args.count, args.chunk):
+            n = min(args.chunk, args.count - start)
+            tiles, tx, ks, ok = cell_tiles(args.nvlm, args.split, args.seed, start, n, work)
+            found += ok
+            feats.append(vit_features(vit_w, cfg, tiles))
+            texts += tx
+            keys += ks
+            if args.keep_tiles:
+                tiles_kept.append(torch.from_numpy(tiles.copy()))
+            print(json.dumps({"tables": start + n, "grids_found": found, "cells": len(texts),
+                              "wall_s": round(time.time() - t0, 1)}), flush=True)
+    data = {"split": args.split, "seed": args.seed, "count": args.count, "grids_found": found,
+            "feats": torch.cat(feats), "texts": texts, "keys": keys, "init": args.init}
+    if args.keep_tiles:
+        data["tiles"] = torch.cat(tiles_kept)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    torch.save(data, args.out + ".tmp")
+    os.replace(args.out + ".tmp", args.out)
+    return 0
+
+
+# ---------------------------------------------------------------- training
+
+class CellRunner(NT.Runner):
+    """Batches carry the frozen ViT's features [n, T, 4C] in place of tiles."""
+
+    def encode(self, head, feats):
+        return NT.projector(self.w, NT.PROJ[head], feats.to(self.device).float())
+
+
+def head_weights(model_w, head):
+    """The head's fusion tensors and its LM (override or shared) under the shared names."""
+    proj = NT.PROJ[head]
+    fusion = {k: v for k, v in model_w.items()
+              if k.startswith(proj + ".") or k.startswith(head + "_xattn.")}
+    lm = {k: v for k, v in model_w.items() if k.startswith("language_model.")}
+    if head != "d":
+        lm.update({k[len(head) + 1:]: v for k, v in model_w.items()
+                   if k.startswith(head + "_language_model.")})
+    return fusion, lm
+
+
+class Batches:
+    """Random batches of (features, prompt, text), the same order for every head (seeded)."""
+
+    def __init__(self, data, prompter, head, batch, seed):
+        self.data, self.prompter, self.head, self.batch = data, prompter, head, batch
+        self.rng = np.random.default_rng(seed)
+
+    def __iter__(self):
+        n = len(self.data["texts"])
+        while True:
+            order = self.rng.permutation(n)
+            for i in range(0, n - self.batch + 1, self.batch):
+                idx = order[i:i + self.batch]
+                yield NT.make_batch(self.prompter, self.head,
+                                    [(self.data["feats"][j:j + 1], PROMPT, self.data["texts"][j])
+                                     for j in idx])
+
+
+def char_accuracy(runner, head, batch):
+    """Teacher-forced accuracy over the answers' bytes (with <|im_end|>)."""
+    with torch.no_grad():
+        logits = runner.logits(head, batch)
+    labels = batch["labels"]
+    mask = labels != -100
+    return float((logits.argmax(-1).cpu()[mask] == labels[mask]).float().mean())
+
+
+def greedy_texts(runner, head, feats, max_new=40, batch=64):
+    out = []
+    for i in range(0, len(feats), batch):
+        f = feats[i:i + batch]
+        ids = runner.greedy(head, [(f[j:j + 1], PROMPT, "") for j in range(len(f))], max_new)
+        out += [runner.decode([t for t in s if t != runner.prompter.im_end]).strip() for s in ids]
+    return out
+
+
+def cmd_train(args):
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    head = args.head
+    os.makedirs(args.out, exist_ok=True)
+    raw, model_w = load_model(args.init)
+    raw["nvlm_cell_reader"] = CELL_READER
+    fusion, lm = head_weights(model_w, head)
+    if args.from_run:
+        fusion = st_io.read_file(os.path.join(args.from_run, "fusion_%s.safetensors" % head))
+        lm = st_io.read_file(os.path.join(args.from_run, "lm_%s.safetensors" % head))
+    fusion = {k: v.float() for k, v in fusion.items()}
+    lm = {k: v.float() for k, v in lm.items()}
+    data = torch.load(args.data)
+    val = torch.load(args.val)
+    tok = NT.write_tokenizer(os.path.join(args.out, "tokenizer"))
+    runner = CellRunner(raw, tok, {**fusion, **lm}, torch.device("cpu"))
+    nval = min(args.val_count, len(val["texts"]))
+    val_batch = NT.make_batch(runner.prompter, head, [(val["feats"][j:j + 1], PROMPT,
+                                                       val["texts"][j]) for j in range(nval)])
+    log = open(os.path.join(args.out, "log_%s.jsonl" % head), "a")
+    TS.log_line(log, {"head": head, "args": vars(args), "train_cells": len(data["texts"]),
+                      "fusion_params": sum(v.numel() for v in fusion.values())})
+
+    def on_log(step):
+        rec = {"val_char_acc": round(char_accuracy(runner, head, val_batch), 4)}
+        if args.greedy_every and step % args.greedy_every == 0:
+            preds = greedy_texts(runner, head, val["feats"][:args.greedy_count])
+            rec["val_exact"] = round(float(np.mean([p == t for p, t in zip(
+                preds, val["texts"][:args.greedy_count])])), 4)
+        return rec
+
+    params = list(fusion.values()) + list(lm.values())
+    for v in params:
+        v.requires_grad_(True)
+    scale = {id(v): args.lm_lr_scale for v in lm.values()}
+    batches = Batches(data, runner.prompter, head, args.batch, args.seed)
+    done, samples, wall = TS.train(runner, head, params, batches, args.steps, args.lr, log,
+                                   "cells", args.max_minutes * 60, scale, on_log, args.log_every)
+    for v in params:
+        v.requires_grad_(False)
+    TS.write_part(args.out, "fusion_%s.safetensors" % head, fusion, "cells")
+    TS.write_part(args.out, "lm_%s.safetensors" % head, lm, "cells")
+    runner.w = TS.rounded({**fusion, **lm})
+    t0 = time.time()
+    preds = greedy_texts(runner, head, val["feats"])
+    exact = float(np.mean([p == t for p, t in zip(preds, val["texts"])]))
+    result = {"head": head, "steps": done, "samples": samples, "wall_s": round(wall, 1),
+              "cpu_threads": args.threads, "val_cells": len(preds), "val_exact": exact,
+              "val_eval_s": round(time.time() - t0, 1),
+              "errors": [(t, p) for p, t in zip(preds, val["texts"]) if p != t][:30]}
+    TS.log_line(log, {k: v for k, v in result.items() if k != "errors"})
+    raw_out = dict(raw)
+    with open(os.path.join(args.out, "result_%s.json" % head), "w") as f:
+        json.dump(dict(result, config=raw_out), f, indent=1)
+    return 0
+
+
+# ---------------------------------------------------------------- export
+
+def cmd_export(args):
+    raw, model_w = load_model(args.init)
+    tensors = {k: v for k, v in model_w.items()}
+    heads = [h for h in HEADS if os.path.exists(os.path.join(args.run, "fusion_%s.safetensors" % h))]
+    if not heads:
+        raise SystemExit("cells export: %s holds no fusion_<head>.safetensors" % args.run)
+    for head in heads:
+        fusion = st_io.read_file(os.path.join(args.run, "fusion_%s.safetensors" % head))
+        lm = st_io.read_file(os.path.join(args.run, "lm_%s.safetensors" % head))
+        tensors.update(fusion)
+        prefix = "" if head == "d" else head + "_"
+        for k, v in lm.items():
+            tensors[prefix + k] = v
+    raw["nvlm_cell_reader"] = CELL_READER
+    raw["nvlm_heads"] = {h: raw["nvlm_heads"][h] for h in HEADS if h in raw["nvlm_heads"]}
+    card = raw.setdefault("nvlm_model_card", {})
+    card["trained"] = args.trained
+    if args.warning:
+        card["warning"] = args.warning
+    else:
+        card.pop("warning", None)
+    os.makedirs(args.out, exist_ok=True)
+    tensors = {k: v.to(torch.float16).contiguous() for k, v in tensors.items()}
+    st_io.write_file(os.path.join(args.out, "model.safetensors"), tensors,
+                     {"format": "pt", "producer": "nvlm tools/train/cells.py"})
+    with open(os.path.join(args.out, "config.json"), "w") as f:
+        json.dump(raw, f, indent=1)
+        f.write("\n")
+    NT.write_tokenizer(args.out)
+    size = sum(os.path.getsize(os.path.join(args.out, n)) for n in os.listdir(args.out))
+    print("cells export: heads %s, %d bytes in %s" % (",".join(heads), size, args.out))
+    return 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("data", help="cell tiles (C runtime) and their ViT features")
+    d.add_argument("--nvlm", default=os.path.join(ROOT, "build", "cli", "nvlm"))
+    d.add_argument("--init", default=BUNDLED)
+    d.add_argument("--split", default="train")
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--count", type=int, default=100, help="tables")
+    d.add_argument("--chunk", type=int, default=50, help="tables per nvlm call")
+    d.add_argument("--threads", type=int, default=1)
+    d.add_argument("--keep-tiles", action="store_true", help="store the uint8 tiles too")
+    d.add_argument("--out", required=True)
+    t = sub.add_parser("train", help="train one head")
+    t.add_argument("--head", required=True, choices=HEADS)
+    t.add_argument("--init", default=BUNDLED)
+    t.add_argument("--from-run", help="continue the head of an earlier run")
+    t.add_argument("--data", required=True)
+    t.add_argument("--val", required=True)
+    t.add_argument("--out", required=True)
+    t.add_argument("--steps", type=int, default=2000)
+    t.add_argument("--batch", type=int, default=16)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--lm-lr-scale", type=float, default=0.5)
+    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--val-count", type=int, default=256, help="cells in the logged accuracy")
+    t.add_argument("--greedy-every", type=int, default=0, help="greedy val exact every N steps")
+    t.add_argument("--greedy-count", type=int, default=128)
+    t.add_argument("--log-every", type=int, default=50)
+    t.add_argument("--max-minutes", type=float, default=0)
+    e = sub.add_parser("export", help="write the model directory")
+    e.add_argument("run")
+    e.add_argument("--init", default=BUNDLED)
+    e.add_argument("--out", required=True)
+    e.add_argument("--trained", default="tools/train/cells.py (docs/training.md)")
+    e.add_argument("--warning", default="")
+    args = ap.parse_args(argv)
+    return {"data": cmd_data, "train": cmd_train, "export": cmd_export}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
