@@ -14,6 +14,7 @@
 #include "cli/bench_images.h"
 #include "cli/bench_random.h"
 #include "cli/bench_report.h"
+#include "cli/bench_tables.h"
 #include "cli/commands.h"
 #include "cli/model_path.h"
 #include "core/json.h"
@@ -73,7 +74,10 @@ static void usage(FILE *out)
         "  --json FILE          also write the results as JSON\n"
         "  --chart FILE         SVG chart: time to first token and KV bytes\n"
         "                       against tiles, one line per fusion\n"
-        "  -h, --help           this text\n",
+        "  -h, --help           this text\n"
+        "\n"
+        "nvlm bench --tables times the table job (grid + cell reader) per\n"
+        "head instead: see nvlm bench --tables --help.\n",
         nv_bench_random_shapes());
 }
 
@@ -505,6 +509,10 @@ static int run_bench(const struct bench_args *a, const char *model_dir,
 
 int nv_cmd_bench(int argc, char **argv)
 {
+    /* --tables times the table job rather than one prompt: its own options. */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--tables"))
+            return nv_bench_tables(argc, argv);
     struct bench_args a = {
         .prompt = "Convert the table to Markdown.",
         .repeat = 3,

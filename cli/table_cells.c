@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <utf8proc.h>
 
 #include "core/strbuf.h"
 #include "vision/image_write.h"
@@ -254,6 +255,29 @@ static int read_tile(nvlm_model *m, const char *prompt, const nv_image *tile,
     return 0;
 }
 
+/* A cell must be valid UTF-8 for the Markdown to be: a byte-level model
+ * can stop inside a character. Invalid bytes become U+FFFD. */
+static char *valid_utf8(const char *s)
+{
+    nv_strbuf b = {0};
+    size_t n = strlen(s), i = 0;
+    while (i < n) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
+                                              (utf8proc_ssize_t)(n - i), &cp);
+        if (k <= 0) {
+            nv_strbuf_add(&b, "\xEF\xBF\xBD");
+            i++;
+        } else {
+            nv_strbuf_addn(&b, s + i, (size_t)k);
+            i += (size_t)k;
+        }
+    }
+    nv_strbuf_add(&b, "");
+    nv_error e = {{0}};
+    return nv_strbuf_finish(&b, &e);
+}
+
 static char *trim_dup(const char *s)
 {
     while (*s == ' ' || *s == '\t')
@@ -342,8 +366,10 @@ int table_read_cells(nvlm_model *m, const table_page *page, int max_new,
                 nv_strbuf_addf(&note, "row %d, column %d: cut at %d tokens\n",
                                r + 1, c + 1, max_new);
             }
-            char *cell = trim_dup(text);
+            char *valid = valid_utf8(text);
             free(text);
+            char *cell = valid ? trim_dup(valid) : NULL;
+            free(valid);
             if (!cell) {
                 nv_table_free(out);
                 free(nv_strbuf_finish(&note, &e));

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# cli_table.sh - `nvlm table` and `nvlm eval` end to end on the reference
-# fixture model (random weights: the point is the plumbing, not accuracy):
-# table output is a well-formed Markdown table or a clear "no table" error;
-# --json and -o work; eval scores every image of a folder with a truth,
-# writes well-formed JSON with scores in [0, 1], and refuses bad input.
+# cli_table.sh - `nvlm table --whole` and `nvlm eval --whole` end to end on
+# the reference fixture model (random weights: the point is the plumbing,
+# not accuracy): table output is a well-formed Markdown table or a clear
+# "no table" error; --json and -o work; eval scores every image of a folder
+# with a truth, writes well-formed JSON with scores in [0, 1], and refuses
+# bad input. The grid + cell-reader path is tests/model/cli_table_cells.sh.
 set -u
 : "${NVLM_BIN:?}" "${NV_FIXTURE_DIR:?}" "${NV_SOURCE_ROOT:?}"
 py=/usr/bin/python3
@@ -34,7 +35,7 @@ PY
 
 for head in d x h; do
     checks=$((checks + 1))
-    "$NVLM_BIN" table -m "$tiny" --fusion $head -n 60 "$samples/table1.png" >"$tmp/t.md" 2>"$tmp/err"
+    "$NVLM_BIN" table --whole -m "$tiny" --fusion $head -n 60 "$samples/table1.png" >"$tmp/t.md" 2>"$tmp/err"
     status=$?
     if [ $status = 0 ]; then
         well_formed "$tmp/t.md" || fail "table --fusion $head: not well-formed: $(cat "$tmp/t.md")"
@@ -46,13 +47,13 @@ for head in d x h; do
 done
 
 checks=$((checks + 1))
-if "$NVLM_BIN" table -m "$tiny" -n 60 -o "$tmp/out.md" "$samples/table1.png" 2>/dev/null; then
+if "$NVLM_BIN" table --whole -m "$tiny" -n 60 -o "$tmp/out.md" "$samples/table1.png" 2>/dev/null; then
     well_formed "$tmp/out.md" || fail "table -o: not well-formed"
 fi
 
 checks=$((checks + 1))
 cp "$samples"/table1.png "$samples"/table1.md "$samples"/table2.png "$samples"/table2.md "$tmp/"
-if "$NVLM_BIN" eval -m "$tiny" --data "$tmp" -n 40 --json "$tmp/scores.json" >"$tmp/eval.md" 2>"$tmp/err"; then
+if "$NVLM_BIN" eval --whole -m "$tiny" --data "$tmp" -n 40 --json "$tmp/scores.json" >"$tmp/eval.md" 2>"$tmp/err"; then
     $py - "$tmp/scores.json" <<'PY' || fail "eval --json"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -76,7 +77,8 @@ expect_error() {
     grep -q -- "$pattern" "$tmp/err" || fail "nvlm $*: stderr '$(cat "$tmp/err")' lacks '$pattern'"
 }
 expect_error 2 "IMAGE is required" table -m "$tiny"
-expect_error 1 "cannot open" table -m "$tiny" "$tmp/missing.png"
+expect_error 1 "cannot open" table --whole -m "$tiny" "$tmp/missing.png"
+expect_error 1 "no cell reader" table -m "$tiny" "$samples/table1.png"
 expect_error 2 "--data DIR is required" eval -m "$tiny"
 mkdir -p "$tmp/nolabel" && cp "$samples/table1.png" "$tmp/nolabel/"
 expect_error 1 "table1.md" eval -m "$tiny" --data "$tmp/nolabel"

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# cli_table_cells.sh - `nvlm table`'s default path (layout finds the grid,
+# the model reads each cell) end to end on the reference fixture model with
+# a cell reader added to its config (random weights: the grid is the
+# layout's and must match the truth's shape; the cells are noise but must
+# stay inside a well-formed table). Also --layout, --debug-png,
+# --dump-cells, several images, --json, and the refusals: no table in the
+# image (blank, one line, a photo), an unreadable image, -o into a missing
+# folder (refused before any model runs).
+set -u
+: "${NVLM_BIN:?}" "${NV_FIXTURE_DIR:?}" "${NV_SOURCE_ROOT:?}"
+py=/usr/bin/python3
+samples="$NV_SOURCE_ROOT/assets/samples"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+checks=0
+fail() { echo "FAILED: $*" >&2; failures=$((failures + 1)); }
+
+# The tiny fixture with a cell reader (the weights and tokenizer linked).
+cells="$tmp/tiny_cells"
+mkdir -p "$cells"
+ln -s "$NV_FIXTURE_DIR/tiny_nvlm/model.safetensors" "$cells/"
+ln -s "$NV_FIXTURE_DIR/tiny_nvlm/tokenizer.json" "$cells/"
+$py - "$NV_FIXTURE_DIR/tiny_nvlm/config.json" "$cells/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+# The fixture's tiles are 28 px: four strips of 7, text lines of 5.
+c["nvlm_cell_reader"] = {"prompt": "Read the cell.", "line_height": 5, "strip_height": 7}
+json.dump(c, open(sys.argv[2], "w"))
+PY
+
+# rows x columns of a Markdown table file (header counted as a row).
+shape() {
+    $py - "$1" <<'PY'
+import re, sys
+lines = [l for l in open(sys.argv[1], encoding="utf-8", errors="replace").read().split("\n")
+         if l.startswith("|")]
+def cells(l):
+    assert l.startswith("| ") and l.endswith(" |"), l
+    return re.split(r"(?<!\\) \| ", l[2:-2])
+assert all(c == "---" for c in cells(lines[1])), lines[1]
+n = len(cells(lines[0]))
+assert all(len(cells(l)) == n for l in lines), lines
+assert not any(ord(ch) < 32 for l in lines for ch in l), "control characters"
+print("%dx%d" % (len(lines) - 1, n))
+PY
+}
+
+# The layout alone finds each sample's grid exactly.
+for md in "$samples"/*.md; do
+    checks=$((checks + 1))
+    img="${md%.md}.png"
+    want=$(shape "$md")
+    got=$("$NVLM_BIN" table --layout "$img" | $py -c \
+        'import json,sys; d=json.load(sys.stdin); print("%sx%s" % (d["rows"], d["cols"]))')
+    [ "$got" = "$want" ] || fail "--layout $(basename "$img"): $got, truth $want"
+done
+
+# Each head reads into a well-formed table of the layout's shape.
+for head in d x h; do
+    checks=$((checks + 1))
+    if "$NVLM_BIN" table -m "$cells" --fusion $head -n 8 "$samples/table1.png" \
+        >"$tmp/t.md" 2>"$tmp/err"; then
+        got=$(shape "$tmp/t.md") || fail "table --fusion $head: not well-formed: $(cat "$tmp/t.md")"
+        [ "$got" = "$(shape "$samples/table1.md")" ] || fail "table --fusion $head: shape $got"
+    else
+        fail "table --fusion $head: $(cat "$tmp/err")"
+    fi
+done
+
+# Several images: each table after a comment naming its image; --json: one
+# object per image with the counts.
+checks=$((checks + 1))
+"$NVLM_BIN" table -m "$cells" -n 4 "$samples/table1.png" "$samples/table3.png" \
+    >"$tmp/two.md" 2>/dev/null || fail "two images: exit $?"
+[ "$(grep -c '^<!-- ' "$tmp/two.md")" = 2 ] || fail "two images: $(head -3 "$tmp/two.md")"
+checks=$((checks + 1))
+"$NVLM_BIN" table -m "$cells" -n 4 --json "$samples/table4.png" >"$tmp/j.json" 2>/dev/null \
+    || fail "--json: exit $?"
+$py - "$tmp/j.json" <<'PY' || fail "--json: $(cat "$tmp/j.json")"
+import json, sys
+d = json.loads(open(sys.argv[1]).read())
+assert d["mode"] == "cells" and d["rows"] == 5 and d["cols"] == 4, d
+assert d["cells_read"] + d["cells_empty"] + d["cells_failed"] == 20, d
+assert d["markdown"].startswith("| "), d
+PY
+
+# --debug-png writes a PNG of the image's size; --dump-cells one tile per
+# non-empty cell.
+checks=$((checks + 1))
+"$NVLM_BIN" table --debug-png "$tmp/dbg.png" "$samples/table2.png" >/dev/null 2>&1 \
+    || fail "--debug-png: exit $?"
+$py -c "from PIL import Image; import sys; assert Image.open(sys.argv[1]).size == (445, 291)" \
+    "$tmp/dbg.png" || fail "--debug-png: bad PNG"
+checks=$((checks + 1))
+mkdir -p "$tmp/tiles"
+"$NVLM_BIN" table -m "$cells" --dump-cells "$tmp/tiles" "$samples/table2.png" 2>/dev/null \
+    || fail "--dump-cells: exit $?"
+n=$(ls "$tmp/tiles" | wc -l)
+want=$($py -c "import sys; t=open(sys.argv[1]).read().split('\n'); rows=[l for l in t if l.startswith('|')]; rows=rows[:1]+rows[2:]; import re; print(sum(1 for l in rows for c in re.split(r'(?<!\\\\) \| ', l[2:-2]) if c.strip()))" "$samples/table2.md")
+[ "$n" = "$want" ] || fail "--dump-cells: $n tiles, $want non-empty cells"
+
+# No table: one clear line and exit 1, never an invented table.
+$py - "$tmp" <<'PY'
+import sys
+from PIL import Image, ImageDraw
+import numpy as np
+d = sys.argv[1]
+Image.new("RGB", (300, 200), (255, 255, 255)).save(d + "/blank.png")
+rng = np.random.default_rng(1)
+Image.fromarray(rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)).save(d + "/noise.png")
+g = np.linspace(0, 255, 300, dtype=np.uint8)
+Image.fromarray(np.stack([np.tile(g, (200, 1))] * 3, -1)).save(d + "/gradient.png")
+im = Image.new("RGB", (300, 60), (255, 255, 255))
+ImageDraw.Draw(im).text((10, 20), "just one line of text here", fill=(0, 0, 0))
+im.save(d + "/oneline.png")
+PY
+for name in blank noise gradient oneline; do
+    checks=$((checks + 1))
+    "$NVLM_BIN" table -m "$cells" "$tmp/$name.png" >"$tmp/out" 2>"$tmp/err"
+    status=$?
+    [ $status = 1 ] || fail "$name: exit $status"
+    [ -s "$tmp/out" ] && fail "$name: printed a table: $(cat "$tmp/out")"
+    grep -q "no table found" "$tmp/err" || fail "$name: $(cat "$tmp/err")"
+    [ "$(wc -l <"$tmp/err")" = 1 ] || fail "$name: more than one line: $(cat "$tmp/err")"
+done
+checks=$((checks + 1))
+"$NVLM_BIN" table -m "$cells" --json "$tmp/blank.png" >"$tmp/out" 2>/dev/null
+$py -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['markdown'] is None and 'no table' in d['error']" \
+    "$tmp/out" || fail "--json no table: $(cat "$tmp/out")"
+
+expect_error() {
+    local want_status=$1 pattern=$2; shift 2
+    checks=$((checks + 1))
+    "$NVLM_BIN" "$@" >/dev/null 2>"$tmp/err"; local status=$?
+    [ "$status" = "$want_status" ] || fail "nvlm $*: exit $status, want $want_status"
+    grep -q -- "$pattern" "$tmp/err" || fail "nvlm $*: stderr '$(cat "$tmp/err")' lacks '$pattern'"
+}
+printf 'not an image' >"$tmp/bad.png"
+expect_error 1 "bad.png" table -m "$cells" "$tmp/bad.png"
+expect_error 1 "missing_dir" table -m "$cells" -o "$tmp/missing_dir/out.md" "$samples/table1.png"
+expect_error 2 "does not go" table --whole --layout "$samples/table1.png"
+expect_error 2 "unknown argument" table --bogus "$samples/table1.png"
+
+echo "cli_table_cells: $checks checks, $failures failed"
+[ "$failures" = 0 ]
