@@ -161,6 +161,34 @@ static int write_ppm(const char *path, const nv_image *img, char *err,
     return 0;
 }
 
+/* One JSON line per tile in DIR/tiles.jsonl: where its crop went. */
+static int append_geometry(const char *dir, const char *tile_path,
+                           const nv_cell_tile_geom *g, char *err,
+                           size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tiles.jsonl", dir);
+    FILE *f = fopen(path, "a");
+    if (!f) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    const char *base = strrchr(tile_path, '/');
+    fprintf(f, "{\"tile\":\"%s\",\"crop\":[%d,%d,%d,%d],\"scaled\":[%d,%d],"
+            "\"strip_left\":%d,\"strips\":[", base ? base + 1 : tile_path,
+            g->crop.x0, g->crop.y0, g->crop.x1, g->crop.y1, g->scaled_w,
+            g->scaled_h, g->strip_left);
+    for (int k = 0; k < g->n_strips; k++)
+        fprintf(f, "%s[%d,%d,%d]", k ? "," : "", g->strip_x0[k],
+                g->strip_x1[k], g->strip_y[k]);
+    fprintf(f, "]}\n");
+    if (fclose(f) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int table_dump_cells(const table_page *page, const nv_cell_tile_opts *opts,
                      const char *dir, const char *prefix, char *err,
                      size_t errlen)
@@ -173,8 +201,9 @@ int table_dump_cells(const table_page *page, const nv_cell_tile_opts *opts,
             if (b->x0 >= b->x1)
                 continue;
             nv_image tile;
+            nv_cell_tile_geom g;
             nv_error e = {{0}};
-            if (nv_cell_tile_make(&page->map, l, r, c, opts, &tile, &e)) {
+            if (nv_cell_tile_make(&page->map, l, r, c, opts, &tile, &g, &e)) {
                 fprintf(stderr, "nvlm table: %s: %s (not written)\n", prefix,
                         e.msg);
                 continue;
@@ -184,6 +213,8 @@ int table_dump_cells(const table_page *page, const nv_cell_tile_opts *opts,
                      r, c);
             int rc = write_ppm(path, &tile, err, errlen);
             nv_image_free(&tile);
+            if (!rc)
+                rc = append_geometry(dir, path, &g, err, errlen);
             if (rc)
                 return -1;
             written++;
@@ -343,7 +374,8 @@ int table_read_cells(nvlm_model *m, const table_page *page, int max_new,
             }
             nv_image tile;
             nv_error e = {{0}};
-            if (nv_cell_tile_make(&page->map, l, r, c, &opts, &tile, &e)) {
+            if (nv_cell_tile_make(&page->map, l, r, c, &opts, &tile, NULL,
+                                  &e)) {
                 stats->failed++;
                 nv_strbuf_addf(&note, "row %d, column %d not read: ", r + 1,
                                c + 1);

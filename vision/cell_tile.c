@@ -72,7 +72,8 @@ static int column_blank(const nv_image *img, int x)
 
 int nv_cell_tile_make(const nv_ink_map *map, const nv_table_layout *layout,
                       int row, int col, const nv_cell_tile_opts *opts,
-                      nv_image *tile, nv_error *err)
+                      nv_image *tile, nv_cell_tile_geom *geom,
+                      nv_error *err)
 {
     memset(tile, 0, sizeof *tile);
     const nv_box *cell = nv_layout_cell(layout, row, col);
@@ -102,6 +103,8 @@ int nv_cell_tile_make(const nv_ink_map *map, const nv_table_layout *layout,
     if (sw < 1)
         sw = 1;
     int n_strips = S / SH, usable = S - 2;
+    if (n_strips > NV_CELL_TILE_MAX_STRIPS)
+        n_strips = NV_CELL_TILE_MAX_STRIPS;
     if (sw > (long)n_strips * usable)
         return nv_fail(err, "cell (%d, %d) is %d px wide at the reading "
                        "scale; one tile holds %d (%d strips of %d)", row, col,
@@ -119,6 +122,13 @@ int nv_cell_tile_make(const nv_ink_map *map, const nv_table_layout *layout,
         return -1;
     }
     memset(tile->rgb, 255, (size_t)S * S * 3);
+    if (geom) {
+        memset(geom, 0, sizeof *geom);
+        geom->crop = b;
+        geom->scaled_w = sw;
+        geom->scaled_h = sh;
+        geom->strip_left = 1;
+    }
     int x = 0, strip = 0;
     while (x < sw) {
         if (strip >= n_strips) {
@@ -136,6 +146,12 @@ int nv_cell_tile_make(const nv_ink_map *map, const nv_table_layout *layout,
                 end = cut;
         }
         int y0 = strip * SH + (SH - sh) / 2;
+        if (geom) {
+            geom->strip_x0[strip] = x;
+            geom->strip_x1[strip] = end;
+            geom->strip_y[strip] = y0;
+            geom->n_strips = strip + 1;
+        }
         for (int y = 0; y < sh; y++)
             memcpy(tile->rgb + 3 * ((size_t)(y0 + y) * S + 1),
                    scaled.rgb + 3 * ((size_t)y * sw + x), 3 * (size_t)(end - x));

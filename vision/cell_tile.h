@@ -33,13 +33,28 @@ typedef struct nv_cell_tile_opts {
     int strip_height; /* height of one strip of text on the tile */
 } nv_cell_tile_opts;
 
+/* Where the crop went, so that a point of the image can be found on the
+ * tile (training targets: tools/train/cells.py). */
+#define NV_CELL_TILE_MAX_STRIPS 64
+typedef struct nv_cell_tile_geom {
+    nv_box crop;          /* the crop in image pixels */
+    int scaled_w, scaled_h; /* its size after scaling */
+    int n_strips;
+    int strip_x0[NV_CELL_TILE_MAX_STRIPS]; /* scaled x where strip k starts */
+    int strip_x1[NV_CELL_TILE_MAX_STRIPS]; /* and ends (exclusive) */
+    int strip_y[NV_CELL_TILE_MAX_STRIPS];  /* tile y of its top row */
+    int strip_left;       /* tile x of each strip's first column */
+} nv_cell_tile_geom;
+
 /* tile 224, line 24, strips of 28 (two patch rows of 14: one token row
  * after the 2x2 pixel shuffle). */
 nv_cell_tile_opts nv_cell_tile_opts_default(void);
 
-/* The tile for cell (row, col) of the layout. The cell must not be empty. */
+/* The tile for cell (row, col) of the layout. The cell must not be empty.
+ * geom (may be NULL) receives where the crop went. */
 int nv_cell_tile_make(const nv_ink_map *map, const nv_table_layout *layout,
                       int row, int col, const nv_cell_tile_opts *opts,
-                      nv_image *tile, nv_error *err);
+                      nv_image *tile, nv_cell_tile_geom *geom,
+                      nv_error *err);
 
 #endif

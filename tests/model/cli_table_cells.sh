@@ -143,5 +143,23 @@ expect_error 1 "missing_dir" table -m "$cells" -o "$tmp/missing_dir/out.md" "$sa
 expect_error 2 "does not go" table --whole --layout "$samples/table1.png"
 expect_error 2 "unknown argument" table --bogus "$samples/table1.png"
 
+# A hostile nvlm_cell_reader is refused at load with a message naming it.
+for bad in '"yes"' '{"prompt": "", "line_height": 5, "strip_height": 7}' \
+    '{"prompt": "p", "line_height": 1e300, "strip_height": 7}' \
+    '{"prompt": "p", "line_height": 5, "strip_height": 7.5}' \
+    '{"prompt": "p", "line_height": 8, "strip_height": 7}' \
+    '{"prompt": "p", "line_height": 5, "strip_height": 1000}'; do
+    mkdir -p "$tmp/bad"
+    ln -sf "$NV_FIXTURE_DIR/tiny_nvlm/model.safetensors" "$tmp/bad/"
+    ln -sf "$NV_FIXTURE_DIR/tiny_nvlm/tokenizer.json" "$tmp/bad/"
+    $py - "$NV_FIXTURE_DIR/tiny_nvlm/config.json" "$tmp/bad/config.json" "$bad" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["nvlm_cell_reader"] = json.loads(sys.argv[3])
+json.dump(c, open(sys.argv[2], "w"))
+PY
+    expect_error 1 "nvlm_cell_reader" table -m "$tmp/bad" "$samples/table1.png"
+done
+
 echo "cli_table_cells: $checks checks, $failures failed"
 [ "$failures" = 0 ]

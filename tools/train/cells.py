@@ -37,6 +37,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools", "reference"))
 
 import nvlm_train as NT  # noqa: E402
 import st_io  # noqa: E402
+import curriculum as CR  # noqa: E402
 import train_stages as TS  # noqa: E402
 from tools.tablegen import gen  # noqa: E402
 
@@ -142,13 +143,100 @@ def cmd_data(args):
     return 0
 
 
+# ---------------------------------------------------------------- pointing targets
+
+def glyph_tokens(box, geom, tile=224, token=28):
+    """The image tokens (row-major on the tile's 8 x 8 token grid) a glyph box of the image
+    covers on its cell's tile, from the tile geometry nvlm --dump-cells records."""
+    x0, y0, x1, y1 = geom["crop"]
+    sw, sh = geom["scaled"]
+    sx, sy = sw / max(1, x1 - x0), sh / max(1, y1 - y0)
+    gy = ((box[1] + box[3]) / 2 - y0) * sy
+    per_row = tile // token
+    out = []
+    for gx in (box[0] - x0 + 0.5, (box[0] + box[2]) / 2 - x0, box[2] - x0 - 0.5):
+        px = gx * sx
+        for a, b, ty in geom["strips"]:
+            if a <= px < b:
+                tx = geom["strip_left"] + px - a
+                t = int((ty + gy) // token) * per_row + int(tx // token)
+                if 0 <= t < per_row * per_row and t not in out:
+                    out.append(t)
+                break
+    return out
+
+
+def cell_points(sample, geoms, stem):
+    """{key: per answer byte, the tokens of its glyph ([] for spaces and <|im_end|>)} for the
+    cells of one generated table whose glyphs match their text."""
+    t = sample["table"]
+    rows = [t["header"]] + t["rows"]
+    out = {}
+    for r, line in enumerate(rows):
+        for c, text in enumerate(line):
+            geom = geoms.get("%s_r%02d_c%02d.ppm" % (stem, r, c))
+            if not text or geom is None:
+                continue
+            x0, y0, x1, y1 = sample["cells"][r][c]
+            boxes = [b for ch, b in sample["glyphs"]
+                     if x0 <= (b[0] + b[2]) / 2 < x1 and y0 <= (b[1] + b[3]) / 2 < y1]
+            chars = [ch for ch in text if not ch.isspace()]
+            if len(boxes) != len(chars):
+                continue
+            point, g = [], 0
+            for ch in text:
+                n = len(ch.encode("utf-8"))
+                if ch.isspace():
+                    point += [[]] * n
+                else:
+                    point += [glyph_tokens(boxes[g], geom)] * n
+                    g += 1
+            out["%s/%d/%d" % (sample["id"], r, c)] = point + [[]]
+    return out
+
+
+def cmd_point(args):
+    """Adds pointing targets ("point", per cell) to a data file, from the tile geometry of
+    nvlm --dump-cells over the same generated tables."""
+    data = torch.load(args.data)
+    points = {}
+    with tempfile.TemporaryDirectory(prefix="nvlm_point_") as work:
+        for start in range(0, data["count"], 50):
+            n = min(50, data["count"] - start)
+            samples, paths = [], []
+            for i in range(start, start + n):
+                smp = gen.make_sample(data["split"], data["seed"], i)
+                path = os.path.join(work, smp["id"] + ".png")
+                smp["image"].save(path)
+                samples.append(smp)
+                paths.append(path)
+            cells_dir = os.path.join(work, "cells")
+            os.makedirs(cells_dir)
+            subprocess.run([args.nvlm, "table", "--dump-cells", cells_dir] + paths,
+                           capture_output=True)
+            geoms = {}
+            with open(os.path.join(cells_dir, "tiles.jsonl")) as f:
+                for line in f:
+                    g = json.loads(line)
+                    geoms[g["tile"]] = g
+            for smp in samples:
+                points.update(cell_points(smp, geoms, smp["id"]))
+            shutil.rmtree(cells_dir)
+            for p in paths:
+                os.remove(p)
+    data["point"] = [points.get(k) for k in data["keys"]]
+    have = sum(p is not None for p in data["point"])
+    print(json.dumps({"cells": len(data["keys"]), "with_targets": have}))
+    torch.save(data, args.data + ".tmp")
+    os.replace(args.data + ".tmp", args.data)
+    return 0
+
+
 # ---------------------------------------------------------------- training
 
-class CellRunner(NT.Runner):
-    """Batches carry the frozen ViT's features [n, T, 4C] in place of tiles."""
-
-    def encode(self, head, feats):
-        return NT.projector(self.w, NT.PROJ[head], feats.to(self.device).float())
+class CellRunner(CR.FeatureRunner):
+    """Batches carry the frozen ViT's features [n, T, 4C] in place of tiles (encode), and
+    with point_weight > 0 the pointing loss of curriculum.py (loss)."""
 
 
 def head_weights(model_w, head):
@@ -161,6 +249,14 @@ def head_weights(model_w, head):
         lm.update({k[len(head) + 1:]: v for k, v in model_w.items()
                    if k.startswith(head + "_language_model.")})
     return fusion, lm
+
+
+def make_batch(prompter, head, data, idx):
+    batch = NT.make_batch(prompter, head, [(data["feats"][j:j + 1], PROMPT, data["texts"][j])
+                                           for j in idx])
+    if data.get("point"):
+        batch["point"] = [data["point"][j] for j in idx]
+    return batch
 
 
 class Batches:
@@ -176,9 +272,7 @@ class Batches:
             order = self.rng.permutation(n)
             for i in range(0, n - self.batch + 1, self.batch):
                 idx = order[i:i + self.batch]
-                yield NT.make_batch(self.prompter, self.head,
-                                    [(self.data["feats"][j:j + 1], PROMPT, self.data["texts"][j])
-                                     for j in idx])
+                yield make_batch(self.prompter, self.head, self.data, idx)
 
 
 def char_accuracy(runner, head, batch):
@@ -217,14 +311,21 @@ def cmd_train(args):
     tok = NT.write_tokenizer(os.path.join(args.out, "tokenizer"))
     runner = CellRunner(raw, tok, {**fusion, **lm}, torch.device("cpu"))
     nval = min(args.val_count, len(val["texts"]))
-    val_batch = NT.make_batch(runner.prompter, head, [(val["feats"][j:j + 1], PROMPT,
-                                                       val["texts"][j]) for j in range(nval)])
+    runner.point_weight = args.point
+    runner.point_layer = args.point_layer % runner.cfg.layers
+    if args.point and not data.get("point"):
+        raise SystemExit("cells train: --point needs targets: run `cells.py point --data %s`"
+                         % args.data)
+    val_batch = make_batch(runner.prompter, head, val, list(range(nval)))
     log = open(os.path.join(args.out, "log_%s.jsonl" % head), "a")
     TS.log_line(log, {"head": head, "args": vars(args), "train_cells": len(data["texts"]),
                       "fusion_params": sum(v.numel() for v in fusion.values())})
 
     def on_log(step):
         rec = {"val_char_acc": round(char_accuracy(runner, head, val_batch), 4)}
+        if args.point and val_batch.get("point"):
+            with torch.no_grad():
+                rec["val_point_mass"] = round(runner.pointing(head, val_batch)[2], 4)
         if args.greedy_every and step % args.greedy_every == 0:
             preds = greedy_texts(runner, head, val["feats"][:args.greedy_count])
             rec["val_exact"] = round(float(np.mean([p == t for p, t in zip(
@@ -255,6 +356,92 @@ def cmd_train(args):
     with open(os.path.join(args.out, "result_%s.json" % head), "w") as f:
         json.dump(dict(result, config=raw_out), f, indent=1)
     return 0
+
+
+# ---------------------------------------------------------------- C = PyTorch
+
+def markdown_cells(markdown):
+    """Cells of nvlm's Markdown output, header row first (the separator dropped)."""
+    rows = []
+    for line in markdown.splitlines():
+        if not line.startswith("| "):
+            continue
+        cells = [c.replace("\\|", "|") for c in split_row(line[2:-2])]
+        if all(set(c) <= {"-"} and c for c in cells):
+            continue
+        rows.append(cells)
+    return rows
+
+
+def split_row(text):
+    out, cur, i = [], "", 0
+    while i < len(text):
+        if text.startswith(" | ", i) and not cur.endswith("\\"):
+            out.append(cur)
+            cur, i = "", i + 3
+        else:
+            cur, i = cur + text[i], i + 1
+    out.append(cur)
+    return out
+
+
+def cmd_check(args):
+    """The C runtime's greedy cell texts against PyTorch's on the C runtime's own tiles."""
+    torch.set_num_threads(args.threads)
+    raw, w = load_model(args.model)
+    tok = NT.write_tokenizer(tempfile.mkdtemp(prefix="nvlm_tok_"))
+    runner = NT.Runner(raw, tok, w, torch.device("cpu"))
+    same = total = 0
+    diffs = []
+    report = {}
+    with tempfile.TemporaryDirectory(prefix="nvlm_check_") as work:
+        paths = []
+        for i in range(args.count):
+            s = gen.make_sample(args.split, args.seed, i)
+            path = os.path.join(work, s["id"] + ".png")
+            s["image"].save(path)
+            paths.append(path)
+        cells_dir = os.path.join(work, "cells")
+        os.makedirs(cells_dir)
+        subprocess.run([args.nvlm, "table", "-m", args.model, "--dump-cells", cells_dir] + paths,
+                       capture_output=True, check=False)
+        for head in args.heads.split(","):
+            out = subprocess.run([args.nvlm, "table", "-m", args.model, "--fusion", head,
+                                  "--json", "-t", str(args.threads)] + paths,
+                                 capture_output=True, text=True)
+            c_tables = {}
+            for line in out.stdout.splitlines():
+                d = json.loads(line)
+                if d.get("markdown"):
+                    stem = os.path.splitext(os.path.basename(d["image"]))[0]
+                    c_tables[stem] = markdown_cells(d["markdown"])
+            files = sorted(f for f in os.listdir(cells_dir)
+                           if f.rsplit("_r", 1)[0] in c_tables)
+            h_same = h_total = 0
+            for start in range(0, len(files), 64):
+                chunk = files[start:start + 64]
+                tiles = torch.from_numpy(np.stack([read_ppm(os.path.join(cells_dir, f))
+                                                   for f in chunk]))
+                ids = runner.greedy(head, [(tiles[j:j + 1], PROMPT, "") for j in range(len(chunk))],
+                                    args.max_new)
+                for f, seq in zip(chunk, ids):
+                    py_text = runner.decode([t for t in seq if t != runner.prompter.im_end]).strip()
+                    stem, rc = f[:-4].rsplit("_r", 1)
+                    r, c = (int(v) for v in rc.split("_c"))
+                    c_text = c_tables[stem][r][c].strip()
+                    h_total += 1
+                    py_text = py_text.replace("\n", "").replace("\r", "")
+                    if py_text == c_text:
+                        h_same += 1
+                    elif len(diffs) < 20:
+                        diffs.append({"head": head, "cell": f, "pytorch": py_text, "c": c_text})
+            report[head] = {"cells": h_total, "identical": h_same}
+            same += h_same
+            total += h_total
+            print(json.dumps({"head": head, "cells": h_total, "identical": h_same}), flush=True)
+    report["diffs"] = diffs
+    print(json.dumps(report, indent=1))
+    return 0 if total and same >= args.min_agree * total else 1
 
 
 # ---------------------------------------------------------------- export
@@ -323,7 +510,24 @@ def main(argv=None):
     t.add_argument("--greedy-every", type=int, default=0, help="greedy val exact every N steps")
     t.add_argument("--greedy-count", type=int, default=128)
     t.add_argument("--log-every", type=int, default=50)
+    t.add_argument("--point", type=float, default=0.0, metavar="WEIGHT",
+                   help="pointing loss weight (curriculum.py --point): one attention head is "
+                   "told which image tokens hold each glyph")
+    t.add_argument("--point-layer", type=int, default=-1)
     t.add_argument("--max-minutes", type=float, default=0)
+    pt = sub.add_parser("point", help="add pointing targets to a data file")
+    pt.add_argument("--nvlm", default=os.path.join(ROOT, "build", "cli", "nvlm"))
+    pt.add_argument("--data", required=True)
+    c = sub.add_parser("check", help="C runtime = PyTorch on the cells of generated tables")
+    c.add_argument("--nvlm", default=os.path.join(ROOT, "build", "cli", "nvlm"))
+    c.add_argument("--model", default=BUNDLED)
+    c.add_argument("--heads", default="d,x,h")
+    c.add_argument("--split", default="test")
+    c.add_argument("--seed", type=int, default=1)
+    c.add_argument("--count", type=int, default=100, help="tables")
+    c.add_argument("--max-new", type=int, default=64)
+    c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--min-agree", type=float, default=0.99)
     e = sub.add_parser("export", help="write the model directory")
     e.add_argument("run")
     e.add_argument("--init", default=BUNDLED)
@@ -331,7 +535,8 @@ def main(argv=None):
     e.add_argument("--trained", default="tools/train/cells.py (docs/training.md)")
     e.add_argument("--warning", default="")
     args = ap.parse_args(argv)
-    return {"data": cmd_data, "train": cmd_train, "export": cmd_export}[args.cmd](args)
+    return {"data": cmd_data, "train": cmd_train, "check": cmd_check, "point": cmd_point,
+            "export": cmd_export}[args.cmd](args)
 
 
 if __name__ == "__main__":
