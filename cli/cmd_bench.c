@@ -3,7 +3,9 @@
  * times (medians over --repeat runs after --warmup runs), counts tokens and
  * sequence lengths, computes FLOPs and KV bytes (fusion/model_cost.h) and,
  * with --labels, scores the answers (fusion/table_metrics.h). Output: a
- * Markdown table on stdout, --json FILE and --chart FILE (SVG). */
+ * Markdown table on stdout, --json FILE and --chart FILE (SVG).
+ * --prompt-tokens N measures the decoder's text prefill instead
+ * (cli/bench_prefill.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 
 #include "cli/args.h"
 #include "cli/bench_images.h"
+#include "cli/bench_prefill.h"
 #include "cli/bench_random.h"
 #include "cli/bench_report.h"
 #include "cli/bench_tables.h"
@@ -38,6 +41,7 @@ struct bench_args {
     const char *chart;
     const char *prompt;
     int repeat, warmup, new_tokens, threads;
+    int prompt_tokens; /* > 0: text-only prefill benchmark */
     int cost_only;
 };
 
@@ -74,6 +78,9 @@ static void usage(FILE *out)
         "  --json FILE          also write the results as JSON\n"
         "  --chart FILE         SVG chart: time to first token and KV bytes\n"
         "                       against tiles, one line per fusion\n"
+        "  --prompt-tokens N    instead: the decoder's prefill of N text\n"
+        "                       tokens (the prompt's repeated; no image) at\n"
+        "                       1 thread and at -t threads, and the speed-up\n"
         "  -h, --help           this text\n"
         "\n"
         "nvlm bench --tables times the table job (grid + cell reader) per\n"
@@ -113,6 +120,7 @@ static int parse_args(int argc, char **argv, struct bench_args *a, int *done)
         {"--warmup", NULL, NULL, &a->warmup, 0, 1000},
         {"--n-predict", "-n", NULL, &a->new_tokens, 1, 100000},
         {"--threads", "-t", NULL, &a->threads, 1, 1024},
+        {"--prompt-tokens", NULL, NULL, &a->prompt_tokens, 1, 1000000},
     };
     *done = 0;
     for (int i = 1; i < argc; i++) {
@@ -154,6 +162,14 @@ static int parse_args(int argc, char **argv, struct bench_args *a, int *done)
     }
     if (a->images && a->sizes) {
         fprintf(stderr, "nvlm bench: give --images or --sizes, not both\n");
+        return 2;
+    }
+    if (a->prompt_tokens &&
+        (a->images || a->sizes || a->labels || a->max_tiles || a->chart ||
+         a->fusions || a->cost_only)) {
+        fprintf(stderr, "nvlm bench: --prompt-tokens runs the decoder "
+                "alone: no --images, --sizes, --labels, --max-tiles, "
+                "--fusion, --chart or --cost-only\n");
         return 2;
     }
     if (a->labels && !a->images) {
@@ -539,7 +555,15 @@ int nv_cmd_bench(int argc, char **argv)
             return 1;
         snprintf(model_name, sizeof model_name, "%s", model_dir);
     }
-    rc = run_bench(&a, model_dir, model_name, &err);
+    if (a.prompt_tokens) {
+        bench_prefill_args pa = {
+            .model_dir = model_dir, .model_name = model_name,
+            .prompt = a.prompt, .json = a.json, .tokens = a.prompt_tokens,
+            .threads = a.threads, .repeat = a.repeat, .warmup = a.warmup,
+        };
+        rc = bench_prefill_run(&pa, &err);
+    } else
+        rc = run_bench(&a, model_dir, model_name, &err);
     if (a.random)
         nv_bench_random_remove(model_dir);
     if (rc) {

@@ -1,5 +1,23 @@
 /* threads.c - a fixed pthread pool that hands out loop indices; see threads.h.
  *
+ * The rule: one owner of the cores at a time. nvlm has two sets of threads,
+ * this pool's and OpenBLAS's (the pthreads build keeps its own workers),
+ * and each set is sized to the whole machine. They must never run at once:
+ *   - while a pool job runs, OpenBLAS is pinned to 1 thread (nv_pool_run
+ *     does it for every job, so no caller can forget), so a matrix product
+ *     inside a task runs on the worker that called it;
+ *   - between jobs the pool's workers sleep on a condition variable (never
+ *     a busy loop), so OpenBLAS's threads have the cores to themselves for
+ *     the products the calling thread runs outside the pool.
+ * Why: OpenBLAS's threads wait for work by spinning, and its callers spin
+ * waiting for them. With both sets running (attention's sgemm calls from
+ * pool tasks with OpenBLAS at 2 threads: four threads on two cores), most
+ * of the time went to that spinning (a 512-token prefill on 2 threads was
+ * slower than on 1), and under SCHED_FIFO a spinning thread that holds a
+ * core starves the very thread it waits for, so the prefill never ended.
+ * The pool's own waits (workers for a job, the caller for the workers)
+ * all block in pthread_cond_wait for the same reason.
+ *
  * Each nv_pool_run publishes one job (fn, ctx, n) under the mutex and bumps
  * a generation counter; the workers wake on it, and they and the caller take
  * indices from a shared atomic counter until it passes n, so uneven tasks
@@ -36,6 +54,32 @@ struct nv_pool {
     int n;
     atomic_int next_index;
 };
+
+/* OpenBLAS's thread count is process-wide, and pools of several models may
+ * run jobs at once: the first job to start pins it to 1, the last to end
+ * puts back the count the rest of nvlm asked for (nv_threads_set_blas). */
+static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
+static int blas_pins;    /* pool jobs running now */
+static int blas_threads; /* while pinned: the count to put back */
+
+static void blas_pin(void)
+{
+    pthread_mutex_lock(&blas_lock);
+    if (blas_pins++ == 0) {
+        blas_threads = openblas_get_num_threads();
+        if (blas_threads > 1)
+            openblas_set_num_threads(1);
+    }
+    pthread_mutex_unlock(&blas_lock);
+}
+
+static void blas_unpin(void)
+{
+    pthread_mutex_lock(&blas_lock);
+    if (--blas_pins == 0 && blas_threads > 1)
+        openblas_set_num_threads(blas_threads);
+    pthread_mutex_unlock(&blas_lock);
+}
 
 int nv_threads_available(void)
 {
@@ -168,6 +212,7 @@ void nv_pool_run(nv_pool *pool, int n, nv_task_fn fn, void *ctx)
             fn(ctx, i);
         return;
     }
+    blas_pin();
     pthread_mutex_lock(&pool->mutex);
     pool->fn = fn;
     pool->ctx = ctx;
@@ -184,13 +229,20 @@ void nv_pool_run(nv_pool *pool, int n, nv_task_fn fn, void *ctx)
     while (pool->busy_workers > 0)
         pthread_cond_wait(&pool->work_done, &pool->mutex);
     pthread_mutex_unlock(&pool->mutex);
+    blas_unpin();
 }
 
 const char *nv_threads_set_blas(int nthreads)
 {
     if (nthreads <= 0)
         nthreads = nv_threads_available();
-    openblas_set_num_threads(nthreads);
+    pthread_mutex_lock(&blas_lock);
+    /* During a pool job the pin stays; the count applies when it ends. */
+    if (blas_pins > 0)
+        blas_threads = nthreads;
+    else
+        openblas_set_num_threads(nthreads);
+    pthread_mutex_unlock(&blas_lock);
     const char *core = openblas_get_corename();
     return core ? core : "unknown";
 }
@@ -203,5 +255,8 @@ const char *nv_threads_blas_kernels(void)
 
 int nv_threads_get_blas(void)
 {
-    return openblas_get_num_threads();
+    pthread_mutex_lock(&blas_lock);
+    int n = blas_pins > 0 ? blas_threads : openblas_get_num_threads();
+    pthread_mutex_unlock(&blas_lock);
+    return n;
 }

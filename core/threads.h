@@ -1,11 +1,17 @@
-/* threads.h - a small fixed pthread pool for work that is not a matrix
- * product (attention heads, element-wise loops). Matrix products go through
- * OpenBLAS, whose own threads are set by nv_threads_set_blas().
+/* threads.h - a small fixed pthread pool for work that is not one large
+ * matrix product (attention heads, element-wise loops). Large products go
+ * through OpenBLAS, whose own threads are set by nv_threads_set_blas().
  *
  * nv_pool_run(pool, n, fn, ctx) calls fn(ctx, i) for i in [0, n) spread over
  * the pool's threads (the calling thread works too) and returns when all are
  * done. A pool of 1 thread runs everything on the caller. Not reentrant:
  * fn must not call nv_pool_run on the same pool.
+ *
+ * One owner of the cores (the rule, and why, at the top of threads.c):
+ * while a job with more than one index runs on a pool of more than one
+ * thread, OpenBLAS is pinned to 1 thread, so tasks may call BLAS freely
+ * and each call runs on its own worker; between jobs the workers sleep,
+ * and OpenBLAS may use its threads.
  */
 #ifndef NV_THREADS_H
 #define NV_THREADS_H
@@ -28,9 +34,7 @@ void nv_pool_run(nv_pool *pool, int n, nv_task_fn fn, void *ctx);
  * (openblas_get_corename()). */
 const char *nv_threads_set_blas(int nthreads);
 
-/* OpenBLAS's current thread count. Pool tasks that call BLAS themselves set
- * it to 1 around nv_pool_run and back afterwards: with more, concurrent
- * calls queue on OpenBLAS's lock and run one at a time. */
+/* OpenBLAS's thread count outside pool jobs (inside one it runs 1). */
 int nv_threads_get_blas(void);
 
 /* The kernel set OpenBLAS runs (openblas_get_corename(); the environment's

@@ -370,13 +370,10 @@ void nv_self_attention_fused(nv_pool *pool, int workers, const float *qkv,
         .workers = workers,
         .scale = scale,
     };
-    if (pool && workers > 1) {
-        /* Each task's products run single-threaded, side by side: with
-         * OpenBLAS threads on, the workers' calls would take turns. */
-        int blas_threads = nv_threads_get_blas();
-        nv_threads_set_blas(1);
+    /* Each task's products run single-threaded, side by side (nv_pool_run
+     * pins OpenBLAS to 1 thread for the job). */
+    if (pool && workers > 1)
         nv_pool_run(pool, workers, attn_task, &job);
-        nv_threads_set_blas(blas_threads);
-    } else
+    else
         attn_task(&job, 0);
 }

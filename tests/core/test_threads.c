@@ -1,6 +1,8 @@
 /* test_threads.c - the pool runs every index exactly once, for empty, tiny
  * and large ranges, on 1, 2 and 4 threads, over many repeated runs of the
- * same pool; plus the CPU count and the OpenBLAS thread setting. */
+ * same pool; plus the CPU count and the OpenBLAS thread setting, and the
+ * rule that OpenBLAS runs 1 thread while a pool job runs (threads.c). */
+#include <cblas.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,9 +96,54 @@ static void check_counts(void)
     CHECK(core != NULL && core[0] != '\0');
 }
 
+/* Each task records OpenBLAS's thread count as it sees it. */
+typedef struct blas_job {
+    atomic_int max_seen;
+    int set_to; /* > 0: task 0 calls nv_threads_set_blas(set_to) */
+} blas_job;
+
+static void note_blas(void *ctx, int index)
+{
+    blas_job *job = ctx;
+    if (index == 0 && job->set_to > 0)
+        nv_threads_set_blas(job->set_to);
+    int n = openblas_get_num_threads();
+    int seen = atomic_load(&job->max_seen);
+    while (n > seen && !atomic_compare_exchange_weak(&job->max_seen, &seen, n))
+        ;
+}
+
+static void check_blas_pinned(void)
+{
+    nv_error err = {{0}};
+    nv_pool *pool = nv_pool_create(2, &err);
+    if (!CHECK(pool != NULL))
+        return;
+    nv_threads_set_blas(2);
+    CHECK(nv_threads_get_blas() == 2);
+    blas_job job = {.set_to = 0};
+    atomic_init(&job.max_seen, 0);
+    nv_pool_run(pool, 64, note_blas, &job);
+    if (!CHECK(atomic_load(&job.max_seen) == 1))
+        fprintf(stderr, "a pool task saw OpenBLAS at %d threads\n",
+                atomic_load(&job.max_seen));
+    CHECK(openblas_get_num_threads() == 2); /* put back after the job */
+
+    /* A count set during a job applies when the job ends. */
+    blas_job during = {.set_to = 3};
+    atomic_init(&during.max_seen, 0);
+    nv_pool_run(pool, 64, note_blas, &during);
+    CHECK(atomic_load(&during.max_seen) == 1);
+    CHECK(openblas_get_num_threads() == 3);
+    CHECK(nv_threads_get_blas() == 3);
+    nv_threads_set_blas(2);
+    nv_pool_free(pool);
+}
+
 int main(void)
 {
     check_pool();
     check_counts();
+    check_blas_pinned();
     return check_summary("threads");
 }

@@ -109,12 +109,32 @@ assert [x['tiles'] for x in r]==[1,3,7,13], r
 assert [x['xattn_tokens'] for x in r]==[4*n for n in (1,3,7,13)], r
 " "$tmp/r.json" || fail "random tiny rows"
 
+# --prompt-tokens: the decoder's text prefill at 1 and 2 threads; the JSON
+# holds both rows and the speed-up (their ratio).
+"$NVLM_BIN" bench -m "$fx" --prompt-tokens 100 -t 2 --repeat 1 --warmup 0 \
+    --json "$tmp/p.json" >"$tmp/p.md" 2>"$tmp/err" \
+    || { cat "$tmp/err"; fail "--prompt-tokens"; }
+grep -q '^Speed-up 2 threads / 1 thread: ' "$tmp/p.md" || fail "no speed-up"
+"$py" -c "
+import json,sys
+r=json.load(open(sys.argv[1]))
+assert r['prompt_tokens']==100, r
+rows=r['rows']
+assert [x['threads'] for x in rows]==[1,2], rows
+assert all(x['median_ms']>0 and x['tokens_per_s']>0 for x in rows), rows
+assert abs(r['speedup']-rows[0]['median_ms']/rows[1]['median_ms'])<1e-6, r
+" "$tmp/p.json" || fail "--prompt-tokens JSON"
+
 # Bad input: exit status 2 (usage) or 1 (error), a message, no crash.
 for args in "--fusion q" "--sizes 0x5" "--sizes abc" "--max-tiles 0" \
-            "--repeat 0" "--random nope" "--labels $tmp/lab"; do
+            "--repeat 0" "--random nope" "--labels $tmp/lab" \
+            "--prompt-tokens 0" "--prompt-tokens 8 --sizes 28x28"; do
     "$NVLM_BIN" bench -m "$fx" $args >/dev/null 2>"$tmp/err"
     rc=$?
     { [ $rc = 1 ] || [ $rc = 2 ]; } || fail "'$args' gave status $rc"
     [ -s "$tmp/err" ] || fail "'$args' gave no message"
 done
+"$NVLM_BIN" bench -m "$fx" --prompt-tokens 8 -p "" >/dev/null 2>"$tmp/err" \
+    && fail "--prompt-tokens with an empty prompt accepted"
+grep -q "has no tokens" "$tmp/err" || fail "empty prompt message"
 echo "bench_cli ok"
