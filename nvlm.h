@@ -95,6 +95,13 @@ int nvlm_add_image_file(nvlm_session *s, const char *path, char *err,
  * preprocessed as an image file would be. The pixels are copied. */
 int nvlm_add_image_rgb(nvlm_session *s, int width, int height,
                        const uint8_t *rgb, char *err, size_t errlen);
+/* Runs the vision encoder once over the images of several sessions of one
+ * model (each added with nvlm_add_image_*; sessions without an image, or
+ * already encoded, are skipped): one matrix product per layer for all of
+ * their tiles instead of one per image. Each session's nvlm_generate then
+ * skips its vision pass. Hub families encode one image at a time. */
+int nvlm_encode_sessions(nvlm_session **sessions, int n, char *err,
+                         size_t errlen);
 /* Appends text to the user's turn. */
 int nvlm_add_text(nvlm_session *s, const char *text, char *err,
                   size_t errlen);

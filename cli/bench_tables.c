@@ -19,6 +19,7 @@
 #include "cli/args.h"
 #include "cli/bench_images.h"
 #include "cli/model_path.h"
+#include "cli/table_cells.h"
 #include "cli/table_run.h"
 #include "fusion/table_metrics.h"
 #include "nvlm.h"
@@ -160,6 +161,8 @@ static int bench_head(const struct tables_args *a, const char *model_dir,
     char name[2] = {head, 0};
     opt.fusion = name;
     opt.threads = a->threads;
+    if (!a->whole)
+        opt.max_context = TABLE_CELLS_CONTEXT;
     char err[1024];
     nvlm_model *m = nvlm_load(model_dir, &opt, err, sizeof err);
     if (!m) {

@@ -18,6 +18,7 @@
 #include "cli/commands.h"
 #include "cli/files.h"
 #include "cli/model_path.h"
+#include "cli/table_cells.h"
 #include "cli/table_run.h"
 #include "fusion/table_metrics.h"
 #include "nvlm.h"
@@ -121,6 +122,8 @@ static int eval_head(const char *dir, const char *head,
     nvlm_options_init(&opt);
     opt.fusion = head;
     opt.threads = a->threads;
+    if (!a->whole)
+        opt.max_context = TABLE_CELLS_CONTEXT;
     char err[1024];
     nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
     if (!m) {

@@ -349,6 +349,8 @@ int nv_cmd_table(int argc, char **argv)
     }
     if (a.max_new == 0)
         a.max_new = a.whole ? 1024 : 64;
+    if (!a.whole)
+        a.opt.max_context = TABLE_CELLS_CONTEXT;
     if (a.output && check_output(a.output)) {
         free(a.images);
         return 1;

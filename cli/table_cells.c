@@ -241,6 +241,11 @@ typedef struct {
     int tokens;
 } cell_text;
 
+/* Cells whose tiles go through the vision encoder together: one matrix
+ * product per layer for all of them (each session holds its own KV cache,
+ * so the batch stays small). */
+#define CELL_BATCH 8
+
 static int collect(void *user, int32_t id, const char *bytes, size_t len)
 {
     (void)id;
@@ -253,25 +258,32 @@ static int collect(void *user, int32_t id, const char *bytes, size_t len)
     return 0;
 }
 
-/* Reads one cell tile; *text is malloc'd. */
-static int read_tile(nvlm_model *m, const char *prompt, const nv_image *tile,
-                     int max_new, char **text, int *truncated, char *err,
-                     size_t errlen)
+/* A session holding one cell's tile and the prompt. */
+static nvlm_session *cell_session(nvlm_model *m, const char *prompt,
+                                  const nv_image *tile, char *err,
+                                  size_t errlen)
 {
     nvlm_session *s = nvlm_session_new(m, err, errlen);
     if (!s)
-        return -1;
+        return NULL;
+    if (nvlm_add_image_rgb(s, tile->width, tile->height, tile->rgb, err,
+                           errlen) ||
+        nvlm_add_text(s, prompt, err, errlen)) {
+        nvlm_session_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Greedy answer of an encoded session; *text is malloc'd. */
+static int read_session(nvlm_session *s, int max_new, char **text,
+                        int *truncated, char *err, size_t errlen)
+{
     nvlm_gen_params p;
     nvlm_gen_params_init(&p);
     p.max_new_tokens = max_new;
     cell_text t = {{0}, 0};
-    int rc = nvlm_add_image_rgb(s, tile->width, tile->height, tile->rgb, err,
-                                errlen);
-    if (!rc)
-        rc = nvlm_add_text(s, prompt, err, errlen);
-    if (!rc)
-        rc = nvlm_generate(s, &p, collect, &t, err, errlen);
-    nvlm_session_free(s);
+    int rc = nvlm_generate(s, &p, collect, &t, err, errlen);
     nv_error e = {{0}};
     nv_strbuf_add(&t.text, "");
     *text = nv_strbuf_finish(&t.text, &e);
@@ -364,8 +376,13 @@ int table_read_cells(nvlm_model *m, const table_page *page, int max_new,
     }
     nv_strbuf note = {0};
     double t0 = now_ms();
-    for (int r = 0; r < l->n_rows; r++)
-        for (int c = 0; c < l->n_cols; c++) {
+    nvlm_session *batch[CELL_BATCH];
+    int at_r[CELL_BATCH], at_c[CELL_BATCH];
+    int n = 0, rc = 0;
+    size_t total = (size_t)l->n_rows * l->n_cols;
+    for (size_t i = 0; i <= total && !rc; i++) {
+        int r = (int)(i / (size_t)l->n_cols), c = (int)(i % (size_t)l->n_cols);
+        if (i < total) {
             stats->cells++;
             const nv_box *b = nv_layout_cell(l, r, c);
             if (b->x0 >= b->x1) {
@@ -383,35 +400,57 @@ int table_read_cells(nvlm_model *m, const table_page *page, int max_new,
                 nv_strbuf_add(&note, "\n");
                 continue;
             }
+            batch[n] = cell_session(m, prompt, &tile, err, errlen);
+            nv_image_free(&tile);
+            if (!batch[n]) {
+                rc = -1;
+                break;
+            }
+            at_r[n] = r;
+            at_c[n] = c;
+            n++;
+            if (n < CELL_BATCH)
+                continue;
+        }
+        /* A full batch, or the last cells: one vision pass, then each. */
+        rc = nvlm_encode_sessions(batch, n, err, errlen);
+        for (int k = 0; k < n && !rc; k++) {
             char *text = NULL;
             int truncated = 0;
-            int rc = read_tile(m, prompt, &tile, max_new, &text, &truncated,
-                               err, errlen);
-            nv_image_free(&tile);
-            if (rc) {
-                nv_table_free(out);
-                free(nv_strbuf_finish(&note, &e));
-                return -1;
-            }
+            rc = read_session(batch[k], max_new, &text, &truncated, err,
+                              errlen);
+            if (rc)
+                break;
             if (truncated) {
                 stats->truncated++;
                 nv_strbuf_addf(&note, "row %d, column %d: cut at %d tokens\n",
-                               r + 1, c + 1, max_new);
+                               at_r[k] + 1, at_c[k] + 1, max_new);
             }
             char *valid = valid_utf8(text);
             free(text);
             char *cell = valid ? trim_dup(valid) : NULL;
             free(valid);
             if (!cell) {
-                nv_table_free(out);
-                free(nv_strbuf_finish(&note, &e));
                 snprintf(err, errlen, "out of memory");
-                return -1;
+                rc = -1;
+                break;
             }
-            free(out->cells[r][c]);
-            out->cells[r][c] = cell;
+            free(out->cells[at_r[k]][at_c[k]]);
+            out->cells[at_r[k]][at_c[k]] = cell;
             stats->read++;
         }
+        for (int k = 0; k < n; k++)
+            nvlm_session_free(batch[k]);
+        n = 0;
+    }
+    for (int k = 0; k < n; k++) /* left by a failure mid-batch */
+        nvlm_session_free(batch[k]);
+    if (rc) {
+        nv_error e = {{0}};
+        nv_table_free(out);
+        free(nv_strbuf_finish(&note, &e));
+        return -1;
+    }
     stats->ms_read = now_ms() - t0;
     nv_error e = {{0}};
     if (note.len)

@@ -15,6 +15,11 @@
 #include "vision/ink_map.h"
 #include "vision/table_layout.h"
 
+/* The context a cell reader's model is loaded with: a cell's prompt and
+ * answer are a few hundred tokens, and every session of a batch holds a KV
+ * cache this long. */
+#define TABLE_CELLS_CONTEXT 1024
+
 /* An image with its ink map and layout. */
 typedef struct table_page {
     nv_image image;

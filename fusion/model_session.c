@@ -231,6 +231,88 @@ static int encode_image(nvlm_session *s, nv_error *err)
     return rc;
 }
 
+int nvlm_encode_sessions(nvlm_session **sessions, int n, char *errbuf,
+                         size_t errlen)
+{
+    nv_error err = {{0}};
+    if (n <= 0)
+        return 0;
+    const nvlm_model *m = sessions[0]->m;
+    int total = 0;
+    for (int i = 0; i < n; i++) {
+        if (sessions[i]->m != m) {
+            nv_fail(&err, "nvlm_encode_sessions: sessions of different models");
+            set_err(errbuf, errlen, &err);
+            return -1;
+        }
+        if (!sessions[i]->has_image || sessions[i]->features)
+            continue;
+        if (m->family || sessions[i]->n_tiles > NV_MAX_TILES_LIMIT + 1) {
+            total = -1; /* a hub family encodes its own way: one by one */
+            break;
+        }
+        total += sessions[i]->n_tiles;
+    }
+    if (total < 0) {
+        for (int i = 0; i < n; i++)
+            if (sessions[i]->has_image && encode_image(sessions[i], &err)) {
+                set_err(errbuf, errlen, &err);
+                return -1;
+            }
+        return 0;
+    }
+    if (total == 0)
+        return 0;
+    int S = m->prep.tiling.tile_size, T = m->tokens_per_tile;
+    int C4 = nv_vit_out_dim(m->vit), H = m->llm.hidden_size;
+    size_t tile_floats = (size_t)3 * S * S;
+    double t0 = now_ms();
+    float *pixels = malloc(sizeof(float) * tile_floats * total);
+    float *vis = malloc(sizeof(float) * (size_t)total * T * C4);
+    float *feat = malloc(sizeof(float) * (size_t)total * T * H);
+    int rc = 0;
+    if (!pixels || !vis || !feat) {
+        rc = nv_fail(&err, "out of memory encoding %d tiles", total);
+    } else {
+        int at = 0;
+        for (int i = 0; i < n; i++) {
+            nvlm_session *s = sessions[i];
+            if (!s->has_image || s->features)
+                continue;
+            memcpy(pixels + tile_floats * at, s->pixels.data,
+                   sizeof(float) * tile_floats * s->n_tiles);
+            at += s->n_tiles;
+        }
+        rc = nv_vit_encode(m->vit, m->pool, pixels, total, vis, &err);
+        if (!rc)
+            rc = nv_projector_forward(m->proj, m->pool, vis, total * T, feat,
+                                      &err);
+    }
+    double ms = now_ms() - t0;
+    for (int i = 0, at = 0; i < n && !rc; i++) {
+        nvlm_session *s = sessions[i];
+        if (!s->has_image || s->features)
+            continue;
+        size_t rows = (size_t)s->n_tiles * T;
+        s->features = malloc(sizeof(float) * rows * H);
+        if (!s->features) {
+            rc = nv_fail(&err, "out of memory");
+            break;
+        }
+        memcpy(s->features, feat + (size_t)at * T * H, sizeof(float) * rows * H);
+        s->n_image_rows = (int)rows;
+        /* The batch's time, shared out by tiles. */
+        s->stats.ms_vision = ms * s->n_tiles / total;
+        at += s->n_tiles;
+    }
+    free(pixels);
+    free(vis);
+    free(feat);
+    if (rc)
+        set_err(errbuf, errlen, &err);
+    return rc;
+}
+
 static int ids_reserve(nvlm_session *s, int n, nv_error *err)
 {
     if (n <= s->cap_ids)

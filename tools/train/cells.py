@@ -345,8 +345,9 @@ def cmd_train(args):
     TS.write_part(args.out, "lm_%s.safetensors" % head, lm, "cells")
     runner.w = TS.rounded({**fusion, **lm})
     t0 = time.time()
-    preds = greedy_texts(runner, head, val["feats"])
-    exact = float(np.mean([p == t for p, t in zip(preds, val["texts"])]))
+    n_eval = min(args.eval_count, len(val["texts"]))
+    preds = greedy_texts(runner, head, val["feats"][:n_eval])
+    exact = float(np.mean([p == t for p, t in zip(preds, val["texts"][:n_eval])]))
     result = {"head": head, "steps": done, "samples": samples, "wall_s": round(wall, 1),
               "cpu_threads": args.threads, "val_cells": len(preds), "val_exact": exact,
               "val_eval_s": round(time.time() - t0, 1),
@@ -509,6 +510,7 @@ def main(argv=None):
     t.add_argument("--val-count", type=int, default=256, help="cells in the logged accuracy")
     t.add_argument("--greedy-every", type=int, default=0, help="greedy val exact every N steps")
     t.add_argument("--greedy-count", type=int, default=128)
+    t.add_argument("--eval-count", type=int, default=300, help="val cells read greedily at the end")
     t.add_argument("--log-every", type=int, default=50)
     t.add_argument("--point", type=float, default=0.0, metavar="WEIGHT",
                    help="pointing loss weight (curriculum.py --point): one attention head is "
