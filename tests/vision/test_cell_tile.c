@@ -15,7 +15,7 @@
 #include "vision/table_layout.h"
 
 /* A table of rows x cols cells, each "word" n_glyphs[c] boxes of 6 x 11
- * pixels (glyph_w wide), 9 apart; columns 40 px apart beyond the widest word. */
+ * pixels (glyph_w wide), 3 apart; columns 40 px apart beyond the widest word. */
 static void draw_table(nv_image *img, int rows, int cols, const int *glyphs,
                        int invert, int glyph_w)
 {
@@ -27,12 +27,13 @@ static void draw_table(nv_image *img, int rows, int cols, const int *glyphs,
             for (int g = 0; g < glyphs[c]; g++)
                 for (int y = 0; y < 11; y++)
                     for (int dx = 0; dx < glyph_w; dx++) {
-                        int px = x + g * 9 + dx, py = 10 + r * 24 + y;
+                        int px = x + g * (glyph_w + 3) + dx;
+                        int py = 10 + r * 24 + y;
                         if (px < img->width && py < img->height)
                             memset(img->rgb + 3 * ((size_t)py * img->width + px),
                                    ink, 3);
                     }
-        x += glyphs[c] * 9 + 40;
+        x += glyphs[c] * (glyph_w + 3) + 40;
     }
 }
 
@@ -122,11 +123,11 @@ static void test_fold_and_refuse(void)
     nv_table_layout_free(&l);
     nv_image_free(&img);
 
-    /* 230 glyphs = ~4 400 px at the reading scale: over 8 strips. (Thin
-     * glyphs: a row that is mostly ink would be taken for a band.) */
+    /* 230 glyphs = 1 150 px, ~2 500 px at the reading scale: over 8 strips.
+     * (Thin glyphs: a row that is mostly ink would be taken for a band.) */
     int wide[2] = {2, 230};
-    CHECK(nv_image_alloc(&img, 2200, 60, &err) == 0);
-    draw_table(&img, 2, 2, wide, 0, 3);
+    CHECK(nv_image_alloc(&img, 1300, 60, &err) == 0);
+    draw_table(&img, 2, 2, wide, 0, 2);
     nv_error e2 = {{0}};
     CHECK(tile_of(&img, 1, 1, &o, &tile, &g, &l, &e2) != 0);
     CHECK(strstr(e2.msg, "one tile holds") != NULL);
