@@ -78,6 +78,17 @@ def glyph_arrays(sample):
     return chars, boxes, cells
 
 
+def write_flat(out_dir, split, seed, count, start=0, rows=(2, 8), cols=(2, 5)):
+    """IMAGE.png and IMAGE.md side by side, what `nvlm eval --data` and `nvlm bench --tables
+    --images` read."""
+    os.makedirs(out_dir, exist_ok=True)
+    for index in range(start, start + count):
+        s = make_sample(split, seed, index, rows=rows, cols=cols)
+        s["image"].save(os.path.join(out_dir, s["id"] + ".png"))
+        with open(os.path.join(out_dir, s["id"] + ".md"), "w") as f:
+            f.write(s["markdown"])
+
+
 def write_dataset(out_dir, split, seed, count, start=0, image_format="png",
                   max_width=DEFAULT_MAX_WIDTH, log=sys.stderr, rows=(2, 8), cols=(2, 5)):
     for sub in ("images", "truth", "glyphs"):
@@ -128,6 +139,8 @@ def main(argv=None):
     parser.add_argument("--start", type=int, default=0, help="first sample index")
     parser.add_argument("--format", default="png", choices=("png", "jpg"))
     parser.add_argument("--max-width", type=int, default=DEFAULT_MAX_WIDTH)
+    parser.add_argument("--flat", action="store_true",
+                        help="only IMAGE.png + IMAGE.md side by side (for nvlm eval --data)")
     parser.add_argument("--rows", type=int, nargs=2, default=[2, 8], metavar=("MIN", "MAX"),
                         help="body rows, inclusive (smaller: a curriculum level)")
     parser.add_argument("--cols", type=int, nargs=2, default=[2, 5], metavar=("MIN", "MAX"),
@@ -137,6 +150,10 @@ def main(argv=None):
         parser.error("--count and --start must be >= 0")
     if not (1 <= args.rows[0] <= args.rows[1] and 2 <= args.cols[0] <= args.cols[1]):
         parser.error("--rows needs 1 <= MIN <= MAX and --cols 2 <= MIN <= MAX")
+    if args.flat:
+        write_flat(args.out, args.split, args.seed, args.count, args.start,
+                   rows=tuple(args.rows), cols=tuple(args.cols))
+        return 0
     write_dataset(args.out, args.split, args.seed, args.count, args.start, args.format,
                   args.max_width, rows=tuple(args.rows), cols=tuple(args.cols))
     return 0

@@ -397,7 +397,10 @@ def cmd_check(args):
     report = {}
     with tempfile.TemporaryDirectory(prefix="nvlm_check_") as work:
         paths = []
-        for i in range(args.count):
+        if args.images:
+            paths = sorted(os.path.join(args.images, f) for f in os.listdir(args.images)
+                           if f.endswith(".png"))
+        for i in range(0 if args.images else args.count):
             s = gen.make_sample(args.split, args.seed, i)
             path = os.path.join(work, s["id"] + ".png")
             s["image"].save(path)
@@ -527,6 +530,7 @@ def main(argv=None):
     c.add_argument("--split", default="test")
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--count", type=int, default=100, help="tables")
+    c.add_argument("--images", help="the PNG tables of this folder instead of generated ones")
     c.add_argument("--max-new", type=int, default=64)
     c.add_argument("--threads", type=int, default=1)
     c.add_argument("--min-agree", type=float, default=0.99)
