@@ -5,6 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A row is "clean" (a row of background between text lines) when this share
+ * of its pixels lies within NV_INK_BAND_TOLERANCE of its mode. */
+#define CLEAN_SUPPORT 0.6
+/* A clean neighbour's band is taken for a text row when at least this share
+ * of the text row's pixels are of that band. */
+#define NEIGHBOUR_SUPPORT 0.15
+/* Widest blurred edge between a band and the page (pixels). */
+#define RAMP_WIDTH 3
+
 void nv_ink_map_free(nv_ink_map *map)
 {
     free(map->gray);
@@ -12,17 +21,46 @@ void nv_ink_map_free(nv_ink_map *map)
     memset(map, 0, sizeof *map);
 }
 
-/* The most frequent level, counting each level with its neighbours within
- * 2 so that JPEG noise around a flat colour does not split its peak. */
-static int mode_of(const long *hist)
+static int near(int a, int b)
 {
-    int best = 0;
+    return abs(a - b) <= NV_INK_BAND_TOLERANCE;
+}
+
+/* cum[v] = number of pixels with level < v, v = 0..256. */
+static void cumulate(const long *hist, long *cum)
+{
+    cum[0] = 0;
+    for (int v = 0; v < 256; v++)
+        cum[v + 1] = cum[v] + hist[v];
+}
+
+/* Pixels with a level in [v - r, v + r]. */
+static long count_near(const long *cum, int v, int r)
+{
+    int a = v - r < 0 ? 0 : v - r, b = v + r > 255 ? 255 : v + r;
+    return cum[b + 1] - cum[a];
+}
+
+/* The most frequent level. JPEG noise spreads a flat colour over several
+ * levels, so the peak is first found with a wide window (+-6), then placed
+ * with a narrow one (+-2) inside it. */
+static int mode_of(const long *cum)
+{
+    int coarse = 0;
     long best_n = -1;
     for (int v = 0; v < 256; v++) {
-        long n = 0;
-        for (int d = -2; d <= 2; d++)
-            if (v + d >= 0 && v + d < 256)
-                n += hist[v + d];
+        long n = count_near(cum, v, 6);
+        if (n > best_n) {
+            best_n = n;
+            coarse = v;
+        }
+    }
+    int best = coarse;
+    best_n = -1;
+    for (int v = coarse - 4; v <= coarse + 4; v++) {
+        if (v < 0 || v > 255)
+            continue;
+        long n = count_near(cum, v, 2);
         if (n > best_n) {
             best_n = n;
             best = v;
@@ -31,9 +69,44 @@ static int mode_of(const long *hist)
     return best;
 }
 
-static int near(int a, int b)
+static void row_histogram(const uint8_t *g, int w, long *cum)
 {
-    return abs(a - b) <= NV_INK_BAND_TOLERANCE;
+    long hist[256] = {0};
+    for (int x = 0; x < w; x++)
+        hist[g[x]]++;
+    cumulate(hist, cum);
+}
+
+/* Contrast of one row against its band `band` (between its first and last
+ * pixel of that level) and the page level outside it. The blurred edge
+ * between the band and the page (levels between the two) is background. */
+static void row_contrast(const uint8_t *g, uint8_t *c, int w, int band,
+                         int page)
+{
+    int first = 0, last = w - 1;
+    while (first < w && !near(g[first], band))
+        first++;
+    while (last > first && !near(g[last], band))
+        last--;
+    int lo = (band < page ? band : page) - NV_INK_BAND_TOLERANCE;
+    int hi = (band > page ? band : page) + NV_INK_BAND_TOLERANCE;
+    for (int x = 0; x < w; x++) {
+        int bg = x >= first && x <= last ? band : page;
+        int d = (int)g[x] - bg;
+        c[x] = (uint8_t)(d < 0 ? -d : d);
+    }
+    if (near(band, page) || first >= w)
+        return;
+    for (int x = first - 1; x >= 0 && x >= first - RAMP_WIDTH; x--) {
+        if (g[x] < lo || g[x] > hi || near(g[x], page))
+            break;
+        c[x] = 0;
+    }
+    for (int x = last + 1; x < w && x <= last + RAMP_WIDTH; x++) {
+        if (g[x] < lo || g[x] > hi || near(g[x], page))
+            break;
+        c[x] = 0;
+    }
 }
 
 int nv_ink_map_make(const nv_image *img, nv_ink_map *out, nv_error *err)
@@ -45,37 +118,73 @@ int nv_ink_map_make(const nv_image *img, nv_ink_map *out, nv_error *err)
     size_t n = (size_t)w * h;
     out->gray = malloc(n);
     out->contrast = malloc(n);
-    if (!out->gray || !out->contrast) {
+    int *band = malloc(sizeof(int) * (size_t)h);
+    int *above = malloc(sizeof(int) * (size_t)h);
+    int *below = malloc(sizeof(int) * (size_t)h);
+    unsigned char *clean = malloc((size_t)h);
+    int rc = 0;
+    if (!out->gray || !out->contrast || !band || !above || !below || !clean) {
         nv_ink_map_free(out);
-        return nv_fail(err, "ink map: out of memory for %dx%d", w, h);
+        rc = nv_fail(err, "ink map: out of memory for %dx%d", w, h);
+        goto done;
     }
     out->width = w;
     out->height = h;
-    long page_hist[256] = {0};
+    long page_hist[256] = {0}, cum[257];
     for (size_t i = 0; i < n; i++) {
         const uint8_t *p = img->rgb + 3 * i;
         out->gray[i] = (uint8_t)((299 * p[0] + 587 * p[1] + 114 * p[2] + 500) /
                                  1000);
         page_hist[out->gray[i]]++;
     }
-    int page = mode_of(page_hist);
+    cumulate(page_hist, cum);
+    int page = mode_of(cum);
+    /* Each row's own mode; rows where it covers most of the row are clean
+     * background rows (the padding between text lines, rules). */
+    for (int y = 0; y < h; y++) {
+        row_histogram(out->gray + (size_t)y * w, w, cum);
+        band[y] = mode_of(cum);
+        clean[y] = count_near(cum, band[y], NV_INK_BAND_TOLERANCE) >=
+                   CLEAN_SUPPORT * w;
+    }
+    for (int y = 0, last = -1; y < h; y++) {
+        above[y] = last;
+        if (clean[y])
+            last = y;
+    }
+    for (int y = h - 1, next = -1; y >= 0; y--) {
+        below[y] = next;
+        if (clean[y])
+            next = y;
+    }
+    /* A text row lies inside the band of the clean rows around it; its own
+     * mode can be the ink's level (light text on a dark band, where the
+     * page margins share the text's level). */
     for (int y = 0; y < h; y++) {
         const uint8_t *g = out->gray + (size_t)y * w;
-        uint8_t *c = out->contrast + (size_t)y * w;
-        long hist[256] = {0};
-        for (int x = 0; x < w; x++)
-            hist[g[x]]++;
-        int band = mode_of(hist);
-        int first = 0, last = w - 1;
-        while (first < w && !near(g[first], band))
-            first++;
-        while (last > first && !near(g[last], band))
-            last--;
-        for (int x = 0; x < w; x++) {
-            int bg = x >= first && x <= last ? band : page;
-            int d = (int)g[x] - bg;
-            c[x] = (uint8_t)(d < 0 ? -d : d);
+        int bg = band[y];
+        if (!clean[y] && (above[y] >= 0 || below[y] >= 0)) {
+            row_histogram(g, w, cum);
+            int a = above[y] >= 0 ? band[above[y]] : -1;
+            int b = below[y] >= 0 ? band[below[y]] : -1;
+            long min_n = (long)(NEIGHBOUR_SUPPORT * w);
+            long na = a >= 0 ? count_near(cum, a, NV_INK_BAND_TOLERANCE) : -1;
+            long nb = b >= 0 ? count_near(cum, b, NV_INK_BAND_TOLERANCE) : -1;
+            if (a >= 0 && b >= 0 && near(a, b)) {
+                if (na >= min_n)
+                    bg = a;
+            } else if (na >= nb && na >= min_n) {
+                bg = a;
+            } else if (nb >= min_n) {
+                bg = b;
+            }
         }
+        row_contrast(g, out->contrast + (size_t)y * w, w, bg, page);
     }
-    return 0;
+done:
+    free(band);
+    free(above);
+    free(below);
+    free(clean);
+    return rc;
 }
