@@ -83,11 +83,20 @@ static void row_histogram(const uint8_t *g, int w, long *cum)
 static void row_contrast(const uint8_t *g, uint8_t *c, int w, int band,
                          int page)
 {
+    /* The band's ends: its first and last pixel nearer its level than the
+     * page's (JPEG noise at a band's edge can stray past the tolerance). */
     int first = 0, last = w - 1;
-    while (first < w && !near(g[first], band))
-        first++;
-    while (last > first && !near(g[last], band))
-        last--;
+    if (near(band, page)) {
+        while (first < w && !near(g[first], band))
+            first++;
+        while (last > first && !near(g[last], band))
+            last--;
+    } else {
+        while (first < w && abs(g[first] - band) >= abs(g[first] - page))
+            first++;
+        while (last > first && abs(g[last] - band) >= abs(g[last] - page))
+            last--;
+    }
     int lo = (band < page ? band : page) - NV_INK_BAND_TOLERANCE;
     int hi = (band > page ? band : page) + NV_INK_BAND_TOLERANCE;
     for (int x = 0; x < w; x++) {

@@ -2,22 +2,33 @@
  * table_layout.h for the method. */
 #include "vision/table_layout.h"
 
+#ifdef NV_LAYOUT_TRACE
+#include <stdio.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
 
-/* An x column is a vertical rule when its faint ink (contrast above
- * RULE_CONTRAST: a light rule on a shaded band is still there) covers this
- * share of the table's height; a column of glyphs is broken by the blank
- * space between rows and stays well below. */
-#define RULE_COVER 0.7
+/* Vertical rules (find_vertical_rules): an x column is a candidate when its
+ * faint ink (contrast above RULE_CONTRAST: a light rule on a shaded band is
+ * still there) covers RULE_CANDIDATE of the table's height, and a rule when
+ * it also shows in 2/3 of the blank gaps between the text lines (in at
+ * least RULE_GAP_SHARE of a gap's pixel rows). */
+#define RULE_CANDIDATE 0.4
 #define RULE_CONTRAST 20
+#define RULE_GAP_SHARE 0.3
 
-/* A blank gap between ink is a column gap when it is at least this share of
- * the text height (a word space is about a quarter of it) and at least
- * MIN_COL_GAP pixels. */
-#define COL_GAP_FRACTION 0.4
+/* Columns (choose_columns): a blank x range is a candidate gap when it is at
+ * least MIN_COL_GAP pixels wide; between two columns that both hold body
+ * text it must be at least COL_GAP_FRACTION of the median line height (a
+ * word space is about 0.3 of the font size, but a word space is never blank
+ * on every line without the header settling it; the narrowest column gaps,
+ * 3 px of padding on each side, are 0.27 of it); where one side holds only
+ * header ink, the header itself must be broken by HEADER_GAP_FRACTION of
+ * the line height (letters of one word are far closer). */
 #define MIN_COL_GAP 4
+#define COL_GAP_FRACTION 0.22
+#define HEADER_GAP_FRACTION 0.6
 
 /* Lines lower than this are specks of noise, not text. */
 #define MIN_LINE_HEIGHT 3
@@ -66,20 +77,87 @@ static int cmp_int(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Clears the ink of x columns that are vertical rules over [y0, y1), and
- * of the columns beside them (a blurred rule spreads, and text keeps at
- * least its cell padding away from a rule). */
-static void remove_vertical_rules(uint8_t *ink, const uint8_t *contrast,
-                                  int w, int y0, int y1)
+/* Vertical rules over the table's rows [y0, y1). A column of x is a
+ * candidate when its faint ink (contrast above RULE_CONTRAST) covers
+ * RULE_CANDIDATE of that height; the text lines are then found without the
+ * candidates, and a candidate is a rule when it shows in most of the blank
+ * gaps between those lines (text never does: the gaps are where no text
+ * is). A rule can vanish where it crosses a band of its own colour (a dark
+ * header, a horizontal rule), so coverage alone is not enough, and a column
+ * of right-aligned digits covers as much of the height as a broken rule.
+ * Marks is_rule[x]; returns the number of rule columns. */
+static int find_vertical_rules(const uint8_t *ink, const uint8_t *contrast,
+                               int w, int y0, int y1, unsigned char *is_rule,
+                               int *prof, span *lines, int cap)
 {
+    memset(is_rule, 0, (size_t)w);
     int height = y1 - y0;
     if (height < 8)
-        return;
+        return 0;
+    unsigned char *cand = calloc((size_t)w, 1);
+    if (!cand)
+        return -1;
+    int n_cand = 0;
     for (int x = 0; x < w; x++) {
         int n = 0;
         for (int y = y0; y < y1; y++)
             n += contrast[(size_t)y * w + x] > RULE_CONTRAST;
-        if (n < RULE_COVER * height)
+        if (n >= RULE_CANDIDATE * height) {
+            cand[x] = 1;
+            n_cand++;
+        }
+    }
+    int n_rules = 0;
+    if (n_cand) {
+        for (int y = 0; y < y1 - y0; y++) {
+            int n = 0;
+            const uint8_t *row = ink + (size_t)(y + y0) * w;
+            for (int x = 0; x < w; x++)
+                n += row[x] && !(cand[x] || (x > 0 && cand[x - 1]) ||
+                                 (x + 1 < w && cand[x + 1]));
+            prof[y] = n;
+        }
+        int n_lines = find_runs(prof, y1 - y0, 1, lines, cap);
+        if (n_lines > cap)
+            n_lines = cap;
+        /* The gaps: above the first line, between lines, below the last. */
+        for (int x = 0; x < w; x++) {
+            if (!cand[x])
+                continue;
+            int gaps = 0, shown = 0;
+            for (int i = 0; i <= n_lines; i++) {
+                int a = i == 0 ? 0 : lines[i - 1].b;
+                int b = i == n_lines ? y1 - y0 : lines[i].a;
+                if (b <= a)
+                    continue;
+                int n = 0;
+                for (int y = a; y < b; y++)
+                    n += contrast[(size_t)(y + y0) * w + x] > RULE_CONTRAST;
+                gaps++;
+                shown += n > 0 && n >= RULE_GAP_SHARE * (b - a);
+            }
+#ifdef NV_LAYOUT_TRACE
+            fprintf(stderr, "rule candidate x %d: shown in %d of %d gaps\n",
+                    x, shown, gaps);
+#endif
+            if (gaps > 0 && 3 * shown >= 2 * gaps) {
+                is_rule[x] = 1;
+                n_rules++;
+            }
+        }
+    }
+    free(cand);
+    return n_rules;
+}
+
+/* Clears the ink of the rule columns and of the columns beside them (a
+ * blurred rule spreads, and text keeps its cell padding away from a rule)
+ * over [y0, y1). */
+static void clear_rules(uint8_t *ink, const unsigned char *is_rule, int w,
+                        int y0, int y1)
+{
+    for (int x = 0; x < w; x++) {
+        if (!is_rule[x])
             continue;
         for (int dx = -1; dx <= 1; dx++)
             if (x + dx >= 0 && x + dx < w)
@@ -112,47 +190,25 @@ static nv_box ink_box(const uint8_t *ink, int w, int x0, int y0, int x1,
     return b;
 }
 
-static int layout_from_ink(uint8_t *ink, const uint8_t *contrast, int w,
-                           int h, nv_table_layout *out, nv_error *err)
+/* Text lines of the ink rows [y0, y1): runs of rows holding ink (blank
+ * rows of one pixel joined), at least MIN_LINE_HEIGHT high, without the
+ * specks that blur or JPEG leave along a rule (far lower than text).
+ * Returns the count (at most cap; more are counted). */
+static int find_lines(const uint8_t *ink, int w, int h, int *prof,
+                      span *lines, int *heights, int cap)
 {
-    int *prof = calloc((size_t)(w > h ? w : h), sizeof(int));
-    span *lines = malloc(sizeof(span) * (NV_LAYOUT_MAX_ROWS + 1));
-    span *bands = malloc(sizeof(span) * (NV_LAYOUT_MAX_COLS + 1));
-    int *heights = malloc(sizeof(int) * (NV_LAYOUT_MAX_ROWS + 1));
-    int rc = -1;
-    if (!prof || !lines || !bands || !heights) {
-        nv_fail(err, "layout: out of memory");
-        goto done;
-    }
-    /* The table's vertical extent, then its rules, then its lines. */
-    int top = -1, bottom = -1;
     for (int y = 0; y < h; y++) {
         int n = 0;
+        const uint8_t *row = ink + (size_t)y * w;
         for (int x = 0; x < w; x++)
-            n += ink[(size_t)y * w + x];
-        if (n) {
-            if (top < 0)
-                top = y;
-            bottom = y + 1;
-        }
-    }
-    if (top < 0) {
-        rc = no_table(err, "the image is blank (no ink)");
-        goto done;
-    }
-    remove_vertical_rules(ink, contrast, w, top, bottom);
-    for (int y = 0; y < h; y++) {
-        int n = 0;
-        for (int x = 0; x < w; x++)
-            n += ink[(size_t)y * w + x];
+            n += row[x];
         prof[y] = n;
     }
-    int n_runs = find_runs(prof, h, 1, lines, NV_LAYOUT_MAX_ROWS + 1);
+    int n_runs = find_runs(prof, h, 1, lines, cap);
     int n_lines = 0;
-    for (int i = 0; i < n_runs && i <= NV_LAYOUT_MAX_ROWS; i++)
+    for (int i = 0; i < n_runs && i < cap; i++)
         if (lines[i].b - lines[i].a >= MIN_LINE_HEIGHT)
             lines[n_lines++] = lines[i];
-    /* Specks left by blur or JPEG along a rule are far lower than text. */
     if (n_lines > 2) {
         for (int i = 0; i < n_lines; i++)
             heights[i] = lines[i].b - lines[i].a;
@@ -163,6 +219,154 @@ static int layout_from_ink(uint8_t *ink, const uint8_t *contrast, int w,
                 lines[kept++] = lines[i];
         n_lines = kept;
     }
+    return n_runs > cap ? n_runs : n_lines;
+}
+
+/* Marks occ[x] = 1 where line [a, b) holds ink. */
+static void line_occupancy(const uint8_t *ink, int w, int a, int b,
+                           uint8_t *occ)
+{
+    memset(occ, 0, (size_t)w);
+    for (int y = a; y < b; y++) {
+        const uint8_t *row = ink + (size_t)y * w;
+        for (int x = 0; x < w; x++)
+            occ[x] |= row[x];
+    }
+}
+
+typedef struct {
+    int a, b;    /* the blank x range [a, b) */
+    int forced;  /* holds a vertical rule */
+    int kept;    /* a column boundary */
+} col_gap;
+
+static int any_in(const uint8_t *occ, int a, int b)
+{
+    for (int x = a; x < b; x++)
+        if (occ[x])
+            return 1;
+    return 0;
+}
+
+/* Chooses the column boundaries among the gaps (blank x ranges on every
+ * line) of [x_left, x_right): head marks the header line's ink, body[x]
+ * counts the body lines with ink at x. A gap holding a vertical rule is a
+ * boundary; see table_layout.h for the others. */
+static void choose_columns(col_gap *gaps, int n_gaps, const uint8_t *head,
+                           const int *body, int x_left, int x_right,
+                           int line_h)
+{
+    for (int i = 0; i < n_gaps; i++)
+        gaps[i].kept = gaps[i].forced || gaps[i].b - gaps[i].a >= MIN_COL_GAP;
+    /* Every column has a header: a column without header ink is part of
+     * its neighbour across the narrower of its two gaps. */
+    for (;;) {
+        int merged = 0, prev = -1;
+        for (int i = 0; i <= n_gaps && !merged; i++) {
+            if (i < n_gaps && !gaps[i].kept)
+                continue;
+            int a = prev < 0 ? x_left : gaps[prev].b;
+            int b = i == n_gaps ? x_right : gaps[i].a;
+            if (!any_in(head, a, b)) {
+                int wl = prev >= 0 && !gaps[prev].forced
+                             ? gaps[prev].b - gaps[prev].a : -1;
+                int wr = i < n_gaps && !gaps[i].forced
+                             ? gaps[i].b - gaps[i].a : -1;
+                if (wl >= 0 && (wr < 0 || wl <= wr)) {
+                    gaps[prev].kept = 0;
+                    merged = 1;
+                } else if (wr >= 0) {
+                    gaps[i].kept = 0;
+                    merged = 1;
+                }
+            }
+            prev = i;
+        }
+        if (!merged)
+            break;
+    }
+    /* Between two columns that both have a header, the gap must be wider
+     * than the gaps inside a word. Where only one side holds body text, the
+     * gap may be a break inside a header word over blank body: the header
+     * itself must then be broken widely. */
+    for (int i = 0; i < n_gaps; i++) {
+        if (!gaps[i].kept || gaps[i].forced)
+            continue;
+        int pa = x_left, nb = x_right;
+        for (int k = i - 1; k >= 0; k--)
+            if (gaps[k].kept) {
+                pa = gaps[k].b;
+                break;
+            }
+        for (int k = i + 1; k < n_gaps; k++)
+            if (gaps[k].kept) {
+                nb = gaps[k].a;
+                break;
+            }
+        int body_l = 0, body_r = 0;
+        for (int x = pa; x < gaps[i].a && !body_l; x++)
+            body_l = body[x] > 0;
+        for (int x = gaps[i].b; x < nb && !body_r; x++)
+            body_r = body[x] > 0;
+        int hl = gaps[i].a, hr = gaps[i].b;
+        while (hl > x_left && !head[hl - 1])
+            hl--;
+        while (hr < x_right && !head[hr])
+            hr++;
+        int width = gaps[i].b - gaps[i].a;
+#ifdef NV_LAYOUT_TRACE
+        fprintf(stderr, "gap [%d, %d): width %d, header gap %d, line %d, "
+                "body left %d right %d\n", gaps[i].a, gaps[i].b, width,
+                hr - hl, line_h, body_l, body_r);
+#endif
+        if (body_l && body_r)
+            gaps[i].kept = width >= COL_GAP_FRACTION * line_h;
+        else
+            gaps[i].kept = hr - hl >= HEADER_GAP_FRACTION * line_h;
+    }
+}
+
+static int layout_from_ink(uint8_t *ink, const uint8_t *contrast, int w,
+                           int h, nv_table_layout *out, nv_error *err)
+{
+    int *prof = calloc((size_t)(w > h ? w : h), sizeof(int));
+    span *lines = malloc(sizeof(span) * (NV_LAYOUT_MAX_ROWS + 1));
+    int *heights = malloc(sizeof(int) * (NV_LAYOUT_MAX_ROWS + 1));
+    unsigned char *is_rule = malloc((size_t)w);
+    uint8_t *occ = malloc((size_t)w), *head = malloc((size_t)w);
+    int *count = calloc((size_t)w, sizeof(int));
+    col_gap *gaps = NULL;
+    int rc = -1;
+    if (!prof || !lines || !heights || !is_rule || !occ || !head || !count) {
+        nv_fail(err, "layout: out of memory");
+        goto done;
+    }
+    /* The table's vertical extent, then its rules, then its lines. */
+    int top = -1, bottom = -1;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = ink + (size_t)y * w;
+        int any = 0;
+        for (int x = 0; x < w && !any; x++)
+            any = row[x];
+        if (any) {
+            if (top < 0)
+                top = y;
+            bottom = y + 1;
+        }
+    }
+    if (top < 0) {
+        rc = no_table(err, "the image is blank (no ink)");
+        goto done;
+    }
+    int n_rules = find_vertical_rules(ink, contrast, w, top, bottom, is_rule,
+                                      prof, lines, NV_LAYOUT_MAX_ROWS + 1);
+    if (n_rules < 0) {
+        nv_fail(err, "layout: out of memory");
+        goto done;
+    }
+    clear_rules(ink, is_rule, w, top, bottom);
+    int n_lines = find_lines(ink, w, h, prof, lines, heights,
+                             NV_LAYOUT_MAX_ROWS + 1);
     if (n_lines > NV_LAYOUT_MAX_ROWS) {
         nv_fail(err, "layout: more than %d text lines: too large a table",
                 NV_LAYOUT_MAX_ROWS);
@@ -186,20 +390,53 @@ static int layout_from_ink(uint8_t *ink, const uint8_t *contrast, int w,
         goto done;
     }
     /* Columns: ink over the lines only. */
-    memset(prof, 0, sizeof(int) * (size_t)w);
     long total_ink = 0, line_area = 0;
     for (int i = 0; i < n_lines; i++) {
+        line_occupancy(ink, w, lines[i].a, lines[i].b, occ);
+        if (i == 0)
+            memcpy(head, occ, (size_t)w);
+        for (int x = 0; x < w; x++)
+            count[x] += occ[x];
         line_area += (long)(lines[i].b - lines[i].a) * w;
-        for (int y = lines[i].a; y < lines[i].b; y++)
-            for (int x = 0; x < w; x++) {
-                prof[x] += ink[(size_t)y * w + x];
-                total_ink += ink[(size_t)y * w + x];
-            }
+        for (int y = lines[i].a; y < lines[i].b; y++) {
+            const uint8_t *row = ink + (size_t)y * w;
+            for (int x = 0; x < w; x++)
+                total_ink += row[x];
+        }
     }
-    int gap = (int)(COL_GAP_FRACTION * line_h + 0.5);
-    if (gap < MIN_COL_GAP)
-        gap = MIN_COL_GAP;
-    int n_bands = find_runs(prof, w, gap - 1, bands, NV_LAYOUT_MAX_COLS + 1);
+    int x_left = 0, x_right = w;
+    while (x_left < w && !count[x_left])
+        x_left++;
+    while (x_right > x_left && !count[x_right - 1])
+        x_right--;
+    int n_gaps = 0;
+    for (int x = x_left + 1; x < x_right; x++)
+        n_gaps += !count[x] && count[x - 1];
+    gaps = malloc(sizeof(col_gap) * (size_t)(n_gaps + 1));
+    if (!gaps) {
+        nv_fail(err, "layout: out of memory");
+        goto done;
+    }
+    n_gaps = 0;
+    for (int x = x_left; x < x_right;) {
+        if (count[x]) {
+            x++;
+            continue;
+        }
+        int a = x;
+        while (x < x_right && !count[x])
+            x++;
+        col_gap g = {a, x, 0, 0};
+        for (int k = a - 1; k <= x && !g.forced; k++)
+            g.forced = k >= 0 && k < w && is_rule[k];
+        gaps[n_gaps++] = g;
+    }
+    for (int x = 0; x < w; x++)
+        count[x] -= head[x]; /* now the body lines only */
+    choose_columns(gaps, n_gaps, head, count, x_left, x_right, line_h);
+    int n_bands = 1;
+    for (int i = 0; i < n_gaps; i++)
+        n_bands += gaps[i].kept;
     if (n_bands > NV_LAYOUT_MAX_COLS) {
         nv_fail(err, "layout: more than %d columns: too large a table",
                 NV_LAYOUT_MAX_COLS);
@@ -209,7 +446,6 @@ static int layout_from_ink(uint8_t *ink, const uint8_t *contrast, int w,
         rc = no_table(err, "one column of text, not a table");
         goto done;
     }
-    int x_left = bands[0].a, x_right = bands[n_bands - 1].b;
     if (total_ink > 0.6 * (double)line_area * (x_right - x_left) / w) {
         rc = no_table(err, "ink covers most of the area (a picture, not "
                            "text)");
@@ -231,14 +467,17 @@ static int layout_from_ink(uint8_t *ink, const uint8_t *contrast, int w,
     int y_top = lines[0].a, y_bottom = lines[n_lines - 1].b;
     for (int r = 0; r < n_lines; r++)
         out->rows[r] = (nv_box){x_left, lines[r].a, x_right, lines[r].b};
-    for (int c = 0; c < n_bands; c++) {
-        /* A column owns the blank space up to the middle of its gaps. */
-        int a = c == 0 ? x_left : (bands[c - 1].b + bands[c].a) / 2;
-        int b = c == n_bands - 1 ? x_right : (bands[c].b + bands[c + 1].a) / 2;
-        out->cols[c] = (nv_box){a, y_top, b, y_bottom};
+    /* A column owns the blank space up to the middle of its gaps. */
+    int c = 0, a = x_left;
+    for (int i = 0; i <= n_gaps; i++) {
+        if (i < n_gaps && !gaps[i].kept)
+            continue;
+        int b = i == n_gaps ? x_right : (gaps[i].a + gaps[i].b) / 2;
+        out->cols[c++] = (nv_box){a, y_top, b, y_bottom};
+        a = b;
     }
     for (int r = 0; r < n_lines; r++)
-        for (int c = 0; c < n_bands; c++)
+        for (c = 0; c < n_bands; c++)
             out->cells[(size_t)r * n_bands + c] =
                 ink_box(ink, w, out->cols[c].x0, out->rows[r].y0,
                         out->cols[c].x1, out->rows[r].y1);
@@ -246,8 +485,12 @@ static int layout_from_ink(uint8_t *ink, const uint8_t *contrast, int w,
 done:
     free(prof);
     free(lines);
-    free(bands);
     free(heights);
+    free(is_rule);
+    free(occ);
+    free(head);
+    free(count);
+    free(gaps);
     return rc;
 }
 

@@ -3,12 +3,21 @@
  *
  * Production table extractors find the structure first and read each cell
  * afterwards; this is the first half. From the ink map (ink_map.h):
- *   1. vertical ruling lines are removed: an x column whose ink covers most
- *      of the table's height is a rule, never text (a glyph is at most one
- *      line tall, and rows are separated by blank space);
- *   2. rows: the text lines, i.e. runs of pixel rows that hold ink;
- *   3. columns: bands of ink separated by a gap that is blank on every row
- *      and wider than a word space (a fraction of the text height);
+ *   1. vertical ruling lines are removed: an x column whose faint ink
+ *      covers much of the table's height and that also shows in the blank
+ *      gaps between the text lines is a rule (text never reaches into those
+ *      gaps; a rule can vanish where it crosses a band of its own colour,
+ *      and right-aligned digits cover as much height as a broken rule);
+ *   2. rows: the text lines, i.e. runs of pixel rows that hold ink, without
+ *      specks far lower than the median line;
+ *   3. columns: bands of ink separated by x ranges that are blank on every
+ *      line. Every column has a header (the first line), so a band without
+ *      header ink belongs to its neighbour across the narrower gap (word
+ *      spaces and digit gaps that line up on every body line, a date's
+ *      year under a right-aligned header); between two headed bands the
+ *      gap must be wider than a word's letter gaps, and where one band has
+ *      no body text, the header itself must be broken widely (a header
+ *      word over a blank body can be split by a letter gap);
  *   4. cells: the ink box of each (row, column) band, empty when blank.
  * The first row is the header. Every row is one line of text (the tables
  * nvlm reads: one line per cell).
