@@ -106,16 +106,18 @@ static void row_contrast(const uint8_t *g, uint8_t *c, int w, int band,
     }
     if (near(band, page) || first >= w)
         return;
-    for (int x = first - 1; x >= 0 && x >= first - RAMP_WIDTH; x--) {
-        if (g[x] < lo || g[x] > hi || near(g[x], page))
-            break;
-        c[x] = 0;
-    }
-    for (int x = last + 1; x < w && x <= last + RAMP_WIDTH; x++) {
-        if (g[x] < lo || g[x] > hi || near(g[x], page))
-            break;
-        c[x] = 0;
-    }
+    /* The edge: up to RAMP_WIDTH pixels on either side of each end whose
+     * levels lie between the band's and the page's. */
+    const int start[4] = {first - 1, first, last + 1, last};
+    const int step[4] = {-1, 1, 1, -1};
+    for (int k = 0; k < 4; k++)
+        for (int i = 0, x = start[k]; i < RAMP_WIDTH; i++, x += step[k]) {
+            if (x < 0 || x >= w || g[x] < lo || g[x] > hi ||
+                near(g[x], page) || near(g[x], band))
+                break;
+            if (c[x] > NV_INK_EDGE_CONTRAST)
+                c[x] = NV_INK_EDGE_CONTRAST;
+        }
 }
 
 int nv_ink_map_make(const nv_image *img, nv_ink_map *out, nv_error *err)

@@ -32,6 +32,11 @@ typedef struct nv_ink_map {
 /* Gray levels within this of a row's mode belong to its band. */
 #define NV_INK_BAND_TOLERANCE 16
 
+/* The blurred edge of a band against the page (a few pixels whose levels
+ * lie between the two) gets at most this contrast: faint (a rule along the
+ * edge still shows), never text. */
+#define NV_INK_EDGE_CONTRAST 32
+
 /* Computes the gray image and the contrast of every pixel against its local
  * background. */
 int nv_ink_map_make(const nv_image *img, nv_ink_map *out, nv_error *err);

@@ -13,10 +13,12 @@
  * faint ink (contrast above RULE_CONTRAST: a light rule on a shaded band is
  * still there) covers RULE_CANDIDATE of the table's height, and a rule when
  * it also shows in 2/3 of the blank gaps between the text lines (in at
- * least RULE_GAP_SHARE of a gap's pixel rows). */
+ * least RULE_GAP_SHARE of a gap's pixel rows, less RULE_GAP_TRIM rows
+ * beside each line). */
 #define RULE_CANDIDATE 0.4
 #define RULE_CONTRAST 20
 #define RULE_GAP_SHARE 0.3
+#define RULE_GAP_TRIM 2
 
 /* Columns (choose_columns): a blank x range is a candidate gap when it is at
  * least MIN_COL_GAP pixels wide; between two columns that both hold body
@@ -95,39 +97,59 @@ static int find_vertical_rules(const uint8_t *ink, const uint8_t *contrast,
     if (height < 8)
         return 0;
     unsigned char *cand = calloc((size_t)w, 1);
-    if (!cand)
+    int *cover = calloc((size_t)w, sizeof(int));
+    int *sorted = malloc(sizeof(int) * (size_t)height);
+    if (!cand || !cover || !sorted) {
+        free(cand);
+        free(cover);
+        free(sorted);
         return -1;
+    }
     int n_cand = 0;
-    for (int x = 0; x < w; x++) {
-        int n = 0;
-        for (int y = y0; y < y1; y++)
-            n += contrast[(size_t)y * w + x] > RULE_CONTRAST;
-        if (n >= RULE_CANDIDATE * height) {
+    for (int y = y0; y < y1; y++) {
+        const uint8_t *row = contrast + (size_t)y * w;
+        for (int x = 0; x < w; x++)
+            cover[x] += row[x] > RULE_CONTRAST;
+    }
+    for (int x = 0; x < w; x++)
+        if (cover[x] >= RULE_CANDIDATE * height) {
             cand[x] = 1;
             n_cand++;
         }
-    }
     int n_rules = 0;
     if (n_cand) {
-        for (int y = 0; y < y1 - y0; y++) {
+        /* The lines without rules: rows holding clearly more ink than the
+         * rows between lines, where only the rules are (the 20th percentile
+         * of the rows' ink counts). */
+        for (int y = 0; y < height; y++) {
             int n = 0;
             const uint8_t *row = ink + (size_t)(y + y0) * w;
             for (int x = 0; x < w; x++)
-                n += row[x] && !(cand[x] || (x > 0 && cand[x - 1]) ||
-                                 (x + 1 < w && cand[x + 1]));
-            prof[y] = n;
+                n += row[x];
+            prof[y] = sorted[y] = n;
         }
-        int n_lines = find_runs(prof, y1 - y0, 1, lines, cap);
+        qsort(sorted, (size_t)height, sizeof(int), cmp_int);
+        int base = sorted[height / 5];
+        for (int y = 0; y < height; y++)
+            prof[y] = prof[y] > base + 2 + base / 4;
+        int n_lines = find_runs(prof, height, 1, lines, cap);
         if (n_lines > cap)
             n_lines = cap;
+#ifdef NV_LAYOUT_TRACE
+        for (int i = 0; i < n_lines; i++)
+            fprintf(stderr, "rule pass line [%d, %d)\n", lines[i].a + y0,
+                    lines[i].b + y0);
+#endif
         /* The gaps: above the first line, between lines, below the last. */
         for (int x = 0; x < w; x++) {
             if (!cand[x])
                 continue;
             int gaps = 0, shown = 0;
             for (int i = 0; i <= n_lines; i++) {
-                int a = i == 0 ? 0 : lines[i - 1].b;
-                int b = i == n_lines ? y1 - y0 : lines[i].a;
+                /* Without the rows next to text, where blur spreads
+                 * faint ink. */
+                int a = i == 0 ? 0 : lines[i - 1].b + RULE_GAP_TRIM;
+                int b = i == n_lines ? y1 - y0 : lines[i].a - RULE_GAP_TRIM;
                 if (b <= a)
                     continue;
                 int n = 0;
@@ -147,6 +169,8 @@ static int find_vertical_rules(const uint8_t *ink, const uint8_t *contrast,
         }
     }
     free(cand);
+    free(cover);
+    free(sorted);
     return n_rules;
 }
 
