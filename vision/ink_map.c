@@ -182,8 +182,10 @@ int nv_ink_map_make(const nv_image *img, nv_ink_map *out, nv_error *err)
             long na = a >= 0 ? count_near(cum, a, NV_INK_BAND_TOLERANCE) : -1;
             long nb = b >= 0 ? count_near(cum, b, NV_INK_BAND_TOLERANCE) : -1;
             if (a >= 0 && b >= 0 && near(a, b)) {
-                if (na >= min_n)
-                    bg = a;
+                /* Between two rows of one band: a text line in it (the
+                 * baseline row of blurred serif text can hold almost no
+                 * pixel of the band's own level). */
+                bg = a;
             } else if (na >= nb && na >= min_n) {
                 bg = a;
             } else if (nb >= min_n) {
