@@ -5,6 +5,7 @@
 #ifdef NV_LAYOUT_TRACE
 #include <stdio.h>
 #endif
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,8 +30,10 @@
  * header ink, the header itself must be broken by HEADER_GAP_FRACTION of
  * the line height (letters of one word are far closer). */
 #define MIN_COL_GAP 4
+/* Edges of one column's lines within this many pixels are aligned. */
+#define ALIGN_SLACK 2
 #define COL_GAP_FRACTION 0.22
-#define HEADER_GAP_FRACTION 0.6
+#define HEADER_GAP_FRACTION 0.4
 
 /* Lines lower than this are specks of noise, not text. */
 #define MIN_LINE_HEIGHT 3
@@ -272,39 +275,149 @@ static int any_in(const uint8_t *occ, int a, int b)
     return 0;
 }
 
-/* Chooses the column boundaries among the gaps (blank x ranges on every
- * line) of [x_left, x_right): head marks the header line's ink, body[x]
- * counts the body lines with ink at x. A gap holding a vertical rule is a
- * boundary; see table_layout.h for the others. */
-static void choose_columns(col_gap *gaps, int n_gaps, const uint8_t *head,
-                           const int *body, int x_left, int x_right,
-                           int line_h)
+/* The kept gaps around a column that ends at gap i (n_gaps: the last
+ * column): its left edge, and the index of its left gap (-1: none). */
+static int column_left(const col_gap *gaps, int i, int x_left, int *left_gap)
 {
+    for (int k = i - 1; k >= 0; k--)
+        if (gaps[k].kept) {
+            *left_gap = k;
+            return gaps[k].b;
+        }
+    *left_gap = -1;
+    return x_left;
+}
+
+static int column_right(const col_gap *gaps, int n_gaps, int i, int x_right)
+{
+    for (int k = i + 1; k < n_gaps; k++)
+        if (gaps[k].kept)
+            return gaps[k].a;
+    return x_right;
+}
+
+/* Nearest distance, on one line, from a column [a, b) to its neighbour
+ * [na, nb) on the side given (neighbour left: na < a), over the lines
+ * where both hold ink; INT_MAX when none. */
+static int line_distance(const uint8_t *occ, int n_lines, int w, int a, int b,
+                         int na, int nb)
+{
+    int best = INT_MAX;
+    for (int r = 0; r < n_lines; r++) {
+        const uint8_t *o = occ + (size_t)r * w;
+        int first = -1, last = -1, n_first = -1, n_last = -1;
+        for (int x = a; x < b; x++)
+            if (o[x]) {
+                if (first < 0)
+                    first = x;
+                last = x;
+            }
+        for (int x = na; x < nb; x++)
+            if (o[x]) {
+                if (n_first < 0)
+                    n_first = x;
+                n_last = x;
+            }
+        if (first < 0 || n_first < 0)
+            continue;
+        int d = na < a ? first - n_last : n_first - last;
+        if (d < best)
+            best = d;
+    }
+    return best;
+}
+
+/* Whether the lines' ink in [a, b) starts (side 0) or ends (side 1) at one
+ * x, within ALIGN_SLACK, on at least two lines. */
+static int aligned(const uint8_t *occ, int n_lines, int w, int a, int b,
+                   int side)
+{
+    int lo = INT_MAX, hi = INT_MIN, n = 0;
+    for (int r = 0; r < n_lines; r++) {
+        const uint8_t *o = occ + (size_t)r * w;
+        int e = -1;
+        if (side == 0) {
+            for (int x = a; x < b && e < 0; x++)
+                if (o[x])
+                    e = x;
+        } else {
+            for (int x = b - 1; x >= a && e < 0; x--)
+                if (o[x])
+                    e = x;
+        }
+        if (e < 0)
+            continue;
+        n++;
+        lo = e < lo ? e : lo;
+        hi = e > hi ? e : hi;
+    }
+    return n >= 2 && hi - lo <= ALIGN_SLACK;
+}
+
+/* Chooses the column boundaries among the gaps (blank x ranges on every
+ * line) of [x_left, x_right). occ holds each line's ink columns (line 0 is
+ * the header), body[x] counts the body lines with ink at x. A gap holding a
+ * vertical rule is a boundary; see table_layout.h for the others. */
+static void choose_columns(col_gap *gaps, int n_gaps, const uint8_t *occ,
+                           int n_lines, int w, const int *body, int x_left,
+                           int x_right, int line_h)
+{
+    const uint8_t *head = occ;
     for (int i = 0; i < n_gaps; i++)
         gaps[i].kept = gaps[i].forced || gaps[i].b - gaps[i].a >= MIN_COL_GAP;
-    /* Every column has a header: a column without header ink is part of
-     * its neighbour across the narrower of its two gaps. */
+    /* Every column has a header: a column without header ink is part of a
+     * neighbour. Not of one whose only alignment it would break (a
+     * right-aligned column to its left, a left-aligned one to its right);
+     * else of the one its text is nearest to on its own lines (the union of
+     * all lines hides that: "Sao Paulo" right-aligned under "City" is near
+     * "Paulo", however close the previous column's longest entry comes to
+     * "Sao"); else across the narrower gap. */
     for (;;) {
-        int merged = 0, prev = -1;
+        int merged = 0;
         for (int i = 0; i <= n_gaps && !merged; i++) {
             if (i < n_gaps && !gaps[i].kept)
                 continue;
-            int a = prev < 0 ? x_left : gaps[prev].b;
+            int prev;
+            int a = column_left(gaps, i, x_left, &prev);
             int b = i == n_gaps ? x_right : gaps[i].a;
-            if (!any_in(head, a, b)) {
-                int wl = prev >= 0 && !gaps[prev].forced
-                             ? gaps[prev].b - gaps[prev].a : -1;
-                int wr = i < n_gaps && !gaps[i].forced
-                             ? gaps[i].b - gaps[i].a : -1;
-                if (wl >= 0 && (wr < 0 || wl <= wr)) {
-                    gaps[prev].kept = 0;
-                    merged = 1;
-                } else if (wr >= 0) {
-                    gaps[i].kept = 0;
-                    merged = 1;
-                }
+            if (any_in(head, a, b))
+                continue;
+            int can_l = prev >= 0 && !gaps[prev].forced;
+            int can_r = i < n_gaps && !gaps[i].forced;
+            if (!can_l && !can_r)
+                continue;
+            int dl = INT_MAX, dr = INT_MAX, bad_l = 0, bad_r = 0;
+            if (can_l) {
+                int pp;
+                int la = column_left(gaps, prev, x_left, &pp);
+                int lb = gaps[prev].a;
+                dl = line_distance(occ, n_lines, w, a, b, la, lb);
+                bad_l = aligned(occ, n_lines, w, la, lb, 1) &&
+                        !aligned(occ, n_lines, w, la, lb, 0);
             }
-            prev = i;
+            if (can_r) {
+                int ra = gaps[i].b, rb = column_right(gaps, n_gaps, i, x_right);
+                dr = line_distance(occ, n_lines, w, a, b, ra, rb);
+                bad_r = aligned(occ, n_lines, w, ra, rb, 0) &&
+                        !aligned(occ, n_lines, w, ra, rb, 1);
+            }
+            if (can_l && can_r && bad_l != bad_r) {
+                dl = bad_l;
+                dr = bad_r;
+            }
+#ifdef NV_LAYOUT_TRACE
+            fprintf(stderr, "headless [%d, %d): line distance left %d right "
+                    "%d\n", a, b, dl, dr);
+#endif
+            if (dl == dr && can_l && can_r) {
+                dl = gaps[prev].b - gaps[prev].a;
+                dr = gaps[i].b - gaps[i].a;
+            }
+            if (can_l && (!can_r || dl <= dr))
+                gaps[prev].kept = 0;
+            else
+                gaps[i].kept = 0;
+            merged = 1;
         }
         if (!merged)
             break;
@@ -316,17 +429,9 @@ static void choose_columns(col_gap *gaps, int n_gaps, const uint8_t *head,
     for (int i = 0; i < n_gaps; i++) {
         if (!gaps[i].kept || gaps[i].forced)
             continue;
-        int pa = x_left, nb = x_right;
-        for (int k = i - 1; k >= 0; k--)
-            if (gaps[k].kept) {
-                pa = gaps[k].b;
-                break;
-            }
-        for (int k = i + 1; k < n_gaps; k++)
-            if (gaps[k].kept) {
-                nb = gaps[k].a;
-                break;
-            }
+        int prev;
+        int pa = column_left(gaps, i, x_left, &prev);
+        int nb = column_right(gaps, n_gaps, i, x_right);
         int body_l = 0, body_r = 0;
         for (int x = pa; x < gaps[i].a && !body_l; x++)
             body_l = body[x] > 0;
@@ -357,11 +462,11 @@ static int layout_from_ink(uint8_t *ink, const uint8_t *contrast, int w,
     span *lines = malloc(sizeof(span) * (NV_LAYOUT_MAX_ROWS + 1));
     int *heights = malloc(sizeof(int) * (NV_LAYOUT_MAX_ROWS + 1));
     unsigned char *is_rule = malloc((size_t)w);
-    uint8_t *occ = malloc((size_t)w), *head = malloc((size_t)w);
+    uint8_t *occ = NULL;
     int *count = calloc((size_t)w, sizeof(int));
     col_gap *gaps = NULL;
     int rc = -1;
-    if (!prof || !lines || !heights || !is_rule || !occ || !head || !count) {
+    if (!prof || !lines || !heights || !is_rule || !count) {
         nv_fail(err, "layout: out of memory");
         goto done;
     }
@@ -408,19 +513,26 @@ static int layout_from_ink(uint8_t *ink, const uint8_t *contrast, int w,
         heights[i] = lines[i].b - lines[i].a;
     qsort(heights, (size_t)n_lines, sizeof(int), cmp_int);
     int line_h = heights[n_lines / 2];
+    /* The scale of the gap widths: the height of the lines with ascenders
+     * and descenders (the median line can lack descenders). */
+    int text_h = heights[(3 * n_lines) / 4];
     if (heights[n_lines - 1] > 3 * line_h + 4) {
         rc = no_table(err, "ink regions of very different heights "
                            "(a picture, not rows of text)");
         goto done;
     }
     /* Columns: ink over the lines only. */
+    occ = malloc((size_t)n_lines * w);
+    if (!occ) {
+        nv_fail(err, "layout: out of memory");
+        goto done;
+    }
     long total_ink = 0, line_area = 0;
     for (int i = 0; i < n_lines; i++) {
-        line_occupancy(ink, w, lines[i].a, lines[i].b, occ);
-        if (i == 0)
-            memcpy(head, occ, (size_t)w);
+        uint8_t *o = occ + (size_t)i * w;
+        line_occupancy(ink, w, lines[i].a, lines[i].b, o);
         for (int x = 0; x < w; x++)
-            count[x] += occ[x];
+            count[x] += o[x];
         line_area += (long)(lines[i].b - lines[i].a) * w;
         for (int y = lines[i].a; y < lines[i].b; y++) {
             const uint8_t *row = ink + (size_t)y * w;
@@ -456,8 +568,9 @@ static int layout_from_ink(uint8_t *ink, const uint8_t *contrast, int w,
         gaps[n_gaps++] = g;
     }
     for (int x = 0; x < w; x++)
-        count[x] -= head[x]; /* now the body lines only */
-    choose_columns(gaps, n_gaps, head, count, x_left, x_right, line_h);
+        count[x] -= occ[x]; /* now the body lines only */
+    choose_columns(gaps, n_gaps, occ, n_lines, w, count, x_left, x_right,
+                   text_h);
     int n_bands = 1;
     for (int i = 0; i < n_gaps; i++)
         n_bands += gaps[i].kept;
@@ -512,7 +625,6 @@ done:
     free(heights);
     free(is_rule);
     free(occ);
-    free(head);
     free(count);
     free(gaps);
     return rc;
