@@ -328,7 +328,8 @@ static int line_distance(const uint8_t *occ, int n_lines, int w, int a, int b,
 }
 
 /* Whether the lines' ink in [a, b) starts (side 0) or ends (side 1) at one
- * x, within ALIGN_SLACK, on at least two lines. */
+ * x, within ALIGN_SLACK, on at least three lines (two can agree by
+ * chance). */
 static int aligned(const uint8_t *occ, int n_lines, int w, int a, int b,
                    int side)
 {
@@ -351,7 +352,7 @@ static int aligned(const uint8_t *occ, int n_lines, int w, int a, int b,
         lo = e < lo ? e : lo;
         hi = e > hi ? e : hi;
     }
-    return n >= 2 && hi - lo <= ALIGN_SLACK;
+    return n >= 3 && hi - lo <= ALIGN_SLACK;
 }
 
 /* Chooses the column boundaries among the gaps (blank x ranges on every
