@@ -123,7 +123,7 @@ static int find_vertical_rules(const uint8_t *ink, const uint8_t *contrast,
     if (n_cand) {
         /* The lines without rules: rows holding clearly more ink than the
          * rows between lines, where only the rules are (the 20th percentile
-         * of the rows' ink counts). */
+         * of the rows' ink counts, when well below the 80th). */
         for (int y = 0; y < height; y++) {
             int n = 0;
             const uint8_t *row = ink + (size_t)(y + y0) * w;
@@ -133,6 +133,8 @@ static int find_vertical_rules(const uint8_t *ink, const uint8_t *contrast,
         }
         qsort(sorted, (size_t)height, sizeof(int), cmp_int);
         int base = sorted[height / 5];
+        if (3 * base > sorted[(4 * height) / 5])
+            base = 0; /* no rows between lines: one line, or none */
         for (int y = 0; y < height; y++)
             prof[y] = prof[y] > base + 2 + base / 4;
         int n_lines = find_runs(prof, height, 1, lines, cap);
