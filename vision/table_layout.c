@@ -23,17 +23,20 @@
 
 /* Columns (choose_columns): a blank x range is a candidate gap when it is at
  * least MIN_COL_GAP pixels wide; between two columns that both hold body
- * text it must be at least COL_GAP_FRACTION of the median line height (a
+ * text it must be at least COL_GAP_FRACTION of the line height (a
  * word space is about 0.3 of the font size, but a word space is never blank
  * on every line without the header settling it; the narrowest column gaps,
- * 3 px of padding on each side, are 0.27 of it); where one side holds only
- * header ink, the header itself must be broken by HEADER_GAP_FRACTION of
- * the line height (letters of one word are far closer). */
+ * 3 px of padding on each side, are 0.27 of it, less with blur) or the
+ * header line must be blank over HEADER_SPLIT_FRACTION of it there (two
+ * header words; the letters of one are far closer); where one side holds
+ * only header ink, the header must be broken by HEADER_GAP_FRACTION. The
+ * line height here is the 75th percentile of the lines (with descenders). */
 #define MIN_COL_GAP 4
+#define COL_GAP_FRACTION 0.22
+#define HEADER_SPLIT_FRACTION 0.3
+#define HEADER_GAP_FRACTION 0.4
 /* Edges of one column's lines within this many pixels are aligned. */
 #define ALIGN_SLACK 2
-#define COL_GAP_FRACTION 0.22
-#define HEADER_GAP_FRACTION 0.4
 
 /* Lines lower than this are specks of noise, not text. */
 #define MIN_LINE_HEIGHT 3
@@ -452,7 +455,8 @@ static void choose_columns(col_gap *gaps, int n_gaps, const uint8_t *occ,
                 hr - hl, line_h, body_l, body_r);
 #endif
         if (body_l && body_r)
-            gaps[i].kept = width >= COL_GAP_FRACTION * line_h;
+            gaps[i].kept = width >= COL_GAP_FRACTION * line_h ||
+                           hr - hl >= HEADER_SPLIT_FRACTION * line_h;
         else
             gaps[i].kept = hr - hl >= HEADER_GAP_FRACTION * line_h;
     }
