@@ -3,15 +3,24 @@
  * Tables come with white, tinted, zebra-striped, shaded or dark (inverse)
  * row bands, ruling lines and JPEG noise. The layout only needs to know
  * which pixels are text. Backgrounds of tables are horizontal bands, so
- * each pixel row has one background: the most frequent gray level of the
- * row (a mode, not a median: a row through dense bold text can be half ink,
- * but the ink is never one level as often as the flat background). The
- * band of that level runs from its first to its last pixel; outside it
- * (the page margins) the background is the image's most frequent level. A
- * pixel is ink when it is far from its background, dark-on-light and
- * light-on-dark alike. A horizontal rule is its own row's mode, so it is
- * background; vertical rules are removed by the layout (table_layout.c),
- * which knows the table's height.
+ * each pixel row has one background level:
+ *   - a row's own mode (the most frequent level, found with a wide window
+ *     against JPEG noise, then placed with a narrow one) is its background
+ *     when it covers most of the row: the "clean" rows between text lines,
+ *     and horizontal rules (a rule is its own row's mode, so background);
+ *   - a text row takes the band of the clean rows around it, whatever its
+ *     own mode: light text on a dark header shares its level with the page
+ *     margins, and together they outvote the band (when the clean rows
+ *     above and below disagree, the one whose level the row holds more of,
+ *     if at least 15 % of it, else its own mode);
+ *   - the band runs between its first and last pixel nearer its level than
+ *     the page's (the image's mode); outside it (the page margins) the
+ *     background is the page. The blurred edge between a band and the page
+ *     (up to 3 px of levels between the two, either side of the band's
+ *     end) is faint: at most NV_INK_EDGE_CONTRAST.
+ * A pixel's contrast is its distance from its background, dark-on-light
+ * and light-on-dark alike. Vertical rules are removed by the layout
+ * (table_layout.c), which knows the table's lines.
  *
  * Ownership: nv_ink_map_make allocates; nv_ink_map_free frees.
  */
