@@ -36,8 +36,8 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tools", "reference"))
 
 import nvlm_train as NT  # noqa: E402
+import pointing as PT  # noqa: E402
 import st_io  # noqa: E402
-import curriculum as CR  # noqa: E402
 import train_stages as TS  # noqa: E402
 from tools.tablegen import gen  # noqa: E402
 
@@ -234,9 +234,9 @@ def cmd_point(args):
 
 # ---------------------------------------------------------------- training
 
-class CellRunner(CR.FeatureRunner):
+class CellRunner(PT.FeatureRunner):
     """Batches carry the frozen ViT's features [n, T, 4C] in place of tiles (encode), and
-    with point_weight > 0 the pointing loss of curriculum.py (loss)."""
+    with point_weight > 0 the pointing loss of pointing.py (loss)."""
 
 
 def head_weights(model_w, head):
@@ -516,7 +516,7 @@ def main(argv=None):
     t.add_argument("--eval-count", type=int, default=300, help="val cells read greedily at the end")
     t.add_argument("--log-every", type=int, default=50)
     t.add_argument("--point", type=float, default=0.0, metavar="WEIGHT",
-                   help="pointing loss weight (curriculum.py --point): one attention head is "
+                   help="pointing loss weight (pointing.py): one attention head is "
                    "told which image tokens hold each glyph")
     t.add_argument("--point-layer", type=int, default=-1)
     t.add_argument("--max-minutes", type=float, default=0)

@@ -197,7 +197,7 @@ def swiglu(w, pre, b):
 
 def decoder_layer(lm, cfg, l, h, cos, sin, causal, probe=None):
     """probe: a list that gets this layer's attention probabilities [B,heads,N,N] appended
-    (curriculum.py --point supervises them)."""
+    (pointing.py supervises them)."""
     pre = "model.layers.%d." % l
     B, N, _ = h.shape
     a = rms_norm(h, lm[pre + "input_layernorm.weight"], cfg.eps)
@@ -328,7 +328,7 @@ def head_forward(w, cfg, head, ids, rules, n_tiles, Z, tag_ids=None, probe=None)
     """Logits [B,N,V]. ids/rules [B,N] (device), n_tiles list of ints, Z [sum n, T, H] or None.
     tag_ids: for head h, {k: ids of "<tile_k>"}. probe: {"layer": l, "self": [], "xattn": j,
     "cross": []}: decoder layer l's attention probabilities are appended to "self", cross-
-    attention block j's (x, h) to "cross" (curriculum.py --point)."""
+    attention block j's (x, h) to "cross" (pointing.py)."""
     lm = lm_weights(w, head)
     B, N = ids.shape
     dev = ids.device
@@ -409,7 +409,7 @@ class Runner:
 
     def encode(self, head, tiles):
         """Projector output of the batch's uint8 tiles (a subclass may hold cached ViT
-        features there instead: tools/train/curriculum.py)."""
+        features there instead: tools/train/pointing.py)."""
         return encode_tiles(self.w, self.cfg, head, normalise_tiles(tiles, self.device))
 
     def loss(self, head, batch):

@@ -6,9 +6,19 @@ padding, per-sample tile counts and memories are exercised) and must reproduce
 `golden_{head}_{n}`: prompt ids exactly, logits within 1e-4 * max|logit| (docs/model-format.md
 section 11); the 8 greedy ids of the batched no-cache decoder must equal `generated_ids`.
 The same for tiny_nvlm_chars (per-patch character probabilities before the projector), its
-one case per head, curriculum's --oracle-chars labels and features, and its --point
-targets and loss. Also: the bundled byte tokenizer maps text to its UTF-8 bytes and has the special ids
-256..259; table_metrics' self-check passes.
+one case per head. pointing.py: its FeatureRunner over cached ViT features gives the pixel
+path's logits and greedy ids; point_rows names the stream position or memory slot of each
+targeted image token for d, x and h, and pointing_loss is -log of the attention mass on
+them. cells.py's pointing targets: glyph_tokens maps a glyph box through a hand-made tile
+geometry (one strip and a second strip) to its tokens, and cell_points gives one target list
+per answer byte of a generated table's cells (empty for spaces and <|im_end|>).
+train_stages.train(stop_at=N) ends after N steps on the planned schedule. The bundled byte
+tokenizer maps text to its UTF-8 bytes and has the special ids 256..259; table_metrics'
+self-check passes.
+The checks of the whole-table curriculum (curriculum.py: its stream of rendered batches in
+a process pool, --oracle-chars labels and features, markdown_glyphs, log_marks,
+body_cell_bytes) left with it, when the cell reader replaced the whole-table task
+(docs/training.md).
 Exit status 1 on any failure.
 """
 import json
@@ -25,6 +35,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tools", "reference"))
 
 import nvlm_train as NT  # noqa: E402
+import pointing as PT  # noqa: E402
 import st_io  # noqa: E402
 import table_metrics  # noqa: E402
 from bpe import Tokenizer  # noqa: E402
@@ -40,10 +51,9 @@ def check(cond, what):
 
 
 def check_cached_features(raw, tok, w, head, goldens, question, logits):
-    """curriculum.py trains on ViT features computed once per image: the same batch through
-    its FeatureRunner must give the logits and greedy ids of the pixel path."""
-    import curriculum  # noqa: E402 (pulls in tools.tablegen; only this check needs it)
-    frun = curriculum.FeatureRunner(raw, tok, w, torch.device("cpu"))
+    """cells.py trains on ViT features computed once per image: the same batch through
+    pointing.FeatureRunner must give the logits and greedy ids of the pixel path."""
+    frun = PT.FeatureRunner(raw, tok, w, torch.device("cpu"))
     with torch.no_grad():
         feats = [NT.shuffled_features(w, frun.cfg, g["in_pixel_values"])
                  for g in goldens]
@@ -56,29 +66,6 @@ def check_cached_features(raw, tok, w, head, goldens, question, logits):
     ids = frun.greedy(head, samples, 8)
     want = [g["generated_ids"][0].tolist()[len(g["in_input_ids"][0]):] for g in goldens]
     check(ids == want, "%s cached-feature greedy ids" % head)
-
-
-def check_stream_pool(raw, tok, w):
-    """curriculum.StreamBatches renders in a process pool on the device: its batches must be
-    the serial ones, in the same order (the three heads' processes rely on that to see the
-    same tables), and consecutive batches must hold different tables."""
-    import argparse  # noqa: E402
-    import curriculum  # noqa: E402
-    frun = curriculum.FeatureRunner(raw, tok, w, torch.device("cpu"))
-    args = argparse.Namespace(seed=3, rows=[1, 2], cols=[2, 3], max_tiles=2, batch=3,
-                              md_rate=0.5, oracle_chars=False, point=0.0)
-    cfg, tile = frun.cfg, raw["force_image_size"]
-    drawn = []
-    for workers in (0, 2):
-        stream = curriculum.StreamBatches(args, frun.prompter, "h", w, cfg, tile,
-                                          torch.device("cpu"), workers, ahead=2)
-        it = iter(stream)
-        drawn.append([next(it) for _ in range(3)])
-        stream.close()
-    keys = ("ids", "labels", "rules", "n_tiles", "tiles")
-    same = all(torch.equal(a[k], b[k]) for a, b in zip(*drawn) for k in keys)
-    check(same, "stream batches rendered by a pool = serial ones, same order")
-    check(not torch.equal(drawn[0][0]["ids"], drawn[0][1]["ids"]), "stream: next batch, new tables")
 
 
 def load_fixture(fixture):
@@ -111,70 +98,9 @@ def check_char_fixture(fixture):
         check(got == g["generated_ids"][0].tolist()[L:], "chars %s n=%d 8 greedy ids" % (head, n))
 
 
-def check_oracle_features(fixture):
-    """curriculum --oracle-chars: render_one's labels name the table's own glyphs, and
-    features_of puts them, one-hot, where the character head's probabilities go, leaving
-    the ViT features as they are."""
-    import collections  # noqa: E402
-    import curriculum  # noqa: E402
-    from tools.tablegen import fonts, gen  # noqa: E402
-    raw, _, _, w, run = load_fixture(fixture)
-    cfg = run.cfg
-    one = curriculum.render_one(("val", 1, 0, (1, 1), (2, 2), 224, 1, 2, 14, True))
-    md, labels = one["markdown"], one["labels"]
-    glyphs = collections.Counter(ch for ch, _ in gen.make_sample(
-        "val", 1, 0, rows=(1, 1), cols=(2, 2))["glyphs"])
-    named = collections.Counter(fonts.CHARSET[c - 1] for c in labels.reshape(-1) if c)
-    check(labels.shape == (1, 16, 16, 2) and not named - glyphs
-          and sum(named.values()) >= 0.9 * sum(glyphs.values()),
-          "oracle labels: %d of the %d glyphs of %r, no other character"
-          % (sum(named.values()), sum(glyphs.values()), md))
-    # --point's targets against the labels: each transcribed character's token (2x2
-    # patches of 2 slots) holds that character's label.
-    token_labels = labels.reshape(8, 2, 8, 2, 2).transpose(0, 2, 1, 3, 4).reshape(64, 8)
-    hits = [fonts.CHARSET.index(ch) + 1 in token_labels[tokens[0]]
-            for ch, tokens in zip(md, one["point"]) if tokens]
-    check(len(hits) == sum(glyphs.values()) and all(hits),
-          "point targets: %d of %d transcribed characters in a token holding their label"
-          % (sum(hits), len(hits)))
-    g, K, S = cfg.grid, cfg.char_classes, cfg.char_width // cfg.char_classes
-    pixels = torch.randint(0, 256, (2, g * cfg.patch, g * cfg.patch, 3), dtype=torch.uint8,
-                           generator=torch.Generator().manual_seed(5))
-    fake = torch.randint(0, K, (2, g, g, S), generator=torch.Generator().manual_seed(6))
-    got = curriculum.features_of(w, cfg, pixels, torch.device("cpu"), fake)
-    ref = curriculum.features_of(w, cfg, pixels, torch.device("cpu"))
-    C = cfg.v_hidden + cfg.char_width
-    got4, ref4 = got.reshape(2, -1, 4, C), ref.reshape(2, -1, 4, C)
-    same_vit = torch.equal(got4[..., :cfg.v_hidden], ref4[..., :cfg.v_hidden])
-    # Token (i, j) holds patches (2i, 2j), (2i, 2j+1), (2i+1, 2j), (2i+1, 2j+1) in order.
-    want = torch.nn.functional.one_hot(fake, K).float().reshape(2, g // 2, 2, g // 2, 2, S * K)
-    want = want.permute(0, 1, 3, 2, 4, 5).reshape(2, -1, 4, S * K)
-    check(same_vit and torch.equal(got4[..., cfg.v_hidden:], want),
-          "oracle features: ViT part unchanged, one-hot labels in each patch's slots")
-
-
 def check_pointing():
-    """curriculum --point: markdown_glyphs ties each transcribed byte to its glyph (escapes,
-    spaces, multi-byte characters and empty cells included), and pointing_loss is -log of
-    the attention mass on the named image tokens."""
-    import curriculum  # noqa: E402
-    from tools.tablegen import markdown  # noqa: E402
-    table = {"header": ["A b", "x|y"], "rows": [["\u20ac1", "\\"], ["", "z"]]}
-    md = markdown.to_markdown(table["header"], table["rows"])
-    owner = curriculum.markdown_glyphs(table, md, 9)
-    glyph_of = {}
-    for byte, g in zip(md.encode("utf-8"), owner):
-        if g >= 0:
-            glyph_of.setdefault(g, bytearray()).append(byte)
-    got = [bytes(glyph_of[g]).decode("utf-8") for g in sorted(glyph_of)]
-    check(got == ["A", "b", "x", "|", "y", "\u20ac", "1", "\\", "z"]
-          and len(owner) == len(md.encode("utf-8")),
-          "markdown bytes -> glyphs: %r" % got)
-    try:
-        curriculum.markdown_glyphs(table, md.replace("z", "q"), 9)
-        check(False, "markdown_glyphs refuses a markdown it does not rebuild")
-    except ValueError:
-        check(True, "markdown_glyphs refuses a markdown it does not rebuild")
+    """pointing_loss is -log of the attention mass on the image tokens that point_rows names
+    for each answer byte (spaces and <|im_end|> name none)."""
     # Sequence: 2 prompt ids, image tokens at 2 and 3, answer bytes at 4.. (labels from 3).
     ids = torch.tensor([[5, 6, 9, 9, 7, 8, 1]])
     labels = torch.tensor([[-100, -100, -100, 7, 8, 1, -100]])
@@ -183,8 +109,8 @@ def check_pointing():
     probs[0, 0, 4, 2] = 0.8                             # predicts byte 1: glyph in token 0
     batch = {"ids": ids, "labels": labels, "n_tiles": torch.tensor([1]),
              "point": [[[1], [0], []]]}
-    rows = curriculum.point_rows(batch, "d", 9, 2, {})
-    loss, mass = curriculum.pointing_loss({"self": [probs], "cross": []}, rows)
+    rows = PT.point_rows(batch, "d", 9, 2, {})
+    loss, mass = PT.pointing_loss({"self": [probs], "cross": []}, rows)
     want = -(math.log(0.25 + 1e-6) + math.log(0.8 + 1e-6)) / 2
     check(rows == {"self": [(0, 3, [3]), (0, 4, [2])], "cross": []}
           and abs(float(loss) - want) < 1e-6 and abs(mass - 0.525) < 1e-6,
@@ -192,8 +118,9 @@ def check_pointing():
 
 
 def check_stop_at():
-    """train_stages.train(stop_at=N) (curriculum --stop4) ends after N steps, the learning
-    rate on the schedule of the planned steps, and says so in the log."""
+    """train_stages.train(stop_at=N) ends after N steps, the learning rate on the schedule
+    of the planned steps, and says so in the log (gives another head exactly the steps of a
+    run that a time limit cut)."""
     import io
     import train_stages as TS  # noqa: E402
 
@@ -219,31 +146,10 @@ def check_stop_at():
           % (done, samples, last_lr))
 
 
-def check_log_marks():
-    """curriculum marks: the mean of stage 4's validation lines within the window of each
-    mark; stage 3's lines, marks with no line near, and a missing mass stay out."""
-    import curriculum  # noqa: E402
-
-    def line(stage, step, first, body, mass=None):
-        r = {"stage": stage, "step": step, "val_first_acc": first, "val_body_acc": body}
-        return r if mass is None else dict(r, val_point_mass=mass)
-    recs = [line("align", 100, 0.9, 0.9, 0.9), line("finetune", 75, 0.1, 0.5, 0.2),
-            line("finetune", 100, 0.2, 0.6, 0.4), line("finetune", 150, 0.3, 0.7, 0.6),
-            {"stage": "finetune", "stopped_at": 160}]
-    got = curriculum.log_marks(recs, [100, 200, 400], 50)
-    plain = curriculum.log_marks([line("finetune", 100, 0.2, 0.6)], [100], 50)
-    want = {100: (0.2, 0.6, 0.4), 200: (0.3, 0.7, 0.6)}
-    check(set(got) == set(want) and all(abs(a - b) < 1e-12 for m in want
-                                        for a, b in zip(got[m], want[m]))
-          and plain == {100: (0.2, 0.6, None)},
-          "log marks: %r" % got)
-
-
 def check_point_layout(fixture):
     """point_rows names, for each head, the stream position or memory slot that holds the
     targeted image token: head_forward's own inputs (the first decoder layer's, the
     cross-attention's memory) hold the projector output of that token there."""
-    import curriculum  # noqa: E402
     raw, _, tok, w, run = load_fixture(fixture)
     cfg, T, n = run.cfg, run.cfg.tokens_per_tile, 3
     S = raw["force_image_size"]
@@ -267,7 +173,7 @@ def check_point_layout(fixture):
             samples = [(torch.zeros(n, S, S, 3, dtype=torch.uint8), "q", "abcd")]
             batch = NT.make_batch(run.prompter, head, samples)
             batch["point"] = [[[t] for t in targets]]
-            rows = curriculum.point_rows(batch, head, cfg.imgc, T,
+            rows = PT.point_rows(batch, head, cfg.imgc, T,
                                          {k: len(v) for k, v in run.tag_ids.items()})
             seen.clear()
             NT.head_forward(w, cfg, head, batch["ids"], batch["rules"], [n], Z, run.tag_ids)
@@ -284,6 +190,90 @@ def check_point_layout(fixture):
                   % (head, kinds))
     finally:
         NT.decoder_layer, NT.xattn_block = real_layer, real_xattn
+
+
+def check_glyph_tokens():
+    """cells.glyph_tokens: a glyph box of the image, through the tile geometry that nvlm
+    --dump-cells records, names the tokens (8 x 8 grid of 28 px) its left edge, centre and
+    right edge land on. Hand-made geometry: crop x 100..300, y 50..70 scaled 1.2 to 240 x 24,
+    strip 0 holds scaled x 0..200 at tile y 2, strip 1 x 200..240 at tile y 30, both from
+    tile x 1. Glyph centres sit at y 60: scaled y 12, tile y 14 (token row 0) in strip 0 and
+    42 (token row 1) in strip 1."""
+    import cells  # noqa: E402 (pulls in tools.tablegen)
+    geom = {"crop": [100, 50, 300, 70], "scaled": [240, 24], "strip_left": 1,
+            "strips": [[0, 200, 2], [200, 240, 30]]}
+    cases = [
+        # image x 110..118: scaled 12.6, 16.8, 21 -> tile x 13.6, 17.8, 22: column 0
+        ((110, 52, 118, 68), [0]),
+        # image x 120..130: scaled 24.6, 30, 35.4 -> tile x 25.6, 31, 36.4: columns 0, 1
+        ((120, 52, 130, 68), [0, 1]),
+        # image x 280..290: scaled 216.6, 222, 227.4 (strip 1, from 200) -> tile x 17.6,
+        # 23, 28.4: columns 0, 1 of token row 1 (tokens 8, 9)
+        ((280, 55, 290, 65), [8, 9]),
+    ]
+    got = [cells.glyph_tokens(box, geom) for box, _ in cases]
+    check(got == [want for _, want in cases],
+          "cells glyph_tokens on a two-strip geometry: %r" % got)
+
+
+def check_cell_points():
+    """cells.cell_points on generated table val/1/0 with geometries made here (each cell's
+    box scaled to a 24 px line, strips of 222 px at y 2 + 28 k from x 1): per cell, one
+    target list per answer byte (a multi-byte character's bytes share their glyph's), []
+    for spaces and for the closing <|im_end|>; each glyph's list holds the token of its
+    centre; a cell without a geometry gets no entry."""
+    import cells  # noqa: E402
+    from tools.tablegen import gen  # noqa: E402
+    s = gen.make_sample("val", 1, 0)
+    t = s["table"]
+    rows = [t["header"]] + t["rows"]
+    geoms, scale_of = {}, {}
+    for r, line in enumerate(rows):
+        for c, text in enumerate(line):
+            x0, y0, x1, y1 = s["cells"][r][c]
+            scale = 24 / (y1 - y0)
+            sw = round((x1 - x0) * scale)
+            strips = [[a, min(a + 222, sw), 2 + 28 * k] for k, a in enumerate(range(0, sw, 222))]
+            name = "%s_r%02d_c%02d.ppm" % (s["id"], r, c)
+            geoms[name] = {"crop": [x0, y0, x1, y1], "scaled": [sw, 24], "strip_left": 1,
+                           "strips": strips}
+            scale_of[(r, c)] = scale
+    missing = "%s_r%02d_c%02d.ppm" % (s["id"], 1, 0)
+    del geoms[missing]
+    points = cells.cell_points(s, geoms, s["id"])
+    want_keys = {"%s/%d/%d" % (s["id"], r, c) for r, line in enumerate(rows)
+                 for c, text in enumerate(line) if text and (r, c) != (1, 0)}
+    ok, spaces, multi, glyphs = set(points) == want_keys, 0, 0, 0
+    for r, line in enumerate(rows):
+        for c, text in enumerate(line):
+            key = "%s/%d/%d" % (s["id"], r, c)
+            if key not in points:
+                continue
+            point = points[key]
+            ok &= len(point) == len(text.encode("utf-8")) + 1 and point[-1] == []
+            x0, y0, x1, y1 = s["cells"][r][c]
+            boxes = [b for _, b in s["glyphs"]
+                     if x0 <= (b[0] + b[2]) / 2 < x1 and y0 <= (b[1] + b[3]) / 2 < y1]
+            at, g = 0, 0
+            for ch in text:
+                n = len(ch.encode("utf-8"))
+                lists = point[at:at + n]
+                at += n
+                if ch.isspace():
+                    ok &= lists == [[]] * n
+                    spaces += 1
+                    continue
+                multi += n > 1
+                ok &= all(x == lists[0] for x in lists) and bool(lists[0])
+                ok &= all(0 <= tok < 64 for tok in lists[0])
+                cx = ((boxes[g][0] + boxes[g][2]) / 2 - x0) * scale_of[(r, c)]
+                if cx < 222:  # strip 0: token row 0
+                    ok &= int((1 + cx) // 28) in lists[0]
+                glyphs += 1
+                g += 1
+    check(ok and spaces >= 1 and multi >= 1,
+          "cells cell_points on val/1/0: %d cells, %d glyphs, %d spaces, %d multi-byte "
+          "characters, one list per byte + <|im_end|>" % (len(points), glyphs, spaces, multi))
 
 
 def main():
@@ -313,20 +303,12 @@ def main():
             want = g["generated_ids"][0].tolist()[len(g["in_input_ids"][0]):]
             check(got[b] == want, "%s n=%d 8 greedy ids %s" % (head, n, got[b]))
         check_cached_features(raw, tok, w, head, goldens, question, logits)
-    check_stream_pool(raw, tok, w)
     check_char_fixture(os.path.join(root, "tiny_nvlm_chars"))
-    check_oracle_features(os.path.join(root, "tiny_nvlm_chars"))
     check_pointing()
     check_stop_at()
-    check_log_marks()
     check_point_layout(os.path.join(root, "tiny_nvlm"))
-    import curriculum  # noqa: E402
-    answer = "| Name | Price |\n| --- | --- |\n| Ada | 1,200 |\n|  | x y |"
-    mask = curriculum.body_cell_bytes(answer)
-    body = bytes(c for c, kind in zip(answer.encode(), mask) if kind)
-    first = bytes(c for c, kind in zip(answer.encode(), mask) if kind == 2)
-    check(body == b"Ada1,200x y" and first == b"A1x" and len(mask) == len(answer.encode()) + 1,
-          "body-cell bytes of a known answer: %r, first %r" % (body, first))
+    check_glyph_tokens()
+    check_cell_points()
     with tempfile.TemporaryDirectory() as tmp:
         btok = NT.write_tokenizer(tmp)
         text = "| Name | Price |\n| --- | --- |\n| Ada | €1,200.50 |"
