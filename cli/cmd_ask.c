@@ -24,6 +24,7 @@ struct ask_args {
     const char *prompt;
     nvlm_options opt;
     nvlm_gen_params gen;
+    char fusion[2]; /* --fusion, parsed: "d", "x", "h" or "" */
     int json;
 };
 
@@ -90,9 +91,9 @@ static int parse_args(int argc, char **argv, struct ask_args *a, int *done)
             a->prompt = v;
         } else if ((m = nv_arg_value("ask", argc, argv, &i, "--fusion", NULL,
                                      &v))) {
-            if (m < 0)
+            if (m < 0 || nv_arg_fusions("ask", v, a->fusion, sizeof a->fusion))
                 return 2;
-            a->opt.fusion = v;
+            a->opt.fusion = a->fusion;
         } else if ((m = nv_arg_value("ask", argc, argv, &i, "--n-predict",
                                      "-n", &v))) {
             if (m < 0 || nv_arg_int("ask", "-n", v, 0, 1 << 20, &n))

@@ -32,7 +32,7 @@
 struct bench_args {
     const char *model;
     const char *random;
-    const char *fusions;
+    char fusions[4]; /* --fusion, parsed ("hd"); "" = every head */
     const char *images;
     const char *sizes;
     const char *max_tiles;
@@ -108,7 +108,6 @@ static int parse_args(int argc, char **argv, struct bench_args *a, int *done)
     } opts[] = {
         {"--model", "-m", &a->model, NULL, 0, 0},
         {"--random", NULL, &a->random, NULL, 0, 0},
-        {"--fusion", NULL, &a->fusions, NULL, 0, 0},
         {"--images", NULL, &a->images, NULL, 0, 0},
         {"--sizes", NULL, &a->sizes, NULL, 0, 0},
         {"--max-tiles", NULL, &a->max_tiles, NULL, 0, 0},
@@ -133,6 +132,14 @@ static int parse_args(int argc, char **argv, struct bench_args *a, int *done)
             a->cost_only = 1;
             continue;
         }
+        const char *fusion = NULL;
+        int got = nv_arg_value("bench", argc, argv, &i, "--fusion", NULL,
+                               &fusion);
+        if (got < 0 || (got > 0 && nv_arg_fusions("bench", fusion, a->fusions,
+                                                   sizeof a->fusions)))
+            return 2;
+        if (got > 0)
+            continue;
         int matched = 0;
         for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !matched;
              k++) {
@@ -445,18 +452,10 @@ static int pick_fusions(const bench_plan *p, char names[3][2], int *n,
                         nv_error *err)
 {
     *n = 0;
-    if (p->a->fusions) {
-        const char *s = p->a->fusions;
-        while (*s) {
-            nv_fusion f;
-            char one[2] = {s[0], 0};
-            if (*n == 3 || nv_fusion_parse(one, &f) ||
-                (s[1] != ',' && s[1] != '\0'))
-                return nv_fail(err, "--fusion: '%s' is not a list of d, x, h",
-                               p->a->fusions);
-            snprintf(names[(*n)++], 2, "%s", nv_fusion_name(f));
-            s += 1 + (s[1] == ',');
-        }
+    if (p->a->fusions[0]) {
+        /* Parsed and checked by nv_arg_fusions. */
+        for (const char *s = p->a->fusions; *s; s++)
+            snprintf(names[(*n)++], 2, "%c", *s);
         return 0;
     }
     char cfg[4200];

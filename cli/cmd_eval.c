@@ -47,7 +47,8 @@ static void usage(FILE *out)
 }
 
 struct eval_args {
-    const char *data, *model, *fusions, *json;
+    const char *data, *model, *json;
+    char fusions[4]; /* --fusion, parsed ("dx"); "" = every head */
     int limit, threads, max_new, whole;
 };
 
@@ -76,9 +77,9 @@ static int parse_args(int argc, char **argv, struct eval_args *a, int *done)
             a->model = v;
         } else if ((m = nv_arg_value("eval", argc, argv, &i, "--fusion", NULL,
                                      &v))) {
-            if (m < 0)
+            if (m < 0 ||
+                nv_arg_fusions("eval", v, a->fusions, sizeof a->fusions))
                 return 2;
-            a->fusions = v;
         } else if ((m = nv_arg_value("eval", argc, argv, &i, "--json", NULL,
                                      &v))) {
             if (m < 0)
@@ -208,14 +209,14 @@ int nv_cmd_eval(int argc, char **argv)
     }
     if (nvlm_model_warning(probe))
         fprintf(stderr, "nvlm eval: note: %s\n", nvlm_model_warning(probe));
-    const char *names[] = {"d", "x", "h"};
-    for (int f = 0; f < 3; f++) {
-        int wanted = !a.fusions || strchr(a.fusions, names[f][0]);
-        if (wanted && nvlm_has_fusion(probe, names[f]))
-            snprintf(heads[n_heads++], 2, "%s", names[f]);
-        else if (wanted && a.fusions) {
-            fprintf(stderr, "nvlm eval: the model has no '%s' head\n",
-                    names[f]);
+    /* In the order given; the default order is d, x, h. */
+    const char *order = a.fusions[0] ? a.fusions : NV_ARG_FUSION_HEADS;
+    for (const char *f = order; *f; f++) {
+        char name[2] = {*f, '\0'};
+        if (nvlm_has_fusion(probe, name))
+            snprintf(heads[n_heads++], 2, "%s", name);
+        else if (a.fusions[0]) {
+            fprintf(stderr, "nvlm eval: the model has no '%s' head\n", name);
             rc = 2;
         }
     }

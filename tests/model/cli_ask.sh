@@ -142,7 +142,7 @@ expect_error 2 "-p TEXT is required" ask -m "$tiny"
 expect_error 2 "unknown argument" ask -m "$tiny" -p q --bogus
 expect_error 2 "wants a whole number" ask -m "$tiny" -p q -n many
 expect_error 1 "not a model directory" ask -m "$tmp/nowhere" -p q
-expect_error 1 "unknown fusion 'z'" ask -m "$tiny" --fusion z -p q
+expect_error 2 "unknown fusion 'z'" ask -m "$tiny" --fusion z -p q
 have_golden && expect_error 1 "has no 'h' fusion head" ask -m "$nvlmd/model" --fusion h -p q
 expect_error 1 "cannot open" ask -m "$tiny" --image "$tmp/missing.png" -p q
 printf 'not a png' >"$tmp/bad.png"
