@@ -21,6 +21,9 @@ int nv_arg_value(const char *cmd, int argc, char **argv, int *i,
 int nv_arg_once(const char *cmd, const char *name, const char *value,
                 const char **slot);
 
+/* The most threads -t accepts: more is a typo (-t 1000), not a machine. */
+#define NV_ARG_MAX_THREADS 256
+
 /* Whole number in [min, max]. */
 int nv_arg_int(const char *cmd, const char *name, const char *text,
                int64_t min, int64_t max, int64_t *out);
