@@ -2,7 +2,8 @@
 # cli_tokenize.sh - `nvlm tokenize` end to end: plain and JSON output for
 # the golden llama3 case "Hello, world!" (ids 9906 11 1917 0 from
 # tokenizers/llama3/cases.json), special tokens on and off with qwen3,
-# text from a file, and the exit status of bad usage and bad files.
+# text from a file, the bundled model by default, and the exit status of
+# bad usage and bad files.
 set -u
 fail=0
 check() { # check DESCRIPTION COMMAND... : the command must succeed
@@ -44,10 +45,14 @@ if have_golden; then
         bash -c "'$NVLM_BIN' tokenize -m '$Q3' -f '$tmp/text' | grep -qF \"   198 -> '\\n'\""
 fi
 
-"$NVLM_BIN" tokenize "x" >/dev/null 2>&1
-check "no tokenizer given: exit 2" test $? -eq 2
-"$NVLM_BIN" tokenize --tokenizer "$L3" >/dev/null 2>&1
+# Without -m the bundled model's tokenizer (byte-level: 'x' is byte 120).
+"$NVLM_BIN" tokenize "x" >"$tmp/bundled" 2>&1
+check "no tokenizer given: the bundled model's" grep -qx "   120 -> 'x'" "$tmp/bundled"
+"$NVLM_BIN" tokenize --tokenizer "$L3" 2>"$tmp/err" >/dev/null
 check "no text given: exit 2" test $? -eq 2
+check "no text given: said" grep -q "no text" "$tmp/err"
+"$NVLM_BIN" tokenize -m "$tmp" --tokenizer "$L3" x >/dev/null 2>&1
+check "-m and --tokenizer: exit 2" test $? -eq 2
 "$NVLM_BIN" tokenize --tokenizer "$L3" --bogus x >/dev/null 2>&1
 check "unknown option: exit 2" test $? -eq 2
 "$NVLM_BIN" tokenize --tokenizer "$tmp/missing.json" x 2>"$tmp/err"
