@@ -63,10 +63,12 @@ void bench_write_markdown(const bench_report *r, FILE *out)
                 "was run.\n\n", r->model);
     else
         fprintf(out, "Model: %s; %d thread(s); OpenBLAS kernels %s; times "
-                "are medians of %d run(s) after %d warm-up run(s), in ms; %d "
-                "new token(s) per run; peak RSS: %s.\n\n", r->model,
+                "are medians of %d run(s) after %d warm-up run(s), in ms; %s"
+                "%d new token(s) per run; peak RSS: %s.\n\n", r->model,
                 r->threads, r->blas_kernels ? r->blas_kernels : "unknown",
-                r->repeat, r->warmup, r->new_tokens, r->peak_rss_scope);
+                r->repeat, r->warmup,
+                r->to_end ? "answers to their end, at most " : "",
+                r->new_tokens, r->peak_rss_scope);
     fprintf(out, "| fusion | image | max tiles | tiles | stream img tok | "
             "xattn tok | prompt len | ViT ms | proj ms | prefill ms | TTFT ms "
             "| decode tok/s | self KV MiB | cross KV MiB | peak RSS MiB | "
@@ -130,6 +132,8 @@ static cJSON *row_json(const bench_row *w)
     cJSON_AddNumberToObject(o, "xattn_blocks", c->xattn_blocks);
     cJSON_AddNumberToObject(o, "prompt_tokens", c->prompt_tokens);
     cJSON_AddNumberToObject(o, "generated_tokens", w->generated);
+    if (w->stop_reason[0])
+        cJSON_AddStringToObject(o, "stop_reason", w->stop_reason);
     cJSON *ms = cJSON_AddObjectToObject(o, "median_ms");
     cJSON_AddNumberToObject(ms, "preprocess", w->ms_preprocess);
     cJSON_AddNumberToObject(ms, "vit", w->ms_vit);
@@ -169,6 +173,7 @@ int bench_write_json(const bench_report *r, const char *path, nv_error *err)
     cJSON_AddNumberToObject(root, "repeat", r->repeat);
     cJSON_AddNumberToObject(root, "warmup", r->warmup);
     cJSON_AddNumberToObject(root, "new_tokens", r->new_tokens);
+    cJSON_AddBoolToObject(root, "to_end", r->to_end);
     cJSON_AddStringToObject(root, "times",
                             "median_ms: medians of 'repeat' runs after "
                             "'warmup' warm-up runs");

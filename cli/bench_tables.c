@@ -280,7 +280,7 @@ int nv_bench_tables(int argc, char **argv)
     nv_error e = {{0}};
     bench_image *imgs = NULL;
     int n_imgs = 0;
-    if (bench_images_from_dir(images_dir, NULL, &imgs, &n_imgs, &e)) {
+    if (bench_images_from_dir(images_dir, NULL, NULL, &imgs, &n_imgs, &e)) {
         fprintf(stderr, "nvlm bench --tables: %s\n", e.msg);
         return 1;
     }

@@ -30,8 +30,9 @@ static void usage(FILE *out)
         "                 [-t N] [-n N] [--json FILE]\n"
         "\n"
         "Reads every image of DIR that has a Markdown truth beside it\n"
-        "(table.png + table.md) and scores the model's tables: exact-match\n"
-        "rate, cell accuracy and TEDS, per fusion head.\n"
+        "(table.png + table.md; images without one are skipped, with a line\n"
+        "on stderr) and scores the model's tables: exact-match rate, cell\n"
+        "accuracy and TEDS, per fusion head.\n"
         "\n"
         "  --data DIR         images and their .md truths\n"
         "  --fusion LIST      heads to score (default: every head the model has)\n"
@@ -67,14 +68,12 @@ static int parse_args(int argc, char **argv, struct eval_args *a, int *done)
             a->whole = 1;
         } else if ((m = nv_arg_value("eval", argc, argv, &i, "--data", NULL,
                                      &v))) {
-            if (m < 0)
+            if (m < 0 || nv_arg_once("eval", "--data", v, &a->data))
                 return 2;
-            a->data = v;
         } else if ((m = nv_arg_value("eval", argc, argv, &i, "--model", "-m",
                                      &v))) {
-            if (m < 0)
+            if (m < 0 || nv_arg_once("eval", "-m", v, &a->model))
                 return 2;
-            a->model = v;
         } else if ((m = nv_arg_value("eval", argc, argv, &i, "--fusion", NULL,
                                      &v))) {
             if (m < 0 ||
@@ -82,9 +81,8 @@ static int parse_args(int argc, char **argv, struct eval_args *a, int *done)
                 return 2;
         } else if ((m = nv_arg_value("eval", argc, argv, &i, "--json", NULL,
                                      &v))) {
-            if (m < 0)
+            if (m < 0 || nv_arg_once("eval", "--json", v, &a->json))
                 return 2;
-            a->json = v;
         } else if ((m = nv_arg_value("eval", argc, argv, &i, "--limit", NULL,
                                      &v))) {
             if (m < 0 || nv_arg_int("eval", "--limit", v, 1, 1 << 30, &n))
@@ -97,7 +95,8 @@ static int parse_args(int argc, char **argv, struct eval_args *a, int *done)
             a->max_new = (int)n;
         } else if ((m = nv_arg_value("eval", argc, argv, &i, "--threads",
                                      "-t", &v))) {
-            if (m < 0 || nv_arg_int("eval", "-t", v, 1, 1024, &n))
+            if (m < 0 ||
+                nv_arg_int("eval", "-t", v, 1, NV_ARG_MAX_THREADS, &n))
                 return 2;
             a->threads = (int)n;
         } else {
@@ -182,14 +181,16 @@ int nv_cmd_eval(int argc, char **argv)
     if (rc || done)
         return rc;
     if (a.max_new == 0)
-        a.max_new = a.whole ? 1024 : 64;
+        a.max_new = a.whole ? NV_CLI_TABLE_MAX_NEW : 64;
     char dir[4096], err[1024];
+    if (a.json && nv_cli_check_output("eval", "--json", a.json))
+        return 1;
     if (nv_cli_model_dir("eval", a.model, dir, sizeof dir))
         return 1;
     nv_error e = {{0}};
     bench_image *imgs = NULL;
     int n_read = 0;
-    if (bench_images_from_dir(a.data, a.data, &imgs, &n_read, &e)) {
+    if (bench_images_from_dir(a.data, a.data, "eval", &imgs, &n_read, &e)) {
         fprintf(stderr, "nvlm eval: %s\n", e.msg);
         return 1;
     }
@@ -216,11 +217,16 @@ int nv_cmd_eval(int argc, char **argv)
         if (nvlm_has_fusion(probe, name))
             snprintf(heads[n_heads++], 2, "%s", name);
         else if (a.fusions[0]) {
+            /* As ask and bench say of a head the model lacks: exit 1. */
             fprintf(stderr, "nvlm eval: the model has no '%s' head\n", name);
-            rc = 2;
+            rc = 1;
         }
     }
     nvlm_free(probe);
+    if (rc) {
+        bench_images_free(imgs, n_read);
+        return 1;
+    }
     cJSON *root = cJSON_CreateObject();
     cJSON_AddNumberToObject(root, "images", n);
     cJSON *results = cJSON_AddObjectToObject(root, "fusions");
@@ -246,5 +252,5 @@ int nv_cmd_eval(int argc, char **argv)
     }
     cJSON_Delete(root);
     bench_images_free(imgs, n_read);
-    return rc ? (rc == 2 ? 2 : 1) : 0;
+    return rc ? 1 : 0;
 }
