@@ -302,8 +302,6 @@ static int image_tiling(const struct info_args *args, nv_tiling_opts *opts)
         opts->tile_size = (int)args->tile_size;
     if (args->max_tiles)
         opts->max_tiles = (int)args->max_tiles;
-    if (opts->min_tiles > opts->max_tiles)
-        opts->min_tiles = opts->max_tiles;
     return 0;
 }
 
