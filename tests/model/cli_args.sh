@@ -159,5 +159,31 @@ for cmd in ask eval bench info tokenize table; do
     expect 2 "needs a value\|incomplete option\|requires an argument\|needs" $cmd -m
 done
 
+# ---- bench --chart: whole-number tile ticks, no vertical segments where
+# images share a tile count (the cap), no absolute path in the title ----
+expect 0 "" bench -m "$tiny" --cost-only --sizes 28x28,56x28,84x56,112x84 --max-tiles 2 \
+    --chart "$tmp/c.svg" --json "$tmp/c.json"
+checks=$((checks + 1))
+$py - "$tmp/c.svg" "$tmp/c.json" "$NV_FIXTURE_DIR" <<'PY' || fail "bench --chart"
+import json, sys
+import xml.etree.ElementTree as ET
+ns = "{http://www.w3.org/2000/svg}"
+root = ET.parse(sys.argv[1]).getroot()
+rows = json.load(open(sys.argv[2]))["rows"]
+assert sorted({r["tiles"] for r in rows}) == [1, 3], rows   # three images at the cap
+texts = [t for t in root.iter(ns + "text")]
+title = texts[0].text
+assert title.startswith("nvlm bench: tiny_nvlm"), title
+assert sys.argv[3] not in title and "/" not in title, title
+# x ticks: the labels under each panel (font-size 11, text-anchor middle).
+xt = [float(t.text) for t in texts if t.get("font-size") == "11" and t.get("text-anchor") == "middle"]
+assert xt and all(v == int(v) for v in xt), xt
+lines = list(root.iter(ns + "polyline"))
+assert len(lines) == 6, len(lines)
+for pl in lines:
+    xs = [float(p.split(",")[0]) for p in pl.get("points").split()]
+    assert xs == sorted(set(xs)), ("a vertical segment", pl.get("points"))
+PY
+
 echo "cli_args: $checks checks, $failures failed"
 [ "$failures" = 0 ]
