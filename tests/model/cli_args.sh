@@ -33,14 +33,14 @@ expect() {
 # ---- --fusion: one parser for every command ----
 one="$tmp/one"
 mkdir -p "$one" && cp "$samples/table1.png" "$samples/table1.md" "$one/"
-for cmd in "eval -m $tiny --data $one -n 2" "bench -m $tiny --sizes 28x28 --repeat 1 --warmup 0 -n 1" \
+for cmd in "eval --whole -m $tiny --data $one -n 2" "bench -m $tiny --sizes 28x28 --repeat 1 --warmup 0 -n 1" \
            "ask -m $tiny -p q -n 1" "info -m $tiny"; do
     # shellcheck disable=SC2086
     expect 2 "unknown fusion 'q'; the heads are d, x and h" $cmd --fusion q
     # shellcheck disable=SC2086
     expect 2 "an empty name" $cmd --fusion ""
 done
-for cmd in "eval -m $tiny --data $one -n 2" "bench -m $tiny --sizes 28x28 --repeat 1 --warmup 0 -n 1"; do
+for cmd in "eval --whole -m $tiny --data $one -n 2" "bench -m $tiny --sizes 28x28 --repeat 1 --warmup 0 -n 1"; do
     # shellcheck disable=SC2086
     expect 2 "unknown fusion 'q'" $cmd --fusion d,q
     # shellcheck disable=SC2086
@@ -48,10 +48,11 @@ for cmd in "eval -m $tiny --data $one -n 2" "bench -m $tiny --sizes 28x28 --repe
     # shellcheck disable=SC2086
     expect 2 "names 'd' twice" $cmd --fusion d,D
 done
+expect 2 "unknown fusion 'q'" bench --tables -m "$tiny" --fusion d,Q
 expect 2 "one head only" ask -m "$tiny" -p q --fusion d,x
 expect 2 "unknown fusion 'dx'" ask -m "$tiny" -p q --fusion dx
 # Upper case is the same head; eval and bench run the heads in the order given.
-expect 0 "" eval -m "$tiny" --data "$one" -n 2 --fusion H,d
+expect 0 "" eval --whole -m "$tiny" --data "$one" -n 2 --fusion H,d
 checks=$((checks + 1))
 [ "$(grep -c '^| [dh] | 1 |' "$tmp/out")" = 2 ] && head -3 "$tmp/out" | grep -q '^| h |' \
     || fail "eval --fusion H,d: $(cat "$tmp/out")"
@@ -148,7 +149,7 @@ $py -c 'import json,sys; b=json.load(open(sys.argv[1])); assert not b["to_end"] 
 # ---- eval: images without a truth are skipped and said so ----
 mkdir -p "$tmp/mixed" && cp "$samples/table1.png" "$samples/table1.md" "$samples/table2.png" "$tmp/mixed/"
 expect 0 "skipping $tmp/mixed/table2.png: no $tmp/mixed/table2.md" \
-    eval -m "$tiny" --data "$tmp/mixed" -n 2 --fusion d --json "$tmp/mixed.json"
+    eval --whole -m "$tiny" --data "$tmp/mixed" -n 2 --fusion d --json "$tmp/mixed.json"
 checks=$((checks + 1))
 $py -c 'import json,sys; assert json.load(open(sys.argv[1]))["images"] == 1' "$tmp/mixed.json" \
     || fail "eval with one unlabelled image: not 1 image scored"
