@@ -48,7 +48,7 @@ for cmd in "eval --whole -m $tiny --data $one -n 2" "bench -m $tiny --sizes 28x2
     # shellcheck disable=SC2086
     expect 2 "names 'd' twice" $cmd --fusion d,D
 done
-expect 2 "unknown fusion 'q'" bench --tables -m "$tiny" --fusion d,Q
+expect 2 "unknown fusion 'Q'" bench --tables -m "$tiny" --fusion d,Q
 expect 2 "one head only" ask -m "$tiny" -p q --fusion d,x
 expect 2 "unknown fusion 'dx'" ask -m "$tiny" -p q --fusion dx
 # Upper case is the same head; eval and bench run the heads in the order given.
