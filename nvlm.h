@@ -134,6 +134,12 @@ typedef struct nvlm_stats {
     double ms_projector;   /* the projector's part of ms_vision */
     double ms_first_token; /* nvlm_generate's start to the first token
                               picked (vision + prefill + one sampling) */
+    /* Why the generation stopped, so that a cut-off answer is never taken
+     * for a whole one: "eos" (the model's stop token: the answer is
+     * complete), "limit" (max_new_tokens reached), "context" (the context,
+     * nvlm_options.max_context, is full), "callback" (the token callback
+     * asked to stop); NULL when nvlm_generate failed. A static string. */
+    const char *stop_reason;
 } nvlm_stats;
 
 int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p, nvlm_token_fn fn,

@@ -1,6 +1,7 @@
 /* args.c - option parsing shared by the subcommands; see args.h. */
 #include "cli/args.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -39,6 +40,18 @@ int nv_arg_value(const char *cmd, int argc, char **argv, int *i,
     return 1;
 }
 
+int nv_arg_once(const char *cmd, const char *name, const char *value,
+                const char **slot)
+{
+    if (*slot) {
+        fprintf(stderr, "nvlm %s: %s given twice ('%s', then '%s'); give it "
+                "once\n", cmd, name, *slot, value);
+        return -1;
+    }
+    *slot = value;
+    return 0;
+}
+
 int nv_arg_int(const char *cmd, const char *name, const char *text,
                int64_t min, int64_t max, int64_t *out)
 {
@@ -70,4 +83,47 @@ int nv_arg_float(const char *cmd, const char *name, const char *text,
     }
     *out = v;
     return 0;
+}
+
+int nv_arg_fusions(const char *cmd, const char *value, char *out, size_t cap)
+{
+    size_t n = 0;
+    int list = cap > 2;
+    const char *p = value;
+    if (cap < 2)
+        return -1;
+    out[0] = '\0';
+    for (;;) {
+        /* One item: up to the next comma. */
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char c = len == 1 ? (char)tolower((unsigned char)p[0]) : '\0';
+        const char *known = c ? strchr(NV_ARG_FUSION_HEADS, c) : NULL;
+        if (!known) {
+            if (len)
+                fprintf(stderr, "nvlm %s: --fusion: unknown fusion '%.*s'; ",
+                        cmd, (int)len, p);
+            else
+                fprintf(stderr, "nvlm %s: --fusion '%s': an empty name; ",
+                        cmd, value);
+            fprintf(stderr, "the heads are d, x and h%s\n",
+                    list ? ", as one or a list such as d,x" : "");
+            return -1;
+        }
+        if (memchr(out, c, n)) {
+            fprintf(stderr, "nvlm %s: --fusion: '%s' names '%c' twice\n",
+                    cmd, value, c);
+            return -1;
+        }
+        if (n + 1 >= cap) {
+            fprintf(stderr, "nvlm %s: --fusion: '%s': %s\n", cmd, value,
+                    list ? "too many heads" : "one head only (d, x or h)");
+            return -1;
+        }
+        out[n++] = c;
+        out[n] = '\0';
+        if (!end)
+            return 0;
+        p = end + 1;
+    }
 }

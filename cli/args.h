@@ -6,6 +6,7 @@
 #ifndef NV_CLI_ARGS_H
 #define NV_CLI_ARGS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Matches `name` at argv[*i]; on a match stores the value and advances *i.
@@ -14,6 +15,15 @@
 int nv_arg_value(const char *cmd, int argc, char **argv, int *i,
                  const char *name, const char *alias, const char **value);
 
+/* Stores value in *slot unless an earlier option already set it: an option
+ * given twice (a second --image) is refused rather than one silently
+ * winning. */
+int nv_arg_once(const char *cmd, const char *name, const char *value,
+                const char **slot);
+
+/* The most threads -t accepts: more is a typo (-t 1000), not a machine. */
+#define NV_ARG_MAX_THREADS 256
+
 /* Whole number in [min, max]. */
 int nv_arg_int(const char *cmd, const char *name, const char *text,
                int64_t min, int64_t max, int64_t *out);
@@ -21,5 +31,17 @@ int nv_arg_int(const char *cmd, const char *name, const char *text,
 /* Finite number in [min, max]. */
 int nv_arg_float(const char *cmd, const char *name, const char *text,
                  double min, double max, double *out);
+
+/* The known fusion heads, in the order commands list them. */
+#define NV_ARG_FUSION_HEADS "dxh"
+
+/* Parses a --fusion value, the one parser every command uses: a head name
+ * (d, x or h, any case) or, where the command takes several (cap >= 3), a
+ * comma-separated list of them ("d,X"). Writes the lowercase letters in the
+ * order given, NUL-terminated, to out (cap bytes: 2 for a command that takes
+ * one head, 4 for all three). An empty value, an empty or unknown item, a
+ * repeated head or more heads than out holds: a message naming the command
+ * and the known heads, and -1 (exit status 2). */
+int nv_arg_fusions(const char *cmd, const char *value, char *out, size_t cap);
 
 #endif

@@ -3,10 +3,12 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "cli/files.h"
 #include "core/json.h"
@@ -45,7 +47,8 @@ static int has_table(const char *text, const char *path, nv_error *err)
 }
 
 int bench_images_from_dir(const char *dir, const char *labels,
-                          bench_image **out, int *n_out, nv_error *err)
+                          const char *skip_cmd, bench_image **out,
+                          int *n_out, nv_error *err)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -74,19 +77,31 @@ int bench_images_from_dir(const char *dir, const char *labels,
     bench_image *imgs = rc ? NULL : calloc((size_t)n, sizeof *imgs);
     if (!rc && !imgs)
         rc = nv_fail(err, "out of memory");
+    int kept = 0; /* images filled in imgs[0..kept) */
     for (int i = 0; i < n && !rc; i++) {
-        snprintf(imgs[i].name, sizeof imgs[i].name, "%s", names[i]);
-        snprintf(imgs[i].path, sizeof imgs[i].path, "%s/%s", dir,
-                 names[i]);
+        bench_image *img = &imgs[kept];
+        snprintf(img->name, sizeof img->name, "%s", names[i]);
+        snprintf(img->path, sizeof img->path, "%s/%s", dir, names[i]);
         if (labels) {
             char md[4400];
             const char *dot = strrchr(names[i], '.');
             snprintf(md, sizeof md, "%s/%.*s.md", labels,
                      (int)(dot - names[i]), names[i]);
-            imgs[i].truth = nv_cli_read_file(md, LABEL_LIMIT, NULL, err);
-            rc = imgs[i].truth ? has_table(imgs[i].truth, md, err) : -1;
+            struct stat sb;
+            if (skip_cmd && stat(md, &sb) != 0 && errno == ENOENT) {
+                fprintf(stderr, "nvlm %s: skipping %s: no %s beside it\n",
+                        skip_cmd, img->path, md);
+                memset(img, 0, sizeof *img);
+                continue;
+            }
+            img->truth = nv_cli_read_file(md, LABEL_LIMIT, NULL, err);
+            rc = img->truth ? has_table(img->truth, md, err) : -1;
         }
+        kept++;
     }
+    if (!rc && kept == 0)
+        rc = nv_fail(err, "%s: no image has its Markdown truth (IMAGE.md "
+                     "beside IMAGE.png)", dir);
     for (int i = 0; i < n; i++)
         free(names[i]);
     free(names);
@@ -97,7 +112,7 @@ int bench_images_from_dir(const char *dir, const char *labels,
         imgs = NULL;
     }
     *out = imgs;
-    *n_out = rc ? 0 : n;
+    *n_out = rc ? 0 : kept;
     return rc;
 }
 

@@ -16,9 +16,14 @@ typedef struct bench_image {
     char *truth;     /* --labels: the .md text, owned */
 } bench_image;
 
-/* labels may be NULL. A missing label is an error naming the file. */
+/* labels may be NULL. A missing label is an error naming the file, unless
+ * skip_cmd is given: then an image without its label is left out with a
+ * line on stderr ("nvlm SKIP_CMD: skipping ...") and only no labelled
+ * image at all is an error. A label that is there but unreadable or holds
+ * no table is an error either way. */
 int bench_images_from_dir(const char *dir, const char *labels,
-                          bench_image **out, int *n_out, nv_error *err);
+                          const char *skip_cmd, bench_image **out,
+                          int *n_out, nv_error *err);
 /* "WxH,WxH,..." (at most 16, each side 1..20000). */
 int bench_images_from_sizes(const char *text, bench_image **out, int *n_out,
                             nv_error *err);

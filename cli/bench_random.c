@@ -464,6 +464,14 @@ void nv_bench_random_remove(const char *dir)
     rmdir(dir);
 }
 
+int nv_bench_random_known(const char *shape)
+{
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        if (!strcmp(shapes[i].name, shape))
+            return 1;
+    return 0;
+}
+
 int nv_bench_random_write(const char *shape, char *dir, size_t size,
                           nv_error *err)
 {

@@ -37,6 +37,9 @@
 /* Names of the shapes, for messages: "tiny, nvlm-1b". */
 const char *nv_bench_random_shapes(void);
 
+/* 1 when `shape` is one of nv_bench_random_shapes(). */
+int nv_bench_random_known(const char *shape);
+
 /* Writes the model of `shape` into a new directory whose path goes to
  * dir[0..size). On failure nothing is left behind. */
 int nv_bench_random_write(const char *shape, char *dir, size_t size,

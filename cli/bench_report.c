@@ -63,10 +63,12 @@ void bench_write_markdown(const bench_report *r, FILE *out)
                 "was run.\n\n", r->model);
     else
         fprintf(out, "Model: %s; %d thread(s); OpenBLAS kernels %s; times "
-                "are medians of %d run(s) after %d warm-up run(s), in ms; %d "
-                "new token(s) per run; peak RSS: %s.\n\n", r->model,
+                "are medians of %d run(s) after %d warm-up run(s), in ms; %s"
+                "%d new token(s) per run; peak RSS: %s.\n\n", r->model,
                 r->threads, r->blas_kernels ? r->blas_kernels : "unknown",
-                r->repeat, r->warmup, r->new_tokens, r->peak_rss_scope);
+                r->repeat, r->warmup,
+                r->to_end ? "answers to their end, at most " : "",
+                r->new_tokens, r->peak_rss_scope);
     fprintf(out, "| fusion | image | max tiles | tiles | stream img tok | "
             "xattn tok | prompt len | ViT ms | proj ms | prefill ms | TTFT ms "
             "| decode tok/s | self KV MiB | cross KV MiB | peak RSS MiB | "
@@ -130,6 +132,8 @@ static cJSON *row_json(const bench_row *w)
     cJSON_AddNumberToObject(o, "xattn_blocks", c->xattn_blocks);
     cJSON_AddNumberToObject(o, "prompt_tokens", c->prompt_tokens);
     cJSON_AddNumberToObject(o, "generated_tokens", w->generated);
+    if (w->stop_reason[0])
+        cJSON_AddStringToObject(o, "stop_reason", w->stop_reason);
     cJSON *ms = cJSON_AddObjectToObject(o, "median_ms");
     cJSON_AddNumberToObject(ms, "preprocess", w->ms_preprocess);
     cJSON_AddNumberToObject(ms, "vit", w->ms_vit);
@@ -169,6 +173,7 @@ int bench_write_json(const bench_report *r, const char *path, nv_error *err)
     cJSON_AddNumberToObject(root, "repeat", r->repeat);
     cJSON_AddNumberToObject(root, "warmup", r->warmup);
     cJSON_AddNumberToObject(root, "new_tokens", r->new_tokens);
+    cJSON_AddBoolToObject(root, "to_end", r->to_end);
     cJSON_AddStringToObject(root, "times",
                             "median_ms: medians of 'repeat' runs after "
                             "'warmup' warm-up runs");
@@ -200,6 +205,7 @@ int bench_write_json(const bench_report *r, const char *path, nv_error *err)
 typedef struct panel {
     double x0, y0, w, h; /* plot area in SVG units */
     double max_x, max_y;
+    double step_x, step_y; /* tick spacing: max_x, max_y are multiples */
 } panel;
 
 static double kv_mib(const bench_row *w)
@@ -218,17 +224,51 @@ static double gflop_to_first_token(const bench_row *w)
     return (c->flops_vit + c->flops_projector + c->flops_prefill) / 1e9;
 }
 
-/* A round number >= v for the top of an axis. */
-static double nice_max(double v)
+/* Tick spacing for an axis from 0 to v: a round step (1, 2, 2.5 or 5
+ * times a power of ten; whole numbers only when `whole`, as tile counts
+ * are) giving at most 5 intervals; *top is v rounded up to a multiple. */
+static double nice_step(double v, int whole, double *top)
 {
     if (!(v > 0))
-        return 1.0;
-    double p = pow(10.0, floor(log10(v)));
-    double steps[] = {1, 2, 2.5, 5, 10};
-    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
-        if (steps[i] * p >= v)
-            return steps[i] * p;
-    return 10 * p;
+        v = 1.0;
+    double p = pow(10.0, floor(log10(v / 5)));
+    static const double mult[] = {1, 2, 2.5, 5, 10};
+    double step = 10 * p;
+    for (size_t i = 0; i < sizeof mult / sizeof mult[0]; i++) {
+        double s = mult[i] * p;
+        if (whole && (s < 1 || s != floor(s)))
+            continue;
+        if (v / s <= 5 + 1e-9) {
+            step = s;
+            break;
+        }
+    }
+    if (whole && step < 1)
+        step = 1;
+    *top = ceil(v / step - 1e-9) * step;
+    return step;
+}
+
+static panel make_panel(double x0, double max_x, double max_y)
+{
+    panel p = {x0, 60, 360, 260, 0, 0, 0, 0};
+    p.step_x = nice_step(max_x, 1, &p.max_x);
+    p.step_y = nice_step(max_y, 0, &p.max_y);
+    return p;
+}
+
+/* The title names the model by its last path component: a chart is shared,
+ * and the absolute path of the machine that made it says nothing. */
+static const char *model_label(const char *model, char *buf, size_t size)
+{
+    size_t n = strlen(model);
+    while (n > 1 && model[n - 1] == '/')
+        n--;
+    size_t start = n;
+    while (start > 0 && model[start - 1] != '/')
+        start--;
+    snprintf(buf, size, "%.*s", (int)(n - start), model + start);
+    return buf;
 }
 
 static void xml_text(FILE *f, const char *s)
@@ -255,13 +295,18 @@ static void draw_axes(FILE *f, const panel *p, const char *title,
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" "
             "font-size=\"15\">%s</text>\n", p->x0 + p->w / 2, p->y0 - 12,
             title);
-    for (int k = 0; k <= 4; k++) {
-        double v = p->max_y * k / 4, y = p->y0 + p->h - p->h * k / 4;
+    int ny = (int)lround(p->max_y / p->step_y);
+    for (int k = 0; k <= ny; k++) {
+        double v = p->step_y * k, y = p->y0 + p->h - p->h * v / p->max_y;
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
                 "stroke=\"#ddd\"/>\n", p->x0, y, p->x0 + p->w, y);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" "
                 "font-size=\"11\">%g</text>\n", p->x0 - 4, y + 4, v);
-        double xv = p->max_x * k / 4, x = p->x0 + p->w * k / 4;
+    }
+    /* Tile counts are whole numbers: so are the x ticks. */
+    int nx = (int)lround(p->max_x / p->step_x);
+    for (int k = 0; k <= nx; k++) {
+        double xv = p->step_x * k, x = p->x0 + p->w * xv / p->max_x;
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" "
                 "font-size=\"11\">%g</text>\n", x, p->y0 + p->h + 15, xv);
     }
@@ -289,12 +334,23 @@ static void draw_lines(FILE *f, const panel *p, const bench_report *r,
     for (int fu = 0; fu < 3; fu++) {
         const char *name = fusion_names[fu];
         int n = 0;
-        for (int i = 0; i < r->n_rows; i++) {
-            const bench_row *w = sorted[i];
-            if (strcmp(w->fusion, name))
+        /* Rows with the same tile count (images at the tile cap) are one
+         * point of the line, their mean: a line through each of them would
+         * draw a vertical segment. Every row keeps its own dot below. */
+        for (int i = 0; i < r->n_rows;) {
+            int tiles = sorted[i]->cost.tiles, count = 0;
+            double sum = 0;
+            int j = i;
+            for (; j < r->n_rows && sorted[j]->cost.tiles == tiles; j++)
+                if (!strcmp(sorted[j]->fusion, name)) {
+                    sum += value(sorted[j]);
+                    count++;
+                }
+            i = j;
+            if (!count)
                 continue;
-            double x = p->x0 + p->w * w->cost.tiles / p->max_x;
-            double y = p->y0 + p->h - p->h * value(w) / p->max_y;
+            double x = p->x0 + p->w * tiles / p->max_x;
+            double y = p->y0 + p->h - p->h * (sum / count) / p->max_y;
             if (n == 0)
                 fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" "
                         "stroke-width=\"2\" points=\"", colors[fu]);
@@ -334,15 +390,16 @@ int bench_write_svg(const bench_report *r, const char *path, nv_error *err)
         free(sorted);
         return nv_fail(err, "%s: cannot create", path);
     }
-    panel a = {80, 60, 360, 260, nice_max(max_tiles), nice_max(max_ttft)};
-    panel b = {560, 60, 360, 260, nice_max(max_tiles), nice_max(max_kv)};
+    panel a = make_panel(80, max_tiles, max_ttft);
+    panel b = make_panel(560, max_tiles, max_kv);
+    char label[256];
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" "
             "height=\"420\" viewBox=\"0 0 960 420\" font-family=\"sans-serif\">\n"
             "<rect width=\"960\" height=\"420\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"480\" y=\"22\" text-anchor=\"middle\" "
             "font-size=\"14\">nvlm bench: ");
-    xml_text(f, r->model);
+    xml_text(f, model_label(r->model, label, sizeof label));
     if (r->cost_only)
         fprintf(f, " (analytic)</text>\n");
     else
@@ -363,6 +420,9 @@ int bench_write_svg(const bench_report *r, const char *path, nv_error *err)
                 "fill=\"%s\"/><text x=\"%d\" y=\"399\" font-size=\"12\">%s"
                 "</text>\n", 250 + 170 * k, colors[k], 270 + 170 * k,
                 names[k]);
+    fprintf(f, "<text x=\"480\" y=\"414\" text-anchor=\"middle\" "
+            "font-size=\"10\" fill=\"#666\">dots: one per image; lines: "
+            "the mean of the images with the same tile count</text>\n");
     fprintf(f, "</svg>\n");
     free(sorted);
     int bad = ferror(f);

@@ -23,6 +23,7 @@ typedef struct bench_row {
     double ms_first_token; /* preprocess + vision + prefill + first pick */
     double decode_tokens_per_s;
     int generated;         /* tokens generated per run */
+    char stop_reason[12];  /* nvlm_stats.stop_reason of the last run */
     int64_t peak_rss;      /* bytes; -1 when unknown */
     int labeled;           /* scores below are valid */
     nv_table_scores scores;
@@ -32,6 +33,8 @@ typedef struct bench_report {
     const char *model;  /* directory or "random:SHAPE" */
     int threads;
     int repeat, warmup, new_tokens;
+    int to_end; /* --labels without -n: answers run to the model's end,
+                   new_tokens is only the cap */
     const char *peak_rss_scope; /* what peak_rss measures */
     const char *blas_kernels;   /* nvlm_blas_kernels() */
     int cost_only; /* no runs: the chart plots vision + prefill GFLOP in

@@ -47,6 +47,8 @@ static void usage(FILE *out)
 
 struct tables_args {
     const char *model, *fusions, *images, *json;
+    char fusion_list[4]; /* --fusion parsed by nv_arg_fusions; fusions
+                            points here when given */
     int whole, repeat, warmup, threads;
 };
 
@@ -71,9 +73,11 @@ static int parse(int argc, char **argv, struct tables_args *a, int *done)
             a->model = v;
         } else if ((m = nv_arg_value("bench", argc, argv, &i, "--fusion",
                                      NULL, &v))) {
-            if (m < 0)
+            /* The parser every command shares (any case, refusals). */
+            if (m < 0 || nv_arg_fusions("bench", v, a->fusion_list,
+                                        sizeof a->fusion_list))
                 return 2;
-            a->fusions = v;
+            a->fusions = a->fusion_list;
         } else if ((m = nv_arg_value("bench", argc, argv, &i, "--images",
                                      NULL, &v))) {
             if (m < 0)
@@ -280,7 +284,7 @@ int nv_bench_tables(int argc, char **argv)
     nv_error e = {{0}};
     bench_image *imgs = NULL;
     int n_imgs = 0;
-    if (bench_images_from_dir(images_dir, NULL, &imgs, &n_imgs, &e)) {
+    if (bench_images_from_dir(images_dir, NULL, NULL, &imgs, &n_imgs, &e)) {
         fprintf(stderr, "nvlm bench --tables: %s\n", e.msg);
         return 1;
     }

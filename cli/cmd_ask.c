@@ -24,6 +24,7 @@ struct ask_args {
     const char *prompt;
     nvlm_options opt;
     nvlm_gen_params gen;
+    char fusion[2]; /* --fusion, parsed: "d", "x", "h" or "" */
     int json;
 };
 
@@ -51,7 +52,11 @@ static void usage(FILE *out)
         "  --ignore-eos        do not stop at <|im_end|> or eos\n"
         "  --raw-prompt        no chat template: tokenize TEXT as given, the\n"
         "                      image where TEXT says <image>\n"
-        "  --json              print one JSON object (ids, text, timings)\n"
+        "  --json              print one JSON object (ids, text, stop_reason,\n"
+        "                      timings)\n"
+        "\n"
+        "When the answer stops on the -n limit or a full context rather than\n"
+        "at the model's end, stderr says so (--json: \"stop_reason\").\n"
         "  -h, --help          this text\n");
 }
 
@@ -75,24 +80,21 @@ static int parse_args(int argc, char **argv, struct ask_args *a, int *done)
             a->gen.ignore_eos = 1;
         } else if ((m = nv_arg_value("ask", argc, argv, &i, "--model", "-m",
                                      &v))) {
-            if (m < 0)
+            if (m < 0 || nv_arg_once("ask", "-m", v, &a->model))
                 return 2;
-            a->model = v;
         } else if ((m = nv_arg_value("ask", argc, argv, &i, "--image", NULL,
                                      &v))) {
-            if (m < 0)
+            if (m < 0 || nv_arg_once("ask", "--image", v, &a->image))
                 return 2;
-            a->image = v;
         } else if ((m = nv_arg_value("ask", argc, argv, &i, "--prompt", "-p",
                                      &v))) {
-            if (m < 0)
+            if (m < 0 || nv_arg_once("ask", "-p", v, &a->prompt))
                 return 2;
-            a->prompt = v;
         } else if ((m = nv_arg_value("ask", argc, argv, &i, "--fusion", NULL,
                                      &v))) {
-            if (m < 0)
+            if (m < 0 || nv_arg_fusions("ask", v, a->fusion, sizeof a->fusion))
                 return 2;
-            a->opt.fusion = v;
+            a->opt.fusion = a->fusion;
         } else if ((m = nv_arg_value("ask", argc, argv, &i, "--n-predict",
                                      "-n", &v))) {
             if (m < 0 || nv_arg_int("ask", "-n", v, 0, 1 << 20, &n))
@@ -120,7 +122,8 @@ static int parse_args(int argc, char **argv, struct ask_args *a, int *done)
             a->gen.seed = (uint64_t)n;
         } else if ((m = nv_arg_value("ask", argc, argv, &i, "--threads",
                                      "-t", &v))) {
-            if (m < 0 || nv_arg_int("ask", "-t", v, 1, 1024, &n))
+            if (m < 0 ||
+                nv_arg_int("ask", "-t", v, 1, NV_ARG_MAX_THREADS, &n))
                 return 2;
             a->opt.threads = (int)n;
         } else if ((m = nv_arg_value("ask", argc, argv, &i, "--max-tiles",
@@ -146,8 +149,13 @@ static int parse_args(int argc, char **argv, struct ask_args *a, int *done)
         }
     }
     if (!a->prompt) {
-        fprintf(stderr, "nvlm ask: -p TEXT is required\n");
-        usage(stderr);
+        if (a->image)
+            fprintf(stderr, "nvlm ask: -p TEXT is required: the question "
+                    "about %s\n", a->image);
+        else
+            fprintf(stderr, "nvlm ask: nothing to ask: -p TEXT is required "
+                    "(the question), with --image IMG for a picture\n");
+        fprintf(stderr, "'nvlm ask --help' lists the options\n");
         return 2;
     }
     return 0;
@@ -249,6 +257,7 @@ static int print_json(const nvlm_model *m, const nvlm_session *s,
     char *text = valid_utf8(ans->text ? ans->text : "", ans->len);
     cJSON_AddStringToObject(o, "text", text ? text : "");
     free(text);
+    cJSON_AddStringToObject(o, "stop_reason", st->stop_reason);
     cJSON_AddNumberToObject(o, "tiles", st->tiles);
     cJSON_AddNumberToObject(o, "image_tokens_in_stream",
                             st->image_tokens_in_stream);
@@ -265,6 +274,27 @@ static int print_json(const nvlm_model *m, const nvlm_session *s,
     printf("%s\n", txt);
     free(txt);
     return 0;
+}
+
+/* A cut-off or empty answer must not pass for a whole one: says why the
+ * generation stopped when it was not the model's own end. */
+static void note_stop(const nvlm_session *s, const struct ask_args *a)
+{
+    const nvlm_stats *st = nvlm_last_stats(s);
+    const char *why = st->stop_reason;
+    if (!strcmp(why, "limit") && !a->gen.ignore_eos)
+        fprintf(stderr, "nvlm ask: stopped at the limit of %d new tokens; "
+                "the answer may be cut off (-n N for more)\n",
+                a->gen.max_new_tokens);
+    else if (!strcmp(why, "context"))
+        fprintf(stderr, "nvlm ask: stopped: the context of %d tokens is "
+                "full (the prompt took %d); the answer may be cut off (-c N "
+                "for more)\n", a->opt.max_context > 0 ? a->opt.max_context
+                                                     : 4096,
+                st->prompt_tokens);
+    else if (!strcmp(why, "eos") && st->generated_tokens <= 1)
+        fprintf(stderr, "nvlm ask: the model's answer is empty (it ended at "
+                "once)%s\n", a->image ? "" : "; no --image was given");
 }
 
 int nv_cmd_ask(int argc, char **argv)
@@ -293,6 +323,9 @@ int nv_cmd_ask(int argc, char **argv)
     rc = s ? 0 : -1;
     if (!rc && a.image)
         rc = nvlm_add_image_file(s, a.image, err, sizeof err);
+    else if (!rc)
+        fprintf(stderr, "nvlm ask: note: no --image given: the model answers "
+                "from the text alone\n");
     if (!rc)
         rc = nvlm_add_text(s, a.prompt, err, sizeof err);
     if (!rc)
@@ -301,10 +334,15 @@ int nv_cmd_ask(int argc, char **argv)
     if (rc) {
         fprintf(stderr, "nvlm ask: %s\n", err);
         status = 1;
-    } else if (a.json) {
-        status = print_json(m, s, &ans);
     } else {
-        printf("\n");
+        if (a.json)
+            status = print_json(m, s, &ans);
+        else
+            printf("\n");
+        /* After the answer: stderr and a streamed answer may share a
+         * terminal. */
+        fflush(stdout);
+        note_stop(s, &a);
     }
     free(ans.text);
     nvlm_session_free(s);

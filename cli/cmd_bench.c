@@ -19,6 +19,7 @@
 #include "cli/bench_report.h"
 #include "cli/bench_tables.h"
 #include "cli/commands.h"
+#include "cli/files.h"
 #include "cli/model_path.h"
 #include "core/json.h"
 #include "core/strbuf.h"
@@ -32,7 +33,7 @@
 struct bench_args {
     const char *model;
     const char *random;
-    const char *fusions;
+    char fusions[4]; /* --fusion, parsed ("hd"); "" = every head */
     const char *images;
     const char *sizes;
     const char *max_tiles;
@@ -42,6 +43,7 @@ struct bench_args {
     const char *prompt;
     int repeat, warmup, new_tokens, threads;
     int prompt_tokens; /* > 0: text-only prefill benchmark */
+    int n_given; /* -n was given (else: the default, or to the end) */
     int cost_only;
 };
 
@@ -68,7 +70,9 @@ static void usage(FILE *out)
         "                       --images: exact match, cell accuracy, TEDS\n"
         "  --repeat N           measured runs per row (default 3)\n"
         "  --warmup N           unmeasured runs first (default 1)\n"
-        "  -n, --n-predict N    tokens generated per run (default 8)\n"
+        "  -n, --n-predict N    tokens generated per run (default 8; with\n"
+        "                       --labels: each answer to its end, at most\n"
+        "                       %d, as nvlm eval --whole)\n"
         "  -p, --prompt TEXT    the question (default: 'Convert the table to\n"
         "                       Markdown.')\n"
         "  -t, --threads N      threads (default: all cores)\n"
@@ -85,7 +89,7 @@ static void usage(FILE *out)
         "\n"
         "nvlm bench --tables times the table job (grid + cell reader) per\n"
         "head instead: see nvlm bench --tables --help.\n",
-        nv_bench_random_shapes());
+        nv_bench_random_shapes(), NV_CLI_TABLE_MAX_NEW);
 }
 
 static int int_opt(const char *name, const char *text, int64_t min,
@@ -108,7 +112,6 @@ static int parse_args(int argc, char **argv, struct bench_args *a, int *done)
     } opts[] = {
         {"--model", "-m", &a->model, NULL, 0, 0},
         {"--random", NULL, &a->random, NULL, 0, 0},
-        {"--fusion", NULL, &a->fusions, NULL, 0, 0},
         {"--images", NULL, &a->images, NULL, 0, 0},
         {"--sizes", NULL, &a->sizes, NULL, 0, 0},
         {"--max-tiles", NULL, &a->max_tiles, NULL, 0, 0},
@@ -119,7 +122,7 @@ static int parse_args(int argc, char **argv, struct bench_args *a, int *done)
         {"--repeat", NULL, NULL, &a->repeat, 1, 1000},
         {"--warmup", NULL, NULL, &a->warmup, 0, 1000},
         {"--n-predict", "-n", NULL, &a->new_tokens, 1, 100000},
-        {"--threads", "-t", NULL, &a->threads, 1, 1024},
+        {"--threads", "-t", NULL, &a->threads, 1, NV_ARG_MAX_THREADS},
         {"--prompt-tokens", NULL, NULL, &a->prompt_tokens, 1, 1000000},
     };
     *done = 0;
@@ -133,6 +136,14 @@ static int parse_args(int argc, char **argv, struct bench_args *a, int *done)
             a->cost_only = 1;
             continue;
         }
+        const char *fusion = NULL;
+        int got = nv_arg_value("bench", argc, argv, &i, "--fusion", NULL,
+                               &fusion);
+        if (got < 0 || (got > 0 && nv_arg_fusions("bench", fusion, a->fusions,
+                                                   sizeof a->fusions)))
+            return 2;
+        if (got > 0)
+            continue;
         int matched = 0;
         for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !matched;
              k++) {
@@ -144,6 +155,9 @@ static int parse_args(int argc, char **argv, struct bench_args *a, int *done)
             if (r == 0)
                 continue;
             matched = 1;
+            if (opts[k].text &&
+                nv_arg_once("bench", opts[k].name, v, opts[k].text))
+                return 2;
             if (opts[k].text)
                 *opts[k].text = v;
             else if (int_opt(opts[k].name, v, opts[k].lo, opts[k].hi,
@@ -166,7 +180,7 @@ static int parse_args(int argc, char **argv, struct bench_args *a, int *done)
     }
     if (a->prompt_tokens &&
         (a->images || a->sizes || a->labels || a->max_tiles || a->chart ||
-         a->fusions || a->cost_only)) {
+         a->fusions[0] || a->cost_only)) {
         fprintf(stderr, "nvlm bench: --prompt-tokens runs the decoder "
                 "alone: no --images, --sizes, --labels, --max-tiles, "
                 "--fusion, --chart or --cost-only\n");
@@ -176,6 +190,33 @@ static int parse_args(int argc, char **argv, struct bench_args *a, int *done)
         fprintf(stderr, "nvlm bench: --labels needs --images\n");
         return 2;
     }
+    if (a->random && !nv_bench_random_known(a->random)) {
+        fprintf(stderr, "nvlm bench: --random: unknown shape '%s' (known: "
+                "%s)\n", a->random, nv_bench_random_shapes());
+        return 2;
+    }
+    return 0;
+}
+
+/* --max-tiles and --sizes are checked when parsed, like every option, not
+ * when the benchmark reaches them. */
+static int parse_int_list(const char *text, int *out, int *n_out,
+                          nv_error *err);
+
+static int check_lists(const struct bench_args *a)
+{
+    nv_error err = {{0}};
+    int limits[BENCH_MAX_LIST], n = 0;
+    if (a->max_tiles && parse_int_list(a->max_tiles, limits, &n, &err)) {
+        fprintf(stderr, "nvlm bench: %s\n", err.msg);
+        return -1;
+    }
+    bench_image *imgs = NULL;
+    if (a->sizes && bench_images_from_sizes(a->sizes, &imgs, &n, &err)) {
+        fprintf(stderr, "nvlm bench: %s\n", err.msg);
+        return -1;
+    }
+    bench_images_free(imgs, n);
     return 0;
 }
 
@@ -339,6 +380,8 @@ static int measure_row(nvlm_session *s, const bench_plan *p,
     nvlm_gen_params gen;
     nvlm_gen_params_init(&gen);
     gen.max_new_tokens = a->new_tokens;
+    /* Labelled images are scored as eval scores them: to the model's end.
+     * Unlabelled runs generate exactly new_tokens, for comparable times. */
     gen.ignore_eos = img->truth ? 0 : 1;
     nv_strbuf ans = {0};
     double *v = calloc((size_t)a->repeat * 6, sizeof(double));
@@ -366,6 +409,8 @@ static int measure_row(nvlm_session *s, const bench_plan *p,
             *m[q] = median(v + q * a->repeat, a->repeat);
         row->peak_rss = peak_rss();
         row->generated = nvlm_last_stats(s)->generated_tokens;
+        snprintf(row->stop_reason, sizeof row->stop_reason, "%s",
+                 nvlm_last_stats(s)->stop_reason);
         rc = nv_model_cost_compute(s->m, s->n_tiles, a->prompt, &row->cost,
                                    err);
     }
@@ -445,18 +490,10 @@ static int pick_fusions(const bench_plan *p, char names[3][2], int *n,
                         nv_error *err)
 {
     *n = 0;
-    if (p->a->fusions) {
-        const char *s = p->a->fusions;
-        while (*s) {
-            nv_fusion f;
-            char one[2] = {s[0], 0};
-            if (*n == 3 || nv_fusion_parse(one, &f) ||
-                (s[1] != ',' && s[1] != '\0'))
-                return nv_fail(err, "--fusion: '%s' is not a list of d, x, h",
-                               p->a->fusions);
-            snprintf(names[(*n)++], 2, "%s", nv_fusion_name(f));
-            s += 1 + (s[1] == ',');
-        }
+    if (p->a->fusions[0]) {
+        /* Parsed and checked by nv_arg_fusions. */
+        for (const char *s = p->a->fusions; *s; s++)
+            snprintf(names[(*n)++], 2, "%c", *s);
         return 0;
     }
     char cfg[4200];
@@ -479,7 +516,7 @@ static int run_bench(const struct bench_args *a, const char *model_dir,
                      const char *model_name, nv_error *err)
 {
     bench_plan p = {.a = a, .model_dir = model_dir};
-    int rc = a->images ? bench_images_from_dir(a->images, a->labels,
+    int rc = a->images ? bench_images_from_dir(a->images, a->labels, NULL,
                                                &p.images, &p.n_images, err)
              : a->sizes ? bench_images_from_sizes(a->sizes, &p.images,
                                                   &p.n_images, err)
@@ -497,6 +534,7 @@ static int run_bench(const struct bench_args *a, const char *model_dir,
         .repeat = a->repeat,
         .warmup = a->warmup,
         .new_tokens = a->new_tokens,
+        .to_end = a->labels && !a->n_given,
         .cost_only = a->cost_only,
         .blas_kernels = nvlm_blas_kernels(),
         .peak_rss_scope = p.per_row_peak
@@ -530,15 +568,30 @@ int nv_cmd_bench(int argc, char **argv)
         if (!strcmp(argv[i], "--tables"))
             return nv_bench_tables(argc, argv);
     struct bench_args a = {
-        .prompt = "Convert the table to Markdown.",
         .repeat = 3,
         .warmup = 1,
-        .new_tokens = 8,
     };
     int done = 0;
     int rc = parse_args(argc, argv, &a, &done);
     if (rc || done)
         return rc;
+    if (!a.prompt)
+        a.prompt = "Convert the table to Markdown.";
+    a.n_given = a.new_tokens > 0;
+    if (!a.n_given)
+        a.new_tokens = a.labels ? NV_CLI_TABLE_MAX_NEW : 8;
+    if (a.labels && !a.n_given && !a.cost_only)
+        fprintf(stderr, "nvlm bench: --labels: each answer is generated to "
+                "its end (at most %d tokens, as nvlm eval --whole); -n N caps "
+                "it\n",
+                NV_CLI_TABLE_MAX_NEW);
+    /* Everything that can be refused is refused before a model is written
+     * or loaded. */
+    if (check_lists(&a))
+        return 2;
+    if ((a.json && nv_cli_check_output("bench", "--json", a.json)) ||
+        (a.chart && nv_cli_check_output("bench", "--chart", a.chart)))
+        return 1;
     nv_error err = {{0}};
     char model_dir[4096], model_name[4200];
     if (a.random) {

@@ -30,8 +30,9 @@ static void usage(FILE *out)
         "                 [-t N] [-n N] [--json FILE]\n"
         "\n"
         "Reads every image of DIR that has a Markdown truth beside it\n"
-        "(table.png + table.md) and scores the model's tables: exact-match\n"
-        "rate, cell accuracy and TEDS, per fusion head.\n"
+        "(table.png + table.md; images without one are skipped, with a line\n"
+        "on stderr) and scores the model's tables: exact-match rate, cell\n"
+        "accuracy and TEDS, per fusion head.\n"
         "\n"
         "  --data DIR         images and their .md truths\n"
         "  --fusion LIST      heads to score (default: every head the model has)\n"
@@ -47,7 +48,8 @@ static void usage(FILE *out)
 }
 
 struct eval_args {
-    const char *data, *model, *fusions, *json;
+    const char *data, *model, *json;
+    char fusions[4]; /* --fusion, parsed ("dx"); "" = every head */
     int limit, threads, max_new, whole;
 };
 
@@ -66,24 +68,21 @@ static int parse_args(int argc, char **argv, struct eval_args *a, int *done)
             a->whole = 1;
         } else if ((m = nv_arg_value("eval", argc, argv, &i, "--data", NULL,
                                      &v))) {
-            if (m < 0)
+            if (m < 0 || nv_arg_once("eval", "--data", v, &a->data))
                 return 2;
-            a->data = v;
         } else if ((m = nv_arg_value("eval", argc, argv, &i, "--model", "-m",
                                      &v))) {
-            if (m < 0)
+            if (m < 0 || nv_arg_once("eval", "-m", v, &a->model))
                 return 2;
-            a->model = v;
         } else if ((m = nv_arg_value("eval", argc, argv, &i, "--fusion", NULL,
                                      &v))) {
-            if (m < 0)
+            if (m < 0 ||
+                nv_arg_fusions("eval", v, a->fusions, sizeof a->fusions))
                 return 2;
-            a->fusions = v;
         } else if ((m = nv_arg_value("eval", argc, argv, &i, "--json", NULL,
                                      &v))) {
-            if (m < 0)
+            if (m < 0 || nv_arg_once("eval", "--json", v, &a->json))
                 return 2;
-            a->json = v;
         } else if ((m = nv_arg_value("eval", argc, argv, &i, "--limit", NULL,
                                      &v))) {
             if (m < 0 || nv_arg_int("eval", "--limit", v, 1, 1 << 30, &n))
@@ -96,7 +95,8 @@ static int parse_args(int argc, char **argv, struct eval_args *a, int *done)
             a->max_new = (int)n;
         } else if ((m = nv_arg_value("eval", argc, argv, &i, "--threads",
                                      "-t", &v))) {
-            if (m < 0 || nv_arg_int("eval", "-t", v, 1, 1024, &n))
+            if (m < 0 ||
+                nv_arg_int("eval", "-t", v, 1, NV_ARG_MAX_THREADS, &n))
                 return 2;
             a->threads = (int)n;
         } else {
@@ -181,14 +181,16 @@ int nv_cmd_eval(int argc, char **argv)
     if (rc || done)
         return rc;
     if (a.max_new == 0)
-        a.max_new = a.whole ? 1024 : 64;
+        a.max_new = a.whole ? NV_CLI_TABLE_MAX_NEW : 64;
     char dir[4096], err[1024];
+    if (a.json && nv_cli_check_output("eval", "--json", a.json))
+        return 1;
     if (nv_cli_model_dir("eval", a.model, dir, sizeof dir))
         return 1;
     nv_error e = {{0}};
     bench_image *imgs = NULL;
     int n_read = 0;
-    if (bench_images_from_dir(a.data, a.data, &imgs, &n_read, &e)) {
+    if (bench_images_from_dir(a.data, a.data, "eval", &imgs, &n_read, &e)) {
         fprintf(stderr, "nvlm eval: %s\n", e.msg);
         return 1;
     }
@@ -208,18 +210,23 @@ int nv_cmd_eval(int argc, char **argv)
     }
     if (nvlm_model_warning(probe))
         fprintf(stderr, "nvlm eval: note: %s\n", nvlm_model_warning(probe));
-    const char *names[] = {"d", "x", "h"};
-    for (int f = 0; f < 3; f++) {
-        int wanted = !a.fusions || strchr(a.fusions, names[f][0]);
-        if (wanted && nvlm_has_fusion(probe, names[f]))
-            snprintf(heads[n_heads++], 2, "%s", names[f]);
-        else if (wanted && a.fusions) {
-            fprintf(stderr, "nvlm eval: the model has no '%s' head\n",
-                    names[f]);
-            rc = 2;
+    /* In the order given; the default order is d, x, h. */
+    const char *order = a.fusions[0] ? a.fusions : NV_ARG_FUSION_HEADS;
+    for (const char *f = order; *f; f++) {
+        char name[2] = {*f, '\0'};
+        if (nvlm_has_fusion(probe, name))
+            snprintf(heads[n_heads++], 2, "%s", name);
+        else if (a.fusions[0]) {
+            /* As ask and bench say of a head the model lacks: exit 1. */
+            fprintf(stderr, "nvlm eval: the model has no '%s' head\n", name);
+            rc = 1;
         }
     }
     nvlm_free(probe);
+    if (rc) {
+        bench_images_free(imgs, n_read);
+        return 1;
+    }
     cJSON *root = cJSON_CreateObject();
     cJSON_AddNumberToObject(root, "images", n);
     cJSON *results = cJSON_AddObjectToObject(root, "fusions");
@@ -245,5 +252,5 @@ int nv_cmd_eval(int argc, char **argv)
     }
     cJSON_Delete(root);
     bench_images_free(imgs, n_read);
-    return rc ? (rc == 2 ? 2 : 1) : 0;
+    return rc ? 1 : 0;
 }

@@ -5,15 +5,19 @@
  *
  * Decodes the image (so a bad file is reported here too), chooses the
  * InternVL / NVLM-D tile grid and prints the image size, the grid and the
- * number of tiles including the thumbnail. No model is needed: the tile
- * size and tile cap default to 448 and 6.
+ * number of tiles including the thumbnail. The tiling is the bundled
+ * model's (tile size, tile cap, thumbnail), as every command's is without
+ * -m; --tile-size and --max-tiles override it, and with both no model is
+ * read.
  *
- *   nvlm info -m DIR [--image IMG] [-p TEXT] [--max-tiles N] [--json]
+ *   nvlm info [-m DIR] [--image IMG] [-p TEXT] [--fusion d|x|h]
+ *             [--max-tiles N] [--json]
  *
- * With a model: its architecture, parameter counts per part and fusion
- * heads, and for an image the grid and, per fusion head, the image tokens
- * in the decoder stream, the cross-attention tokens and the decoder
- * prompt length (nvlm_describe_json).
+ * With a model (-m, or the bundled one when no --image is given): its
+ * architecture, parameter counts per part and fusion heads, and for an
+ * image the grid and, per fusion head, the image tokens in the decoder
+ * stream, the cross-attention tokens and the decoder prompt length
+ * (nvlm_describe_json).
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -24,6 +28,8 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/model_path.h"
+#include "fusion/model.h"
 #include "nvlm.h"
 #include "vision/image.h"
 #include "vision/tiling.h"
@@ -32,9 +38,9 @@ struct info_args {
     const char *model;
     const char *prompt;
     const char *image;
-    int64_t tile_size;
-    int64_t max_tiles;
-    int64_t max_tiles_given; /* 0 = the model's own limit */
+    char fusion[2];    /* --fusion, parsed; "" = the model's default */
+    int64_t tile_size; /* 0 = the model's */
+    int64_t max_tiles; /* 0 = the model's own limit */
     int64_t max_pixels;
     int json;
 };
@@ -44,21 +50,26 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: nvlm info --image IMG [--tile-size N] [--max-tiles N]\n"
             "                 [--max-pixels N] [--json]\n"
-            "       nvlm info -m DIR [--image IMG] [-p TEXT] [--max-tiles N]\n"
-            "                 [--json]\n"
+            "       nvlm info [-m DIR] [--image IMG] [-p TEXT] [--fusion d|x|h]\n"
+            "                 [--max-tiles N] [--json]\n"
             "\n"
             "Decodes IMG (PNG, JPEG, BMP, GIF, TGA, PNM) and prints its size,\n"
             "the tile grid the InternVL/NVLM-D dynamic tiling picks for it\n"
-            "and the number of tiles, thumbnail included.\n"
+            "and the number of tiles, thumbnail included, with the bundled\n"
+            "model's tiling unless --tile-size and --max-tiles say otherwise.\n"
+            "Without --image, or with -m, describes the model instead.\n"
             "\n"
-            "  -m, --model DIR   describe this model: architecture, parameters\n"
-            "                    per part, fusion heads; with --image, what\n"
-            "                    the image costs under each head\n"
+            "  -m, --model DIR   describe this model (default: the bundled\n"
+            "                    one): architecture, parameters per part,\n"
+            "                    fusion heads; with --image, what the image\n"
+            "                    costs under each head\n"
             "  -p, --prompt TEXT the question used for prompt lengths (-m)\n"
+            "  --fusion d|x|h    the head to load (-m; default: the model's)\n"
             "  --image IMG       the image file\n"
-            "  --tile-size N     tile side in pixels (default 448)\n"
+            "  --tile-size N     tile side in pixels, without -m (default:\n"
+            "                    the bundled model's)\n"
             "  --max-tiles N     most tiles in the grid, thumbnail not counted\n"
-            "                    (default 6)\n"
+            "                    (default: the model's)\n"
             "  --max-pixels N    refuse images with more pixels (default "
             "%" PRId64 ")\n"
             "  --json            print {\"width\", \"height\", \"cols\", "
@@ -84,19 +95,21 @@ static int parse_args(int argc, char **argv, struct info_args *args,
             args->json = 1;
         } else if ((m = nv_arg_value("info", argc, argv, &i, "--model", "-m",
                                      &value))) {
-            if (m < 0)
+            if (m < 0 || nv_arg_once("info", "-m", value, &args->model))
                 return 2;
-            args->model = value;
         } else if ((m = nv_arg_value("info", argc, argv, &i, "--prompt", "-p",
                                      &value))) {
-            if (m < 0)
+            if (m < 0 || nv_arg_once("info", "-p", value, &args->prompt))
                 return 2;
-            args->prompt = value;
+        } else if ((m = nv_arg_value("info", argc, argv, &i, "--fusion", NULL,
+                                     &value))) {
+            if (m < 0 || nv_arg_fusions("info", value, args->fusion,
+                                        sizeof args->fusion))
+                return 2;
         } else if ((m = nv_arg_value("info", argc, argv, &i, "--image", NULL,
                                      &value))) {
-            if (m < 0)
+            if (m < 0 || nv_arg_once("info", "--image", value, &args->image))
                 return 2;
-            args->image = value;
         } else if ((m = nv_arg_value("info", argc, argv, &i, "--tile-size",
                                      NULL, &value))) {
             if (m < 0 || nv_arg_int("info", "--tile-size", value, 1,
@@ -107,7 +120,6 @@ static int parse_args(int argc, char **argv, struct info_args *args,
             if (m < 0 || nv_arg_int("info", "--max-tiles", value, 1,
                                      NV_MAX_TILES_LIMIT, &args->max_tiles))
                 return 2;
-            args->max_tiles_given = args->max_tiles;
         } else if ((m = nv_arg_value("info", argc, argv, &i, "--max-pixels",
                                      NULL, &value))) {
             if (m < 0 || nv_arg_int("info", "--max-pixels", value, 1,
@@ -119,9 +131,17 @@ static int parse_args(int argc, char **argv, struct info_args *args,
             return 2;
         }
     }
-    if (!args->image && !args->model) {
-        fprintf(stderr, "nvlm info: --image IMG or -m DIR is required\n");
-        usage(stderr);
+    /* The two forms take different options; one that the chosen form would
+     * ignore is refused rather than dropped. */
+    int describe = args->model || !args->image;
+    if (describe && args->tile_size) {
+        fprintf(stderr, "nvlm info: --tile-size is for the tiling of an image "
+                "without -m; a model fixes its own tile size\n");
+        return 2;
+    }
+    if (!describe && (args->prompt || args->fusion[0])) {
+        fprintf(stderr, "nvlm info: %s describes a model's prompt: give -m DIR "
+                "with --image\n", args->prompt ? "-p" : "--fusion");
         return 2;
     }
     return 0;
@@ -219,13 +239,17 @@ static void print_model_text(const cJSON *d)
 
 static int info_model(const struct info_args *args)
 {
+    char dir[4096];
+    if (nv_cli_model_dir("info", args->model, dir, sizeof dir))
+        return 1;
     nvlm_options opt;
     nvlm_options_init(&opt);
-    opt.max_tiles = (int)args->max_tiles_given;
+    opt.max_tiles = (int)args->max_tiles;
     opt.max_pixels = args->max_pixels;
+    opt.fusion = args->fusion[0] ? args->fusion : NULL;
     opt.threads = 1;
     char err[1024];
-    nvlm_model *m = nvlm_load(args->model, &opt, err, sizeof err);
+    nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
     if (!m) {
         fprintf(stderr, "nvlm info: %s\n", err);
         return 1;
@@ -254,14 +278,41 @@ static int info_model(const struct info_args *args)
     return status;
 }
 
+/* The tiling of `info --image` without -m: the bundled model's, with
+ * --tile-size / --max-tiles over it; both given: no model is read. */
+static int image_tiling(const struct info_args *args, nv_tiling_opts *opts)
+{
+    *opts = nv_tiling_opts_default();
+    if (!args->tile_size || !args->max_tiles) {
+        char dir[4096], err[1024];
+        if (nv_cli_model_dir("info", NULL, dir, sizeof dir))
+            return -1;
+        nvlm_options opt;
+        nvlm_options_init(&opt);
+        opt.threads = 1;
+        nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
+        if (!m) {
+            fprintf(stderr, "nvlm info: %s\n", err);
+            return -1;
+        }
+        *opts = m->prep.tiling;
+        nvlm_free(m);
+    }
+    if (args->tile_size)
+        opts->tile_size = (int)args->tile_size;
+    if (args->max_tiles)
+        opts->max_tiles = (int)args->max_tiles;
+    return 0;
+}
+
 int nv_cmd_info(int argc, char **argv)
 {
-    struct info_args args = {.tile_size = 448, .max_tiles = 6};
+    struct info_args args = {0};
     int done;
     int status = parse_args(argc, argv, &args, &done);
     if (status != 0 || done)
         return status;
-    if (args.model)
+    if (args.model || !args.image)
         return info_model(&args);
 
     nv_error err = {{0}};
@@ -270,9 +321,11 @@ int nv_cmd_info(int argc, char **argv)
         fprintf(stderr, "nvlm info: %s\n", err.msg);
         return 1;
     }
-    nv_tiling_opts opts = nv_tiling_opts_default();
-    opts.tile_size = (int)args.tile_size;
-    opts.max_tiles = (int)args.max_tiles;
+    nv_tiling_opts opts;
+    if (image_tiling(&args, &opts)) {
+        nv_image_free(&img);
+        return 1;
+    }
     nv_tile_grid grid;
     if (nv_tile_grid_choose(img.width, img.height, &opts, &grid, &err) != 0) {
         fprintf(stderr, "nvlm info: %s\n", err.msg);

@@ -9,20 +9,22 @@
 
 #include "cli/commands.h"
 #include "cli/files.h"
+#include "cli/model_path.h"
 #include "text/tokenizer.h"
 #include "text/utf8.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
-        "usage: nvlm tokenize (-m DIR | --tokenizer FILE) [--json | --count]\n"
+        "usage: nvlm tokenize [-m DIR | --tokenizer FILE] [--json | --count]\n"
         "                     [--no-special] (TEXT | -f FILE)\n"
         "\n"
         "Prints the token ids of TEXT (or of the contents of FILE; '-' is\n"
         "standard input). No BOS/EOS is added.\n"
         "\n"
         "  -m, --model DIR     model directory: tokenizer.json, or vocab.json +\n"
-        "                      merges.txt (+ tokenizer_config.json)\n"
+        "                      merges.txt (+ tokenizer_config.json);\n"
+        "                      default: the bundled model\n"
         "  --tokenizer FILE    a Hugging Face tokenizer.json\n"
         "  --json              print {\"ids\": [...], \"pieces\": [...]}; pieces\n"
         "                      are the vocabulary strings (\"\\u0120world\")\n"
@@ -140,10 +142,24 @@ int nv_cmd_tokenize(int argc, char **argv)
             return 2;
         }
     }
-    if (!model_dir == !tokenizer_file || !text_arg == !text_file ||
-        (json && count)) {
-        usage(stderr);
+    /* Each refusal says which rule was broken, then where the help is. */
+    const char *why = model_dir && tokenizer_file
+                          ? "give -m DIR or --tokenizer FILE, not both"
+                      : text_arg && text_file ? "give TEXT or -f FILE, not both"
+                      : !text_arg && !text_file
+                          ? "no text: give TEXT or -f FILE"
+                      : json && count ? "give --json or --count, not both"
+                                      : NULL;
+    if (why) {
+        fprintf(stderr, "nvlm tokenize: %s; 'nvlm tokenize --help' lists "
+                "the options\n", why);
         return 2;
+    }
+    char bundled[4096];
+    if (!model_dir && !tokenizer_file) {
+        if (nv_cli_model_dir("tokenize", NULL, bundled, sizeof bundled))
+            return 1;
+        model_dir = bundled;
     }
     size_t len = 0;
     char *file_text = NULL;

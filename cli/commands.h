@@ -11,4 +11,9 @@ int nv_cmd_eval(int argc, char **argv);     /* cli/cmd_eval.c */
 int nv_cmd_info(int argc, char **argv);     /* cli/cmd_info.c */
 int nv_cmd_tokenize(int argc, char **argv); /* cli/cmd_tokenize.c */
 
+/* The most tokens of one whole-table answer where the user gives no -n:
+ * eval --whole and bench --labels score the same answers (generated to the
+ * model's end). */
+#define NV_CLI_TABLE_MAX_NEW 1024
+
 #endif

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 char *nv_cli_read_file(const char *path, size_t max_bytes, size_t *len,
                        nv_error *err)
@@ -56,6 +58,42 @@ char *nv_cli_read_file(const char *path, size_t max_bytes, size_t *len,
     if (len)
         *len = n;
     return buf;
+}
+
+int nv_cli_check_output(const char *cmd, const char *opt, const char *path)
+{
+    /* The folder: everything before the last '/', or "." . */
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    struct stat sb;
+    const char *why = NULL;
+    if (!*path || (slash && !slash[1]))
+        why = "not a file name";
+    else if (stat(dir, &sb) != 0)
+        why = strerror(errno);
+    else if (!S_ISDIR(sb.st_mode))
+        why = "its folder is not a directory";
+    else if (access(dir, W_OK) != 0)
+        why = strerror(errno);
+    else if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        why = "it is a directory";
+    else if (stat(path, &sb) == 0 && access(path, W_OK) != 0)
+        why = strerror(errno);
+    if (!why)
+        return 0;
+    if (slash)
+        fprintf(stderr, "nvlm %s: %s %s: cannot write there: %s (folder "
+                "%s)\n", cmd, opt, path, why, dir);
+    else
+        fprintf(stderr, "nvlm %s: %s %s: cannot write there: %s\n", cmd, opt,
+                path, why);
+    return -1;
 }
 
 int nv_cli_write_json(const cJSON *j, const char *path, nv_error *err)

@@ -14,6 +14,13 @@
 char *nv_cli_read_file(const char *path, size_t max_bytes, size_t *len,
                        nv_error *err);
 
+/* Checks, before any work is done, that an output file (`opt` names the
+ * option, "-o") can be written: its folder exists and is writable and path
+ * is not a directory. Prints "nvlm CMD: OPT PATH: cannot write there:
+ * REASON" and returns -1 when not, so a run does not fail after the model
+ * has run. Nothing is created. */
+int nv_cli_check_output(const char *cmd, const char *opt, const char *path);
+
 /* Writes j as indented text and a newline to path (replacing it). A NULL
  * j is taken as a failed cJSON allocation. */
 int nv_cli_write_json(const cJSON *j, const char *path, nv_error *err);

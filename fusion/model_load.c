@@ -3,9 +3,11 @@
  * cross-attention blocks (docs/model-format.md sections 2, 3 and 10). */
 #include "fusion/model.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "core/json.h"
@@ -435,11 +437,47 @@ static int check_cell_reader(const nvlm_model *m, nv_error *err)
     return 0;
 }
 
-static int load_all(nvlm_model *m, const nvlm_options *opt, nv_error *err)
+/* What a model directory holds, for the messages that refuse something
+ * else. */
+#define MODEL_DIR_HOLDS                                                      \
+    "a model directory holds config.json, model.safetensors (or shards "     \
+    "with model.safetensors.index.json) and tokenizer.json"
+
+/* 1 when path names a GGUF file (llama.cpp's format), by its magic. */
+static int is_gguf(const char *path)
+{
+    char magic[4] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t got = fread(magic, 1, sizeof magic, f);
+    fclose(f);
+    return got == 4 && !memcmp(magic, "GGUF", 4);
+}
+
+/* -m pointing at something else than a directory is a common mistake (a
+ * .gguf or .safetensors file): the message says what was found instead. */
+static int check_model_dir(const char *dir, nv_error *err)
 {
     struct stat sb;
-    if (stat(m->dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return nv_fail(err, "%s: not a model directory", m->dir);
+    if (stat(dir, &sb) != 0)
+        return nv_fail(err, "%s: not a model directory: %s (%s)", dir,
+                       strerror(errno), MODEL_DIR_HOLDS);
+    if (S_ISDIR(sb.st_mode))
+        return 0;
+    size_t n = strlen(dir);
+    if (is_gguf(dir) || (n >= 5 && !strcasecmp(dir + n - 5, ".gguf")))
+        return nv_fail(err, "%s: a GGUF file, not a model directory: nvlm "
+                       "does not read GGUF (%s, as on the Hugging Face hub)",
+                       dir, MODEL_DIR_HOLDS);
+    return nv_fail(err, "%s: a file, not a model directory (%s; give the "
+                   "directory)", dir, MODEL_DIR_HOLDS);
+}
+
+static int load_all(nvlm_model *m, const nvlm_options *opt, nv_error *err)
+{
+    if (check_model_dir(m->dir, err))
+        return -1;
     m->config = nv_json_load(m->config_path, 0, err);
     if (!m->config)
         return -1;

@@ -724,9 +724,14 @@ int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p,
     int rc = nv_session_prefill(s, p->raw_prompt, &err);
     double t0 = now_ms();
     int max_new = p->max_new_tokens;
-    /* Written as a difference: max_new_tokens may be as large as INT_MAX. */
-    if (!rc && max_new > m->max_context - s->n_prompt)
+    /* Running out of context rather than of max_new_tokens is its own stop
+     * reason. Written as a difference: max_new_tokens may be INT_MAX. */
+    const char *at_max = "limit";
+    if (!rc && max_new > m->max_context - s->n_prompt) {
         max_new = m->max_context - s->n_prompt;
+        at_max = "context";
+    }
+    const char *stop = at_max; /* also when max_new is 0 */
     if (!rc)
         rc = ids_reserve(s, s->n_prompt + max_new, &err);
     for (int i = 0; !rc && i < max_new; i++) {
@@ -735,13 +740,17 @@ int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p,
             s->stats.ms_first_token = now_ms() - t_start;
         s->ids[s->n_ids++] = next;
         s->stats.generated_tokens++;
-        if (!p->ignore_eos && is_stop(m, next))
+        if (!p->ignore_eos && is_stop(m, next)) {
+            stop = "eos";
             break;
+        }
         if (fn) {
             size_t len = 0;
             const char *bytes = nv_tokenizer_token_bytes(m->tok, next, &len);
-            if (fn(user, next, bytes ? bytes : "", bytes ? len : 0))
+            if (fn(user, next, bytes ? bytes : "", bytes ? len : 0)) {
+                stop = "callback";
                 break;
+            }
         }
         if (i + 1 == max_new)
             break;
@@ -765,6 +774,7 @@ int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p,
                                    : m->tokens_per_tile;
     if (m->family && m->fusion == NV_FUSION_X && s->has_image)
         s->stats.xattn_tokens = s->n_image_rows;
+    s->stats.stop_reason = rc ? NULL : stop;
     nv_sampler_free(&sampler);
     if (rc)
         set_err(errbuf, errlen, &err);

@@ -5,7 +5,9 @@
 # generated_ids (read from the golden .npy with numpy); the chat-template
 # prompt runs too; --fusion d is refused with a message naming it.
 set -u
-: "${NVLM_BIN:?}" "${NV_GOLDEN_DIR:?}"
+: "${NVLM_BIN:?}"
+. "$(dirname "$0")/../golden.sh"
+skip_without_golden
 py=/usr/bin/python3
 failures=0
 checks=0

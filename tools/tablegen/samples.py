@@ -34,7 +34,9 @@ def main(argv):
             with open(os.path.join(out_dir, name + ".md"), "w") as f:
                 f.write(s["markdown"])
             for pair in s["qa"]:
-                qa_f.write(json.dumps(dict(pair, image=name + ".png")) + "\n")
+                # The same fields as the generated splits' qa.jsonl (docs/data.md),
+                # the image named as it is here.
+                qa_f.write(json.dumps(dict(pair, id=s["id"], image=name + ".png")) + "\n")
             st = s["style"]
             print("%s: %s seed %d index %d, %dx%d, %d bytes, %s %dpx %s/%s"
                   % (name, split, seed, index, s["image"].width, s["image"].height, size,

@@ -30,11 +30,11 @@ TOL = 1e-5
 
 
 def golden_dir():
+    """The reference data, or None when it is not there (it is laid beside the
+    checkout, not shipped with it)."""
     path = os.environ.get("NV_GOLDEN_DIR",
                           os.path.join(HERE, "..", "..", "..", "shared", "golden"))
-    if not os.path.isdir(os.path.join(path, "hf")):
-        raise SystemExit("train selftest: golden data not found at %s (set NV_GOLDEN_DIR)" % path)
-    return path
+    return path if os.path.isdir(os.path.join(path, "hf")) else None
 
 
 def check(cond, what):
@@ -165,11 +165,18 @@ def test_patch_labels():
 
 
 def main():
-    golden = golden_dir()
-    worst = test_vit_vs_golden(golden)
-    n = test_tiling(golden)
+    # The checks without reference data first, so that they run either way.
     fold = test_safetensors_and_fold()
     test_patch_labels()
+    golden = golden_dir()
+    if golden is None:
+        # meson reads exit status 77 as a skip.
+        print("SKIP: train selftest: reference data not found at %s (NV_GOLDEN_DIR; "
+              "../shared/golden beside the checkout, see README.md); the checks "
+              "without it passed" % os.environ.get("NV_GOLDEN_DIR", "../shared/golden"))
+        return 77
+    worst = test_vit_vs_golden(golden)
+    n = test_tiling(golden)
     print("train selftest: OK (ViT vs golden max rel %.2e, %d tiling cases, "
           "BatchNorm fold rel %.2e; tolerance %.0e)" % (worst, n, fold, TOL))
     return 0
