@@ -173,7 +173,7 @@ static int bench_head(const struct tables_args *a, const char *model_dir,
         fprintf(stderr, "nvlm bench --tables: %s\n", err);
         return -1;
     }
-    table_run_opts o = {a->whole, a->whole ? 1024 : 64, 0};
+    table_run_opts o = {a->whole, a->whole ? 1024 : 64, 0, 0.0f, 0};
     double *ms = malloc(sizeof(double) * (size_t)a->repeat);
     int rc = ms ? 0 : -1;
     for (int i = 0; i < n_imgs && !rc; i++) {
@@ -273,11 +273,14 @@ int nv_bench_tables(int argc, char **argv)
     char model_dir[4096], images_dir[4200];
     if (nv_cli_model_dir("bench", a.model, model_dir, sizeof model_dir))
         return 1;
+    char bundled[4096];
     if (a.images)
         snprintf(images_dir, sizeof images_dir, "%s", a.images);
-    else /* the samples beside the bundled model: assets/samples */
-        snprintf(images_dir, sizeof images_dir, "%s/../../samples",
-                 NVLM_DEFAULT_MODEL);
+    else if (nv_cli_model_dir("bench", NULL, bundled, sizeof bundled))
+        return 1;
+    else /* the samples beside the bundled model: assets/samples, or
+            PREFIX/share/nvlm/samples when installed */
+        snprintf(images_dir, sizeof images_dir, "%s/../../samples", bundled);
     char heads[4] = {0};
     if (pick_heads(model_dir, a.fusions, heads) <= 0)
         return a.fusions ? 2 : 1;

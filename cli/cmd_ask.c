@@ -12,11 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/files.h"
 #include "cli/model_path.h"
 #include "nvlm.h"
+#include "text/utf8.h"
 
 struct ask_args {
     const char *model;
@@ -37,7 +40,8 @@ static void usage(FILE *out)
         "\n"
         "  -m, --model DIR     model directory (config.json, model.safetensors,\n"
         "                      tokenizer.json); default: the bundled model\n"
-        "  --image IMG         the image (PNG, JPEG, BMP, GIF, TGA, PNM)\n"
+        "  --image IMG         the image (PNG, JPEG, BMP, GIF, TGA, PNM;\n"
+        "                      \"-\": read from standard input)\n"
         "  -p, --prompt TEXT   the question\n"
         "  --fusion d|x|h      the fusion head (default: the model's)\n"
         "  -n, --n-predict N   most tokens to generate (default 256)\n"
@@ -59,6 +63,9 @@ static void usage(FILE *out)
         "at the model's end, stderr says so (--json: \"stop_reason\").\n"
         "  -h, --help          this text\n");
 }
+
+/* The most bytes read from standard input for --image -. */
+#define ASK_STDIN_MAX ((size_t)256 << 20)
 
 static int parse_args(int argc, char **argv, struct ask_args *a, int *done)
 {
@@ -197,42 +204,9 @@ static int on_token(void *user, int32_t id, const char *bytes, size_t len)
  * may end inside a character): invalid sequences become U+FFFD. */
 static char *valid_utf8(const char *s, size_t n)
 {
-    char *out = malloc(n * 3 + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3
-                   : (c >> 3) == 30 ? 4 : 0;
-        int ok = len > 0 && i + len <= n;
-        for (size_t k = 1; ok && k < len; k++)
-            ok = ((unsigned char)s[i + k] >> 6) == 2;
-        if (ok && len == 2)
-            ok = c >= 0xc2;
-        if (ok && len == 3) {
-            unsigned cp = (c & 0x0fu) << 12 |
-                          ((unsigned char)s[i + 1] & 0x3fu) << 6 |
-                          ((unsigned char)s[i + 2] & 0x3fu);
-            ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
-        }
-        if (ok && len == 4) {
-            unsigned cp = (c & 0x07u) << 18 |
-                          ((unsigned char)s[i + 1] & 0x3fu) << 12;
-            ok = cp >= 0x10000 && cp <= 0x10ffff;
-        }
-        if (ok) {
-            memcpy(out + o, s + i, len);
-            o += len;
-            i += len;
-        } else {
-            memcpy(out + o, "\xef\xbf\xbd", 3);
-            o += 3;
-            i++;
-        }
-    }
-    out[o] = '\0';
-    return out;
+    nv_error e = {{0}};
+    size_t len;
+    return nv_utf8_repair(s, n, &len, &e);
 }
 
 static cJSON *ids_json(const int32_t *ids, int n)
@@ -310,10 +284,20 @@ int nv_cmd_ask(int argc, char **argv)
     char model_dir[4096];
     if (nv_cli_model_dir("ask", a.model, model_dir, sizeof model_dir))
         return 1;
+    char stdin_path[4096] = "";
+    const char *image_file = a.image;
+    if (a.image && !strcmp(a.image, "-")) {
+        if (nv_cli_stdin_image("ask", ASK_STDIN_MAX, stdin_path,
+                               sizeof stdin_path))
+            return 1;
+        image_file = stdin_path;
+    }
     char err[1024];
     nvlm_model *m = nvlm_load(model_dir, &a.opt, err, sizeof err);
     if (!m) {
         fprintf(stderr, "nvlm ask: %s\n", err);
+        if (stdin_path[0])
+            unlink(stdin_path);
         return 1;
     }
     if (nvlm_model_warning(m))
@@ -322,7 +306,7 @@ int nv_cmd_ask(int argc, char **argv)
     struct answer ans = {.stream = !a.json};
     rc = s ? 0 : -1;
     if (!rc && a.image)
-        rc = nvlm_add_image_file(s, a.image, err, sizeof err);
+        rc = nvlm_add_image_file(s, image_file, err, sizeof err);
     else if (!rc)
         fprintf(stderr, "nvlm ask: note: no --image given: the model answers "
                 "from the text alone\n");
@@ -347,5 +331,7 @@ int nv_cmd_ask(int argc, char **argv)
     free(ans.text);
     nvlm_session_free(s);
     nvlm_free(m);
+    if (stdin_path[0])
+        unlink(stdin_path);
     return status;
 }

@@ -134,7 +134,7 @@ static int eval_head(const char *dir, const char *head,
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         table_result r;
-        table_run_opts topts = {a->whole, a->max_new, 0};
+        table_run_opts topts = {a->whole, a->max_new, 0, 0.0f, 0};
         if (table_run(m, imgs[i].path, &topts, &r, err, sizeof err)) {
             fprintf(stderr, "nvlm eval: %s\n", err);
             rc = -1;

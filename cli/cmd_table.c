@@ -17,32 +17,38 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/files.h"
 #include "cli/commands.h"
 #include "cli/model_path.h"
 #include "cli/table_cells.h"
 #include "cli/table_run.h"
 #include "nvlm.h"
+#include "text/utf8.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
         "usage: nvlm table IMAGE... [-o FILE] [--json] [--fusion d|x|h]\n"
         "                  [-m DIR] [--whole] [--layout] [--dump-cells DIR]\n"
-        "                  [-t N] [-n N] [--max-pixels N]\n"
+        "                  [--debug-png FILE] [-t N] [-n N] [--temp T]\n"
+        "                  [--seed N] [--max-pixels N] [--max-tiles N]\n"
         "\n"
-        "Reads the table in each IMAGE and prints it as a GitHub-Markdown\n"
-        "table. The grid (rows, columns, cells) is found from the pixels;\n"
-        "the model reads each cell from its own tile.\n"
+        "Reads the table in each IMAGE (\"-\": standard input) and prints it\n"
+        "as a GitHub-Markdown table. The grid (rows, columns, cells) is found\n"
+        "from the pixels; the model reads each cell from its own tile.\n"
         "\n"
         "  -m, --model DIR    model directory (default: the bundled model)\n"
         "  --fusion d|x|h     the fusion head that reads (default: the model's)\n"
         "  -o, --output FILE  write the table(s) to FILE instead of stdout\n"
         "  --json             print one JSON object per image: image, fusion,\n"
-        "                     markdown, rows, cols, cells_read, cells_empty,\n"
-        "                     cells_failed, cells_truncated, notes, ms (and\n"
-        "                     raw with --whole; error when there is no table)\n"
+        "                     mode, markdown, rows, cols, cells_read,\n"
+        "                     cells_empty, cells_failed, cells_truncated,\n"
+        "                     truncated, notes, ms (and raw, repaired and\n"
+        "                     stop_reason with --whole; error when there is\n"
+        "                     no table)\n"
         "  --whole            the model writes the whole table in one\n"
         "                     generation (NVLM's end-to-end setting; the\n"
         "                     bundled model does it badly: docs/benchmarks.md)\n"
@@ -55,23 +61,42 @@ static void usage(FILE *out)
         "                     with several images, FILE gets -N before .png\n"
         "  -n, --n-predict N  most tokens per cell (default 64) or, with\n"
         "                     --whole, per table (default 1024)\n"
+        "  --temp T           sampling temperature (default 0: greedy)\n"
+        "  --seed N           sampling seed with --temp (default 0)\n"
         "  --max-pixels N     refuse images over N pixels (default 64 M)\n"
+        "  --max-tiles N      with --whole, most image tiles (default: the\n"
+        "                     model's)\n"
         "  -t, --threads N    threads (default: all cores)\n"
         "  -h, --help         this text\n"
         "\n"
         "With several images, each Markdown table follows a line\n"
-        "'<!-- IMAGE -->'. Exit status: 0 when every image gave a table, 1\n"
-        "when one did not (no table found, unreadable), 2 on a usage error.\n");
+        "'<!-- IMAGE -->'. Exit status: 0 when every image gave a whole\n"
+        "table; 1 when one did not (no table found, unreadable) or was cut\n"
+        "off at -n (the table is still printed, flagged on stderr and as\n"
+        "\"truncated\" in --json); 2 on a usage error.\n");
 }
 
+/* The most bytes read from standard input for an image given as "-". */
+#define TABLE_STDIN_MAX ((size_t)256 << 20)
+
 struct table_args {
-    const char **images;
+    const char **images; /* as given; "-" is standard input */
     int n_images;
     const char *model, *output, *dump_dir, *debug_png;
+    char fusion[2];
+    char stdin_path[4096]; /* the temporary copy of "-", "" when none */
     nvlm_options opt;
     int json, whole, layout_only;
     int max_new;
+    double temperature;
+    int64_t seed;
 };
+
+/* The file to read for images[i]. */
+static const char *image_file(const struct table_args *a, int i)
+{
+    return strcmp(a->images[i], "-") ? a->images[i] : a->stdin_path;
+}
 
 static int parse_args(int argc, char **argv, struct table_args *a, int *done)
 {
@@ -112,9 +137,9 @@ static int parse_args(int argc, char **argv, struct table_args *a, int *done)
             a->debug_png = v;
         } else if ((m = nv_arg_value("table", argc, argv, &i, "--fusion",
                                      NULL, &v))) {
-            if (m < 0)
+            if (m < 0 || nv_arg_fusions("table", v, a->fusion, sizeof a->fusion))
                 return 2;
-            a->opt.fusion = v;
+            a->opt.fusion = a->fusion;
         } else if ((m = nv_arg_value("table", argc, argv, &i, "--n-predict",
                                      "-n", &v))) {
             if (m < 0 || nv_arg_int("table", "-n", v, 1, 1 << 20, &n))
@@ -126,9 +151,24 @@ static int parse_args(int argc, char **argv, struct table_args *a, int *done)
                                     (int64_t)1 << 40, &n))
                 return 2;
             a->opt.max_pixels = n;
+        } else if ((m = nv_arg_value("table", argc, argv, &i, "--max-tiles",
+                                     NULL, &v))) {
+            if (m < 0 || nv_arg_int("table", "--max-tiles", v, 1, 64, &n))
+                return 2;
+            a->opt.max_tiles = (int)n;
+        } else if ((m = nv_arg_value("table", argc, argv, &i, "--temp",
+                                     NULL, &v))) {
+            if (m < 0 || nv_arg_float("table", "--temp", v, 0, 100,
+                                      &a->temperature))
+                return 2;
+        } else if ((m = nv_arg_value("table", argc, argv, &i, "--seed",
+                                     NULL, &v))) {
+            if (m < 0 || nv_arg_int("table", "--seed", v, 0, INT64_MAX,
+                                    &a->seed))
+                return 2;
         } else if ((m = nv_arg_value("table", argc, argv, &i, "--threads",
                                      "-t", &v))) {
-            if (m < 0 || nv_arg_int("table", "-t", v, 1, 256, &n))
+            if (m < 0 || nv_arg_int("table", "-t", v, 1, NV_ARG_MAX_THREADS, &n))
                 return 2;
             a->opt.threads = (int)n;
         } else if (argv[i][0] == '-' && argv[i][1]) {
@@ -136,6 +176,12 @@ static int parse_args(int argc, char **argv, struct table_args *a, int *done)
             usage(stderr);
             return 2;
         } else {
+            for (int k = 0; k < a->n_images && !strcmp(argv[i], "-"); k++)
+                if (!strcmp(a->images[k], "-")) {
+                    fprintf(stderr, "nvlm table: '-' (standard input) given "
+                            "twice\n");
+                    return 2;
+                }
             a->images[a->n_images++] = argv[i];
         }
     }
@@ -196,9 +242,18 @@ static int print_json(FILE *out, const char *image, const nvlm_model *m,
             cJSON_AddNumberToObject(o, "cells_truncated", r->cells_truncated);
             cJSON_AddNumberToObject(o, "ms_layout", r->ms_layout);
         } else {
-            cJSON_AddStringToObject(o, "raw", r->raw ? r->raw : "");
+            /* Generated bytes need not be UTF-8; JSON strings must be. */
+            nv_error e = {{0}};
+            size_t len;
+            char *raw = nv_utf8_repair(r->raw ? r->raw : "",
+                                       r->raw ? r->raw_len : 0, &len, &e);
+            cJSON_AddStringToObject(o, "raw", raw ? raw : "");
+            free(raw);
             cJSON_AddBoolToObject(o, "repaired", r->n_repairs > 0);
+            if (r->stop_reason)
+                cJSON_AddStringToObject(o, "stop_reason", r->stop_reason);
         }
+        cJSON_AddBoolToObject(o, "truncated", r->truncated);
         cJSON_AddStringToObject(o, "notes", r->repairs ? r->repairs : "");
         cJSON_AddNumberToObject(o, "ms", r->ms_total);
     }
@@ -222,8 +277,8 @@ static int layout_only(const struct table_args *a, const nvlm_model *m,
     int status = 0;
     for (int i = 0; i < a->n_images; i++) {
         table_page page;
-        int rc = table_page_load(a->images[i], a->opt.max_pixels, &page, err,
-                                 sizeof err);
+        int rc = table_page_load(image_file(a, i), a->opt.max_pixels, &page,
+                                 err, sizeof err);
         if (rc) {
             fprintf(stderr, "nvlm table: %s\n", err);
             if (a->layout_only) {
@@ -288,12 +343,13 @@ static int read_tables(const struct table_args *a, nvlm_model *m, FILE *out)
 {
     int status = 0;
     char err[1024];
-    table_run_opts o = {a->whole, a->max_new, a->opt.max_pixels};
+    table_run_opts o = {a->whole, a->max_new, a->opt.max_pixels,
+                        (float)a->temperature, (uint64_t)a->seed};
     for (int i = 0; i < a->n_images; i++) {
         const char *image = a->images[i];
         table_result r;
         err[0] = '\0';
-        if (table_run(m, image, &o, &r, err, sizeof err)) {
+        if (table_run(m, image_file(a, i), &o, &r, err, sizeof err)) {
             fprintf(stderr, "nvlm table: %s\n", err);
             if (a->json)
                 print_json(out, image, m, NULL, err, a->whole);
@@ -319,6 +375,19 @@ static int read_tables(const struct table_args *a, nvlm_model *m, FILE *out)
                         a->whole ? "repaired the model's table"
                                  : "cells not read in full",
                         r.repairs);
+            if (r.truncated) {
+                if (a->whole)
+                    fprintf(stderr, "nvlm table: %s: the generation stopped "
+                            "(%s) before the table ended: it is cut off; "
+                            "raise -n (now %d)\n", image,
+                            r.stop_reason ? r.stop_reason : "limit",
+                            a->max_new);
+                else
+                    fprintf(stderr, "nvlm table: %s: %d cell(s) cut at -n "
+                            "%d tokens\n", image, r.cells_truncated,
+                            a->max_new);
+                status = 1;
+            }
             if (a->json) {
                 status |= print_json(out, image, m, &r, NULL, a->whole);
             } else {
@@ -355,18 +424,24 @@ int nv_cmd_table(int argc, char **argv)
         free(a.images);
         return 1;
     }
-    char dir[4096], err[1024];
+    for (int i = 0; i < a.n_images; i++)
+        if (!strcmp(a.images[i], "-") &&
+            nv_cli_stdin_image("table", TABLE_STDIN_MAX, a.stdin_path,
+                               sizeof a.stdin_path)) {
+            free(a.images);
+            return 1;
+        }
+    char dir[4096] = "", err[1024];
     nvlm_model *m = NULL;
     int grid_only = a.layout_only || a.dump_dir || a.debug_png;
     int need_model = !grid_only || a.dump_dir;
     if (need_model) {
-        if (nv_cli_model_dir("table", a.model, dir, sizeof dir)) {
-            free(a.images);
-            return 1;
-        }
-        m = nvlm_load(dir, &a.opt, err, sizeof err);
-        if (!m) {
-            fprintf(stderr, "nvlm table: %s\n", err);
+        if (nv_cli_model_dir("table", a.model, dir, sizeof dir) ||
+            !(m = nvlm_load(dir, &a.opt, err, sizeof err))) {
+            if (!m && dir[0])
+                fprintf(stderr, "nvlm table: %s\n", err);
+            if (a.stdin_path[0])
+                unlink(a.stdin_path);
             free(a.images);
             return 1;
         }
@@ -378,6 +453,8 @@ int nv_cmd_table(int argc, char **argv)
         fprintf(stderr, "nvlm table: cannot write %s: %s\n", a.output,
                 strerror(errno));
         nvlm_free(m);
+        if (a.stdin_path[0])
+            unlink(a.stdin_path);
         free(a.images);
         return 1;
     }
@@ -389,6 +466,8 @@ int nv_cmd_table(int argc, char **argv)
         status = 1;
     }
     nvlm_free(m);
+    if (a.stdin_path[0])
+        unlink(a.stdin_path);
     free(a.images);
     return status;
 }

@@ -109,3 +109,51 @@ int nv_cli_write_json(const cJSON *j, const char *path, nv_error *err)
     free(text);
     return bad ? nv_fail(err, "%s: cannot write", path) : 0;
 }
+
+int nv_cli_stdin_image(const char *cmd, size_t max_bytes, char *path,
+                       size_t cap)
+{
+    nv_error err = {{0}};
+    size_t len = 0;
+    char *bytes = nv_cli_read_file("-", max_bytes, &len, &err);
+    if (!bytes) {
+        fprintf(stderr, "nvlm %s: standard input: %s\n", cmd, err.msg);
+        return -1;
+    }
+    if (len == 0) {
+        fprintf(stderr, "nvlm %s: standard input: empty (an image was "
+                "expected for \"-\")\n", cmd);
+        free(bytes);
+        return -1;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, cap, "%s/nvlm-stdin-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        fprintf(stderr, "nvlm %s: standard input: cannot make a temporary "
+                "file %s: %s\n", cmd, path, strerror(errno));
+        free(bytes);
+        return -1;
+    }
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, bytes + done, len - done);
+        if (w <= 0) {
+            fprintf(stderr, "nvlm %s: standard input: cannot write %s: %s\n",
+                    cmd, path, strerror(errno));
+            close(fd);
+            unlink(path);
+            free(bytes);
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    free(bytes);
+    if (close(fd) != 0) {
+        fprintf(stderr, "nvlm %s: standard input: cannot write %s: %s\n",
+                cmd, path, strerror(errno));
+        unlink(path);
+        return -1;
+    }
+    return 0;
+}

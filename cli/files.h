@@ -14,6 +14,14 @@
 char *nv_cli_read_file(const char *path, size_t max_bytes, size_t *len,
                        nv_error *err);
 
+/* An image given as "-": standard input (at most max_bytes) copied into a
+ * new temporary file, whose path goes to `path` (cap bytes), because the
+ * image decoders and the layout read files. The caller removes it
+ * (unlink). Prints "nvlm CMD: standard input: REASON" and returns -1 on an
+ * empty or oversized input or a failed write. */
+int nv_cli_stdin_image(const char *cmd, size_t max_bytes, char *path,
+                       size_t cap);
+
 /* Checks, before any work is done, that an output file (`opt` names the
  * option, "-o") can be written: its folder exists and is writable and path
  * is not a directory. Prints "nvlm CMD: OPT PATH: cannot write there:

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <utf8proc.h>
 
 #include "core/strbuf.h"
+#include "text/utf8.h"
 #include "vision/image_write.h"
 
 static double now_ms(void)
@@ -275,13 +275,16 @@ static nvlm_session *cell_session(nvlm_model *m, const char *prompt,
     return s;
 }
 
-/* Greedy answer of an encoded session; *text is malloc'd. */
-static int read_session(nvlm_session *s, int max_new, char **text,
-                        int *truncated, char *err, size_t errlen)
+/* The answer of an encoded session; *text is malloc'd. */
+static int read_session(nvlm_session *s, int max_new, float temperature,
+                        uint64_t seed, char **text, int *truncated, char *err,
+                        size_t errlen)
 {
     nvlm_gen_params p;
     nvlm_gen_params_init(&p);
     p.max_new_tokens = max_new;
+    p.temperature = temperature;
+    p.seed = seed;
     cell_text t = {{0}, 0};
     int rc = nvlm_generate(s, &p, collect, &t, err, errlen);
     nv_error e = {{0}};
@@ -294,7 +297,8 @@ static int read_session(nvlm_session *s, int max_new, char **text,
             snprintf(err, errlen, "%s", e.msg);
         return -1;
     }
-    *truncated = t.tokens >= max_new;
+    const char *why = nvlm_last_stats(s)->stop_reason;
+    *truncated = !why || strcmp(why, "eos") != 0;
     return 0;
 }
 
@@ -302,23 +306,9 @@ static int read_session(nvlm_session *s, int max_new, char **text,
  * can stop inside a character. Invalid bytes become U+FFFD. */
 static char *valid_utf8(const char *s)
 {
-    nv_strbuf b = {0};
-    size_t n = strlen(s), i = 0;
-    while (i < n) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
-                                              (utf8proc_ssize_t)(n - i), &cp);
-        if (k <= 0) {
-            nv_strbuf_add(&b, "\xEF\xBF\xBD");
-            i++;
-        } else {
-            nv_strbuf_addn(&b, s + i, (size_t)k);
-            i += (size_t)k;
-        }
-    }
-    nv_strbuf_add(&b, "");
     nv_error e = {{0}};
-    return nv_strbuf_finish(&b, &e);
+    size_t len;
+    return nv_utf8_repair(s, strlen(s), &len, &e);
 }
 
 static char *trim_dup(const char *s)
@@ -358,8 +348,9 @@ static int table_alloc(nv_table *t, int rows, int cols)
 }
 
 int table_read_cells(nvlm_model *m, const table_page *page, int max_new,
-                     nv_table *out, cells_read_stats *stats, char **notes,
-                     char *err, size_t errlen)
+                     float temperature, uint64_t seed, nv_table *out,
+                     cells_read_stats *stats, char **notes, char *err,
+                     size_t errlen)
 {
     memset(stats, 0, sizeof *stats);
     *notes = NULL;
@@ -417,8 +408,10 @@ int table_read_cells(nvlm_model *m, const table_page *page, int max_new,
         for (int k = 0; k < n && !rc; k++) {
             char *text = NULL;
             int truncated = 0;
-            rc = read_session(batch[k], max_new, &text, &truncated, err,
-                              errlen);
+            uint64_t cell_seed =
+                seed + (uint64_t)at_r[k] * (uint64_t)l->n_cols + (uint64_t)at_c[k];
+            rc = read_session(batch[k], max_new, temperature, cell_seed, &text,
+                              &truncated, err, errlen);
             if (rc)
                 break;
             if (truncated) {

@@ -57,13 +57,15 @@ typedef struct cells_read_stats {
     double ms_layout, ms_read;
 } cells_read_stats;
 
-/* Reads every non-empty cell with the model (greedy, at most max_new
- * tokens each) into a table (header row first). Cells that cannot be read
- * (too long for a tile) are left empty and counted in stats->failed with a
- * line each in *notes (malloc'd, caller frees; NULL when none). */
+/* Reads every non-empty cell with the model (at most max_new tokens each;
+ * greedy when temperature is 0, else sampled with seed + the cell's index)
+ * into a table (header row first). Cells that cannot be read (too long for
+ * a tile) are left empty and counted in stats->failed with a line each in
+ * *notes (malloc'd, caller frees; NULL when none). */
 int table_read_cells(nvlm_model *m, const table_page *page, int max_new,
-                     nv_table *out, cells_read_stats *stats, char **notes,
-                     char *err, size_t errlen);
+                     float temperature, uint64_t seed, nv_table *out,
+                     cells_read_stats *stats, char **notes, char *err,
+                     size_t errlen);
 
 /* The model's cell-reading tile options; -1 with a message when the model
  * has no cell reader (config.json `nvlm_cell_reader`). */

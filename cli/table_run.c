@@ -34,8 +34,9 @@ void table_result_free(table_result *r)
     memset(r, 0, sizeof *r);
 }
 
-static int run_whole(nvlm_model *m, const char *image, int max_new,
-                     table_result *out, char *err, size_t errlen)
+static int run_whole(nvlm_model *m, const char *image,
+                     const table_run_opts *o, table_result *out, char *err,
+                     size_t errlen)
 {
     memset(out, 0, sizeof *out);
     struct timespec t0, t1;
@@ -45,12 +46,18 @@ static int run_whole(nvlm_model *m, const char *image, int max_new,
         return -1;
     nvlm_gen_params p;
     nvlm_gen_params_init(&p);
-    p.max_new_tokens = max_new;
+    p.max_new_tokens = o->max_new;
+    p.temperature = o->temperature;
+    p.seed = o->seed;
     int rc = nvlm_add_image_file(s, image, err, errlen);
     if (!rc)
         rc = nvlm_add_text(s, nvlm_table_prompt(m), err, errlen);
     if (!rc)
         rc = nvlm_generate(s, &p, collect, out, err, errlen);
+    if (!rc) {
+        out->stop_reason = nvlm_last_stats(s)->stop_reason;
+        out->truncated = out->stop_reason && strcmp(out->stop_reason, "eos");
+    }
     nvlm_session_free(s);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     out->ms_total = (t1.tv_sec - t0.tv_sec) * 1e3 +
@@ -108,8 +115,8 @@ static int run_cells(nvlm_model *m, const char *image,
     out->cols = page.layout.n_cols;
     nv_table t;
     cells_read_stats st;
-    rc = table_read_cells(m, &page, o->max_new, &t, &st, &out->repairs, err,
-                          errlen);
+    rc = table_read_cells(m, &page, o->max_new, o->temperature, o->seed, &t,
+                          &st, &out->repairs, err, errlen);
     table_page_free(&page);
     if (rc)
         return -1;
@@ -117,6 +124,7 @@ static int run_cells(nvlm_model *m, const char *image,
     out->cells_empty = st.empty;
     out->cells_failed = st.failed;
     out->cells_truncated = st.truncated;
+    out->truncated = st.truncated > 0;
     out->n_repairs = st.failed + st.truncated;
     nv_error e = {{0}};
     out->markdown = nv_table_write_markdown(&t, &e);
@@ -135,6 +143,6 @@ int table_run(nvlm_model *m, const char *image, const table_run_opts *opts,
 {
     memset(out, 0, sizeof *out);
     if (opts->whole)
-        return run_whole(m, image, opts->max_new, out, err, errlen);
+        return run_whole(m, image, opts, out, err, errlen);
     return run_cells(m, image, opts, out, err, errlen);
 }

@@ -17,6 +17,8 @@ typedef struct table_run_opts {
     int whole;          /* 1: one generation for the whole image */
     int max_new;        /* most tokens per generation (table or cell) */
     int64_t max_pixels; /* image cap (<= 0: the default) */
+    float temperature;  /* 0: greedy (the default) */
+    uint64_t seed;      /* sampling seed when temperature > 0 */
 } table_run_opts;
 
 typedef struct table_result {
@@ -29,11 +31,16 @@ typedef struct table_result {
     size_t raw_len;
     char *markdown; /* the well-formed table; NULL when none was found */
     char *repairs;  /* lines describing repairs, NULL when none */
+    const char *stop_reason; /* whole: why the generation stopped
+                                (nvlm_stats.stop_reason); a table cut at
+                                "limit" or "context" is truncated */
+    int truncated;  /* whole: the generation did not end by itself;
+                       cells: cells_truncated > 0 */
     int n_repairs;
     double ms_total;
 } table_result;
 
-/* Greedy generation. Returns -1 with a message (and `out` emptied) only
+/* Greedy generation unless opts->temperature > 0. Returns -1 with a message (and `out` emptied) only
  * when the image cannot be read or the model cannot run; no table (no grid
  * found, or a generation without a table) is not an error here: markdown
  * is NULL and raw says what there was. Notes on cells that were not read
