@@ -61,7 +61,8 @@ def read_ppm(path):
 
 def cell_tiles(nvlm, split, seed, start, count, workdir):
     """The C runtime's tiles of every non-empty cell of tables start..start+count-1 whose
-    grid the layout found exactly: (uint8 tiles [n,S,S,3], texts, keys, grids_found)."""
+    grid the layout found exactly: (uint8 tiles [n,S,S,3], texts, keys, grids_found,
+    pointing targets {key: per answer byte, its glyph's image tokens})."""
     samples, paths = [], []
     for i in range(start, start + count):
         s = gen.make_sample(split, seed, i)
@@ -74,6 +75,13 @@ def cell_tiles(nvlm, split, seed, start, count, workdir):
     lay = subprocess.run([nvlm, "table", "--layout", "--dump-cells", cells_dir] + paths,
                          capture_output=True, text=True)
     layouts = [json.loads(x) for x in lay.stdout.splitlines() if x.strip()]
+    geoms = {}
+    if os.path.exists(os.path.join(cells_dir, "tiles.jsonl")):
+        with open(os.path.join(cells_dir, "tiles.jsonl")) as f:
+            for line in f:
+                g = json.loads(line)
+                geoms[g["tile"]] = g
+    points = {}
     tiles, texts, keys, found = [], [], [], 0
     for s, lo in zip(samples, layouts):
         t = s["table"]
@@ -81,6 +89,7 @@ def cell_tiles(nvlm, split, seed, start, count, workdir):
         if lo.get("rows") != len(rows) or lo.get("cols") != len(t["header"]):
             continue
         found += 1
+        points.update(cell_points(s, geoms, s["id"]))
         for r, line in enumerate(rows):
             for c, text in enumerate(line):
                 f = os.path.join(cells_dir, "%s_r%02d_c%02d.ppm" % (s["id"], r, c))
@@ -92,7 +101,7 @@ def cell_tiles(nvlm, split, seed, start, count, workdir):
     for p in paths:
         os.remove(p)
     arr = np.stack(tiles) if tiles else np.zeros((0, 224, 224, 3), np.uint8)
-    return arr, texts, keys, found
+    return arr, texts, keys, found, points
 
 
 def load_model(init):
@@ -119,14 +128,17 @@ def cmd_data(args):
     cfg = NT.Cfg(raw)
     vit_w = {k: v for k, v in w.items() if k.startswith("vision_model.")}
     feats, texts, keys, tiles_kept = [], [], [], []
+    points = {}
     found = 0
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="nvlm_cells_") as work:
         for start in range(0, args.count, args.chunk):
             n = min(args.chunk, args.count - start)
-            tiles, tx, ks, ok = cell_tiles(args.nvlm, args.split, args.seed, start, n, work)
+            tiles, tx, ks, ok, pts = cell_tiles(args.nvlm, args.split, args.seed, start, n, work)
             found += ok
-            feats.append(vit_features(vit_w, cfg, tiles))
+            points.update(pts)
+            if not args.no_feats:
+                feats.append(vit_features(vit_w, cfg, tiles))
             texts += tx
             keys += ks
             if args.keep_tiles:
@@ -134,7 +146,10 @@ def cmd_data(args):
             print(json.dumps({"tables": start + n, "grids_found": found, "cells": len(texts),
                               "wall_s": round(time.time() - t0, 1)}), flush=True)
     data = {"split": args.split, "seed": args.seed, "count": args.count, "grids_found": found,
-            "feats": torch.cat(feats), "texts": texts, "keys": keys, "init": args.init}
+            "texts": texts, "keys": keys, "init": args.init,
+            "point": [points.get(k) for k in keys]}
+    if not args.no_feats:
+        data["feats"] = torch.cat(feats)
     if args.keep_tiles:
         data["tiles"] = torch.cat(tiles_kept)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -359,6 +374,180 @@ def cmd_train(args):
     return 0
 
 
+# ---------------------------------------------------------------- ViT and heads together
+
+class TileStream:
+    """Endless training cells made on the fly: tables start, start+1, ... of --split are
+    generated, laid out and cut into tiles by the C runtime (fast: ~300 cells/s), and their
+    cells served in batches shuffled within each chunk of tables. Table i is the same on
+    every run, so a run continued with --start from where one stopped sees new tables."""
+
+    def __init__(self, nvlm, split, seed, start, chunk, batch, workdir):
+        self.nvlm, self.split, self.seed = nvlm, split, seed
+        self.next_table, self.chunk, self.batch, self.work = start, chunk, batch, workdir
+        self.rng = np.random.default_rng(seed * 1000003 + start)
+
+    def __iter__(self):
+        while True:
+            tiles, texts, keys, _, points = cell_tiles(self.nvlm, self.split, self.seed,
+                                                       self.next_table, self.chunk, self.work)
+            self.next_table += self.chunk
+            order = self.rng.permutation(len(texts))
+            for i in range(0, len(order) - self.batch + 1, self.batch):
+                idx = order[i:i + self.batch]
+                yield (torch.from_numpy(tiles[idx]), [texts[j] for j in idx],
+                       [points.get(keys[j]) for j in idx])
+
+
+def joint_loss(runner, heads, tiles, texts, points, vit_w):
+    """Sum over heads of each head's text (+ pointing) loss on one batch of tiles; the ViT
+    runs once and every head's gradient reaches it. Returns (total, {head: loss})."""
+    feats = NT.shuffled_features(vit_w, runner.cfg, NT.normalise_tiles(tiles, runner.device))
+    losses = {}
+    for head in heads:
+        batch = NT.make_batch(runner.prompter, head,
+                              [(feats[j:j + 1], PROMPT, texts[j]) for j in range(len(texts))])
+        batch["point"] = points
+        losses[head] = runner.loss(head, batch)
+    return sum(losses.values()), {h: float(v) for h, v in losses.items()}
+
+
+@torch.no_grad()
+def joint_char_accuracy(runner, heads, tiles, texts, vit_w, batch=32):
+    """Teacher-forced byte accuracy per head on cells (tiles, texts)."""
+    right = {h: 0 for h in heads}
+    total = 0
+    for i in range(0, len(texts), batch):
+        t = tiles[i:i + batch]
+        feats = NT.shuffled_features(vit_w, runner.cfg, NT.normalise_tiles(t, runner.device))
+        for head in heads:
+            b = NT.make_batch(runner.prompter, head, [(feats[j:j + 1], PROMPT, texts[i + j])
+                                                      for j in range(len(t))])
+            logits = runner.logits(head, b)
+            mask = b["labels"] != -100
+            right[head] += int((logits.argmax(-1)[mask] == b["labels"][mask]).sum())
+            if head == heads[0]:
+                total += int(mask.sum())
+    return {h: round(right[h] / max(1, total), 4) for h in heads}
+
+
+@torch.no_grad()
+def greedy_tile_texts(runner, head, tiles, max_new=48, batch=64):
+    out = []
+    for i in range(0, len(tiles), batch):
+        t = tiles[i:i + batch]
+        ids = runner.greedy(head, [(t[j:j + 1], PROMPT, "") for j in range(len(t))], max_new)
+        out += [runner.decode([x for x in s if x != runner.prompter.im_end]).strip() for s in ids]
+    return out
+
+
+def cmd_joint(args):
+    """The ViT and the heads d, x, h trained together on cells: each step is one batch of
+    tiles through the shared ViT and then through every head, the heads' losses summed, so
+    the three heads see the same tiles, steps, seed and batch, over one shared encoder."""
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    heads = args.heads.split(",")
+    os.makedirs(args.out, exist_ok=True)
+    raw, w = load_model(args.init)
+    raw["nvlm_cell_reader"] = CELL_READER
+    val = torch.load(args.val)
+    if "tiles" not in val:
+        raise SystemExit("cells joint: %s has no tiles (cells.py data --keep-tiles)" % args.val)
+    tok = NT.write_tokenizer(os.path.join(args.out, "tokenizer"))
+    runner = CellRunner(raw, tok, w, torch.device("cpu"))
+    runner.point_weight = args.point
+    runner.point_layer = args.point_layer % runner.cfg.layers
+    vit_w = {k: v for k, v in w.items() if k.startswith("vision_model.")}
+    trained = {k: v for k, v in w.items() if not k.startswith("vision_model.") or args.vit_lr_scale > 0}
+    scale = {}
+    for k, v in trained.items():
+        if k.startswith("vision_model."):
+            scale[id(v)] = args.vit_lr_scale
+        elif "language_model." in k:
+            scale[id(v)] = args.lm_lr_scale
+        v.requires_grad_(True)
+    params = list(trained.values())
+    nval = min(args.val_count, len(val["texts"]))
+    log = open(os.path.join(args.out, "log.jsonl"), "a")
+    TS.log_line(log, {"heads": heads, "args": vars(args),
+                      "trained_params": sum(v.numel() for v in params)})
+
+    class Joint:
+        """train_stages.train's runner/loader protocol over the joint loss."""
+        device = runner.device
+        w = runner.w
+
+        def loss(self, _head, batch):
+            total, parts = joint_loss(runner, heads, batch["tiles"], batch["texts"],
+                                      batch["point"], vit_w)
+            self.parts = parts
+            return total
+
+    joint = Joint()
+
+    def on_log(step):
+        rec = {"val_char_acc": joint_char_accuracy(runner, heads, val["tiles"][:nval],
+                                                   val["texts"][:nval], vit_w),
+               "last_losses": {h: round(v, 3) for h, v in joint.parts.items()},
+               "tables_seen": stream.next_table - args.start}
+        if args.save_every and step % args.save_every == 0:
+            save_joint(args, raw, w, "step %d" % step)
+        return rec
+
+    class Batches:
+        def __iter__(self):
+            for tiles, texts, points in stream:
+                yield {"tiles": tiles, "texts": texts, "point": points,
+                       "ids": torch.zeros(len(texts), 1)}
+
+    with tempfile.TemporaryDirectory(prefix="nvlm_joint_") as work:
+        stream = TileStream(args.nvlm, "train", args.data_seed, args.start, args.chunk,
+                            args.batch, work)
+        done, samples, wall = TS.train(joint, "all", params, Batches(), args.steps, args.lr, log,
+                                       "joint", args.max_minutes * 60, scale, on_log,
+                                       args.log_every)
+    for v in params:
+        v.requires_grad_(False)
+    save_joint(args, raw, w, "end, step %d" % done)
+    final = TS.rounded(w)
+    runner.w = final
+    plain = NT.Runner(raw, tok, final, torch.device("cpu"))
+    n_eval = min(args.eval_count, len(val["texts"]))
+    result = {"heads": heads, "steps": done, "samples": samples, "wall_s": round(wall, 1),
+              "tables_seen": stream.next_table - args.start, "next_start": stream.next_table,
+              "cpu_threads": args.threads, "val_cells": n_eval}
+    for head in heads:
+        t0 = time.time()
+        preds = greedy_tile_texts(plain, head, val["tiles"][:n_eval])
+        truth = val["texts"][:n_eval]
+        result[head] = {"val_exact": float(np.mean([p == t for p, t in zip(preds, truth)])),
+                        "eval_s": round(time.time() - t0, 1),
+                        "errors": [(t, p) for p, t in zip(preds, truth) if p != t][:20]}
+    TS.log_line(log, {k: ({kk: vv for kk, vv in v.items() if kk != "errors"}
+                          if isinstance(v, dict) else v) for k, v in result.items()})
+    with open(os.path.join(args.out, "result.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    return 0
+
+
+def save_joint(args, raw, w, note):
+    """The whole model directory (f16) in OUT/model: what export writes, ready to run and
+    to continue from (--init OUT/model)."""
+    out = os.path.join(args.out, "model")
+    os.makedirs(out, exist_ok=True)
+    tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in w.items()}
+    st_io.write_file(os.path.join(out, "model.safetensors.tmp"), tensors,
+                     {"format": "pt", "producer": "nvlm tools/train/cells.py joint",
+                      "note": note})
+    os.replace(os.path.join(out, "model.safetensors.tmp"), os.path.join(out, "model.safetensors"))
+    cfg = dict(raw)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+        f.write("\n")
+    NT.write_tokenizer(out)
+
+
 # ---------------------------------------------------------------- C = PyTorch
 
 def markdown_cells(markdown):
@@ -496,6 +685,8 @@ def main(argv=None):
     d.add_argument("--chunk", type=int, default=50, help="tables per nvlm call")
     d.add_argument("--threads", type=int, default=1)
     d.add_argument("--keep-tiles", action="store_true", help="store the uint8 tiles too")
+    d.add_argument("--no-feats", action="store_true",
+                   help="no frozen-ViT features (train --train-vit reads the tiles)")
     d.add_argument("--out", required=True)
     t = sub.add_parser("train", help="train one head")
     t.add_argument("--head", required=True, choices=HEADS)
@@ -520,6 +711,31 @@ def main(argv=None):
                    "told which image tokens hold each glyph")
     t.add_argument("--point-layer", type=int, default=-1)
     t.add_argument("--max-minutes", type=float, default=0)
+    j = sub.add_parser("joint", help="train the ViT and the heads together on fresh cells")
+    j.add_argument("--nvlm", default=os.path.join(ROOT, "build", "cli", "nvlm"))
+    j.add_argument("--init", default=BUNDLED, help="model directory to start from")
+    j.add_argument("--heads", default="d,x,h")
+    j.add_argument("--val", required=True, help="cells.py data --keep-tiles file")
+    j.add_argument("--out", required=True)
+    j.add_argument("--steps", type=int, default=3000)
+    j.add_argument("--batch", type=int, default=8)
+    j.add_argument("--lr", type=float, default=1e-3)
+    j.add_argument("--lm-lr-scale", type=float, default=0.5)
+    j.add_argument("--vit-lr-scale", type=float, default=0.3,
+                   help="the ViT's learning rate as a fraction of --lr (0: frozen)")
+    j.add_argument("--seed", type=int, default=1)
+    j.add_argument("--data-seed", type=int, default=1, help="tablegen seed of the train split")
+    j.add_argument("--start", type=int, default=0, help="first train table of the stream")
+    j.add_argument("--chunk", type=int, default=40, help="tables per nvlm call")
+    j.add_argument("--threads", type=int, default=2)
+    j.add_argument("--val-count", type=int, default=128)
+    j.add_argument("--eval-count", type=int, default=300)
+    j.add_argument("--log-every", type=int, default=50)
+    j.add_argument("--save-every", type=int, default=0, help="write OUT/model every N steps "
+                   "(a multiple of --log-every)")
+    j.add_argument("--point", type=float, default=0.5, metavar="WEIGHT")
+    j.add_argument("--point-layer", type=int, default=-1)
+    j.add_argument("--max-minutes", type=float, default=0)
     pt = sub.add_parser("point", help="add pointing targets to a data file")
     pt.add_argument("--nvlm", default=os.path.join(ROOT, "build", "cli", "nvlm"))
     pt.add_argument("--data", required=True)
@@ -542,7 +758,7 @@ def main(argv=None):
     e.add_argument("--warning", default="")
     args = ap.parse_args(argv)
     return {"data": cmd_data, "train": cmd_train, "check": cmd_check, "point": cmd_point,
-            "export": cmd_export}[args.cmd](args)
+            "export": cmd_export, "joint": cmd_joint}[args.cmd](args)
 
 
 if __name__ == "__main__":
