@@ -39,7 +39,7 @@ import nvlm_train as NT  # noqa: E402
 import pointing as PT  # noqa: E402
 import st_io  # noqa: E402
 import train_stages as TS  # noqa: E402
-from tools.tablegen import gen  # noqa: E402
+from tools.tablegen import fonts, gen  # noqa: E402
 
 HEADS = ("d", "x", "h")
 PROMPT = "Read the cell."
@@ -62,7 +62,8 @@ def read_ppm(path):
 def cell_tiles(nvlm, split, seed, start, count, workdir):
     """The C runtime's tiles of every non-empty cell of tables start..start+count-1 whose
     grid the layout found exactly: (uint8 tiles [n,S,S,3], texts, keys, grids_found,
-    pointing targets {key: per answer byte, its glyph's image tokens})."""
+    pointing targets {key: per answer byte, its glyph's image tokens}, character slots
+    {key: [(token, slot, class)]})."""
     samples, paths = [], []
     for i in range(start, start + count):
         s = gen.make_sample(split, seed, i)
@@ -81,7 +82,7 @@ def cell_tiles(nvlm, split, seed, start, count, workdir):
             for line in f:
                 g = json.loads(line)
                 geoms[g["tile"]] = g
-    points = {}
+    points, slots = {}, {}
     tiles, texts, keys, found = [], [], [], 0
     for s, lo in zip(samples, layouts):
         t = s["table"]
@@ -89,7 +90,9 @@ def cell_tiles(nvlm, split, seed, start, count, workdir):
         if lo.get("rows") != len(rows) or lo.get("cols") != len(t["header"]):
             continue
         found += 1
-        points.update(cell_points(s, geoms, s["id"]))
+        p, m = cell_points(s, geoms, s["id"])
+        points.update(p)
+        slots.update(m)
         for r, line in enumerate(rows):
             for c, text in enumerate(line):
                 f = os.path.join(cells_dir, "%s_r%02d_c%02d.ppm" % (s["id"], r, c))
@@ -101,7 +104,7 @@ def cell_tiles(nvlm, split, seed, start, count, workdir):
     for p in paths:
         os.remove(p)
     arr = np.stack(tiles) if tiles else np.zeros((0, 224, 224, 3), np.uint8)
-    return arr, texts, keys, found, points
+    return arr, texts, keys, found, points, slots
 
 
 def load_model(init):
@@ -128,15 +131,17 @@ def cmd_data(args):
     cfg = NT.Cfg(raw)
     vit_w = {k: v for k, v in w.items() if k.startswith("vision_model.")}
     feats, texts, keys, tiles_kept = [], [], [], []
-    points = {}
+    points, slots = {}, {}
     found = 0
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="nvlm_cells_") as work:
         for start in range(0, args.count, args.chunk):
             n = min(args.chunk, args.count - start)
-            tiles, tx, ks, ok, pts = cell_tiles(args.nvlm, args.split, args.seed, start, n, work)
+            tiles, tx, ks, ok, pts, sl = cell_tiles(args.nvlm, args.split, args.seed, start, n,
+                                                    work)
             found += ok
             points.update(pts)
+            slots.update(sl)
             if not args.no_feats:
                 feats.append(vit_features(vit_w, cfg, tiles))
             texts += tx
@@ -147,7 +152,7 @@ def cmd_data(args):
                               "wall_s": round(time.time() - t0, 1)}), flush=True)
     data = {"split": args.split, "seed": args.seed, "count": args.count, "grids_found": found,
             "texts": texts, "keys": keys, "init": args.init,
-            "point": [points.get(k) for k in keys]}
+            "point": [points.get(k) for k in keys], "slots": [slots.get(k) for k in keys]}
     if not args.no_feats:
         data["feats"] = torch.cat(feats)
     if args.keep_tiles:
@@ -181,12 +186,35 @@ def glyph_tokens(box, geom, tile=224, token=28):
     return out
 
 
+SLOTS = 3  # character slots per image token, left to right (the ViT's character loss)
+CHAR_CLASSES = 1 + len(fonts.CHARSET)  # class 0: no character centred there
+
+
+def glyph_slot(box, geom, tile=224, token=28):
+    """(token, slot) of the glyph's centre on its cell's tile: the token on the 8 x 8 grid
+    and which third of the token's width, left to right; None off the tile."""
+    x0, y0, x1, y1 = geom["crop"]
+    sw, sh = geom["scaled"]
+    sx, sy = sw / max(1, x1 - x0), sh / max(1, y1 - y0)
+    px = ((box[0] + box[2]) / 2 - x0) * sx
+    gy = ((box[1] + box[3]) / 2 - y0) * sy
+    per_row = tile // token
+    for a, b, ty in geom["strips"]:
+        if a <= px < b:
+            tx = geom["strip_left"] + px - a
+            row, col = int((ty + gy) // token), int(tx // token)
+            if 0 <= row < per_row and 0 <= col < per_row:
+                return row * per_row + col, min(SLOTS - 1, int((tx % token) * SLOTS / token))
+    return None
+
+
 def cell_points(sample, geoms, stem):
-    """{key: per answer byte, the tokens of its glyph ([] for spaces and <|im_end|>)} for the
-    cells of one generated table whose glyphs match their text."""
+    """({key: per answer byte, the tokens of its glyph ([] for spaces and <|im_end|>)},
+    {key: [(token, slot, character class), ...] of its glyphs}) for the cells of one
+    generated table whose glyphs match their text."""
     t = sample["table"]
     rows = [t["header"]] + t["rows"]
-    out = {}
+    out, slots = {}, {}
     for r, line in enumerate(rows):
         for c, text in enumerate(line):
             geom = geoms.get("%s_r%02d_c%02d.ppm" % (stem, r, c))
@@ -198,16 +226,21 @@ def cell_points(sample, geoms, stem):
             chars = [ch for ch in text if not ch.isspace()]
             if len(boxes) != len(chars):
                 continue
-            point, g = [], 0
+            point, marks, g = [], [], 0
             for ch in text:
                 n = len(ch.encode("utf-8"))
                 if ch.isspace():
                     point += [[]] * n
                 else:
                     point += [glyph_tokens(boxes[g], geom)] * n
+                    at = glyph_slot(boxes[g], geom)
+                    if at is not None and ch in fonts.CHARSET:
+                        marks.append((at[0], at[1], fonts.CHARSET.index(ch) + 1))
                     g += 1
-            out["%s/%d/%d" % (sample["id"], r, c)] = point + [[]]
-    return out
+            key = "%s/%d/%d" % (sample["id"], r, c)
+            out[key] = point + [[]]
+            slots[key] = marks
+    return out, slots
 
 
 def cmd_point(args):
@@ -235,7 +268,7 @@ def cmd_point(args):
                     g = json.loads(line)
                     geoms[g["tile"]] = g
             for smp in samples:
-                points.update(cell_points(smp, geoms, smp["id"]))
+                points.update(cell_points(smp, geoms, smp["id"])[0])
             shutil.rmtree(cells_dir)
             for p in paths:
                 os.remove(p)
@@ -389,21 +422,57 @@ class TileStream:
 
     def __iter__(self):
         while True:
-            tiles, texts, keys, _, points = cell_tiles(self.nvlm, self.split, self.seed,
-                                                       self.next_table, self.chunk, self.work)
+            tiles, texts, keys, _, points, slots = cell_tiles(
+                self.nvlm, self.split, self.seed, self.next_table, self.chunk, self.work)
             self.next_table += self.chunk
             order = self.rng.permutation(len(texts))
             for i in range(0, len(order) - self.batch + 1, self.batch):
                 idx = order[i:i + self.batch]
                 yield (torch.from_numpy(tiles[idx]), [texts[j] for j in idx],
-                       [points.get(keys[j]) for j in idx])
+                       [points.get(keys[j]) for j in idx], [slots.get(keys[j]) for j in idx])
 
 
-def joint_loss(runner, heads, tiles, texts, points, vit_w):
-    """Sum over heads of each head's text (+ pointing) loss on one batch of tiles; the ViT
-    runs once and every head's gradient reaches it. Returns (total, {head: loss})."""
+def slot_labels(slots, tokens):
+    """[n, tokens, SLOTS] character classes (0: none) of cells' (token, slot, class) lists;
+    -100 (ignored) for a cell without them."""
+    out = torch.zeros(len(slots), tokens, SLOTS, dtype=torch.long)
+    for i, marks in enumerate(slots):
+        if marks is None:
+            out[i] = -100
+            continue
+        for t, k, c in marks:
+            out[i, t, k] = c
+    return out
+
+
+def char_logits(char_w, feats):
+    """The character read-out used only in training: [n, T, SLOTS, CHAR_CLASSES] from the
+    pixel-shuffled features (LayerNorm without affine, one linear map)."""
+    y = F.layer_norm(feats.float(), feats.shape[-1:])
+    logits = F.linear(y, char_w["weight"], char_w["bias"])
+    return logits.reshape(feats.shape[0], feats.shape[1], SLOTS, CHAR_CLASSES)
+
+
+def char_loss(char_w, feats, labels, blank_weight=0.1):
+    """Cross-entropy of the character slots (a slot without a character weighs
+    blank_weight): the dense signal that teaches the ViT to tell the characters apart."""
+    weight = torch.ones(CHAR_CLASSES)
+    weight[0] = blank_weight
+    logits = char_logits(char_w, feats)
+    return F.cross_entropy(logits.reshape(-1, CHAR_CLASSES), labels.reshape(-1), weight=weight,
+                           ignore_index=-100)
+
+
+def joint_loss(runner, heads, tiles, texts, points, vit_w, char_w=None, slots=None,
+               char_weight=0.0):
+    """Sum over heads of each head's text (+ pointing) loss on one batch of tiles, plus
+    char_weight x the character-slot loss; the ViT runs once and every head's gradient
+    reaches it. Returns (total, {head or "chars": loss})."""
     feats = NT.shuffled_features(vit_w, runner.cfg, NT.normalise_tiles(tiles, runner.device))
     losses = {}
+    if char_weight and char_w is not None:
+        losses["chars"] = char_weight * char_loss(char_w, feats,
+                                                  slot_labels(slots, feats.shape[1]))
     for head in heads:
         batch = NT.make_batch(runner.prompter, head,
                               [(feats[j:j + 1], PROMPT, texts[j]) for j in range(len(texts))])
@@ -413,13 +482,21 @@ def joint_loss(runner, heads, tiles, texts, points, vit_w):
 
 
 @torch.no_grad()
-def joint_char_accuracy(runner, heads, tiles, texts, vit_w, batch=32):
-    """Teacher-forced byte accuracy per head on cells (tiles, texts)."""
+def joint_char_accuracy(runner, heads, tiles, texts, vit_w, batch=32, char_w=None, slots=None):
+    """Teacher-forced byte accuracy per head on cells (tiles, texts); with char_w, also
+    "slots": the character read-out's accuracy on the slots that hold a character."""
     right = {h: 0 for h in heads}
     total = 0
+    slot_right = slot_total = 0
     for i in range(0, len(texts), batch):
         t = tiles[i:i + batch]
         feats = NT.shuffled_features(vit_w, runner.cfg, NT.normalise_tiles(t, runner.device))
+        if char_w is not None and slots is not None:
+            labels = slot_labels(slots[i:i + batch], feats.shape[1])
+            pred = char_logits(char_w, feats).argmax(-1)
+            mark = labels > 0
+            slot_right += int((pred[mark] == labels[mark]).sum())
+            slot_total += int(mark.sum())
         for head in heads:
             b = NT.make_batch(runner.prompter, head, [(feats[j:j + 1], PROMPT, texts[i + j])
                                                       for j in range(len(t))])
@@ -428,7 +505,10 @@ def joint_char_accuracy(runner, heads, tiles, texts, vit_w, batch=32):
             right[head] += int((logits.argmax(-1)[mask] == b["labels"][mask]).sum())
             if head == heads[0]:
                 total += int(mask.sum())
-    return {h: round(right[h] / max(1, total), 4) for h in heads}
+    out = {h: round(right[h] / max(1, total), 4) for h in heads}
+    if slot_total:
+        out["slots"] = round(slot_right / slot_total, 4)
+    return out
 
 
 @torch.no_grad()
@@ -468,6 +548,20 @@ def cmd_joint(args):
             scale[id(v)] = args.lm_lr_scale
         v.requires_grad_(True)
     params = list(trained.values())
+    char_w = None
+    if args.char_weight:
+        g = torch.Generator().manual_seed(args.seed)
+        width = runner.cfg.v_hidden * 4
+        char_w = {"weight": (torch.randn(SLOTS * CHAR_CLASSES, width, generator=g)
+                             * width ** -0.5).requires_grad_(True),
+                  "bias": torch.zeros(SLOTS * CHAR_CLASSES, requires_grad=True)}
+        if args.from_chars and os.path.exists(args.from_chars):
+            char_w = {k: v.float().requires_grad_(True)
+                      for k, v in st_io.read_file(args.from_chars).items()}
+        params += list(char_w.values())
+        if "slots" not in val:
+            raise SystemExit("cells joint: %s has no character slots (make it again with "
+                             "cells.py data)" % args.val)
     nval = min(args.val_count, len(val["texts"]))
     log = open(os.path.join(args.out, "log.jsonl"), "a")
     TS.log_line(log, {"heads": heads, "args": vars(args),
@@ -480,7 +574,8 @@ def cmd_joint(args):
 
         def loss(self, _head, batch):
             total, parts = joint_loss(runner, heads, batch["tiles"], batch["texts"],
-                                      batch["point"], vit_w)
+                                      batch["point"], vit_w, char_w, batch["slots"],
+                                      args.char_weight)
             self.parts = parts
             return total
 
@@ -488,17 +583,18 @@ def cmd_joint(args):
 
     def on_log(step):
         rec = {"val_char_acc": joint_char_accuracy(runner, heads, val["tiles"][:nval],
-                                                   val["texts"][:nval], vit_w),
+                                                   val["texts"][:nval], vit_w, char_w=char_w,
+                                                   slots=val.get("slots", [])[:nval]),
                "last_losses": {h: round(v, 3) for h, v in joint.parts.items()},
                "tables_seen": stream.next_table - args.start}
         if args.save_every and step % args.save_every == 0:
-            save_joint(args, raw, w, "step %d" % step)
+            save_joint(args, raw, w, "step %d" % step, char_w)
         return rec
 
     class Batches:
         def __iter__(self):
-            for tiles, texts, points in stream:
-                yield {"tiles": tiles, "texts": texts, "point": points,
+            for tiles, texts, points, slots in stream:
+                yield {"tiles": tiles, "texts": texts, "point": points, "slots": slots,
                        "ids": torch.zeros(len(texts), 1)}
 
     with tempfile.TemporaryDirectory(prefix="nvlm_joint_") as work:
@@ -509,7 +605,7 @@ def cmd_joint(args):
                                        args.log_every)
     for v in params:
         v.requires_grad_(False)
-    save_joint(args, raw, w, "end, step %d" % done)
+    save_joint(args, raw, w, "end, step %d" % done, char_w)
     final = TS.rounded(w)
     runner.w = final
     plain = NT.Runner(raw, tok, final, torch.device("cpu"))
@@ -531,9 +627,13 @@ def cmd_joint(args):
     return 0
 
 
-def save_joint(args, raw, w, note):
+def save_joint(args, raw, w, note, char_w=None):
     """The whole model directory (f16) in OUT/model: what export writes, ready to run and
-    to continue from (--init OUT/model)."""
+    to continue from (--init OUT/model); the training-only character read-out beside it
+    (OUT/chars.safetensors, for --from-chars)."""
+    if char_w is not None:
+        st_io.write_file(os.path.join(args.out, "chars.safetensors"),
+                         {k: v.detach().contiguous() for k, v in char_w.items()}, {})
     out = os.path.join(args.out, "model")
     os.makedirs(out, exist_ok=True)
     tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in w.items()}
@@ -734,6 +834,10 @@ def main(argv=None):
     j.add_argument("--save-every", type=int, default=0, help="write OUT/model every N steps "
                    "(a multiple of --log-every)")
     j.add_argument("--point", type=float, default=0.5, metavar="WEIGHT")
+    j.add_argument("--char-weight", type=float, default=1.0, metavar="WEIGHT",
+                   help="weight of the ViT's character-slot loss (0: none)")
+    j.add_argument("--from-chars", help="continue the character read-out of an earlier run "
+                   "(its chars.safetensors)")
     j.add_argument("--point-layer", type=int, default=-1)
     j.add_argument("--max-minutes", type=float, default=0)
     pt = sub.add_parser("point", help="add pointing targets to a data file")

@@ -223,7 +223,7 @@ def check_cell_points():
     for spaces and for the closing <|im_end|>; each glyph's list holds the token of its
     centre; a cell without a geometry gets no entry."""
     import cells  # noqa: E402
-    from tools.tablegen import gen  # noqa: E402
+    from tools.tablegen import fonts, gen  # noqa: E402
     s = gen.make_sample("val", 1, 0)
     t = s["table"]
     rows = [t["header"]] + t["rows"]
@@ -237,13 +237,14 @@ def check_cell_points():
             name = "%s_r%02d_c%02d.ppm" % (s["id"], r, c)
             geoms[name] = {"crop": [x0, y0, x1, y1], "scaled": [sw, 24], "strip_left": 1,
                            "strips": strips}
-            scale_of[(r, c)] = scale
+            scale_of[(r, c)] = sw / (x1 - x0)  # the x scale the geometry implies
     missing = "%s_r%02d_c%02d.ppm" % (s["id"], 1, 0)
     del geoms[missing]
-    points = cells.cell_points(s, geoms, s["id"])
+    points, slots = cells.cell_points(s, geoms, s["id"])
     want_keys = {"%s/%d/%d" % (s["id"], r, c) for r, line in enumerate(rows)
                  for c, text in enumerate(line) if text and (r, c) != (1, 0)}
-    ok, spaces, multi, glyphs = set(points) == want_keys, 0, 0, 0
+    ok, spaces, multi, glyphs = set(points) == want_keys and set(slots) == want_keys, 0, 0, 0
+    slot_ok = True
     for r, line in enumerate(rows):
         for c, text in enumerate(line):
             key = "%s/%d/%d" % (s["id"], r, c)
@@ -255,6 +256,7 @@ def check_cell_points():
             boxes = [b for _, b in s["glyphs"]
                      if x0 <= (b[0] + b[2]) / 2 < x1 and y0 <= (b[1] + b[3]) / 2 < y1]
             at, g = 0, 0
+            marks = iter(slots[key])
             for ch in text:
                 n = len(ch.encode("utf-8"))
                 lists = point[at:at + n]
@@ -267,13 +269,31 @@ def check_cell_points():
                 ok &= all(x == lists[0] for x in lists) and bool(lists[0])
                 ok &= all(0 <= tok < 64 for tok in lists[0])
                 cx = ((boxes[g][0] + boxes[g][2]) / 2 - x0) * scale_of[(r, c)]
+                mark = next(marks, None) if ch in fonts.CHARSET else None
                 if cx < 222:  # strip 0: token row 0
                     ok &= int((1 + cx) // 28) in lists[0]
+                    if ch in fonts.CHARSET:  # its slot: which third of the token
+                        want = (int((1 + cx) // 28), int(((1 + cx) % 28) * 3 / 28),
+                                fonts.CHARSET.index(ch) + 1)
+                        slot_ok &= mark == want
                 glyphs += 1
                 g += 1
     check(ok and spaces >= 1 and multi >= 1,
           "cells cell_points on val/1/0: %d cells, %d glyphs, %d spaces, %d multi-byte "
           "characters, one list per byte + <|im_end|>" % (len(points), glyphs, spaces, multi))
+    check(slot_ok, "cells cell_points: each glyph's (token, slot, class) from its centre")
+    # The labels of the character loss: a cell's marks in place, 0 elsewhere, -100 for a
+    # cell without marks; the loss ignores those and is finite.
+    labels = cells.slot_labels([[(0, 1, 5), (9, 2, 7)], None], 64)
+    check(labels.shape == (2, 64, 3) and int(labels[0, 0, 1]) == 5 and int(labels[0, 9, 2]) == 7
+          and int((labels[0] != 0).sum()) == 2 and bool((labels[1] == -100).all()),
+          "cells slot_labels")
+    width = 16
+    char_w = {"weight": torch.zeros(3 * cells.CHAR_CLASSES, width),
+              "bias": torch.zeros(3 * cells.CHAR_CLASSES)}
+    loss = cells.char_loss(char_w, torch.randn(2, 64, width), labels)
+    check(abs(float(loss) - math.log(cells.CHAR_CLASSES)) < 1e-4,
+          "cells char_loss of a uniform read-out = log(classes): %.4f" % float(loss))
 
 
 def main():
