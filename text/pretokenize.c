@@ -78,7 +78,11 @@ static int find_segments(run_ctx *c, const nv_pretok_stage *st,
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->match);
         size_t ms = ov[0], me = ov[1];
         if (me == ms) {
-            /* An empty match splits nothing; step over one character. */
+            /* An empty match splits nothing; step over one character. One
+             * at the very end (`$`) has no character after it: s[len] is
+             * past the buffer when the piece is a prefixed copy. */
+            if (ms >= len)
+                break;
             pos = ms + char_len((unsigned char)s[ms]);
             continue;
         }
@@ -144,6 +148,9 @@ static size_t apply_behavior(nv_split_behavior b, segment *seg, size_t n)
     return n;
 }
 
+/* Recurses once per stage (each piece goes through the rest of the
+ * pipeline before the next piece); the loader caps the number of stages
+ * (NV_TOK_MAX_STEPS), which bounds the depth. */
 static int split_and_continue(run_ctx *c, size_t stage, const char *s,
                               size_t len)
 {

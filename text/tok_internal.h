@@ -29,6 +29,12 @@ typedef enum nv_pretok_kind {
     NV_PRETOK_BYTELEVEL, /* optional prefix space, then GPT-2 regex split */
 } nv_pretok_kind;
 
+/* Most normalizer steps and most pre-tokenizer steps a tokenizer.json may
+ * list (each counted alone). Real ones use two or three; encoding recurses
+ * once per pre-tokenizer step, so a hostile file with 100 000 of them would
+ * overflow the stack. */
+enum { NV_TOK_MAX_STEPS = 64 };
+
 typedef struct nv_pretok_stage {
     nv_pretok_kind kind;
     pcre2_code *regex; /* owned; NULL for ByteLevel without use_regex */
@@ -69,7 +75,7 @@ struct nv_tokenizer {
     int ignore_merges; /* a whole word found in the vocab is one token */
     int nfc;           /* normalizer: Unicode NFC */
     nv_pretok_stage *stages;
-    size_t n_stages;
+    size_t n_stages; /* at most NV_TOK_MAX_STEPS */
     nv_added_token *added; /* sorted longest first */
     size_t n_added;
     unsigned char added_first[256]; /* 1: some added token starts so */

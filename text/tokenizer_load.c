@@ -17,14 +17,19 @@ static const char *type_of(const cJSON *obj)
     return cJSON_IsString(t) && t->valuestring ? t->valuestring : NULL;
 }
 
+/* *steps counts the normalizers seen so far (those inside nested
+ * Sequences too, not the Sequences), up to NV_TOK_MAX_STEPS. */
 static int load_normalizer(nv_tokenizer *tok, const cJSON *norm,
-                           const char *path, nv_error *err)
+                           const char *path, int *steps, nv_error *err)
 {
     if (!norm || cJSON_IsNull(norm))
         return 0;
     const char *type = type_of(norm);
     if (!type)
         return nv_fail(err, "%s: normalizer has no type", path);
+    if (strcmp(type, "Sequence") && ++*steps > NV_TOK_MAX_STEPS)
+        return nv_fail(err, "%s: normalizer has more than %d steps (the "
+                            "limit)", path, NV_TOK_MAX_STEPS);
     if (!strcmp(type, "NFC")) {
         tok->nfc = 1;
         return 0;
@@ -37,7 +42,7 @@ static int load_normalizer(nv_tokenizer *tok, const cJSON *norm,
         const cJSON *it;
         cJSON_ArrayForEach(it, list)
         {
-            if (load_normalizer(tok, it, path, err) < 0)
+            if (load_normalizer(tok, it, path, steps, err) < 0)
                 return -1;
         }
         return 0;
@@ -49,6 +54,11 @@ static int load_normalizer(nv_tokenizer *tok, const cJSON *norm,
 static int add_stage(nv_tokenizer *tok, nv_pretok_stage stage,
                      nv_error *err)
 {
+    if (tok->n_stages >= NV_TOK_MAX_STEPS) {
+        pcre2_code_free(stage.regex);
+        return nv_fail(err, "%s: pre_tokenizer has more than %d steps (the "
+                            "limit)", tok->source, NV_TOK_MAX_STEPS);
+    }
     nv_pretok_stage *grown =
         realloc(tok->stages, (tok->n_stages + 1) * sizeof *grown);
     if (!grown) {
@@ -359,7 +369,9 @@ static int load_root(nv_tokenizer *tok, const cJSON *root, const char *path,
         return -1;
     if (load_added(tok, added, path, err) < 0)
         return -1;
-    if (load_normalizer(tok, nv_json_get(root, "normalizer"), path, err) < 0)
+    int norm_steps = 0;
+    if (load_normalizer(tok, nv_json_get(root, "normalizer"), path,
+                        &norm_steps, err) < 0)
         return -1;
     int has_bytelevel = 0;
     if (load_pretokenizer(tok, nv_json_get(root, "pre_tokenizer"), path,

@@ -1,0 +1,194 @@
+/* test_tokenizer_hostile.c - tokenizer.json files built to break the
+ * runtime rather than describe a tokenizer (issue 17): each is made here,
+ * small or generated, and must either work or be refused with a message
+ * naming the file and the limit. The overread case needs the sanitizer
+ * build (CI) to fail loudly; here it only has to run through. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "core/strbuf.h"
+#include "text/tokenizer.h"
+#include "tok_fixture.h"
+
+/* Writes json as tokenizer.json in a fresh directory and loads it; the
+ * error (when it fails) is left in *err, the path in path. */
+static nv_tokenizer *load_text(fixture_dir *d, const char *json, char *path,
+                               size_t path_size, nv_error *err)
+{
+    if (fixture_open(d) < 0 ||
+        fixture_write(d, "tokenizer.json", json, strlen(json), path,
+                      path_size) < 0) {
+        fprintf(stderr, "cannot write a fixture\n");
+        exit(1);
+    }
+    return nv_tokenizer_load(path, err);
+}
+
+/* A Split whose regex matches empty at the end of the text (`$`) after a
+ * ByteLevel step that copies the text with a prefix space: the empty match
+ * at offset len used to read s[len], one byte past the copy. */
+static void test_empty_match_at_end(void)
+{
+    static const char *patterns[] = {"$", "\\\\z", "(?=$)", "x*"};
+    for (size_t i = 0; i < sizeof patterns / sizeof patterns[0]; i++) {
+        char json[4096];
+        char pretok[512];
+        snprintf(pretok, sizeof pretok,
+                 "{\"type\":\"Sequence\",\"pretokenizers\":["
+                 "{\"type\":\"ByteLevel\",\"add_prefix_space\":true,"
+                 "\"use_regex\":false},"
+                 "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"%s\"},"
+                 "\"behavior\":\"Isolated\"}]}",
+                 patterns[i]);
+        snprintf(json, sizeof json, "%s%s%s",
+                 "{\"version\":\"1.0\",\"added_tokens\":" MINI_ADDED
+                 ",\"normalizer\":null,\"pre_tokenizer\":",
+                 pretok,
+                 ",\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":"
+                 "\"BPE\",\"vocab\":" MINI_VOCAB ",\"merges\":" MINI_MERGES
+                 "}}");
+        fixture_dir d;
+        char path[512];
+        nv_error err = {{0}};
+        nv_tokenizer *tok = load_text(&d, json, path, sizeof path, &err);
+        if (!check_true(tok != NULL, "Split after prefixed ByteLevel loads",
+                        __FILE__, __LINE__))
+            fprintf(stderr, "  pattern %s: %s\n", patterns[i], err.msg);
+        if (tok) {
+            /* " a" -> Ġa (8); "ab" -> " ab" -> Ġ ab (4 5) whatever the
+             * empty matches do, since they split nothing */
+            int32_t *ids = NULL;
+            size_t n = 0;
+            CHECK(nv_tokenizer_encode(tok, "a", 1, 0, &ids, &n, &err) == 0);
+            CHECK(n == 1 && ids && ids[0] == 8);
+            free(ids);
+            ids = NULL;
+            CHECK(nv_tokenizer_encode(tok, "ab", 2, 0, &ids, &n, &err) == 0);
+            CHECK(n == 2 && ids && ids[0] == 4 && ids[1] == 5);
+            free(ids);
+        }
+        nv_tokenizer_free(tok);
+        fixture_close(&d);
+    }
+}
+
+/* A Sequence (list is "normalizers" or "pretokenizers") of `count`
+ * copies of step, then `last` when not NULL; malloc'd. */
+static char *sequence(const char *list, const char *step, int count,
+                      const char *last)
+{
+    nv_strbuf b = {0};
+    nv_strbuf_add(&b, "{\"type\":\"Sequence\",\"");
+    nv_strbuf_add(&b, list);
+    nv_strbuf_add(&b, "\":[");
+    for (int i = 0; i < count; i++) {
+        nv_strbuf_add(&b, i ? "," : "");
+        nv_strbuf_add(&b, step);
+    }
+    if (last) {
+        nv_strbuf_add(&b, count ? "," : "");
+        nv_strbuf_add(&b, last);
+    }
+    nv_strbuf_add(&b, "]}");
+    nv_error err = {{0}};
+    char *s = nv_strbuf_finish(&b, &err);
+    if (!s) {
+        fprintf(stderr, "%s\n", err.msg);
+        exit(1);
+    }
+    return s;
+}
+
+/* tokenizer.json around a normalizer and a pre_tokenizer; malloc'd. */
+static char *with_steps(const char *normalizer, const char *pretok)
+{
+    nv_strbuf b = {0};
+    nv_strbuf_add(&b, "{\"normalizer\":");
+    nv_strbuf_add(&b, normalizer);
+    nv_strbuf_add(&b, ",\"pre_tokenizer\":");
+    nv_strbuf_add(&b, pretok);
+    nv_strbuf_add(&b, ",\"model\":{\"type\":\"BPE\",\"vocab\":" MINI_VOCAB
+                      ",\"merges\":" MINI_MERGES "}}");
+    nv_error err = {{0}};
+    char *s = nv_strbuf_finish(&b, &err);
+    if (!s) {
+        fprintf(stderr, "%s\n", err.msg);
+        exit(1);
+    }
+    return s;
+}
+
+/* Loads json (freed here); expects it refused naming the file and `want`. */
+static void expect_refused(char *json, const char *want, int line)
+{
+    fixture_dir d;
+    char path[512];
+    nv_error err = {{0}};
+    nv_tokenizer *tok = load_text(&d, json, path, sizeof path, &err);
+    int ok = !tok && strstr(err.msg, path) && strstr(err.msg, want);
+    if (!check_true(ok, "too many steps are refused at load", __FILE__, line))
+        fprintf(stderr, "  want '%s', got '%s'\n", want,
+                tok ? "(loaded)" : err.msg);
+    nv_tokenizer_free(tok);
+    fixture_close(&d);
+    free(json);
+}
+
+/* 100 000 Split steps (about 7 MB) overflowed the stack while encoding:
+ * one recursion per step. The loader refuses more than 64 steps (of each
+ * kind); 64 still load and encode. */
+static void test_step_limit(void)
+{
+    const char *split = "{\"type\":\"Split\",\"pattern\":{\"String\":\"-\"},"
+                        "\"behavior\":\"Isolated\"}";
+    const char *nfc = "{\"type\":\"NFC\"}";
+    char *seq = sequence("pretokenizers", split, 100000, MINI_PRETOK);
+    expect_refused(with_steps("null", seq),
+                   "pre_tokenizer has more than 64 steps (the limit)",
+                   __LINE__);
+    free(seq);
+    seq = sequence("pretokenizers", MINI_PRETOK, 65, NULL);
+    expect_refused(with_steps("null", seq),
+                   "pre_tokenizer has more than 64 steps (the limit)",
+                   __LINE__);
+    free(seq);
+    /* nested Sequences count their steps together */
+    char *inner = sequence("normalizers", nfc, 40, NULL);
+    seq = sequence("normalizers", inner, 1, inner);
+    expect_refused(with_steps(seq, MINI_PRETOK),
+                   "normalizer has more than 64 steps (the limit)",
+                   __LINE__);
+    free(seq);
+    free(inner);
+
+    /* at the limit: 64 NFC steps, 63 Splits and the ByteLevel step */
+    char *norm = sequence("normalizers", nfc, 64, NULL);
+    seq = sequence("pretokenizers", split, 63, MINI_PRETOK);
+    char *json = with_steps(norm, seq);
+    fixture_dir d;
+    char path[512];
+    nv_error err = {{0}};
+    nv_tokenizer *tok = load_text(&d, json, path, sizeof path, &err);
+    if (!CHECK(tok != NULL))
+        fprintf(stderr, "  64 steps: %s\n", err.msg);
+    if (tok) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        CHECK(nv_tokenizer_encode(tok, "a-b", 3, 0, &ids, &n, &err) == 0);
+        CHECK(n == 3 && ids && ids[0] == 0 && ids[1] == 24 && ids[2] == 1);
+        free(ids);
+    }
+    nv_tokenizer_free(tok);
+    fixture_close(&d);
+    free(json);
+    free(seq);
+    free(norm);
+}
+
+int main(void)
+{
+    test_empty_match_at_end();
+    test_step_limit();
+    return check_summary("test_tokenizer_hostile");
+}
