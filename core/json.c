@@ -2,10 +2,13 @@
 #include "core/json.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/file.h"
 
 cJSON *nv_json_parse(const char *text, size_t len, const char *file,
                      nv_error *err)
@@ -24,11 +27,9 @@ cJSON *nv_json_load(const char *path, size_t max_bytes, nv_error *err)
 {
     if (max_bytes == 0)
         max_bytes = (size_t)1 << 30;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        nv_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = nv_fopen_regular(path, err); /* a FIFO would block */
+    if (!f)
         return NULL;
-    }
     if (fseek(f, 0, SEEK_END) != 0) {
         fclose(f);
         nv_fail(err, "%s: cannot seek", path);

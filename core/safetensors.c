@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "core/json.h"
 
 /* safetensors stores little-endian values; converting them with memcpy is
@@ -308,14 +309,11 @@ static int open_file(nv_safetensors *st, const char *path, size_t *capacity,
         return nv_fail(err, "%s: out of memory", path);
     st->nfiles++; /* from here on nv_st_close releases it */
 
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (f->fd < 0)
-        return nv_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    /* Refuses a FIFO (or device) named like a shard without blocking. */
     struct stat sb;
-    if (fstat(f->fd, &sb) != 0)
-        return nv_fail(err, "%s: cannot stat: %s", path, strerror(errno));
-    if (!S_ISREG(sb.st_mode))
-        return nv_fail(err, "%s: not a regular file", path);
+    f->fd = nv_open_regular(path, &sb, err);
+    if (f->fd < 0)
+        return -1;
     if (sb.st_size < 8)
         return nv_fail(err,
                        "%s: file is %lld bytes, too small for the 8-byte "

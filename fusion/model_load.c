@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "core/file.h"
 #include "core/json.h"
 #include "fusion/family_hub.h"
 
@@ -447,7 +448,7 @@ static int check_cell_reader(const nvlm_model *m, nv_error *err)
 static int is_gguf(const char *path)
 {
     char magic[4] = {0};
-    FILE *f = fopen(path, "rb");
+    FILE *f = nv_fopen_regular(path, NULL); /* a FIFO would block */
     if (!f)
         return 0;
     size_t got = fread(magic, 1, sizeof magic, f);

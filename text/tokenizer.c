@@ -18,10 +18,13 @@ static int is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* Present and not a directory: a FIFO or device named tokenizer.json is
+ * then refused by name when opened ("not a regular file") instead of
+ * being skipped as if absent. */
 static int is_file(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
 }
 
 nv_tokenizer *nv_tokenizer_load_json(const char *tokenizer_json,

@@ -13,24 +13,25 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/file.h"
 #include "core/json.h"
 
 enum { MAX_MERGES_BYTES = 256 << 20 };
 
+/* Present and not a directory; what is not a regular file is refused by
+ * name when opened (core/file.h). */
 static int file_exists(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
 }
 
 static char *read_text_file(const char *path, size_t max_bytes, size_t *len,
                             nv_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        nv_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = nv_fopen_regular(path, err); /* a FIFO would block */
+    if (!f)
         return NULL;
-    }
     char *buf = NULL;
     size_t cap = 0, n = 0;
     for (;;) {

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "vision/image_decoders.h"
 
 int nv_image_check_size(int64_t width, int64_t height, int64_t max_pixels,
@@ -100,14 +101,11 @@ static int read_file(const char *path, uint8_t **data_out, size_t *len_out,
 {
     *data_out = NULL;
     *len_out = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return nv_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    /* Refuses a FIFO (or device) without blocking in open(). */
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return nv_fail(err, "%s: not a regular file", path);
-    }
+    int fd = nv_open_regular(path, &st, err);
+    if (fd < 0)
+        return -1;
     if (st.st_size < 0 || (uint64_t)st.st_size > NV_IMAGE_MAX_FILE_BYTES) {
         close(fd);
         return nv_fail(err, "%s: file of %lld bytes is above the limit of "

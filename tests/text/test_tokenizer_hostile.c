@@ -5,6 +5,7 @@
  * build (CI) to fail loudly; here it only has to run through. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "check.h"
 #include "core/strbuf.h"
@@ -186,8 +187,34 @@ static void test_step_limit(void)
     free(norm);
 }
 
+/* A FIFO nobody writes, as tokenizer.json or as the slow layout's
+ * merges.txt: open() used to block forever; now refused by name. */
+static void test_fifos(void)
+{
+    fixture_dir d;
+    char path[512];
+    if (!CHECK(fixture_open(&d) == 0))
+        return;
+    nv_error err = {{0}};
+    snprintf(path, sizeof path, "%s/tokenizer.json", d.path);
+    CHECK(mkfifo(path, 0600) == 0);
+    CHECK(nv_tokenizer_load(d.path, &err) == NULL);
+    CHECK(strstr(err.msg, path) && strstr(err.msg, "not a regular file"));
+    unlink(path);
+    fixture_write(&d, "vocab.json", MINI_VOCAB, strlen(MINI_VOCAB), path,
+                  sizeof path);
+    snprintf(path, sizeof path, "%s/merges.txt", d.path);
+    CHECK(mkfifo(path, 0600) == 0);
+    CHECK(nv_tokenizer_load(d.path, &err) == NULL);
+    if (!CHECK(strstr(err.msg, path) &&
+               strstr(err.msg, "not a regular file")))
+        fprintf(stderr, "  got '%s'\n", err.msg);
+    fixture_close(&d);
+}
+
 int main(void)
 {
+    test_fifos();
     test_empty_match_at_end();
     test_step_limit();
     return check_summary("test_tokenizer_hostile");
