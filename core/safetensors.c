@@ -35,6 +35,10 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 /* Above 2^53 a JSON number (a double in cJSON) is no longer exact. */
 #define ST_MAX_JSON_INT 9007199254740992.0
 #define ST_MAX_INDEX_BYTES ((size_t)100 << 20)
+/* Most distinct shards an index may name. The largest public checkpoints
+ * have a few hundred; each shard holds a descriptor and a mapping, so a
+ * hostile index naming tens of thousands is refused before opening any. */
+#define ST_MAX_SHARDS 4096
 
 typedef struct st_file {
     char *path;
@@ -372,11 +376,16 @@ static int build_name_index(nv_safetensors *st, nv_error *err)
     for (size_t i = 0; i < st->nentries; i++)
         st->by_name[i] = &st->entries[i];
     qsort(st->by_name, st->nentries, sizeof *st->by_name, compare_entry_names);
-    for (size_t i = 1; i < st->nentries; i++)
-        if (!strcmp(st->by_name[i - 1]->name, st->by_name[i]->name))
-            return nv_fail(err, "%s: tensor '%s' appears twice (in %s and %s)",
-                           st->by_name[i]->file, st->by_name[i]->name,
-                           st->by_name[i - 1]->file, st->by_name[i]->file);
+    for (size_t i = 1; i < st->nentries; i++) {
+        const nv_st_entry *a = st->by_name[i - 1], *b = st->by_name[i];
+        if (strcmp(a->name, b->name))
+            continue;
+        if (!strcmp(a->file, b->file)) /* twice in one header */
+            return nv_fail(err, "%s: tensor '%s' appears twice in %s",
+                           b->file, b->name, b->file);
+        return nv_fail(err, "%s: tensor '%s' appears twice (in %s and %s)",
+                       b->file, b->name, a->file, b->file);
+    }
     return 0;
 }
 
@@ -433,6 +442,46 @@ static int check_weight_map(const nv_safetensors *st, const cJSON *map,
     return 0;
 }
 
+typedef struct shard_ref {
+    const char *name;
+    size_t first; /* position of its first use */
+} shard_ref;
+
+static int compare_ref_names(const void *a, const void *b)
+{
+    const shard_ref *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->first > y->first) - (x->first < y->first);
+}
+
+static int compare_ref_first(const void *a, const void *b)
+{
+    const shard_ref *x = a, *y = b;
+    return (x->first > y->first) - (x->first < y->first);
+}
+
+/* Removes repeated names from names[0..n) in O(n log n), keeping each at
+ * its first use and that order; returns the new count, 0 when memory ran
+ * out (n > 0). */
+static size_t distinct_in_order(const char **names, size_t n)
+{
+    shard_ref *refs = malloc((n ? n : 1) * sizeof *refs);
+    if (!refs)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        refs[i] = (shard_ref){names[i], i};
+    qsort(refs, n, sizeof *refs, compare_ref_names);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (kept == 0 || strcmp(refs[kept - 1].name, refs[i].name))
+            refs[kept++] = refs[i];
+    qsort(refs, kept, sizeof *refs, compare_ref_first);
+    for (size_t i = 0; i < kept; i++)
+        names[i] = refs[i].name;
+    free(refs);
+    return kept;
+}
+
 /* Opens the shards listed in an index file and checks the weight map. */
 static int open_index(nv_safetensors *st, const char *index_path,
                       size_t *capacity, nv_error *err)
@@ -472,11 +521,20 @@ static int open_index(nv_safetensors *st, const char *index_path,
                          index_path, it->string, it->valuestring);
             goto done;
         }
-        size_t s = 0;
-        while (s < nshards && strcmp(shards[s], it->valuestring))
-            s++;
-        if (s == nshards)
-            shards[nshards++] = it->valuestring;
+        shards[nshards++] = it->valuestring;
+    }
+    /* One name per shard, kept in first-use order (a linear search per
+     * entry was quadratic: 14 s for 80 000 names). */
+    size_t nnamed = nshards;
+    nshards = distinct_in_order(shards, nshards);
+    if (nnamed && !nshards) {
+        rc = nv_fail(err, "%s: out of memory", index_path);
+        goto done;
+    }
+    if (nshards > ST_MAX_SHARDS) {
+        rc = nv_fail(err, "%s: weight_map names %zu shards, above the limit "
+                     "of %d", index_path, nshards, ST_MAX_SHARDS);
+        goto done;
     }
 
     st->files = calloc(nshards ? nshards : 1, sizeof *st->files);

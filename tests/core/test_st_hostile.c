@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/safetensors.h"
@@ -255,6 +256,82 @@ static void check_index_cases(void)
     rmdir(dir);
 }
 
+/* Issue 17: files that hang or stall the reader, and a misleading
+ * message. A FIFO named like a weight file blocked open() forever; an
+ * index naming 80 000 shards spent 14 s de-duplicating them; a tensor twice
+ * in one header was reported "in X and X". */
+static void check_hostile_files(void)
+{
+    char dir[256], path[512], index[512];
+    snprintf(dir, sizeof dir, "%s/fifo", tmpdir);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    snprintf(index, sizeof index, "%s/model.safetensors.index.json", dir);
+    CHECK(mkdir(dir, 0700) == 0);
+
+    /* A FIFO nobody writes: refused at once, by name. */
+    CHECK(mkfifo(path, 0600) == 0);
+    expect_refused("model.safetensors a FIFO", dir, path,
+                   "not a regular file");
+    unlink(path);
+    CHECK(mkfifo(index, 0600) == 0);
+    expect_refused("index a FIFO", dir, index, "not a regular file");
+    unlink(index);
+    char shard[512];
+    snprintf(shard, sizeof shard, "%s/s1.safetensors", dir);
+    CHECK(mkfifo(shard, 0600) == 0);
+    CHECK(test_write_text(index, "{\"weight_map\": {\"a\": "
+                                 "\"s1.safetensors\"}}") == 0);
+    expect_refused("shard a FIFO", dir, shard, "not a regular file");
+    unlink(shard);
+
+    /* 80 000 distinct shard names: refused before opening any, quickly
+     * (CPU time, so a busy machine does not make it flaky). */
+    enum { NAMES = 80000 };
+    FILE *f = fopen(index, "wb");
+    if (!CHECK(f != NULL))
+        return;
+    fputs("{\"weight_map\": {", f);
+    for (int i = 0; i < NAMES; i++)
+        fprintf(f, "%s\"t%d\": \"shard-%05d.safetensors\"", i ? ", " : "",
+                i, (i * 7919) % NAMES);
+    fputs("}}", f);
+    CHECK(fclose(f) == 0);
+    clock_t t0 = clock();
+    expect_refused("80 000 shards", dir, "names 80000 shards",
+                   "above the limit of 4096");
+    double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    printf("80 000 shard names refused in %.2f s CPU\n", secs);
+    CHECK(secs < 2.0);
+
+    /* 80 000 tensors in one (missing) shard: one name after de-duplication,
+     * reported as that shard. */
+    f = fopen(index, "wb");
+    if (!CHECK(f != NULL))
+        return;
+    fputs("{\"weight_map\": {", f);
+    for (int i = 0; i < NAMES; i++)
+        fprintf(f, "%s\"t%d\": \"gone.safetensors\"", i ? ", " : "", i);
+    fputs("}}", f);
+    CHECK(fclose(f) == 0);
+    t0 = clock();
+    expect_refused("80 000 tensors in one shard", dir, "gone.safetensors",
+                   "cannot open");
+    secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    CHECK(secs < 2.0);
+    unlink(index);
+
+    /* A tensor twice in one header names the file once. */
+    CHECK(st_write(path, "{\"x\": {\"dtype\": \"F32\", \"shape\": [1], "
+                         "\"data_offsets\": [0, 4]}, \"x\": {\"dtype\": "
+                         "\"F32\", \"shape\": [1], \"data_offsets\": [4, "
+                         "8]}}", "\0\0\0\0\0\0\0\0", 8) == 0);
+    char want[600];
+    snprintf(want, sizeof want, "tensor 'x' appears twice in %s", path);
+    expect_refused("tensor twice in one file", dir, want, NULL);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* xorshift64: a fixed, portable random sequence. */
 static uint64_t next_random(uint64_t *state)
 {
@@ -402,6 +479,7 @@ int main(void)
     check_header_cases();
     check_length_field();
     check_index_cases();
+    check_hostile_files();
     check_mutations();
     rmdir(tmpdir);
     return check_summary("st_hostile");
