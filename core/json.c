@@ -96,6 +96,44 @@ static int find_typed(const cJSON *obj, const char *key, const char *file,
     return 0;
 }
 
+/* 2^53: every integer up to it is exact in a double, and in an int64_t. */
+#define JSON_INT_LIMIT 9007199254740992.0
+
+int nv_json_as_int(const cJSON *it, const char *name, const char *file,
+                   int64_t min, int64_t max, int64_t *out, nv_error *err)
+{
+    if (!cJSON_IsNumber(it))
+        return wrong_type(name, file, "a number", err);
+    double v = it->valuedouble;
+    if (!isfinite(v) || v != floor(v))
+        return nv_fail(err, "%s: key '%s' = %.15g is not a whole number",
+                       file, name, v);
+    /* Compare as doubles before any cast: casting a double outside the
+     * integer range is undefined. */
+    if (v < -JSON_INT_LIMIT || v > JSON_INT_LIMIT || v < (double)min ||
+        v > (double)max || (int64_t)v < min || (int64_t)v > max)
+        return nv_fail(err, "%s: key '%s' = %.15g is out of range [%lld, "
+                       "%lld]", file, name, v, (long long)min,
+                       (long long)max);
+    *out = (int64_t)v;
+    return 0;
+}
+
+int nv_json_as_num(const cJSON *it, const char *name, const char *file,
+                   double min, double max, double *out, nv_error *err)
+{
+    if (!cJSON_IsNumber(it))
+        return wrong_type(name, file, "a number", err);
+    double v = it->valuedouble;
+    if (!isfinite(v))
+        return wrong_type(name, file, "a finite number", err);
+    if (v < min || v > max)
+        return nv_fail(err, "%s: key '%s' = %g is out of range [%g, %g]",
+                       file, name, v, min, max);
+    *out = v;
+    return 0;
+}
+
 static int get_int(const cJSON *obj, const char *key, const char *file,
                    const int64_t *def, int64_t *out, nv_error *err)
 {
@@ -107,11 +145,8 @@ static int get_int(const cJSON *obj, const char *key, const char *file,
         *out = *def;
         return 0;
     }
-    double v = it->valuedouble;
-    if (!(v >= -9.0e15 && v <= 9.0e15) || v != floor(v))
-        return wrong_type(key, file, "an integer in range", err);
-    *out = (int64_t)v;
-    return 0;
+    return nv_json_as_int(it, key, file, -(int64_t)JSON_INT_LIMIT,
+                          (int64_t)JSON_INT_LIMIT, out, err);
 }
 
 int nv_json_int_req(const cJSON *obj, const char *key, const char *file,
@@ -133,8 +168,11 @@ static int get_num(const cJSON *obj, const char *key, const char *file,
     if (find_typed(obj, key, file, !def, cJSON_IsNumber, "a number", &it,
                    err))
         return -1;
-    *out = it ? it->valuedouble : *def;
-    return 0;
+    if (!it) {
+        *out = *def;
+        return 0;
+    }
+    return nv_json_as_num(it, key, file, -DBL_MAX, DBL_MAX, out, err);
 }
 
 int nv_json_num_req(const cJSON *obj, const char *key, const char *file,

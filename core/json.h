@@ -23,6 +23,10 @@ cJSON *nv_json_parse(const char *text, size_t len, const char *file,
 /* Object member, or NULL. */
 const cJSON *nv_json_get(const cJSON *obj, const char *key);
 
+/* Integers are JSON numbers with no fraction, at most 2^53 in magnitude
+ * (exact in a double); floats are finite JSON numbers. Anything else
+ * (274.7, 1e300, 1e999 read as infinity) fails with a message naming the
+ * file and the key, so callers only check their own ranges. */
 int nv_json_int_req(const cJSON *obj, const char *key, const char *file,
                     int64_t *out, nv_error *err);
 int nv_json_int_opt(const cJSON *obj, const char *key, const char *file,
@@ -33,6 +37,15 @@ int nv_json_num_opt(const cJSON *obj, const char *key, const char *file,
                     double def, double *out, nv_error *err);
 int nv_json_bool_opt(const cJSON *obj, const char *key, const char *file,
                      int def, int *out, nv_error *err);
+/* The same checks on an item already in hand (an array element, or a key
+ * read by hand): a whole number in [min, max], or a finite number in
+ * [min, max]. `name` is what messages call it ("xattn_layers[2]"). Use
+ * these, never a bare (int)it->valuedouble: that cast is undefined beyond
+ * the int range and drops fractions silently. */
+int nv_json_as_int(const cJSON *it, const char *name, const char *file,
+                   int64_t min, int64_t max, int64_t *out, nv_error *err);
+int nv_json_as_num(const cJSON *it, const char *name, const char *file,
+                   double min, double max, double *out, nv_error *err);
 /* The returned string points into the tree. */
 int nv_json_str_req(const cJSON *obj, const char *key, const char *file,
                     const char **out, nv_error *err);

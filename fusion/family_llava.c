@@ -66,16 +66,14 @@ static int feature_layer(const cJSON *config, const char *file, int layers,
                          int *index, nv_error *err)
 {
     const cJSON *v = nv_json_get(config, "vision_feature_layer");
-    double k = -2;
+    int64_t k = -2;
     if (v && !cJSON_IsNumber(v))
         return nv_fail(err, "%s: vision_feature_layer must be one integer "
                        "(lists of layers are not supported)", file);
-    if (v)
-        k = v->valuedouble;
-    if (k != (int)k || k < -(layers + 1) || k > layers)
-        return nv_fail(err, "%s: vision_feature_layer %g is outside the "
-                       "tower's hidden states [-%d, %d]", file, k,
-                       layers + 1, layers);
+    /* The range is the tower's hidden states, counted from either end. */
+    if (v && nv_json_as_int(v, "vision_feature_layer", file, -(layers + 1),
+                            layers, &k, err))
+        return -1;
     *index = k < 0 ? layers + 1 + (int)k : (int)k;
     return 0;
 }

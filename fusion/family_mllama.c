@@ -82,8 +82,13 @@ static int parse_cross_layers(const cJSON *tc, const char *file,
     int prev = -1;
     const cJSON *it;
     cJSON_ArrayForEach(it, list) {
-        double v = cJSON_IsNumber(it) ? it->valuedouble : -1;
-        if (v != (int)v || v <= prev || v >= cfg->n_layers)
+        char key[64];
+        snprintf(key, sizeof key, "text_config.cross_attention_layers[%d]",
+                 cfg->n_skip_layers);
+        int64_t v;
+        if (nv_json_as_int(it, key, file, 0, cfg->n_layers - 1, &v, err))
+            return -1;
+        if (v <= prev)
             return nv_fail(err, "%s: text_config.cross_attention_layers must "
                            "be strictly increasing integers in [0, %d)",
                            file, cfg->n_layers);
@@ -202,11 +207,15 @@ static int load_prep(mllama_ctx *c, const char *config_file, nv_error *err)
             rc = nv_fail(err, "%s: %s must list 3 numbers", path, keys[k]);
         for (int i = 0; i < 3 && !rc; i++) {
             const cJSON *v = cJSON_GetArrayItem(a, i);
-            if (!cJSON_IsNumber(v) || (k == 1 && !(v->valuedouble > 0)))
-                rc = nv_fail(err, "%s: %s must list 3 numbers (std > 0)",
-                             path, keys[k]);
-            else
-                dst[k][i] = (float)v->valuedouble;
+            char key[32];
+            snprintf(key, sizeof key, "%s[%d]", keys[k], i);
+            double x = 0;
+            /* Finite and within float range: a wider double does not
+             * convert to float (undefined). */
+            rc = nv_json_as_num(v, key, path, k ? 1e-30 : -1e30, 1e30, &x,
+                                err);
+            if (!rc)
+                dst[k][i] = (float)x;
         }
     }
     c->prep.max_tiles = (int)tiles;

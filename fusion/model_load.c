@@ -142,8 +142,12 @@ static int parse_xattn_layers(nvlm_model *m, nv_error *err)
     int j = 0, prev = -1;
     const cJSON *it;
     cJSON_ArrayForEach(it, list) {
-        double v = cJSON_IsNumber(it) ? it->valuedouble : -1;
-        if (v != (int)v || v <= prev || v >= m->llm.n_layers)
+        char key[96];
+        snprintf(key, sizeof key, "nvlm_heads.%s.xattn_layers[%d]", name, j);
+        int64_t v;
+        if (nv_json_as_int(it, key, file, 0, m->llm.n_layers - 1, &v, err))
+            return -1;
+        if (v <= prev)
             return nv_fail(err, "%s: nvlm_heads.%s.xattn_layers must be "
                            "strictly increasing integers in [0, %d)", file,
                            name, m->llm.n_layers);

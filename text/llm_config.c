@@ -144,7 +144,8 @@ static int parse_rope(const cJSON *obj, const char *file, const char *where,
     return 0;
 }
 
-/* eos_token_id is an integer, a list of integers, or null. */
+/* eos_token_id is an integer, a list of integers, or null; each must be a
+ * whole number (not 274.7, not 1e300) and a token of the vocabulary. */
 static int parse_eos(const cJSON *obj, const char *file, const char *where,
                      nv_llm_config *cfg, nv_error *err)
 {
@@ -153,26 +154,26 @@ static int parse_eos(const cJSON *obj, const char *file, const char *where,
     const cJSON *eos = nv_json_get(obj, "eos_token_id");
     if (!eos || cJSON_IsNull(eos))
         return 0;
+    char name[96];
     if (cJSON_IsNumber(eos)) {
-        cfg->eos_ids[cfg->n_eos++] = (int64_t)eos->valuedouble;
-    } else if (cJSON_IsArray(eos)) {
-        const cJSON *e;
-        cJSON_ArrayForEach(e, eos) {
-            if (!cJSON_IsNumber(e) || cfg->n_eos == NV_LLM_MAX_EOS)
-                return nv_fail(err, "%s: %s%seos_token_id must list at most "
-                               "%d integers", file, where, dot,
-                               NV_LLM_MAX_EOS);
-            cfg->eos_ids[cfg->n_eos++] = (int64_t)e->valuedouble;
-        }
-    } else {
+        snprintf(name, sizeof name, "%s%seos_token_id", where, dot);
+        return nv_json_as_int(eos, name, file, 0, cfg->vocab_size - 1,
+                              &cfg->eos_ids[cfg->n_eos++], err);
+    }
+    if (!cJSON_IsArray(eos))
         return nv_fail(err, "%s: %s%seos_token_id is not an integer or a "
                        "list", file, where, dot);
+    if (cJSON_GetArraySize(eos) > NV_LLM_MAX_EOS)
+        return nv_fail(err, "%s: %s%seos_token_id must list at most %d "
+                       "integers", file, where, dot, NV_LLM_MAX_EOS);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, eos) {
+        snprintf(name, sizeof name, "%s%seos_token_id[%d]", where, dot,
+                 cfg->n_eos);
+        if (nv_json_as_int(e, name, file, 0, cfg->vocab_size - 1,
+                           &cfg->eos_ids[cfg->n_eos++], err))
+            return -1;
     }
-    for (int i = 0; i < cfg->n_eos; i++)
-        if (cfg->eos_ids[i] < 0 || cfg->eos_ids[i] >= cfg->vocab_size)
-            return nv_fail(err, "%s: %s%seos_token_id %lld is outside the "
-                           "vocabulary of %d", file, where, dot,
-                           (long long)cfg->eos_ids[i], cfg->vocab_size);
     return 0;
 }
 

@@ -2,6 +2,7 @@
  * llava_preprocess.h. */
 #include "vision/llava_preprocess.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/json.h"
@@ -53,8 +54,13 @@ static int read_triple(const cJSON *obj, const char *key, const char *file,
         memcpy(out, def, sizeof(float) * 3);
         return 0;
     }
+    /* Finite and within float range: a wider double does not convert to
+     * float (undefined). */
+    double x;
     if (cJSON_IsNumber(v)) {
-        out[0] = out[1] = out[2] = (float)v->valuedouble;
+        if (nv_json_as_num(v, key, file, -1e30, 1e30, &x, err))
+            return -1;
+        out[0] = out[1] = out[2] = (float)x;
         return 0;
     }
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 3)
@@ -64,7 +70,11 @@ static int read_triple(const cJSON *obj, const char *key, const char *file,
         const cJSON *e = cJSON_GetArrayItem(v, i);
         if (!cJSON_IsNumber(e))
             return nv_fail(err, "%s: '%s' must hold numbers", file, key);
-        out[i] = (float)e->valuedouble;
+        char name[64];
+        snprintf(name, sizeof name, "%s[%d]", key, i);
+        if (nv_json_as_num(e, name, file, -1e30, 1e30, &x, err))
+            return -1;
+        out[i] = (float)x;
     }
     return 0;
 }

@@ -133,14 +133,14 @@ int nv_mllama_vision_config_parse(const cJSON *vc, const char *file,
                        NV_MLLAMA_MAX_INTERMEDIATE);
     const cJSON *it;
     cJSON_ArrayForEach(it, idx) {
-        double v = cJSON_IsNumber(it) ? it->valuedouble : -1;
+        char key[64];
+        snprintf(key, sizeof key,
+                 "vision_config.intermediate_layers_indices[%d]",
+                 c->n_intermediate);
+        int64_t v;
         /* Index n_layers is the state after the last local layer. */
-        if (v != (int)v || v < 0 || v > c->n_layers)
-            return nv_fail(err, "%s: vision_config.intermediate_layers_"
-                           "indices holds %s, not a layer index in [0, %d]",
-                           file, cJSON_IsNumber(it) ? "a bad number"
-                                                     : "a non-number",
-                           c->n_layers);
+        if (nv_json_as_int(it, key, file, 0, c->n_layers, &v, err))
+            return -1;
         c->intermediate_idx[c->n_intermediate++] = (int)v;
     }
 

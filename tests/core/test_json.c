@@ -129,8 +129,58 @@ static void check_files(void)
     rmdir(dir);
 }
 
+/* nv_json_as_int / _as_num and the getters built on them: no cast of a
+ * double outside the int range (undefined), no silent truncation, no
+ * infinity (1e999 parses as one). */
+static void check_number_ranges(void)
+{
+    const char *text = "{\"big\": 1e300, \"frac\": 274.7, \"inf\": 1e999,"
+                       " \"ninf\": -1e999, \"two53\": 9007199254740992,"
+                       " \"past53\": 9007199254740994, \"five\": 5,"
+                       " \"list\": [1, 2.5], \"s\": \"x\"}";
+    nv_error err = {{0}};
+    cJSON *root = nv_json_parse(text, strlen(text), "c.json", &err);
+    if (!CHECK(root != NULL))
+        return;
+    int64_t i = 0;
+    double d = 0;
+    CHECK(nv_json_int_req(root, "big", "c.json", &i, &err) < 0 &&
+          strstr(err.msg, "c.json: key 'big' = 1e+300 is out of range"));
+    CHECK(nv_json_int_req(root, "frac", "c.json", &i, &err) < 0 &&
+          strstr(err.msg, "c.json: key 'frac' = 274.7 is not a whole "
+                          "number"));
+    CHECK(nv_json_int_opt(root, "inf", "c.json", 0, &i, &err) < 0 &&
+          strstr(err.msg, "c.json: key 'inf' = inf is not a whole number"));
+    CHECK(nv_json_int_req(root, "two53", "c.json", &i, &err) == 0 &&
+          i == 9007199254740992LL);
+    CHECK(nv_json_int_req(root, "past53", "c.json", &i, &err) < 0 &&
+          strstr(err.msg, "out of range"));
+    CHECK(nv_json_num_req(root, "inf", "c.json", &d, &err) < 0 &&
+          strstr(err.msg, "c.json: key 'inf' is not a finite number"));
+    CHECK(nv_json_num_opt(root, "ninf", "c.json", 1, &d, &err) < 0 &&
+          strstr(err.msg, "key 'ninf' is not a finite number"));
+    CHECK(nv_json_num_req(root, "frac", "c.json", &d, &err) == 0 &&
+          d == 274.7);
+    /* items in hand, with the caller's range */
+    const cJSON *five = nv_json_get(root, "five");
+    CHECK(nv_json_as_int(five, "five", "c.json", 0, 5, &i, &err) == 0 &&
+          i == 5);
+    CHECK(nv_json_as_int(five, "five", "c.json", 0, 4, &i, &err) < 0 &&
+          strstr(err.msg, "c.json: key 'five' = 5 is out of range [0, 4]"));
+    CHECK(nv_json_as_num(five, "five", "c.json", 0, 1, &d, &err) < 0 &&
+          strstr(err.msg, "c.json: key 'five' = 5 is out of range [0, 1]"));
+    const cJSON *second = cJSON_GetArrayItem(nv_json_get(root, "list"), 1);
+    CHECK(nv_json_as_int(second, "list[1]", "c.json", 0, 9, &i, &err) < 0 &&
+          strstr(err.msg, "key 'list[1]' = 2.5 is not a whole number"));
+    CHECK(nv_json_as_int(nv_json_get(root, "s"), "s", "c.json", 0, 9, &i,
+                         &err) < 0 &&
+          strstr(err.msg, "key 's' is not a number"));
+    cJSON_Delete(root);
+}
+
 int main(void)
 {
+    check_number_ranges();
     check_getters();
     check_files();
     return check_summary("json");

@@ -140,6 +140,33 @@ static void test_bad_configs(void)
                  BASE "}", "use_sliding_window", NULL);
     expect_error("{\"model_type\": \"llama\", \"eos_token_id\": [5, 100], "
                  BASE "}", "eos_token_id", NULL);
+    /* Issue 17: numbers that are no integer, or no finite float, are
+     * refused naming the key rather than cast (1e300 to int is undefined)
+     * or truncated (274.7 read as 274). */
+    expect_error("{\"model_type\": \"llama\", \"eos_token_id\": 1e300, "
+                 BASE "}", "key 'eos_token_id' = 1e+300 is out of range",
+                 NULL);
+    expect_error("{\"model_type\": \"llama\", \"eos_token_id\": 74.7, "
+                 BASE "}", "key 'eos_token_id' = 74.7 is not a whole number",
+                 NULL);
+    expect_error("{\"model_type\": \"llama\", \"eos_token_id\": [5, "
+                 "-1e300], " BASE "}", "key 'eos_token_id[1]' = -1e+300",
+                 "out of range");
+    expect_error("{\"model_type\": \"internvl_chat\", \"llm_config\": "
+                 "{\"model_type\": \"llama\", \"eos_token_id\": 5.5, " BASE
+                 "}}", "key 'llm_config.eos_token_id' = 5.5", NULL);
+    expect_error("{\"model_type\": \"llama\", \"rope_theta\": 1e999, "
+                 BASE "}", "key 'rope_theta' is not a finite number", NULL);
+    expect_error("{\"model_type\": \"llama\", \"rms_norm_eps\": -1e999, "
+                 BASE "}", "key 'rms_norm_eps' is not a finite number",
+                 NULL);
+    expect_error("{\"model_type\": \"llama\", \"num_hidden_layers\": 2.5, "
+                 "\"hidden_size\": 64, \"intermediate_size\": 128, "
+                 "\"num_attention_heads\": 4, \"vocab_size\": 100}",
+                 "key 'num_hidden_layers' = 2.5 is not a whole number", NULL);
+    expect_error("{\"model_type\": \"llama\", \"bos_token_id\": 1e19, "
+                 BASE "}", "key 'bos_token_id' = 1e+19 is out of range",
+                 NULL);
     expect_error("{\"model_type\": \"llama\", \"vocab_size\": \"big\", "
                  "\"hidden_size\": 64, \"intermediate_size\": 128, "
                  "\"num_hidden_layers\": 2, \"num_attention_heads\": 4}",
