@@ -15,7 +15,11 @@
 int nv_image_check_size(int64_t width, int64_t height, int64_t max_pixels,
                         const char *name, nv_error *err)
 {
-    if (width <= 0 || height <= 0)
+    /* A negative side is a decoder's overflow, not an empty image. */
+    if (width < 0 || height < 0)
+        return nv_fail(err, "%s: image dimensions %lldx%lld are out of "
+                       "range", name, (long long)width, (long long)height);
+    if (width == 0 || height == 0)
         return nv_fail(err, "%s: empty image (%lldx%lld)", name,
                        (long long)width, (long long)height);
     /* Both sides fit in 32 bits in every format we read, so the product

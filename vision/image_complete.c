@@ -200,6 +200,28 @@ static int check_pnm(const uint8_t *b, size_t len, const char *name,
     return 0;
 }
 
+int nv_pnm_check_dims(const uint8_t *b, size_t len, const char *name,
+                      nv_error *err)
+{
+    static const char *what[2] = {"width", "height"};
+    size_t pos = 2;
+    for (int i = 0; i < 2; i++) {
+        size_t start = pos;
+        uint64_t v = 0;
+        int rc = pnm_number(b, len, &pos, &v);
+        /* pnm_number fails on a missing number (left to check_pnm) and on
+         * one too long for 64 bits: told apart by whether digits came. */
+        int digits = rc != 0 && pos > start && pos < len &&
+                     b[pos] >= '0' && b[pos] <= '9';
+        if (rc != 0 && !digits)
+            return 0;
+        if (digits || v > INT32_MAX)
+            return nv_fail(err, "%s: PNM: %s is out of range (at most %d)",
+                           name, what[i], INT32_MAX);
+    }
+    return 0;
+}
+
 int nv_image_check_complete(const char *format, const uint8_t *bytes,
                             size_t len, const char *name, nv_error *err)
 {

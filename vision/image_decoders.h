@@ -29,6 +29,12 @@ int nv_decode_stb(const uint8_t *bytes, size_t len, const char *name,
 int nv_image_check_complete(const char *format, const uint8_t *bytes,
                             size_t len, const char *name, nv_error *err);
 
+/* vision/image_complete.c: refuses a PNM whose header width or height is
+ * beyond 32 bits (stb_image reads such a number as -1), naming the
+ * dimension; a header too short to say is left to the other checks. */
+int nv_pnm_check_dims(const uint8_t *bytes, size_t len, const char *name,
+                      nv_error *err);
+
 /* vision/image_gif.c: the first frame of a GIF. */
 typedef struct nv_gif_frame {
     int transparent_index;  /* -1 when none */

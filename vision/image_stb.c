@@ -52,6 +52,10 @@ int nv_decode_stb(const uint8_t *bytes, size_t len, const char *name,
     if (len > INT_MAX)
         return nv_fail(err, "%s: %s: file too large for the decoder", name,
                        format);
+    /* stb_image reads an overlong PNM dimension as -1: name it first. */
+    if (!strcmp(format, "PNM") &&
+        nv_pnm_check_dims(bytes, len, name, err) != 0)
+        return -1;
     int width = 0, height = 0, channels = 0;
     if (!stbi_info_from_memory(bytes, (int)len, &width, &height,
                                &channels)) {

@@ -10,12 +10,16 @@
  * must be refused (stb_image alone would pad it with zeros) and byte flips
  * must be handled without a crash or leak (run under ASan in CI). */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/json.h"
 #include "tests/check.h"
 #include "tests/file_util.h"
 #include "vision/image.h"
+#include "vision/image_decoders.h"
 
 static char fixture_dir[4096];
 
@@ -169,6 +173,45 @@ static void check_pixel_limit(void)
     CHECK(strstr(err.msg, "not a regular file") != NULL);
 }
 
+/* Issue 17: an image path that is a FIFO blocked open() forever; a PNM
+ * width of 100 digits was reported as "empty image (-1x1)". */
+static void check_hostile_files(void)
+{
+    char dir[] = "/tmp/nv_image_hostile_XXXXXX";
+    if (!CHECK(mkdtemp(dir) != NULL))
+        return;
+    char path[256];
+    nv_image img;
+    nv_error err = {{0}};
+    snprintf(path, sizeof path, "%s/image.png", dir);
+    CHECK(mkfifo(path, 0600) == 0);
+    CHECK(nv_image_load(path, 0, &img, &err) == -1);
+    CHECK(strstr(err.msg, path) && strstr(err.msg, "not a regular file"));
+    unlink(path);
+
+    char digits[101], pnm[256];
+    memset(digits, '9', 100);
+    digits[100] = '\0';
+    snprintf(pnm, sizeof pnm, "P6\n%s 1\n255\n", digits);
+    const char *cases[][2] = {
+        {pnm, "PNM: width is out of range (at most 2147483647)"},
+        {"P6\n1 99999999999\n255\n", "PNM: height is out of range"},
+        {"P5\n2147483648 1\n255\n", "PNM: width is out of range"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *b = cases[i][0];
+        CHECK(nv_image_decode((const uint8_t *)b, strlen(b), "x.ppm", 0, &img,
+                              &err) == -1);
+        if (!CHECK(strstr(err.msg, "x.ppm") &&
+                   strstr(err.msg, cases[i][1])))
+            fprintf(stderr, "  want '%s', got '%s'\n", cases[i][1], err.msg);
+    }
+    /* the generic size check: negative sides are out of range */
+    CHECK(nv_image_check_size(-1, 1, 100, "y.img", &err) == -1 &&
+          strstr(err.msg, "y.img: image dimensions -1x1 are out of range"));
+    rmdir(dir);
+}
+
 int main(void)
 {
     const char *base = getenv("NV_FIXTURE_DIR");
@@ -196,6 +239,7 @@ int main(void)
         check_damaged_copies(file);
     }
     check_pixel_limit();
+    check_hostile_files();
     cJSON_Delete(manifest);
     return check_summary("test_image_decode");
 }
