@@ -320,6 +320,16 @@ static const char *architecture_of(const cJSON *config)
     return cJSON_IsString(t) ? t->valuestring : "(none)";
 }
 
+/* A config that names nvlm's own layout (or has its llm_config) but is
+ * not is_native: a key is missing, and "unknown architecture
+ * 'NVLM_D_Model'" would send the reader the wrong way. */
+static int native_name(const cJSON *config)
+{
+    const char *a = architecture_of(config);
+    return !strcmp(a, "NVLM_D_Model") || !strcmp(a, "InternVLChatModel") ||
+           nv_json_get(config, "llm_config") != NULL;
+}
+
 static int common_setup(nvlm_model *m, const nvlm_options *opt,
                         nv_error *err)
 {
@@ -361,6 +371,14 @@ static int load_family(nvlm_model *m, const nvlm_options *opt, nv_error *err)
     for (int i = 0; nv_families[i] && !fam; i++)
         if (nv_families[i]->matches(m->config))
             fam = nv_families[i];
+    if (!fam && native_name(m->config)) {
+        const cJSON *vc;
+        return nv_json_obj_req(m->config, "vision_config", m->config_path,
+                               &vc, err)
+                   ? -1
+                   : nv_json_obj_req(m->config, "llm_config",
+                                     m->config_path, &vc, err);
+    }
     if (!fam)
         return nv_fail(err, "%s: unknown architecture '%s' (known: "
                        "NVLM_D_Model, InternVLChatModel and the families in "
