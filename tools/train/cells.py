@@ -740,18 +740,25 @@ def cmd_check(args):
 # ---------------------------------------------------------------- export
 
 def cmd_export(args):
-    raw, model_w = load_model(args.init)
-    tensors = {k: v for k, v in model_w.items()}
-    heads = [h for h in HEADS if os.path.exists(os.path.join(args.run, "fusion_%s.safetensors" % h))]
+    """RUN of `train` (fusion_<head> + lm_<head> over --init's model) or of `joint` (its
+    whole model, RUN/model) -> the model directory, with the model card."""
+    joint_model = os.path.join(args.run, "model")
+    if os.path.isdir(joint_model):
+        raw, tensors = load_model(joint_model)
+        heads = [h for h in HEADS if h in raw["nvlm_heads"]]
+    else:
+        raw, tensors = load_model(args.init)
+        heads = [h for h in HEADS
+                 if os.path.exists(os.path.join(args.run, "fusion_%s.safetensors" % h))]
+        for head in heads:
+            tensors.update(st_io.read_file(os.path.join(args.run, "fusion_%s.safetensors"
+                                                        % head)))
+            lm = st_io.read_file(os.path.join(args.run, "lm_%s.safetensors" % head))
+            prefix = "" if head == "d" else head + "_"
+            tensors.update({prefix + k: v for k, v in lm.items()})
     if not heads:
-        raise SystemExit("cells export: %s holds no fusion_<head>.safetensors" % args.run)
-    for head in heads:
-        fusion = st_io.read_file(os.path.join(args.run, "fusion_%s.safetensors" % head))
-        lm = st_io.read_file(os.path.join(args.run, "lm_%s.safetensors" % head))
-        tensors.update(fusion)
-        prefix = "" if head == "d" else head + "_"
-        for k, v in lm.items():
-            tensors[prefix + k] = v
+        raise SystemExit("cells export: %s holds no fusion_<head>.safetensors and no model/"
+                         % args.run)
     raw["nvlm_cell_reader"] = CELL_READER
     raw["nvlm_heads"] = {h: raw["nvlm_heads"][h] for h in HEADS if h in raw["nvlm_heads"]}
     card = raw.setdefault("nvlm_model_card", {})
