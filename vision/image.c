@@ -1,5 +1,6 @@
 /* image.c - reading an image file and choosing its decoder by signature;
- * see image.h. The decoders live in image_png.c and image_stb.c. */
+ * see image.h. The decoders live in image_png.c, image_jpeg.c and
+ * image_stb.c. */
 #include "vision/image.h"
 
 #include <errno.h>
@@ -75,7 +76,7 @@ int nv_image_decode(const uint8_t *bytes, size_t len, const char *name,
     if (starts_with(bytes, len, "\x89PNG\r\n\x1a\n", 8))
         return nv_decode_png(bytes, len, name, max_pixels, out, err);
     if (starts_with(bytes, len, "\xff\xd8\xff", 3))
-        return nv_decode_stb(bytes, len, name, "JPEG", max_pixels, out, err);
+        return nv_decode_jpeg(bytes, len, name, max_pixels, out, err);
     if (starts_with(bytes, len, "BM", 2))
         return nv_decode_stb(bytes, len, name, "BMP", max_pixels, out, err);
     if (starts_with(bytes, len, "GIF87a", 6) ||

@@ -1,11 +1,12 @@
 /* image_complete.c - checks that a JPEG, BMP, GIF, TGA or PNM file holds all
  * the data its header promises.
  *
- * stb_image pads missing data with zeros and reports success, so a cut-off
- * file would silently decode to a partly black image; Pillow refuses such
- * files ("image file is truncated"). These walks read only the structure
- * (markers, headers, block lengths), every read bounds-checked; the pixels
- * are still decoded by stb_image. A structure these walks do not know (an
+ * stb_image pads missing data with zeros and reports success (libjpeg only
+ * warns and pads with gray), so a cut-off file would silently decode to a
+ * partly blank image; Pillow refuses such files ("image file is
+ * truncated"). These walks read only the structure (markers, headers,
+ * block lengths), every read bounds-checked; the pixels are still decoded
+ * by libjpeg-turbo (JPEG) and stb_image (the others). A structure these walks do not know (an
  * RLE BMP, say) is left to stb_image to accept or refuse. PNM headers are
  * also where a maxval other than 255 is refused (see check_pnm).
  */

@@ -18,7 +18,14 @@
 int nv_decode_png(const uint8_t *bytes, size_t len, const char *name,
                   int64_t max_pixels, nv_image *out, nv_error *err);
 
-/* vision/image_stb.c: JPEG, BMP, GIF, TGA, PNM through stb_image.
+/* vision/image_jpeg.c (libjpeg-turbo). A file with more scans than
+ * NV_JPEG_MAX_SCANS is refused while decoding (each scan of a progressive
+ * JPEG is a pass over the whole image). */
+#define NV_JPEG_MAX_SCANS 100
+int nv_decode_jpeg(const uint8_t *bytes, size_t len, const char *name,
+                   int64_t max_pixels, nv_image *out, nv_error *err);
+
+/* vision/image_stb.c: BMP, GIF, TGA, PNM through stb_image.
  * `format` is the format name used in messages ("JPEG", ...). */
 int nv_decode_stb(const uint8_t *bytes, size_t len, const char *name,
                   const char *format, int64_t max_pixels, nv_image *out,

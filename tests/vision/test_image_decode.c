@@ -3,9 +3,9 @@
  *
  * The fixtures (tests/fixtures/images, made by tools/make_image_fixtures.py)
  * hold images of every PNG color type / bit depth / interlacing, JPEG, BMP,
- * GIF, TGA and PNM, each with Pillow's RGB result. Lossless formats must
- * match exactly; JPEG within the manifest's tolerance (IDCT and chroma
- * upsampling differ between stb_image and libjpeg). Bad files must be
+ * GIF, TGA and PNM, each with Pillow's RGB result. Every format must
+ * match within the manifest's tolerance, now 0 for JPEG too (both decode
+ * with libjpeg-turbo's defaults). Bad files must be
  * refused with a message naming the file; every truncation of a good file
  * must be refused (stb_image alone would pad it with zeros) and byte flips
  * must be handled without a crash or leak (run under ASan in CI). */
