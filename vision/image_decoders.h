@@ -42,6 +42,12 @@ int nv_image_check_complete(const char *format, const uint8_t *bytes,
 int nv_pnm_check_dims(const uint8_t *bytes, size_t len, const char *name,
                       nv_error *err);
 
+/* A GIF whose logical screen has more than NV_GIF_MAX_SPARE_SCREEN pixels
+ * and more than NV_GIF_MAX_SCREEN_RATIO times its first frame's pixels is
+ * refused before stb_image allocates the screen (image_stb.c). */
+#define NV_GIF_MAX_SPARE_SCREEN (1 << 20)
+#define NV_GIF_MAX_SCREEN_RATIO 4
+
 /* vision/image_gif.c: the first frame of a GIF. */
 typedef struct nv_gif_frame {
     int transparent_index;  /* -1 when none */

@@ -1,8 +1,15 @@
-/* image_stb.c - JPEG, BMP, GIF, TGA and PNM decoding with stb_image.
+/* image_stb.c - BMP, GIF, TGA and PNM decoding with stb_image (JPEG went
+ * to libjpeg-turbo, image_jpeg.c, for its bounded work and fuzzing record).
  *
  * Debian's libstb already compiles the stb_image implementation, so only
  * the declarations are included here. stb_image asks for 3 channels, which
  * replicates gray and drops alpha like Pillow's convert("RGB").
+ *
+ * Bounds: BMP, TGA and PNM are uncompressed or run-length coded, and the
+ * structure walk (image_complete.c) makes sure the file holds the data the
+ * header promises, so work and memory follow the file size. A GIF's work
+ * follows its LZW data, but stb_image's memory follows the logical screen,
+ * so a screen much larger than the first frame is refused (below).
  *
  * stb_image decodes a truncated file without complaint (it pads the missing
  * data with zeros), while Pillow refuses it; so the file's structure is
@@ -74,6 +81,20 @@ int nv_decode_stb(const uint8_t *bytes, size_t len, const char *name,
     if (!strcmp(format, "GIF") &&
         nv_gif_first_frame(bytes, len, name, &gif, err) != 0)
         return -1;
+    /* stb_image allocates about 12 bytes per pixel of the logical screen
+     * (frame, background, history, conversion) whatever the frame holds:
+     * a 35-byte GIF with an 8000x8000 screen and a 1x1 frame cost 500 MB. */
+    if (!strcmp(format, "GIF")) {
+        int64_t screen = (int64_t)width * height;
+        int64_t frame = (int64_t)gif.width * gif.height;
+        if (screen > NV_GIF_MAX_SPARE_SCREEN &&
+            screen > NV_GIF_MAX_SCREEN_RATIO * frame)
+            return nv_fail(err, "%s: GIF: logical screen of %dx%d pixels is "
+                                "more than %d times its first frame (%dx%d); "
+                                "refused above %d pixels",
+                           name, width, height, NV_GIF_MAX_SCREEN_RATIO,
+                           gif.width, gif.height, NV_GIF_MAX_SPARE_SCREEN);
+    }
     int load_channels = gif.transparent_index >= 0 ? 4 : 3;
 
     int got_w = 0, got_h = 0, got_channels = 0;
