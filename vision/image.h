@@ -7,10 +7,10 @@
  * 16-bit gray is clipped to 0..255 (Pillow's mode "I" -> "RGB").
  *
  * PNG goes through libpng (every bit depth and color type, tRNS, Adam7
- * interlace); JPEG, BMP, GIF (first frame), TGA and binary PNM (P5/P6,
- * maxval 255 only) go through stb_image. JPEG pixels may differ from
- * Pillow's libjpeg by a few uint8 steps (different IDCT and chroma
- * upsampling); see docs/preprocessing.md.
+ * interlace); JPEG through libjpeg-turbo (pixels equal Pillow's, which uses
+ * it too; at most 100 scans); BMP, GIF (first frame), TGA and binary PNM
+ * (P5/P6, maxval 255 only) through stb_image. See docs/preprocessing.md
+ * and, for what bounds each decoder, docs/formats.md.
  *
  * Untrusted input: the header is read first and an image that is empty or
  * larger than max_pixels is refused before any pixel memory is allocated.
