@@ -75,7 +75,10 @@ int nv_image_decode(const uint8_t *bytes, size_t len, const char *name,
 
     if (starts_with(bytes, len, "\x89PNG\r\n\x1a\n", 8))
         return nv_decode_png(bytes, len, name, max_pixels, out, err);
-    if (starts_with(bytes, len, "\xff\xd8\xff", 3))
+    /* Any file starting with SOI: stb_image (the TGA fallback below) would
+     * take one with stray bytes after SOI for a JPEG and decode it with
+     * its own, unbounded, decoder; libjpeg skips them with a warning. */
+    if (starts_with(bytes, len, "\xff\xd8", 2))
         return nv_decode_jpeg(bytes, len, name, max_pixels, out, err);
     if (starts_with(bytes, len, "BM", 2))
         return nv_decode_stb(bytes, len, name, "BMP", max_pixels, out, err);

@@ -3,7 +3,8 @@
  *
  * The files are made here, byte by byte:
  *  - a JPEG whose DHT code counts add up to 272 (> 256): stb_image wrote
- *    past its arrays; must be an error, clean under ASan/UBSan;
+ *    past its arrays; must be an error, clean under ASan/UBSan; also with
+ *    a stray byte after SOI (which once fell through to stb_image);
  *  - a 512x512 progressive JPEG with 1000 (empty) scans: refused at the
  *    scan limit; one with exactly the limit decodes;
  *  - an 8000x8000 JPEG header over the pixel cap: refused before decoding;
@@ -203,6 +204,15 @@ static void check_dht_overflow(void)
     put(&o, "\0\0\0\0\0\0\0\0", 8);
     put(&o, "\xFF\xD9", 2);
     expect(&o, "dht.jpg", 0, "JPEG: Bogus Huffman table definition", 1.0, 16);
+    /* A stray byte after SOI: still libjpeg's, never stb_image's (whose
+     * JPEG reader, reached through the TGA fallback, skips it too). */
+    buf s = {0};
+    put(&s, o.b, 2);
+    put1(&s, 0x00);
+    put(&s, o.b + 2, o.len - 2);
+    expect(&s, "dht_stray.jpg", 0, "JPEG: Bogus Huffman table definition",
+           1.0, 16);
+    free(s.b);
     free(o.b);
 }
 
