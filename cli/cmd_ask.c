@@ -64,9 +64,6 @@ static void usage(FILE *out)
         "  -h, --help          this text\n");
 }
 
-/* The most bytes read from standard input for --image -. */
-#define ASK_STDIN_MAX ((size_t)256 << 20)
-
 static int parse_args(int argc, char **argv, struct ask_args *a, int *done)
 {
     *done = 0;
@@ -287,7 +284,7 @@ int nv_cmd_ask(int argc, char **argv)
     char stdin_path[4096] = "";
     const char *image_file = a.image;
     if (a.image && !strcmp(a.image, "-")) {
-        if (nv_cli_stdin_image("ask", ASK_STDIN_MAX, stdin_path,
+        if (nv_cli_stdin_image("ask", NV_CLI_STDIN_IMAGE_MAX, stdin_path,
                                sizeof stdin_path))
             return 1;
         image_file = stdin_path;

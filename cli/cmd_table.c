@@ -76,9 +76,6 @@ static void usage(FILE *out)
         "\"truncated\" in --json); 2 on a usage error.\n");
 }
 
-/* The most bytes read from standard input for an image given as "-". */
-#define TABLE_STDIN_MAX ((size_t)256 << 20)
-
 struct table_args {
     const char **images; /* as given; "-" is standard input */
     int n_images;
@@ -426,7 +423,7 @@ int nv_cmd_table(int argc, char **argv)
     }
     for (int i = 0; i < a.n_images; i++)
         if (!strcmp(a.images[i], "-") &&
-            nv_cli_stdin_image("table", TABLE_STDIN_MAX, a.stdin_path,
+            nv_cli_stdin_image("table", NV_CLI_STDIN_IMAGE_MAX, a.stdin_path,
                                sizeof a.stdin_path)) {
             free(a.images);
             return 1;

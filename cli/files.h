@@ -22,6 +22,9 @@ char *nv_cli_read_file(const char *path, size_t max_bytes, size_t *len,
 int nv_cli_stdin_image(const char *cmd, size_t max_bytes, char *path,
                        size_t cap);
 
+/* The most bytes the commands read from standard input for an image "-". */
+#define NV_CLI_STDIN_IMAGE_MAX ((size_t)256 << 20)
+
 /* Checks, before any work is done, that an output file (`opt` names the
  * option, "-o") can be written: its folder exists and is writable and path
  * is not a directory. Prints "nvlm CMD: OPT PATH: cannot write there:

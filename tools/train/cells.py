@@ -332,10 +332,12 @@ def char_accuracy(runner, head, batch):
     return float((logits.argmax(-1).cpu()[mask] == labels[mask]).float().mean())
 
 
-def greedy_texts(runner, head, feats, max_new=40, batch=64):
+def greedy_texts(runner, head, images, max_new=40, batch=64):
+    """Greedy cell texts of images: cached ViT features for a CellRunner, uint8 tiles for a
+    plain Runner (the runner's encode decides)."""
     out = []
-    for i in range(0, len(feats), batch):
-        f = feats[i:i + batch]
+    for i in range(0, len(images), batch):
+        f = images[i:i + batch]
         ids = runner.greedy(head, [(f[j:j + 1], PROMPT, "") for j in range(len(f))], max_new)
         out += [runner.decode([t for t in s if t != runner.prompter.im_end]).strip() for s in ids]
     return out
@@ -511,16 +513,6 @@ def joint_char_accuracy(runner, heads, tiles, texts, vit_w, batch=32, char_w=Non
     return out
 
 
-@torch.no_grad()
-def greedy_tile_texts(runner, head, tiles, max_new=48, batch=64):
-    out = []
-    for i in range(0, len(tiles), batch):
-        t = tiles[i:i + batch]
-        ids = runner.greedy(head, [(t[j:j + 1], PROMPT, "") for j in range(len(t))], max_new)
-        out += [runner.decode([x for x in s if x != runner.prompter.im_end]).strip() for s in ids]
-    return out
-
-
 def cmd_joint(args):
     """The ViT and the heads d, x, h trained together on cells: each step is one batch of
     tiles through the shared ViT and then through every head, the heads' losses summed, so
@@ -615,7 +607,7 @@ def cmd_joint(args):
               "cpu_threads": args.threads, "val_cells": n_eval}
     for head in heads:
         t0 = time.time()
-        preds = greedy_tile_texts(plain, head, val["tiles"][:n_eval])
+        preds = greedy_texts(plain, head, val["tiles"][:n_eval], max_new=48)
         truth = val["texts"][:n_eval]
         result[head] = {"val_exact": float(np.mean([p == t for p, t in zip(preds, truth)])),
                         "eval_s": round(time.time() - t0, 1),
