@@ -15,6 +15,7 @@ static const struct {
     {"eval", nv_cmd_eval, "score tables read from images against truth"},
     {"info", nv_cmd_info, "image tiling and model architecture"},
     {"tokenize", nv_cmd_tokenize, "turn text into token ids"},
+    {"serve", nv_cmd_serve, "an OpenAI-compatible HTTP server over the heads"},
 };
 
 static void usage(FILE *out)

@@ -26,26 +26,48 @@ void table_page_free(table_page *page)
     nv_table_layout_free(&page->layout);
 }
 
+/* The ink map and layout of page->image, which is already set. */
+static int page_layout(table_page *page, const char *name, char *err,
+                       size_t errlen)
+{
+    nv_error e = {{0}};
+    int rc = nv_ink_map_make(&page->image, &page->map, &e);
+    if (!rc)
+        rc = nv_table_layout_find(&page->map, &page->layout, &e);
+    if (rc) {
+        snprintf(err, errlen, "%s: %s", name, e.msg);
+        if (rc != NV_LAYOUT_NO_TABLE)
+            table_page_free(page);
+    }
+    return rc;
+}
+
 int table_page_load(const char *path, int64_t max_pixels, table_page *page,
                     char *err, size_t errlen)
 {
     memset(page, 0, sizeof *page);
     nv_error e = {{0}};
-    int rc = nv_image_load(path, max_pixels, &page->image, &e);
-    if (!rc)
-        rc = nv_ink_map_make(&page->image, &page->map, &e);
-    if (!rc)
-        rc = nv_table_layout_find(&page->map, &page->layout, &e);
-    if (rc) {
+    if (nv_image_load(path, max_pixels, &page->image, &e)) {
         /* nv_image_load names the file itself. */
-        if (page->image.rgb)
-            snprintf(err, errlen, "%s: %s", path, e.msg);
-        else
-            snprintf(err, errlen, "%s", e.msg);
-        if (rc != NV_LAYOUT_NO_TABLE)
-            table_page_free(page);
+        snprintf(err, errlen, "%s", e.msg);
+        table_page_free(page);
+        return -1;
     }
-    return rc;
+    return page_layout(page, path, err, errlen);
+}
+
+int table_page_from_image(const nv_image *image, const char *name,
+                          table_page *page, char *err, size_t errlen)
+{
+    memset(page, 0, sizeof *page);
+    nv_error e = {{0}};
+    if (nv_image_alloc(&page->image, image->width, image->height, &e)) {
+        snprintf(err, errlen, "%s: %s", name, e.msg);
+        return -1;
+    }
+    memcpy(page->image.rgb, image->rgb,
+           (size_t)image->width * (size_t)image->height * 3);
+    return page_layout(page, name, err, errlen);
 }
 
 static cJSON *box_json(const nv_box *b)

@@ -33,6 +33,10 @@ typedef struct table_page {
  * frees the page in every case. */
 int table_page_load(const char *path, int64_t max_pixels, table_page *page,
                     char *err, size_t errlen);
+/* The same for an image already decoded (copied; `name` only names it in
+ * messages): what the server reads from a request body. */
+int table_page_from_image(const nv_image *image, const char *name,
+                          table_page *page, char *err, size_t errlen);
 void table_page_free(table_page *page);
 
 /* The layout as a JSON object: image size, rows, cols, line height, row

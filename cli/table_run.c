@@ -34,7 +34,9 @@ void table_result_free(table_result *r)
     memset(r, 0, sizeof *r);
 }
 
-static int run_whole(nvlm_model *m, const char *image,
+/* `image` names the file to read, or only the image when `img` (already
+ * decoded) is given. */
+static int run_whole(nvlm_model *m, const char *image, const nv_image *img,
                      const table_run_opts *o, table_result *out, char *err,
                      size_t errlen)
 {
@@ -49,7 +51,9 @@ static int run_whole(nvlm_model *m, const char *image,
     p.max_new_tokens = o->max_new;
     p.temperature = o->temperature;
     p.seed = o->seed;
-    int rc = nvlm_add_image_file(s, image, err, errlen);
+    int rc = img ? nvlm_add_image_rgb(s, img->width, img->height, img->rgb,
+                                      err, errlen)
+                 : nvlm_add_image_file(s, image, err, errlen);
     if (!rc)
         rc = nvlm_add_text(s, nvlm_table_prompt(m), err, errlen);
     if (!rc)
@@ -90,7 +94,7 @@ static double ms_since(const struct timespec *t0)
     return (t1.tv_sec - t0->tv_sec) * 1e3 + (t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-static int run_cells(nvlm_model *m, const char *image,
+static int run_cells(nvlm_model *m, const char *image, const nv_image *img,
                      const table_run_opts *o, table_result *out, char *err,
                      size_t errlen)
 {
@@ -100,7 +104,8 @@ static int run_cells(nvlm_model *m, const char *image,
     if (table_cell_opts(m, &probe, err, errlen))
         return -1;
     table_page page;
-    int rc = table_page_load(image, o->max_pixels, &page, err, errlen);
+    int rc = img ? table_page_from_image(img, image, &page, err, errlen)
+                 : table_page_load(image, o->max_pixels, &page, err, errlen);
     out->ms_layout = ms_since(&t0);
     if (rc == NV_LAYOUT_NO_TABLE) {
         table_page_free(&page);
@@ -143,6 +148,16 @@ int table_run(nvlm_model *m, const char *image, const table_run_opts *opts,
 {
     memset(out, 0, sizeof *out);
     if (opts->whole)
-        return run_whole(m, image, opts, out, err, errlen);
-    return run_cells(m, image, opts, out, err, errlen);
+        return run_whole(m, image, NULL, opts, out, err, errlen);
+    return run_cells(m, image, NULL, opts, out, err, errlen);
+}
+
+int table_run_image(nvlm_model *m, const char *name, const nv_image *img,
+                    const table_run_opts *opts, table_result *out, char *err,
+                    size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (opts->whole)
+        return run_whole(m, name, img, opts, out, err, errlen);
+    return run_cells(m, name, img, opts, out, err, errlen);
 }

@@ -1,5 +1,5 @@
 /* table_run.h - one table image through a model into a well-formed
- * Markdown table. Shared by `nvlm table` and `nvlm eval`. Two ways:
+ * Markdown table. Shared by `nvlm table`, `nvlm eval` and `nvlm serve`. Two ways:
  *   cells (default): the layout finds the grid and the model reads each
  *          cell from its own tile (cli/table_cells.h);
  *   whole (--whole): the model writes the whole table for
@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "nvlm.h"
+#include "vision/image.h"
 
 typedef struct table_run_opts {
     int whole;          /* 1: one generation for the whole image */
@@ -47,6 +48,11 @@ typedef struct table_result {
  * or were cut go to `repairs`. */
 int table_run(nvlm_model *m, const char *image, const table_run_opts *opts,
               table_result *out, char *err, size_t errlen);
+/* The same for an image already decoded (`name` only names it in
+ * messages): the server's /v1/tables. */
+int table_run_image(nvlm_model *m, const char *name, const nv_image *img,
+                    const table_run_opts *opts, table_result *out, char *err,
+                    size_t errlen);
 void table_result_free(table_result *r);
 
 #endif
