@@ -170,6 +170,14 @@ void serve_heads_counts(serve_heads *h, int *running, int *waiting)
     pthread_mutex_unlock(&h->mu);
 }
 
+void serve_heads_refuse(serve_heads *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->stopping = 1;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
 void serve_heads_stop(serve_heads *h, double grace_s)
 {
     struct timespec until;

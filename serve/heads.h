@@ -68,6 +68,9 @@ void serve_heads_release(serve_heads *h, serve_slot *slot);
 /* Running and waiting requests now. */
 void serve_heads_counts(serve_heads *h, int *running, int *waiting);
 
+/* Refuses new slots from now on and wakes the waiters (their 503). */
+void serve_heads_refuse(serve_heads *h);
+
 /* Refuses new slots and wakes the waiters; waits up to grace_s for the
  * running requests to end, then asks them to stop (cancel) and waits for
  * them. */

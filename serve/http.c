@@ -6,6 +6,7 @@
  * SIGINT / SIGTERM: stop accepting, let running requests finish for
  * --grace seconds, cancel the rest, exit 0. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -249,6 +250,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         if (!(k = calloc(1, sizeof *k)))
             return MHD_NO;
         *con_cls = k;
+        pthread_mutex_lock(&srv->flight_mu);
+        srv->in_flight++;
+        pthread_mutex_unlock(&srv->flight_mu);
         if (!authorized(srv, c, url, method)) {
             k->answered = 1;
             serve_fail(&e, 401, NULL, "missing or wrong API key: send "
@@ -295,13 +299,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
     (void)c;
     (void)toe;
+    serve_server *srv = cls;
     conn *k = *con_cls;
     if (k) {
         free(k->body.s);
         free(k);
+        pthread_mutex_lock(&srv->flight_mu);
+        srv->in_flight--;
+        pthread_cond_broadcast(&srv->flight_cv);
+        pthread_mutex_unlock(&srv->flight_mu);
     }
     *con_cls = NULL;
 }
@@ -329,6 +337,25 @@ static int resolve(const char *host, int port, struct sockaddr_storage *sa,
     return 0;
 }
 
+/* Waits up to s seconds for the requests in flight to be answered;
+ * returns how many are left. */
+static int wait_in_flight(serve_server *srv, double s)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    long long ns = until.tv_nsec + (long long)(s * 1e9);
+    until.tv_sec += (time_t)(ns / 1000000000LL);
+    until.tv_nsec = (long)(ns % 1000000000LL);
+    pthread_mutex_lock(&srv->flight_mu);
+    while (srv->in_flight > 0)
+        if (pthread_cond_timedwait(&srv->flight_cv, &srv->flight_mu,
+                                   &until) == ETIMEDOUT)
+            break;
+    int left = srv->in_flight;
+    pthread_mutex_unlock(&srv->flight_mu);
+    return left;
+}
+
 int serve_run(const serve_config *cfg)
 {
     /* The signals are taken by sigwait below, never by a handler; every
@@ -345,6 +372,8 @@ int serve_run(const serve_config *cfg)
         return 1;
     srv->cfg = cfg;
     srv->started = time(NULL);
+    pthread_mutex_init(&srv->flight_mu, NULL);
+    pthread_cond_init(&srv->flight_cv, NULL);
     serve_metrics_init(&srv->metrics);
     char err[1024];
     if (serve_heads_load(&srv->heads, cfg, err, sizeof err)) {
@@ -369,7 +398,7 @@ int serve_run(const serve_config *cfg)
             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
             MHD_OPTION_CONNECTION_LIMIT, limit,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
             MHD_OPTION_END);
         if (!d)
             fprintf(stderr, "nvlm serve: cannot listen on %s port %d (in "
@@ -397,10 +426,19 @@ int serve_run(const serve_config *cfg)
     MHD_socket lfd = MHD_quiesce_daemon(d);
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
-    serve_heads_stop(&srv->heads, cfg->grace_s);
+    serve_heads_refuse(&srv->heads);
+    if (wait_in_flight(srv, cfg->grace_s)) {
+        fprintf(stderr, "nvlm serve: cancelling the requests still running "
+                "after %.0f s\n", cfg->grace_s);
+        atomic_store(&srv->heads.cancel, 1);
+        wait_in_flight(srv, 5); /* a client that reads nothing: cut off */
+    }
     MHD_stop_daemon(d);
+    serve_heads_stop(&srv->heads, 0); /* streams still generating */
     serve_heads_free(&srv->heads);
     serve_metrics_free(&srv->metrics);
+    pthread_mutex_destroy(&srv->flight_mu);
+    pthread_cond_destroy(&srv->flight_cv);
     free(srv);
     fprintf(stderr, "nvlm serve: stopped\n");
     return 0;

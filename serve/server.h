@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -20,6 +21,12 @@ typedef struct serve_server {
     serve_metrics metrics;
     time_t started;
     atomic_ulong next_id;  /* chat completion ids */
+    /* Requests from their first byte until their response is sent (a
+     * slot is given back before the response goes out), so that a
+     * shutdown lets them finish. */
+    pthread_mutex_t flight_mu;
+    pthread_cond_t flight_cv;
+    int in_flight;
 } serve_server;
 
 /* How long a request waits in the queue for a slot before a 503. */

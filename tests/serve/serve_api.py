@@ -236,7 +236,10 @@ try:
     th = threading.Thread(target=lambda: done.setdefault("r", s.request(
         "POST", "/v1/tables", {"image": data_url(os.path.join(SAMPLES, "table2.png"))}, AUTH)))
     th.start()
-    time.sleep(0.4)
+    for _ in range(300):  # until the request holds its slot
+        if s.request("GET", "/health", headers=AUTH)[2].get("running") == 1:
+            break
+        time.sleep(0.05)
     status = s.stop(signal.SIGTERM)
     th.join()
     t.check(status == 0, "exit status after SIGTERM: %s\n%s" % (status, s.text()[-2000:]))
