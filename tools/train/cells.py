@@ -523,6 +523,8 @@ def cmd_joint(args):
     os.makedirs(args.out, exist_ok=True)
     raw, w = load_model(args.init)
     raw["nvlm_cell_reader"] = CELL_READER
+    if args.x_layers:
+        widen_xattn(raw, w, "x", [int(v) for v in args.x_layers.split(",")])
     val = torch.load(args.val)
     if "tiles" not in val:
         raise SystemExit("cells joint: %s has no tiles (cells.py data --keep-tiles)" % args.val)
@@ -578,7 +580,9 @@ def cmd_joint(args):
                                                    val["texts"][:nval], vit_w, char_w=char_w,
                                                    slots=val.get("slots", [])[:nval]),
                "last_losses": {h: round(v, 3) for h, v in joint.parts.items()},
-               "tables_seen": stream.next_table - args.start}
+               "tables_seen": stream.next_table - args.start,
+               "tanh_gates": {k: round(float(torch.tanh(v)), 3) for k, v in w.items()
+                              if k.endswith("_gate")}}
         if args.save_every and step % args.save_every == 0:
             save_joint(args, raw, w, "step %d" % step, char_w)
         return rec
@@ -594,7 +598,7 @@ def cmd_joint(args):
                             args.batch, work)
         done, samples, wall = TS.train(joint, "all", params, Batches(), args.steps, args.lr, log,
                                        "joint", args.max_minutes * 60, scale, on_log,
-                                       args.log_every)
+                                       args.log_every, cpu_bf16=args.bf16)
     for v in params:
         v.requires_grad_(False)
     save_joint(args, raw, w, "end, step %d" % done, char_w)
@@ -617,6 +621,33 @@ def cmd_joint(args):
     with open(os.path.join(args.out, "result.json"), "w") as f:
         json.dump(result, f, indent=1)
     return 0
+
+
+def widen_xattn(raw, w, head, layers):
+    """Gives `head` gated cross-attention blocks before each decoder layer in `layers`
+    (strictly increasing). A layer that had a block keeps it; a new block starts as a copy of
+    the head's first trained block with both gates at 0, so the model's output is unchanged
+    at step 0 and the gates' gradients come from a block that already reads the image."""
+    old = raw["nvlm_heads"][head].get("xattn_layers", [])
+    if not old:
+        raise SystemExit("cells joint: head %s has no cross-attention block to copy" % head)
+    if layers != sorted(set(layers)):
+        raise SystemExit("cells joint: --x-layers must be strictly increasing")
+    blocks = {}
+    for j, layer in enumerate(old):
+        pre = "%s_xattn.%d." % (head, j)
+        blocks[layer] = {k[len(pre):]: v for k, v in w.items() if k.startswith(pre)}
+    for k in [k for k in w if k.startswith(head + "_xattn.")]:
+        del w[k]
+    for j, layer in enumerate(layers):
+        src = blocks.get(layer)
+        new = src is None
+        for name, v in (blocks[old[0]] if new else src).items():
+            v = v.clone()
+            if new and name.endswith("_gate"):
+                v.zero_()
+            w["%s_xattn.%d.%s" % (head, j, name)] = v
+    raw["nvlm_heads"][head]["xattn_layers"] = list(layers)
 
 
 def save_joint(args, raw, w, note, char_w=None):
@@ -839,6 +870,10 @@ def main(argv=None):
                    "(its chars.safetensors)")
     j.add_argument("--point-layer", type=int, default=-1)
     j.add_argument("--max-minutes", type=float, default=0)
+    j.add_argument("--bf16", action="store_true", help="forward pass in bf16 (CPU autocast "
+                   "over f32 weights; ~5x faster steps on AVX-512 BF16 CPUs)")
+    j.add_argument("--x-layers", metavar="L,L,...", help="give head x cross-attention blocks "
+                   "before these decoder layers (new blocks: copies of its first, gates 0)")
     pt = sub.add_parser("point", help="add pointing targets to a data file")
     pt.add_argument("--nvlm", default=os.path.join(ROOT, "build", "cli", "nvlm"))
     pt.add_argument("--data", required=True)

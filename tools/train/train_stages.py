@@ -143,9 +143,10 @@ def make_loader(dataset, prompter, head, batch, seed, workers):
 # ---------------------------------------------------------------- training loop
 
 def train(runner, head, params, loader, steps, lr, log, tag, max_seconds=0, lr_scale=None,
-          on_log=None, log_every=0, stop_at=0):
+          on_log=None, log_every=0, stop_at=0, cpu_bf16=False):
     """AdamW (betas 0.9/0.95, weight decay 0.01 on matrices), warm-up 5 % then cosine,
-    gradient clipping 1.0, bf16 autocast on CUDA. lr_scale: {id(param): factor}.
+    gradient clipping 1.0, bf16 autocast on CUDA (and on the CPU with cpu_bf16: the
+    forward pass in bf16 over f32 master weights). lr_scale: {id(param): factor}.
     on_log(step) -> dict of extra fields for each log line (e.g. a validation score);
     log_every: steps between log lines (default steps / 20). stop_at: end after this many
     steps with the schedule still that of `steps` (so another run can stop exactly where a
@@ -167,8 +168,8 @@ def train(runner, head, params, loader, steps, lr, log, tag, max_seconds=0, lr_s
             cur = cosine(step, steps, warmup, lr)
             for g in opt.param_groups:
                 g["lr"] = cur * g["scale"]
-            amp = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda
-                   else contextlib.nullcontext())
+            amp = (torch.autocast(runner.device.type, dtype=torch.bfloat16)
+                   if cuda or cpu_bf16 else contextlib.nullcontext())
             with amp:
                 loss = runner.loss(head, batch)
             opt.zero_grad(set_to_none=True)
