@@ -10,9 +10,62 @@
 
 #include "core/file.h"
 
+/* Per value: sizeof(cJSON) (64 on LP64) + malloc's header, rounded; per
+ * string (values and keys are copied): malloc's smallest chunk. */
+#define TREE_NODE_BYTES 80
+#define TREE_STRING_BYTES 32
+
+size_t nv_json_tree_estimate(const char *text, size_t len)
+{
+    /* Every value but the root is the first in its container (counted by
+     * the '[' or '{' that opens it) or follows a ','. Object keys live in
+     * their value's node. Bytes inside strings are counted once (the
+     * copy), escapes included: an upper bound. */
+    size_t nodes = 1, strings = 0, string_bytes = 0;
+    int in_string = 0, escaped = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (escaped)
+                escaped = 0;
+            else if (c == '\\')
+                escaped = 1;
+            else if (c == '"')
+                in_string = 0;
+            else
+                string_bytes++;
+        } else if (c == '"') {
+            in_string = 1;
+            strings++;
+        } else if (c == '[' || c == '{' || c == ',') {
+            nodes++;
+        }
+    }
+    return nodes * TREE_NODE_BYTES + strings * TREE_STRING_BYTES +
+           string_bytes;
+}
+
+int nv_json_check_budget(const char *text, size_t len, const char *file,
+                         nv_error *err)
+{
+    size_t est = nv_json_tree_estimate(text, len);
+    /* len <= 1 GiB (the largest cap) keeps the product far from SIZE_MAX */
+    size_t limit = len * NV_JSON_TREE_RATIO + NV_JSON_TREE_SLACK;
+    if (est > limit)
+        return nv_fail(err,
+                       "%s: JSON of %zu bytes would take ~%zu MiB parsed, "
+                       "above the limit of %dx its size + %zu MiB (too many "
+                       "small values)",
+                       file, len, est >> 20, NV_JSON_TREE_RATIO,
+                       NV_JSON_TREE_SLACK >> 20);
+    return 0;
+}
+
 cJSON *nv_json_parse(const char *text, size_t len, const char *file,
                      nv_error *err)
 {
+    if (nv_json_check_budget(text, len, file, err))
+        return NULL;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {

@@ -15,7 +15,22 @@
 
 #include "core/error.h"
 
-/* Files larger than max_bytes are refused (0 = 1 GiB default). */
+/* Memory budget: cJSON's tree costs ~80 bytes per value and ~32 bytes plus
+ * the length per string, so a file of tiny values ("[0,0,0,...]") takes
+ * ~40x its size. Before parsing, one pass over the text counts the values
+ * and strings (an upper bound) and refuses a file whose tree would exceed
+ * NV_JSON_TREE_RATIO x its size + NV_JSON_TREE_SLACK; real configs,
+ * tokenizers and safetensors headers estimate 3-9x (docs/formats.md). */
+#define NV_JSON_TREE_RATIO 12
+#define NV_JSON_TREE_SLACK ((size_t)4 << 20)
+/* The estimate in bytes (what the budget compares). */
+size_t nv_json_tree_estimate(const char *text, size_t len);
+/* 0 when text fits the budget; otherwise fails naming file and limit. */
+int nv_json_check_budget(const char *text, size_t len, const char *file,
+                         nv_error *err);
+
+/* Files larger than max_bytes are refused (0 = 1 GiB default); both load
+ * and parse apply the memory budget above. */
 cJSON *nv_json_load(const char *path, size_t max_bytes, nv_error *err);
 cJSON *nv_json_parse(const char *text, size_t len, const char *file,
                      nv_error *err);

@@ -242,6 +242,9 @@ static int parse_header(nv_safetensors *st, const st_file *f,
                         const char *header, size_t header_bytes,
                         size_t *capacity, nv_error *err)
 {
+    /* ~40x the header for "[0,0,...]" without the budget (issue 17) */
+    if (nv_json_check_budget(header, header_bytes, f->path, err))
+        return -1;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(header, header_bytes, &end, 0);
     if (!root) {

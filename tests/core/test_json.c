@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/json.h"
@@ -178,8 +179,63 @@ static void check_number_ranges(void)
     cJSON_Delete(root);
 }
 
+/* Issue 17: cJSON's tree of "[0,0,...]" is ~40x the text (20 MB took
+ * 845 MB). The budget refuses it before parsing, naming the file and the
+ * limit, and the process stays small; a file of ordinary values still
+ * parses; the repo's own tokenizer and config estimate well inside. */
+static void check_budget(void)
+{
+    size_t n = (size_t)10 << 20; /* values: 20 MiB of text */
+    char *text = malloc(2 * n + 2);
+    if (!CHECK(text != NULL))
+        return;
+    text[0] = '[';
+    for (size_t i = 0; i < n; i++) {
+        text[1 + 2 * i] = '0';
+        text[2 + 2 * i] = i + 1 < n ? ',' : ']';
+    }
+    size_t len = 2 * n + 1;
+    text[len] = '\0';
+    nv_error err = {{0}};
+    CHECK(nv_json_tree_estimate(text, len) > (size_t)760 << 20);
+    CHECK(nv_json_parse(text, len, "zeros.json", &err) == NULL);
+    CHECK(strstr(err.msg, "zeros.json: JSON of 20971521 bytes") &&
+          strstr(err.msg, "above the limit of 12x its size + 4 MiB"));
+    /* strings and keys count too: {"":0,"":0,...} is ~22x */
+    for (size_t i = 0; i + 6 <= len; i += 5)
+        memcpy(text + i, i ? ",\"\":0" : "{\"\":0", 5);
+    size_t olen = (len / 5) * 5;
+    text[olen - 1] = '}';
+    CHECK(nv_json_parse(text, olen, "keys.json", &err) == NULL &&
+          strstr(err.msg, "keys.json") && strstr(err.msg, "12x"));
+    free(text);
+    struct rusage ru;
+    CHECK(getrusage(RUSAGE_SELF, &ru) == 0 && ru.ru_maxrss < 200 * 1024);
+    printf("peak RSS after refusing 20 MiB: %ld KiB\n", ru.ru_maxrss);
+
+    /* a small file of tiny values is within the slack */
+    const char *small = "[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]";
+    cJSON *root = nv_json_parse(small, strlen(small), "small.json", &err);
+    CHECK(root != NULL);
+    cJSON_Delete(root);
+    /* the fixtures' tokenizer and config estimate under 10x */
+    const char *fx = getenv("NV_FIXTURE_DIR");
+    const char *names[] = {"tokenizer.json", "config.json"};
+    for (int k = 0; fx && k < 2; k++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/tiny_nvlm/%s", fx, names[k]);
+        size_t flen = 0;
+        char *ft = test_read_file(path, &flen);
+        if (!CHECK(ft != NULL))
+            continue;
+        CHECK(nv_json_tree_estimate(ft, flen) < 10 * flen);
+        free(ft);
+    }
+}
+
 int main(void)
 {
+    check_budget();
     check_number_ranges();
     check_getters();
     check_files();

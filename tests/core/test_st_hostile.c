@@ -328,6 +328,22 @@ static void check_hostile_files(void)
     char want[600];
     snprintf(want, sizeof want, "tensor 'x' appears twice in %s", path);
     expect_refused("tensor twice in one file", dir, want, NULL);
+
+    /* A 20 MiB header of one array of zeros: ~800 MiB as a cJSON tree
+     * (845 MB peak before the budget); refused before parsing. */
+    size_t n = (size_t)10 << 20;
+    char *zeros = malloc(2 * n + 1);
+    if (CHECK(zeros != NULL)) {
+        zeros[0] = '[';
+        for (size_t i = 0; i < n; i++) {
+            zeros[1 + 2 * i] = '0';
+            zeros[2 + 2 * i] = i + 1 < n ? ',' : ']';
+        }
+        CHECK(st_write_raw(path, 2 * n + 1, zeros, 2 * n + 1, NULL, 0) == 0);
+        free(zeros);
+        expect_refused("20 MiB header of zeros", dir, path,
+                       "above the limit of 12x its size");
+    }
     unlink(path);
     rmdir(dir);
 }
