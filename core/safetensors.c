@@ -662,6 +662,11 @@ size_t nv_st_count(const nv_safetensors *st)
     return st ? st->nentries : 0;
 }
 
+const char *nv_st_path(const nv_safetensors *st)
+{
+    return st && st->path ? st->path : "weights";
+}
+
 const nv_st_entry *nv_st_at(const nv_safetensors *st, size_t i)
 {
     return st && i < st->nentries ? &st->entries[i] : NULL;

@@ -42,6 +42,8 @@ nv_safetensors *nv_st_open(const char *path, nv_error *err);
 void nv_st_close(nv_safetensors *st);
 
 size_t nv_st_count(const nv_safetensors *st);
+/* The path given to nv_st_open (what messages name). */
+const char *nv_st_path(const nv_safetensors *st);
 const nv_st_entry *nv_st_at(const nv_safetensors *st, size_t i);
 /* NULL when absent. */
 const nv_st_entry *nv_st_find(const nv_safetensors *st, const char *name);

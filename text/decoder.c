@@ -126,6 +126,29 @@ static int load_layer(const nv_safetensors *st, const nv_llm_config *c,
     return 0;
 }
 
+/* Every layer the config promises has its first tensor in the file, checked
+ * before the per-layer array is sized from num_hidden_layers: 1048576
+ * layers allocated 1.4 GB and spent 6 s before "no tensor" (issue 17). The
+ * lookups stop at the first missing layer. */
+static int check_layers_present(const nv_safetensors *st,
+                                const nv_llm_config *c, nv_error *err)
+{
+    char p[96], o[96], part[64], full[512];
+    body_prefixes(c, p, o, sizeof p);
+    for (int l = 0; l < c->n_layers; l++) {
+        if (nv_llm_config_skips(c, l))
+            continue;
+        snprintf(part, sizeof part, "layers.%d.input_layernorm.weight", l);
+        weight_name(st, p, o, part, full, sizeof full);
+        if (!nv_st_find(st, full))
+            return nv_fail(err, "%s: no tensor '%s': the config's "
+                           "num_hidden_layers is %d but the weights hold "
+                           "layers 0-%d at most",
+                           nv_st_path(st), full, c->n_layers, l - 1);
+    }
+    return 0;
+}
+
 static void free_layer(nv_decoder_layer *L)
 {
     nv_tensor *all[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo,
@@ -151,6 +174,8 @@ nv_decoder *nv_decoder_load(const nv_safetensors *st,
     char p[96], o[96];
     body_prefixes(cfg, p, o, sizeof p);
     int64_t V = cfg->vocab_size, H = cfg->hidden_size;
+    if (check_layers_present(st, cfg, err))
+        goto fail;
     dec->layers = calloc((size_t)cfg->n_layers, sizeof *dec->layers);
     if (!dec->layers) {
         nv_fail(err, "decoder: out of memory");

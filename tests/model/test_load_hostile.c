@@ -7,11 +7,15 @@
  *    to block forever);
  *  - numbers cast to int out of range or truncated: xattn_layers 1e300,
  *    llm_config.eos_token_id 1e300 or 274.7, llm_config.rope_theta 1e999;
- *  - vision_config missing (was "unknown architecture 'NVLM_D_Model'"). */
+ *  - vision_config missing (was "unknown architecture 'NVLM_D_Model'");
+ *  - llm_config.num_hidden_layers 1048576 with 4 layers in the file: 1.4 GB
+ *    and 6 s before "no tensor", now refused before the per-layer array. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -157,6 +161,47 @@ static void test_configs(void)
                           "missing key 'llm_config'", __LINE__);
 }
 
+/* More layers in config.json than in the weights: refused by the first
+ * missing layer, before anything is sized from num_hidden_layers. */
+static void test_layer_count(void)
+{
+    char *text = test_read_file(config_text_path, NULL);
+    const char *from = "\"num_hidden_layers\": 4";
+    char *at = text ? strstr(text, from) : NULL;
+    char dir[512], p[600], err[1024] = "";
+    if (!CHECK(at != NULL) || !CHECK(make_dir(dir, sizeof dir) == 0)) {
+        free(text);
+        return;
+    }
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    unlink(p);
+    FILE *f = fopen(p, "w");
+    CHECK(f && fprintf(f, "%.*s\"num_hidden_layers\": 1048576%s",
+                       (int)(at - text), text, at + strlen(from)) > 0);
+    CHECK(f && fclose(f) == 0);
+    free(text);
+    nvlm_options opt;
+    nvlm_options_init(&opt);
+    opt.threads = 1;
+    clock_t t0 = clock();
+    nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
+    double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    struct rusage ru;
+    CHECK(getrusage(RUSAGE_SELF, &ru) == 0);
+    printf("1048576 layers refused in %.2f s CPU, peak RSS %ld KiB: %s\n",
+           secs, ru.ru_maxrss, err);
+    int ok = !m && strstr(err, dir) &&
+             strstr(err, "layers.4.input_layernorm.weight") &&
+             strstr(err, "num_hidden_layers is 1048576") &&
+             strstr(err, "layers 0-3 at most");
+    if (!CHECK(ok))
+        fprintf(stderr, "  got '%s'\n", m ? "(loaded)" : err);
+    CHECK(secs < 1.0);
+    CHECK(ru.ru_maxrss < 200 * 1024); /* was 1.4 GB */
+    nvlm_free(m);
+    remove_dir(dir);
+}
+
 int main(void)
 {
     const char *base = getenv("NV_FIXTURE_DIR");
@@ -169,5 +214,6 @@ int main(void)
              fixture);
     test_fifos();
     test_configs();
+    test_layer_count();
     return check_summary("test_load_hostile");
 }
