@@ -75,11 +75,21 @@ typedef struct merges_file {
     const char *path;
 } merges_file;
 
-static size_t count_lines(const merges_file *mf)
+/* Lines that can hold a merge: not empty once a trailing "\r" is dropped.
+ * The merge table is sized from these, never from the line count: 32 MiB
+ * of blank lines used to size it for 33 M merges (2.1 GB; issue 17). */
+static size_t count_merge_lines(const merges_file *mf)
 {
-    size_t n = 1;
-    for (size_t i = 0; i < mf->len; i++)
-        n += mf->text[i] == '\n';
+    size_t n = 0, len = 0;
+    for (size_t i = 0; i <= mf->len; i++) {
+        if (i == mf->len || mf->text[i] == '\n') {
+            n += len > 0;
+            len = 0;
+        } else if (mf->text[i] != '\r' || (i + 1 < mf->len &&
+                                             mf->text[i + 1] != '\n')) {
+            len++;
+        }
+    }
     return n;
 }
 
@@ -220,7 +230,7 @@ static int size_vocab(nv_tokenizer *tok, slow_files *f,
     if ((size_t)max_id >= 2 * entries + 1024)
         return nv_fail(err, "%s: token id %d is far beyond the %zu tokens",
                        f->vocab, max_id, entries);
-    return nv_tok_alloc_ids(tok, max_id + 1, entries, count_lines(&f->mf),
+    return nv_tok_alloc_ids(tok, max_id + 1, entries, count_merge_lines(&f->mf),
                             err);
 }
 
