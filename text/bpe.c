@@ -131,6 +131,11 @@ int nv_bpe_word(const nv_tokenizer *tok, const char *word, size_t len,
 {
     if (len == 0)
         return 0;
+    if (len > NV_TOK_MAX_WORD)
+        return nv_fail(err, "%s: a pre-tokenized word of %zu bytes is above "
+                       "the limit of %d bytes (NV_TOK_MAX_WORD); the text "
+                       "needs spaces or punctuation",
+                       tok->source, len, NV_TOK_MAX_WORD);
     if (tok->ignore_merges || len == 1) {
         int32_t whole = nv_strmap_get(&tok->by_bytes, word, len);
         if (whole >= 0)

@@ -161,18 +161,24 @@ pcre2_code *nv_tok_compile_regex(const char *pattern, int literal,
     return re;
 }
 
-static int longer_first(const void *pa, const void *pb)
+/* Byte order (a prefix before its extensions), then id: the order
+ * nv_tok_added_at narrows by binary search. */
+static int by_content(const void *pa, const void *pb)
 {
     const nv_added_token *a = pa, *b = pb;
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->content, b->content, n);
+    if (c != 0)
+        return c;
     if (a->len != b->len)
-        return a->len > b->len ? -1 : 1;
+        return a->len < b->len ? -1 : 1;
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
 int nv_tok_finish(nv_tokenizer *tok, nv_error *err)
 {
     if (tok->n_added)
-        qsort(tok->added, tok->n_added, sizeof *tok->added, longer_first);
+        qsort(tok->added, tok->n_added, sizeof *tok->added, by_content);
     for (size_t i = 0; i < tok->n_added; i++) {
         if (tok->added[i].len == 0)
             return nv_fail(err, "%s: added token %d is empty", tok->source,

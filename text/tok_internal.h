@@ -76,7 +76,7 @@ struct nv_tokenizer {
     int nfc;           /* normalizer: Unicode NFC */
     nv_pretok_stage *stages;
     size_t n_stages; /* at most NV_TOK_MAX_STEPS */
-    nv_added_token *added; /* sorted longest first */
+    nv_added_token *added; /* sorted by content bytes, then id */
     size_t n_added;
     unsigned char added_first[256]; /* 1: some added token starts so */
     int32_t bos_id, eos_id;
@@ -115,7 +115,7 @@ int nv_tok_add_merge(nv_tokenizer *tok, const char *left, size_t left_len,
 pcre2_code *nv_tok_compile_regex(const char *pattern, int literal,
                                  const char *what, nv_error *err);
 
-/* Sorts the added tokens longest first and finds single-byte ids; called
+/* Sorts the added tokens by content (for text/tokenizer.c's search) and finds single-byte ids; called
  * by the loaders once everything is in. */
 int nv_tok_finish(nv_tokenizer *tok, nv_error *err);
 

@@ -188,24 +188,62 @@ static int is_word_byte(char c)
            (u >= 'A' && u <= 'Z') || u == '_';
 }
 
-/* The longest added token usable at s[pos], or NULL. */
+static int usable(const nv_added_token *t, const char *s, size_t len,
+                  size_t pos, int parse_special)
+{
+    if (t->special && !parse_special)
+        return 0;
+    return !(t->single_word &&
+             ((pos > 0 && is_word_byte(s[pos - 1])) ||
+              (pos + t->len < len && is_word_byte(s[pos + t->len]))));
+}
+
+/* First k in [lo, hi) with pred(added[k]) true, for a pred that is false
+ * then true along the range. */
+#define FIRST_WHERE(lo, hi, pred)                                         \
+    do {                                                                  \
+        size_t hi_ = (hi);                                                \
+        while ((lo) < hi_) {                                              \
+            size_t mid_ = (lo) + (hi_ - (lo)) / 2;                        \
+            const nv_added_token *t_ = &tok->added[mid_];                 \
+            if (pred)                                                     \
+                hi_ = mid_;                                               \
+            else                                                          \
+                (lo) = mid_ + 1;                                          \
+        }                                                                 \
+    } while (0)
+
+/* The longest added token usable at s[pos], or NULL. The tokens are sorted
+ * by content, so those that agree with the text on their first d bytes
+ * form one range [lo, hi); each further byte narrows it by two binary
+ * searches. The work per position is the length of the longest match
+ * times log(tokens), not the number of tokens: 200 000 added tokens with
+ * a common first byte and a 100 KB prompt took over 60 s (issue 17). */
 static const nv_added_token *added_at(const nv_tokenizer *tok,
                                       const char *s, size_t len, size_t pos,
                                       int parse_special)
 {
-    for (size_t k = 0; k < tok->n_added; k++) {
-        const nv_added_token *t = &tok->added[k];
-        if (t->len > len - pos || (t->special && !parse_special) ||
-            memcmp(s + pos, t->content, t->len) != 0)
-            continue;
-        if (t->single_word &&
-            ((pos > 0 && is_word_byte(s[pos - 1])) ||
-             (pos + t->len < len && is_word_byte(s[pos + t->len]))))
-            continue;
-        return t;
+    const nv_added_token *best = NULL;
+    size_t lo = 0, hi = tok->n_added;
+    for (size_t d = 0; pos + d < len && lo < hi; d++) {
+        unsigned char c = (unsigned char)s[pos + d];
+        /* tokens of length d (matched at the previous step) come first */
+        FIRST_WHERE(lo, hi, t_->len > d);
+        FIRST_WHERE(lo, hi, (unsigned char)t_->content[d] >= c);
+        size_t end = lo;
+        FIRST_WHERE(end, hi, (unsigned char)t_->content[d] > c);
+        hi = end;
+        /* the tokens of length d + 1 in range match the text exactly */
+        for (size_t k = lo; k < hi && tok->added[k].len == d + 1; k++)
+            if (usable(&tok->added[k], s, len, pos, parse_special)) {
+                best = &tok->added[k];
+                break;
+            }
     }
-    return NULL;
+    return best;
 }
+
+#undef FIRST_WHERE
 
 static int encode_valid(const nv_tokenizer *tok, const char *s, size_t len,
                         int parse_special, nv_idvec *out, nv_error *err)

@@ -46,6 +46,12 @@ nv_tokenizer *nv_tokenizer_bytes(int32_t vocab_size, nv_error *err);
  * added. parse_special = 1 turns special added tokens written in the text
  * ("<|im_end|>") into their ids; 0 treats them as plain text. Added tokens
  * that are not special are always recognised, as in Hugging Face. */
+/* One pre-tokenized word (what the pre-tokenizer leaves unsplit, e.g. a
+ * run of letters) longer than NV_TOK_MAX_WORD bytes is refused with a
+ * message naming the tokenizer file and the limit, rather than split
+ * (which would give ids Hugging Face does not): BPE keeps ~30 bytes of
+ * state per byte of the word (a 10 MB word took 387 MB and 11 s). */
+#define NV_TOK_MAX_WORD (1 << 20)
 int nv_tokenizer_encode(const nv_tokenizer *tok, const char *text,
                         size_t len, int parse_special, int32_t **ids,
                         size_t *n, nv_error *err);

@@ -1,7 +1,8 @@
 /* test_tokenizer_hostile.c - tokenizer.json files built to break the
  * runtime rather than describe a tokenizer (issue 17): each is made here,
  * small or generated, and must either work or be refused with a message
- * naming the file and the limit. The overread case needs the sanitizer
+ * naming the file and the limit (merges.txt of blank lines, 200 000 added
+ * tokens, a 10 MB word among them). The overread case needs the sanitizer
  * build (CI) to fail loudly; here it only has to run through. */
 #include <stdlib.h>
 #include <string.h>
@@ -257,9 +258,136 @@ static void test_blank_merges(void)
     fixture_close(&d);
 }
 
+/* 200 000 added tokens starting with the same byte and a 100 KB prompt of
+ * that byte: every added token was compared at every position (over 60 s).
+ * Now a sorted search; the matches are the longest usable ones as before
+ * (a special token only with parse_special, single_word only between
+ * non-word bytes). */
+static void test_many_added(void)
+{
+    enum { NADDED = 200000 };
+    nv_strbuf b = {0};
+    nv_strbuf_add(&b, "{\"added_tokens\":[");
+    char item[160];
+    for (int i = 0; i < NADDED; i++) {
+        snprintf(item, sizeof item, "%s{\"id\":%d,\"content\":\"a%d\","
+                 "\"special\":%s}", i ? "," : "", 100 + i, i,
+                 i == 7 ? "true" : "false");
+        nv_strbuf_add(&b, item);
+    }
+    nv_strbuf_add(&b, ",{\"id\":300100,\"content\":\"a12q\","
+                      "\"single_word\":true}");
+    nv_strbuf_add(&b, "],\"normalizer\":null,\"pre_tokenizer\":" MINI_PRETOK
+                      ",\"model\":{\"type\":\"BPE\",\"vocab\":" MINI_VOCAB
+                      ",\"merges\":" MINI_MERGES "}}");
+    nv_error err = {{0}};
+    char *json = nv_strbuf_finish(&b, &err);
+    fixture_dir d;
+    char path[512];
+    nv_tokenizer *tok = json ? load_text(&d, json, path, sizeof path, &err)
+                             : NULL;
+    free(json);
+    if (!CHECK(tok != NULL)) {
+        fprintf(stderr, "  %s\n", err.msg);
+        return;
+    }
+    size_t len = 100000;
+    char *text = malloc(len);
+    if (!CHECK(text != NULL))
+        return;
+    memset(text, 'a', len);
+    for (size_t i = 2; i + 1 < len; i += 50)
+        text[i] = ' '; /* words of the BPE model between the a's */
+    int32_t *ids = NULL;
+    size_t n = 0;
+    clock_t t0 = clock();
+    CHECK(nv_tokenizer_encode(tok, text, len, 1, &ids, &n, &err) == 0);
+    double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    printf("200 000 added tokens, 100 KB prompt: %.2f s CPU\n", secs);
+    CHECK(secs < 3.0);
+    free(ids);
+    free(text);
+    /* longest match first; "a7" is special; "a12q" single-word */
+    static const struct {
+        const char *text;
+        int parse_special;
+        int n;
+        int32_t ids[4];
+    } cases[] = {
+        {"a12345b", 1, 2, {100 + 12345, 1}},
+        {"a199999a", 1, 2, {100 + 199999, 0}},
+        {"a7", 1, 1, {107}},
+        {"a70", 1, 1, {170}},
+        {"a7", 0, 1, {0}}, /* a, then "7" (in no vocab) dropped */
+        {"a12q", 1, 1, {300100}},
+        {"ba12q", 1, 2, {1, 112}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ids = NULL;
+        n = 0;
+        int rc = nv_tokenizer_encode(tok, cases[i].text,
+                                     strlen(cases[i].text),
+                                     cases[i].parse_special, &ids, &n, &err);
+        int ok = rc == 0 && n == (size_t)cases[i].n;
+        for (int k = 0; k < cases[i].n; k++)
+                ok = ok && ids[k] == cases[i].ids[k];
+        if (!check_true(ok, "added-token match", __FILE__, __LINE__)) {
+            fprintf(stderr, "  '%s': %zu ids:", cases[i].text, n);
+            for (size_t k = 0; k < n; k++)
+                fprintf(stderr, " %d", ids[k]);
+            fprintf(stderr, "\n");
+        }
+        free(ids);
+    }
+    nv_tokenizer_free(tok);
+    fixture_close(&d);
+}
+
+/* A 10 MB prompt of one word: BPE keeps ~30 bytes per byte of a word (a
+ * 10 MB word took 387 MB and 11 s with Qwen3's tokenizer). A word above
+ * NV_TOK_MAX_WORD is refused, naming the tokenizer file and the limit; one
+ * at the limit still encodes. */
+static void test_long_word(void)
+{
+    fixture_dir d;
+    char path[512];
+    nv_error err = {{0}};
+    char *json = with_steps("null", MINI_PRETOK);
+    nv_tokenizer *tok = load_text(&d, json, path, sizeof path, &err);
+    free(json);
+    if (!CHECK(tok != NULL))
+        return;
+    size_t len = 10 * 1000 * 1000;
+    char *text = malloc(len);
+    if (!CHECK(text != NULL))
+        return;
+    memset(text, 'b', len);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    clock_t t0 = clock();
+    CHECK(nv_tokenizer_encode(tok, text, len, 1, &ids, &n, &err) < 0);
+    double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    if (!CHECK(strstr(err.msg, path) &&
+               strstr(err.msg, "word of 10000000 bytes is above the limit "
+                               "of 1048576 bytes")))
+        fprintf(stderr, "  got '%s'\n", err.msg);
+    CHECK(secs < 2.0);
+    free(ids);
+    ids = NULL;
+    CHECK(nv_tokenizer_encode(tok, text, NV_TOK_MAX_WORD, 1, &ids, &n,
+                              &err) == 0 &&
+          n == NV_TOK_MAX_WORD);
+    free(ids);
+    free(text);
+    nv_tokenizer_free(tok);
+    fixture_close(&d);
+}
+
 int main(void)
 {
-    test_blank_merges();
+    test_blank_merges(); /* first: it checks the peak RSS */
+    test_many_added();
+    test_long_word();
     test_fifos();
     test_empty_match_at_end();
     test_step_limit();
