@@ -536,7 +536,8 @@ static int load_all(nvlm_model *m, const nvlm_options *opt, nv_error *err)
     char prefix[16];
     snprintf(prefix, sizeof prefix, "%smlp1.", head_prefix[m->fusion]);
     if (nv_projector_load(m->st, prefix, nv_vit_out_dim(m->vit),
-                          m->llm.hidden_size, &m->proj, err))
+                          m->llm.hidden_size, m->config_path, &m->proj,
+                          err))
         return -1;
     if (parse_preprocess(m, opt, err) || check_cell_reader(m, err))
         return -1;

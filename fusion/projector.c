@@ -63,8 +63,8 @@ static int load_bias(const nv_safetensors *st, const char *prefix,
 }
 
 int nv_projector_load(const nv_safetensors *st, const char *prefix,
-                      int in_dim, int out_dim, nv_projector **out,
-                      nv_error *err)
+                      int in_dim, int out_dim, const char *config,
+                      nv_projector **out, nv_error *err)
 {
     *out = NULL;
     nv_projector *p = calloc(1, sizeof *p);
@@ -76,10 +76,15 @@ int nv_projector_load(const nv_safetensors *st, const char *prefix,
         goto fail;
     if ((in_dim > 0 && in_dim != p->in_dim) ||
         (out_dim > 0 && out_dim != p->out_dim)) {
+        char name[256];
+        const nv_st_entry *e = find(st, prefix, "3.weight", name, sizeof name);
         nv_fail(err,
-                "projector '%s': weights map %d -> %d, the model needs "
-                "%d -> %d",
-                prefix, p->in_dim, p->out_dim, in_dim > 0 ? in_dim : p->in_dim,
+                "%s: projector '%s' maps %d -> %d, but %s needs %d -> %d "
+                "(the vision features after pixel shuffle -> the language "
+                "model's hidden_size)",
+                e ? e->file : nv_st_path(st), prefix, p->in_dim, p->out_dim,
+                config ? config : "the model",
+                in_dim > 0 ? in_dim : p->in_dim,
                 out_dim > 0 ? out_dim : p->out_dim);
         goto fail;
     }

@@ -22,10 +22,11 @@
 typedef struct nv_projector nv_projector;
 
 /* Sizes are taken from the weights; in_dim / out_dim, when > 0, must match
- * them (errors name the tensor). */
+ * them: a mismatch names the weights file and `config` (the file that set
+ * in_dim / out_dim, e.g. config.json's hidden_size; NULL: "the model"). */
 int nv_projector_load(const nv_safetensors *st, const char *prefix,
-                      int in_dim, int out_dim, nv_projector **out,
-                      nv_error *err);
+                      int in_dim, int out_dim, const char *config,
+                      nv_projector **out, nv_error *err);
 void nv_projector_free(nv_projector *proj);
 
 int nv_projector_in_dim(const nv_projector *proj);

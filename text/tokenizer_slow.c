@@ -230,8 +230,8 @@ static int size_vocab(nv_tokenizer *tok, slow_files *f,
     if ((size_t)max_id >= 2 * entries + 1024)
         return nv_fail(err, "%s: token id %d is far beyond the %zu tokens",
                        f->vocab, max_id, entries);
-    return nv_tok_alloc_ids(tok, max_id + 1, entries, count_merge_lines(&f->mf),
-                            err);
+    return nv_tok_alloc_ids(tok, max_id + 1, entries,
+                            count_merge_lines(&f->mf), err);
 }
 
 static int add_token(nv_tokenizer *tok, int32_t id, const char *content,

@@ -8,6 +8,7 @@
  *  - numbers cast to int out of range or truncated: xattn_layers 1e300,
  *    llm_config.eos_token_id 1e300 or 274.7, llm_config.rope_theta 1e999;
  *  - vision_config missing (was "unknown architecture 'NVLM_D_Model'");
+ *  - llm_config.hidden_size unlike the weights (named no file);
  *  - llm_config.num_hidden_layers 1048576 with 4 layers in the file: 1.4 GB
  *    and 6 s before "no tensor", now refused before the per-layer array. */
 #include <stdio.h>
@@ -159,6 +160,11 @@ static void test_configs(void)
                           "missing key 'vision_config'", __LINE__);
     expect_config_refused("\"llm_config\"", "\"no_llm_config\"", NULL,
                           "missing key 'llm_config'", __LINE__);
+    /* hidden_size against the weights: named no file ("projector 'mlp1.':
+     * weights map 128 -> 64, the model needs 128 -> 128") */
+    expect_config_refused("\"hidden_size\": 64", "\"hidden_size\": 128",
+                          NULL, "model.safetensors: projector 'mlp1.' maps "
+                          "128 -> 64, but ", __LINE__);
 }
 
 /* More layers in config.json than in the weights: refused by the first

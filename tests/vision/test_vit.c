@@ -104,8 +104,8 @@ static void run_case(const char *golden, const char *name, nv_pool *pool)
     nv_vit *vit = NULL;
     nv_projector *proj = NULL;
     if (gold && nv_vit_load(model, cfg, cfg_path, &vit, &err) == 0)
-        nv_projector_load(model, "mlp1.", nv_vit_out_dim(vit), 0, &proj,
-                          &err);
+        nv_projector_load(model, "mlp1.", nv_vit_out_dim(vit), 0, NULL,
+                          &proj, &err);
     if (!CHECK(vit && proj)) {
         fprintf(stderr, "%s\n", err.msg);
         goto done;

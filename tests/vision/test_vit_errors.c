@@ -280,15 +280,18 @@ static void projector_errors(const model_files *m)
 {
     nv_error err = {{0}};
     nv_projector *p = NULL;
-    CHECK(nv_projector_load(m->st, "x_mlp1.", 0, 0, &p, &err) < 0 && !p);
+    CHECK(nv_projector_load(m->st, "x_mlp1.", 0, 0, NULL, &p, &err) < 0 &&
+          !p);
     printf("%-30s -> %s\n", "absent prefix", err.msg);
     CHECK(strstr(err.msg, "x_mlp1.0.weight") != NULL);
 
-    CHECK(nv_projector_load(m->st, "mlp1.", 100, 0, &p, &err) < 0 && !p);
+    CHECK(nv_projector_load(m->st, "mlp1.", 100, 0, NULL, &p, &err) < 0 &&
+          !p);
     printf("%-30s -> %s\n", "wrong input width", err.msg);
     CHECK(strstr(err.msg, "100") != NULL);
 
-    CHECK(nv_projector_load(m->st, "mlp1.", 0, 0, &p, &err) == 0 && p);
+    CHECK(nv_projector_load(m->st, "mlp1.", 0, 0, NULL, &p, &err) == 0 &&
+          p);
     if (p) {
         /* The single-tile InternVL mlp1 is 256 -> 64 -> 64 with biases. */
         CHECK(nv_projector_in_dim(p) == 256 && nv_projector_mid_dim(p) == 64 &&
