@@ -355,15 +355,17 @@ static int count_markers(const char *text, const char *marker)
     return n;
 }
 
-/* raw: the question itself, "<image>" marking the image (put first when
- * absent), BOS placed as MllamaProcessor does (after leading image tokens,
- * unless the text already holds one). Otherwise the Llama 3.2 Vision chat
- * template for one user turn. */
+/* raw: the question itself, with Llama 3.2 Vision's own marker
+ * "<|image|>" where the image goes, as MllamaProcessor takes it: one marker
+ * per image (none without one; "<image>" is plain text to this model), and
+ * BOS placed after the leading image markers unless the text already holds
+ * one. Otherwise the Llama 3.2 Vision chat template for one user turn. */
 static char *mllama_prompt(void *ctx, const nv_family_image *img,
                            const char *question, int raw, nv_error *err)
 {
     (void)ctx;
     const char *bos = "<|begin_of_text|>", *image = "<|image|>";
+    size_t image_len = strlen(image);
     nv_strbuf b = {0};
     if (!raw) {
         nv_strbuf_add(&b, bos);
@@ -375,28 +377,24 @@ static char *mllama_prompt(void *ctx, const nv_family_image *img,
                           "<|end_header_id|>\n\n");
         return nv_strbuf_finish(&b, err);
     }
-    int markers = count_markers(question, "<image>");
-    if (markers > 1 || (markers && !img)) {
-        nv_fail(err, "mllama: the prompt marks %d images with <image> but "
-                "%d image is given", markers, img ? 1 : 0);
+    int markers = count_markers(question, image);
+    if (markers != (img ? 1 : 0)) {
+        nv_fail(err, "mllama: the raw prompt has %d \"%s\" but %d image "
+                "is given (Llama 3.2 Vision marks the image with %s, one "
+                "per image)", markers, image, img ? 1 : 0, image);
         return NULL;
     }
-    /* Leading image token(s), then BOS, then the rest of the text. */
+    if (strstr(question, bos)) {
+        nv_strbuf_add(&b, question);
+        return nv_strbuf_finish(&b, err);
+    }
+    /* Leading image markers, then BOS, then the rest of the text. */
     const char *rest = question;
-    int leading = img && (markers == 0 || !strncmp(question, "<image>", 7));
-    if (leading) {
+    while (!strncmp(rest, image, image_len)) {
         nv_strbuf_add(&b, image);
-        if (markers)
-            rest += 7;
+        rest += image_len;
     }
-    if (!strstr(question, bos))
-        nv_strbuf_add(&b, bos);
-    const char *m = strstr(rest, "<image>");
-    if (m) {
-        nv_strbuf_addn(&b, rest, (size_t)(m - rest));
-        nv_strbuf_add(&b, image);
-        rest = m + 7;
-    }
+    nv_strbuf_add(&b, bos);
     nv_strbuf_add(&b, rest);
     return nv_strbuf_finish(&b, err);
 }

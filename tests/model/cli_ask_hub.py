@@ -65,7 +65,32 @@ for name, question, with_image in cases:
     else:
         print("%s: prompt (%d ids) and 8 greedy ids match" % (name, len(ids)))
 
+# --raw-prompt: each family's upstream prompt as its processor takes it, with
+# the family's own image marker (<image>; <|image|> for Llama 3.2 Vision),
+# gives exactly the processor's ids (NVLM-D / InternVL: cli_ask.sh).
+for name in ["llava_clip", "llava_siglip", "idefics3", "mllama"]:
+    meta = json.load(open(os.path.join(hf, name, "meta.json")))
+    ids = np.load(os.path.join(hf, name, "in_input_ids.npy"))[0].tolist()
+    r = ask(["-m", os.path.join(hf, name, "model"), "--raw-prompt",
+             "--image", os.path.join(hf, "image.png"), "-p", meta["prompt"]])
+    if r.returncode != 0:
+        fail("%s --raw-prompt: exit %d: %s" % (name, r.returncode,
+                                               r.stderr.decode()))
+        continue
+    out = json.loads(r.stdout.decode("utf-8", "replace"))
+    if out["prompt_ids"] != ids:
+        fail("%s --raw-prompt %r: prompt ids %s, want %s" % (
+            name, meta["prompt"], out["prompt_ids"], ids))
+    else:
+        print("%s --raw-prompt %r: the processor's %d ids" % (
+            name, meta["prompt"], len(ids)))
+
 refusals = [
+    # Llama 3.2 Vision's marker is <|image|>: "<image>" is plain text there,
+    # so an image with no <|image|> is refused, as MllamaProcessor does.
+    (["-m", os.path.join(hf, "mllama", "model"), "--raw-prompt",
+      "--image", os.path.join(hf, "image.png"), "-p", "<image>What is it?"],
+     'has 0 "<|image|>" but 1 image'),
     (["-m", os.path.join(hf, "llava_clip", "model"), "--fusion", "x",
       "--image", os.path.join(hf, "image.png"), "-p", "hi"], "fusion"),
     (["-m", os.path.join(hf, "llama", "model"),

@@ -21,7 +21,7 @@ for case in mllama:image.png mllama_wide:image_wide.png; do
     dir="$NV_GOLDEN_DIR/hf/$name"
     checks=$((checks + 1))
     if ! "$NVLM_BIN" ask -m "$dir/model" --image "$NV_GOLDEN_DIR/hf/$image" \
-        -p "<image>Describe this image in one word:" --raw-prompt -n 8 \
+        -p "<|image|>Describe this image in one word:" --raw-prompt -n 8 \
         --ignore-eos --json -t 2 >"$tmp/$name.json" 2>"$tmp/$name.err"; then
         fail "$name: nvlm ask failed: $(cat "$tmp/$name.err")"
         continue

@@ -6,12 +6,12 @@
  * Per case:
  *  - vision encoder on in_pixel_values vs vision_last_hidden_state and the
  *    projector output vs cross_attention_states, within 1e-4 * max|golden|;
- *  - the whole model (raw prompt "<image>Describe this image in one word:"
+ *  - the whole model (raw prompt "<|image|>Describe this image in one word:"
  *    fed with in_pixel_values): prompt ids exact, logits of every prompt
  *    position within 1e-4 * max|logit|, 8 greedy ids exact (KV cache on);
  *  - the C image processor on the image file vs in_pixel_values (within
  *    PIX_TOL), aspect_ratio_ids and aspect_ratio_mask exact.
- *  - text BEFORE the image ("Look at this:<image> what is it?"), which the
+ *  - text BEFORE the image ("Look at this:<|image|> what is it?"), which the
  *    goldens never have: rows that see no tile attend to every key with
  *    their MLP branch dropped (Mllama's full_text_row_masked_out_mask);
  *    against tests/fixtures/mllama_masked, made by
@@ -203,7 +203,7 @@ static void check_text_before_image(const char *case_dir, const golden *g,
         fprintf(stderr, "%s\n", e.msg);
         goto done;
     }
-    s = run_raw(case_dir, g, "Look at this:<image> what is it?", &m);
+    s = run_raw(case_dir, g, "Look at this:<|image|> what is it?", &m);
     snprintf(label, sizeof label, "%s text before image", name);
     if (s)
         hub_compare_run(s, ids.data, (int)ids.shape[0], logits.data,
@@ -224,7 +224,7 @@ static void check_model(const char *case_dir, const golden *g,
     char label[128];
     nvlm_model *m = NULL;
     nvlm_session *s =
-        run_raw(case_dir, g, "<image>Describe this image in one word:", &m);
+        run_raw(case_dir, g, "<|image|>Describe this image in one word:", &m);
     if (m)
         CHECK(!strcmp(nvlm_fusion(m), "x"));
     if (!s)
