@@ -101,6 +101,24 @@ expect 2 "the question about $img" ask --image "$img"
 expect 0 "no --image given" ask -p "What is in the table?" -n 2
 expect 2 "--image given twice ('$img', then 'b.png')" ask --image "$img" --image b.png -p q
 expect 2 "-p given twice" ask -p a -p b
+# without an image the answer is not an empty line: text on stdout
+expect 0 "no --image given" ask -m "$tiny" -p "What is in the table?" -n 3 \
+    --ignore-eos
+checks=$((checks + 1))
+[ "$(tr -d '\n' <"$tmp/out" | wc -c)" -gt 0 ] \
+    || fail "ask without --image printed an empty answer"
+# --image - reads the image from standard input: the same answer as the file
+checks=$((checks + 1))
+"$NVLM_BIN" ask -m "$tiny" --image "$img" -p q -n 3 --ignore-eos --json \
+    >"$tmp/file.json" 2>/dev/null
+"$NVLM_BIN" ask -m "$tiny" --image - -p q -n 3 --ignore-eos --json \
+    <"$img" >"$tmp/stdin.json" 2>/dev/null
+$py - "$tmp/file.json" "$tmp/stdin.json" <<'PY' || fail "ask --image - differs from the file"
+import json, sys
+a, b = (json.load(open(p, "rb")) for p in sys.argv[1:3])
+assert a["prompt_ids"] == b["prompt_ids"] and a["generated_ids"] == b["generated_ids"], (a, b)
+PY
+expect 1 "standard input: empty" ask -m "$tiny" --image - -p q </dev/null
 
 # ---- -t: a thread count above 256 is a typo ----
 expect 2 "in 1..256, not '1000'" ask -p q -t 1000

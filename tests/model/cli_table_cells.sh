@@ -187,6 +187,35 @@ status=$?
 $py -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['stop_reason'] == 'limit' and d['truncated'] is True, d" \
     "$tmp/w.json" || fail "--whole -n 2 --json: $(cat "$tmp/w.json")"
 
+# --json holds exactly the keys `table --help` promises (issue 19: the help
+# named a "raw" key that never appeared): the cells reading has the plain
+# list, --whole adds raw, repaired and stop_reason, no table gives error.
+checks=$((checks + 1))
+"$NVLM_BIN" table --help >"$tmp/help" 2>&1
+$py - "$tmp/help" "$tmp/j.json" "$tmp/w.json" "$tmp/out" <<'PY' || fail "--json keys against table --help"
+import json, re, sys
+help_text = open(sys.argv[1]).read()
+m = re.search(r"--json\s+print one JSON object per image: (.*?)\n  -", help_text, re.S)
+assert m, "no --json paragraph in table --help"
+para = " ".join(m.group(1).split())
+common, rest = para.split("; then ")
+grid, rest = rest.split(" (or ")
+whole, rest = rest.split(" with --whole);")
+words = lambda t: set(re.findall(r"[a-z_]+", t)) - {"and", "or"}
+promised = words(common) | words(grid)
+whole = words(common) | words(whole)
+nothing = words(rest) & {"error"}
+cells = json.load(open(sys.argv[2]))
+assert set(cells) == promised, ("cells", sorted(set(cells) ^ promised))
+w = json.load(open(sys.argv[3]))
+assert set(w) - nothing == whole, ("whole", sorted(set(w) ^ whole))
+none = json.load(open(sys.argv[4]))
+assert nothing == {"error"} and "error" in none, ("no table", sorted(none))
+PY
+
+# --max-pixels: an image above it is refused before reading, naming the cap.
+expect_error 1 "above the limit of 1000 pixels" table -m "$cells" --max-pixels 1000 "$samples/table1.png"
+
 # A hostile nvlm_cell_reader is refused at load with a message naming it.
 for bad in '"yes"' '{"prompt": "", "line_height": 5, "strip_height": 7}' \
     '{"prompt": "p", "line_height": 1e300, "strip_height": 7}' \
