@@ -34,12 +34,19 @@ all=(st_header st_index config_load tokenizer_json vocab_merges encode
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
-if [ ! -f "$build/build.ninja" ]; then
-    CC=clang meson setup "$build" -Dfuzz=true >/dev/null
-fi
-ninja -C "$build" fuzz >/dev/null
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
+if [ ! -f "$build/build.ninja" ] &&
+   ! CC=clang meson setup "$build" -Dfuzz=true >"$seeds/setup.log" 2>&1; then
+    cat "$seeds/setup.log" >&2
+    echo "fuzz: cannot set up $build (clang and -Dfuzz=true)" >&2
+    exit 2
+fi
+if ! ninja -C "$build" fuzz >"$seeds/ninja.log" 2>&1; then
+    tail -30 "$seeds/ninja.log" >&2
+    echo "fuzz: the targets do not build" >&2
+    exit 2
+fi
 /usr/bin/python3 tests/fuzz/make_seeds.py "$seeds" >/dev/null
 mkdir -p "$corpus/findings"
 
