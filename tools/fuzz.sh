@@ -34,16 +34,17 @@ all=(st_header st_index config_load tokenizer_json vocab_merges encode
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
-seeds=$(mktemp -d)
-trap 'rm -rf "$seeds"' EXIT
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+seeds=$work/seeds
 if [ ! -f "$build/build.ninja" ] &&
-   ! CC=clang meson setup "$build" -Dfuzz=true >"$seeds/setup.log" 2>&1; then
-    cat "$seeds/setup.log" >&2
+   ! CC=clang meson setup "$build" -Dfuzz=true >"$work/setup.log" 2>&1; then
+    cat "$work/setup.log" >&2
     echo "fuzz: cannot set up $build (clang and -Dfuzz=true)" >&2
     exit 2
 fi
-if ! ninja -C "$build" fuzz >"$seeds/ninja.log" 2>&1; then
-    tail -30 "$seeds/ninja.log" >&2
+if ! ninja -C "$build" fuzz >"$work/ninja.log" 2>&1; then
+    tail -30 "$work/ninja.log" >&2
     echo "fuzz: the targets do not build" >&2
     exit 2
 fi
