@@ -46,10 +46,12 @@ def small_safetensors(path, keep):
             size = min(e["data_offsets"][1] - b, 64)
             f.seek(base + b)
             chunk = f.read(size)
-            esize = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8}.get(e["dtype"], 1)
+            esize = {"F32": 4, "F16": 2, "BF16": 2,
+                     "F64": 8}.get(e["dtype"], 1)
             count = len(chunk) // esize
+            end = len(data) + count * esize
             out_h[name] = {"dtype": e["dtype"], "shape": [count],
-                           "data_offsets": [len(data), len(data) + count * esize]}
+                           "data_offsets": [len(data), end]}
             data += chunk[:count * esize]
     h = json.dumps(out_h).encode()
     h += b" " * (-len(h) % 8)
@@ -60,8 +62,9 @@ def main():
     if len(sys.argv) != 2:
         sys.exit("usage: make_seeds.py OUTDIR")
     out = sys.argv[1]
-    for i, src in enumerate([os.path.join(FX, "tiny_nvlm", "model.safetensors"),
-                             os.path.join(MODEL, "model.safetensors")]):
+    sources = [os.path.join(FX, "tiny_nvlm", "model.safetensors"),
+               os.path.join(MODEL, "model.safetensors")]
+    for i, src in enumerate(sources):
         if os.path.exists(src):
             for keep in (1, 3):
                 put(out, "st_header", "seed%d_%d.safetensors" % (i, keep),
@@ -88,7 +91,8 @@ def main():
             json.dumps(model.get("vocab", {})).encode() + b"\0" +
             ("#version: 0.2\n" + "\n".join(lines) + "\n").encode())
     texts = ["Hello world", "<|im_start|>user\n<image>\nRead the cell."
-             "<|im_end|>\n<|im_start|>assistant\n", "a\xffb \u00e9\u0301 12345",
+             "<|im_end|>\n<|im_start|>assistant\n",
+             "a\xffb \u00e9\u0301 12345",
              "| a | b |\n| --- | --- |\n| 1 | 2 |\n"]
     cases = os.path.join(FX, "tiny_nvlm", "cases.json")
     if os.path.exists(cases):
@@ -101,9 +105,11 @@ def main():
             elif isinstance(x, list):
                 for v in x:
                     yield from strings(v)
-        texts += [s for s in strings(json.load(open(cases))) if 0 < len(s) < 2000][:20]
+        found = strings(json.load(open(cases)))
+        texts += [s for s in found if 0 < len(s) < 2000][:20]
     for i, t in enumerate(texts):
-        put(out, "encode", "text%02d" % i, b"\1" + t.encode("utf-8", "surrogateescape"))
+        put(out, "encode", "text%02d" % i,
+            b"\1" + t.encode("utf-8", "surrogateescape"))
     ext = {"png": ["png"], "jpeg": ["jpg"], "gif": ["gif"], "bmp": ["bmp"],
            "tga": ["tga"], "pnm": ["pgm", "ppm"]}
     for fmt, exts in ext.items():
