@@ -175,6 +175,37 @@ static int by_content(const void *pa, const void *pb)
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
+static int same_behaviour(const nv_added_token *a, const nv_added_token *b)
+{
+    return a->len == b->len && !memcmp(a->content, b->content, a->len) &&
+           a->special == b->special && a->lstrip == b->lstrip &&
+           a->rstrip == b->rstrip && a->single_word == b->single_word;
+}
+
+/* Drops an added token whose content and flags repeat one with a lower id:
+ * the search always takes the lower id, so the later one is never matched,
+ * and 200 000 copies of one special token would be tried one by one at
+ * every position of a text that spells it (parse_special off). Each
+ * content keeps at most 16 entries (the flag combinations). Sorted input:
+ * equal contents are adjacent, by id. */
+static void drop_shadowed_added(nv_tokenizer *tok)
+{
+    size_t kept = 0, group = 0;
+    for (size_t i = 0; i < tok->n_added; i++) {
+        const nv_added_token *t = &tok->added[i];
+        if (kept > group && (tok->added[group].len != t->len ||
+                             memcmp(tok->added[group].content, t->content,
+                                    t->len) != 0))
+            group = kept; /* a new content */
+        int shadowed = 0;
+        for (size_t k = group; k < kept && !shadowed; k++)
+            shadowed = same_behaviour(&tok->added[k], t);
+        if (!shadowed)
+            tok->added[kept++] = *t;
+    }
+    tok->n_added = kept;
+}
+
 int nv_tok_finish(nv_tokenizer *tok, nv_error *err)
 {
     if (tok->n_added)
@@ -187,6 +218,7 @@ int nv_tok_finish(nv_tokenizer *tok, nv_error *err)
             tok->is_special[tok->added[i].id] = 1;
         tok->added_first[(unsigned char)tok->added[i].content[0]] = 1;
     }
+    drop_shadowed_added(tok);
     for (int b = 0; b < 256; b++) {
         char c = (char)b;
         tok->byte_id[b] = nv_strmap_get(&tok->by_bytes, &c, 1);

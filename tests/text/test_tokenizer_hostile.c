@@ -341,6 +341,45 @@ static void test_many_added(void)
     }
     nv_tokenizer_free(tok);
     fixture_close(&d);
+
+    /* 200 000 copies of one special token "ab", and a 100 KB text spelling
+     * it with parse_special off: each copy was tried at every position. */
+    b = (nv_strbuf){0};
+    nv_strbuf_add(&b, "{\"added_tokens\":[");
+    for (int i = 0; i < NADDED; i++) {
+        snprintf(item, sizeof item, "%s{\"id\":%d,\"content\":\"ab\","
+                 "\"special\":true}", i ? "," : "", 100 + i);
+        nv_strbuf_add(&b, item);
+    }
+    nv_strbuf_add(&b, "],\"normalizer\":null,\"pre_tokenizer\":" MINI_PRETOK
+                      ",\"model\":{\"type\":\"BPE\",\"vocab\":" MINI_VOCAB
+                      ",\"merges\":" MINI_MERGES "}}");
+    json = nv_strbuf_finish(&b, &err);
+    tok = json ? load_text(&d, json, path, sizeof path, &err) : NULL;
+    free(json);
+    if (!CHECK(tok != NULL))
+        return;
+    text = malloc(len);
+    if (!CHECK(text != NULL))
+        return;
+    for (size_t i = 0; i < len; i++)
+        text[i] = i % 2 ? 'b' : 'a';
+    t0 = clock();
+    ids = NULL;
+    CHECK(nv_tokenizer_encode(tok, text, len, 0, &ids, &n, &err) == 0);
+    secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    printf("200 000 copies of one special token, 100 KB: %.2f s CPU\n",
+           secs);
+    CHECK(secs < 3.0);
+    CHECK(n == len / 2 && ids && ids[0] == 5); /* BPE's "ab", not a copy */
+    free(ids);
+    ids = NULL;
+    CHECK(nv_tokenizer_encode(tok, "ab", 2, 1, &ids, &n, &err) == 0 &&
+          n == 1 && ids[0] == 100); /* the lowest id wins */
+    free(ids);
+    free(text);
+    nv_tokenizer_free(tok);
+    fixture_close(&d);
 }
 
 /* A 10 MB prompt of one word: BPE keeps ~30 bytes per byte of a word (a
