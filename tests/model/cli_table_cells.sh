@@ -215,6 +215,11 @@ PY
 
 # --max-pixels: an image above it is refused before reading, naming the cap.
 expect_error 1 "above the limit of 1000 pixels" table -m "$cells" --max-pixels 1000 "$samples/table1.png"
+# --max-tiles (with --whole): a bad count is a usage error; a good one runs.
+expect_error 2 "--max-tiles wants a whole number in 1..64, not '0'" table -m "$cells" --max-tiles 0 "$samples/table1.png"
+checks=$((checks + 1))
+"$NVLM_BIN" table -m "$cells" --whole --max-tiles 1 -n 2 "$samples/table1.png" >/dev/null 2>"$tmp/err"
+[ $? != 2 ] || fail "table --whole --max-tiles 1: $(cat "$tmp/err")"
 
 # A hostile nvlm_cell_reader is refused at load with a message naming it.
 for bad in '"yes"' '{"prompt": "", "line_height": 5, "strip_height": 7}' \
