@@ -22,7 +22,10 @@ int nv_word_cache_get(const nv_word_cache *c, const char *word, size_t len,
         const nv_word_slot *s = &c->slots[i];
         if (s->hash == h && s->key_len == len &&
             !memcmp(c->keys + s->key_off, word, len)) {
-            *ids = c->ids + s->ids_off;
+            /* a word whose bytes are all outside the vocab cached no
+             * ids, and c->ids may still be NULL (NULL + 0 is undefined;
+             * found by tests/fuzz/fuzz_tokenizer_json) */
+            *ids = s->ids_n ? c->ids + s->ids_off : NULL;
             *n = s->ids_n;
             return 1;
         }

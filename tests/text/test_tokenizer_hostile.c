@@ -422,8 +422,31 @@ static void test_long_word(void)
     fixture_close(&d);
 }
 
+/* A word none of whose bytes is in the vocab encodes to nothing, and is
+ * cached as such: the second "zz" came from the cache as NULL + 0
+ * (undefined; UBSan, found by tests/fuzz/fuzz_tokenizer_json). */
+static void test_cached_empty_word(void)
+{
+    fixture_dir d;
+    char path[512];
+    nv_error err = {{0}};
+    char *json = with_steps("null", MINI_PRETOK);
+    nv_tokenizer *tok = load_text(&d, json, path, sizeof path, &err);
+    free(json);
+    if (!CHECK(tok != NULL))
+        return;
+    int32_t *ids = NULL;
+    size_t n = 99;
+    CHECK(nv_tokenizer_encode(tok, "zz,zz,zz", 8, 0, &ids, &n, &err) == 0 &&
+          n == 0);
+    free(ids);
+    nv_tokenizer_free(tok);
+    fixture_close(&d);
+}
+
 int main(void)
 {
+    test_cached_empty_word();
     test_blank_merges(); /* first: it checks the peak RSS */
     test_many_added();
     test_long_word();
