@@ -53,7 +53,7 @@ mkdir -p "$corpus/findings"
 
 status=0
 total=0
-printf '%-16s %12s %10s  %s\n' target executions exec/s result
+printf '%-16s %12s %10s %6s  %s\n' target executions exec/s edges result
 for t in "${targets[@]}"; do
     bin="$build/tests/fuzz/fuzz_$t"
     if [ ! -x "$bin" ]; then
@@ -73,6 +73,8 @@ for t in "${targets[@]}"; do
         "$corpus/corpus/$t" "$seeds/$t" >"$log" 2>&1 || rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+    # edges: libFuzzer's last "cov:" figure, the code the corpus reaches
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
     execs=${execs:-0}
     total=$((total + execs))
     if [ $rc = 0 ]; then
@@ -81,7 +83,8 @@ for t in "${targets[@]}"; do
         result="FINDING (exit $rc): $log"
         status=1
     fi
-    printf '%-16s %12s %10s  %s\n' "$t" "$execs" "${rate:-?}" "$result"
+    printf '%-16s %12s %10s %6s  %s\n' "$t" "$execs" "${rate:-?}" \
+        "${cov:-?}" "$result"
     if [ $rc != 0 ]; then
         grep -m3 -E 'ERROR|runtime error|SUMMARY|Test unit written' "$log" \
             >&2 || tail -5 "$log" >&2
