@@ -27,34 +27,35 @@ installs() {
         grep -vx 'install' | sort
 }
 
-runtime="build-essential libcjson-dev libjpeg62-turbo-dev libopenblas-dev
-libpcre2-dev libpng-dev libstb-dev libutf8proc-dev meson ninja-build
-pkg-config"
+runtime="build-essential libcjson-dev libjpeg62-turbo-dev libmicrohttpd-dev
+libopenblas-dev libpcre2-dev libpng-dev libstb-dev libutf8proc-dev meson
+ninja-build pkg-config"
 checks=$((checks + 1))
 got=$(installs --runtime-deps)
 want=$(tr ' ' '\n' <<<"$runtime" | sort)
 [ "$got" = "$want" ] ||
     fail "--runtime-deps installs [$(echo $got)], want [$(echo $want)]"
 checks=$((checks + 1))
-if grep -E '^(python3|fonts|clang|libclang)' <<<"$got" >/dev/null; then
+if grep -E '^(python3|fonts|chromium|clang|libclang)' <<<"$got" >/dev/null; then
     fail "--runtime-deps installs a tool package: $(echo $got)"
 fi
 
 checks=$((checks + 1))
 got=$(installs --deps-only)
 for p in $runtime python3-torch python3-numpy python3-pil fonts-dejavu-core \
-         clang libclang-rt-dev; do
+         chromium clang libclang-rt-dev; do
     grep -qx "$p" <<<"$got" || fail "--deps-only does not install $p"
 done
 
-# Every pkg-config dependency of meson.build has its -dev package in the
-# runtime list (the names differ, so the map is written here).
+# Every pkg-config dependency of the meson.build files has its -dev package
+# in the runtime list (the names differ, so the map is written here).
 checks=$((checks + 1))
 declare -A dev=([openblas]=libopenblas-dev [libpng]=libpng-dev
     [libjpeg]=libjpeg62-turbo-dev [stb]=libstb-dev [libcjson]=libcjson-dev
-    [libpcre2-8]=libpcre2-dev [libutf8proc]=libutf8proc-dev)
-for d in $(sed -n "s/.*dependency('\([^']*\)').*/\1/p" \
-             "$NV_SOURCE_ROOT/meson.build"); do
+    [libpcre2-8]=libpcre2-dev [libutf8proc]=libutf8proc-dev
+    [libmicrohttpd]=libmicrohttpd-dev)
+for d in $(find "$NV_SOURCE_ROOT" -name meson.build -not -path '*/build*' \
+             -exec sed -n "s/.*[^_]dependency('\([^']*\)').*/\1/p" {} +); do
     [ "$d" = threads ] && continue
     p=${dev[$d]:-}
     [ -n "$p" ] || { fail "meson.build needs '$d': no package known"; continue; }
