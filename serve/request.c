@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/json.h"
 #include "core/strbuf.h"
 
 int serve_fail(serve_err *e, int status, const char *param, const char *fmt,
@@ -157,6 +158,16 @@ static cJSON *parse_object(const char *body, size_t len, serve_err *e)
     if (len == 0) {
         serve_fail(e, 400, NULL, "the request body is empty (a JSON object "
                    "is expected)");
+        return NULL;
+    }
+    /* cJSON's tree of "[0,0,...]" is ~40x the body: the budget of
+     * core/json.h, before parsing */
+    size_t est = nv_json_tree_estimate(body, len);
+    if (est > len * NV_JSON_TREE_RATIO + NV_JSON_TREE_SLACK) {
+        serve_fail(e, 400, NULL, "the JSON body of %zu bytes would take "
+                   "~%zu MiB parsed, above the limit of %dx its size + "
+                   "%zu MiB (too many small values)", len, est >> 20,
+                   NV_JSON_TREE_RATIO, NV_JSON_TREE_SLACK >> 20);
         return NULL;
     }
     const char *end = NULL;

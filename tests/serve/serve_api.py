@@ -153,6 +153,11 @@ try:
     is_error(chat(b"{not json"), 400, "malformed JSON")
     is_error(chat(b""), 400, "empty body")
     is_error(chat(b"[1, 2]"), 400, "not an object")
+    # 290 KB of "[0,0,...]" (within --max-body) would parse to ~11 MB
+    r = chat(b"[" + b"0," * 145000 + b"0]")
+    if is_error(r, 400, "JSON over the memory budget"):
+        t.check("above the limit of 12x its size" in r[2]["error"]["message"],
+                "memory budget message: %s" % r[2]["error"]["message"])
     is_error(chat({"messages": 5}), 400, "messages not an array")
     is_error(chat({"messages": []}), 400, "no messages")
     is_error(chat(chat_body(url, Q, max_tokens="ten")), 400, "max_tokens a string")
