@@ -35,7 +35,12 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# the targets' scratch files (a crash skips their own clean-up)
+shm=/tmp
+[ -w /dev/shm ] && shm=/dev/shm
+export NV_FUZZ_SCRATCH
+NV_FUZZ_SCRATCH=$(mktemp -d "$shm/nvlm_fuzz_run.XXXXXX")
+trap 'rm -rf "$work" "$NV_FUZZ_SCRATCH"' EXIT
 seeds=$work/seeds
 if [ ! -f "$build/build.ninja" ] &&
    ! CC=clang meson setup "$build" -Dfuzz=true >"$work/setup.log" 2>&1; then

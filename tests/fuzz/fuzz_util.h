@@ -16,8 +16,8 @@
 #error "meson passes NV_FUZZ_FIXTURES (tests/fixtures)"
 #endif
 
-/* The scratch directory (under /dev/shm when there is one), removed with
- * the files fuzz_path named at exit. */
+/* The scratch directory (under $NV_FUZZ_SCRATCH, else /dev/shm when there
+ * is one), removed with the files fuzz_path named at exit. */
 static char fuzz_dir[256];
 static char fuzz_names[8][64];
 static int fuzz_nnames;
@@ -35,7 +35,10 @@ static inline void fuzz_cleanup(void)
 static inline const char *fuzz_scratch(void)
 {
     if (!fuzz_dir[0]) {
-        const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+        /* tools/fuzz.sh names one it removes even after a crash */
+        const char *base = getenv("NV_FUZZ_SCRATCH");
+        if (!base || !*base)
+            base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
         snprintf(fuzz_dir, sizeof fuzz_dir, "%s/nvlm_fuzz_XXXXXX", base);
         if (!mkdtemp(fuzz_dir)) {
             perror("mkdtemp");
