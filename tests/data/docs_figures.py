@@ -23,11 +23,11 @@ def read(rel):
 
 cfg = json.load(open(os.path.join(root, "assets/models/nvlm-tables/config.json")))
 note = cfg.get("nvlm_model_card", {}).get("warning")
-m = re.search(r"cell accuracy (\d\.\d+), TEDS (\d\.\d+) with heads d and h, "
-              r"(\d\.\d+) / (\d\.\d+) with x", note or "")
+m = re.search(r"cell accuracy (\d\.\d+), TEDS (\d\.\d+) with heads? [dxh]"
+              r"(?: and [dxh])?, .*?(\d\.\d+) / (\d\.\d+) with x", note or "")
 if not m:
-    sys.exit("the runtime note has no 'cell accuracy A, TEDS B ... C / D "
-             "with x': %r" % note)
+    sys.exit("the runtime note has no 'cell accuracy A, TEDS B with head(s) ..., "
+             "C / D with x': %r" % note)
 cell, teds, xcell, xteds = m.groups()
 print("runtime note: d/h cell accuracy %s, TEDS %s; x %s / %s" % m.groups())
 

@@ -650,6 +650,31 @@ def widen_xattn(raw, w, head, layers):
     raw["nvlm_heads"][head]["xattn_layers"] = list(layers)
 
 
+def drop_closed_xattn(raw, w, head, eps):
+    """Removes the head's cross-attention blocks whose gates stayed closed (|tanh| of both
+    below eps: the block adds at most eps x its output to the residual), renumbering the
+    rest; the head keeps at least one block."""
+    layers = raw["nvlm_heads"][head].get("xattn_layers", [])
+    keep = []
+    for j, layer in enumerate(layers):
+        pre = "%s_xattn.%d." % (head, j)
+        gates = [abs(float(torch.tanh(w[pre + g].float()))) for g in ("attn_gate", "mlp_gate")]
+        if max(gates) >= eps:
+            keep.append(j)
+        else:
+            print("cells export: %s block before layer %d dropped (|tanh(gate)| %.4f, %.4f)"
+                  % (head, layer, *gates))
+    if not keep or len(keep) == len(layers):
+        return
+    blocks = {j: {k[len("%s_xattn.%d." % (head, j)):]: v for k, v in w.items()
+                  if k.startswith("%s_xattn.%d." % (head, j))} for j in keep}
+    for k in [k for k in w if k.startswith(head + "_xattn.")]:
+        del w[k]
+    for new, j in enumerate(keep):
+        w.update({"%s_xattn.%d.%s" % (head, new, n): v for n, v in blocks[j].items()})
+    raw["nvlm_heads"][head]["xattn_layers"] = [layers[j] for j in keep]
+
+
 def save_joint(args, raw, w, note, char_w=None):
     """The whole model directory (f16) in OUT/model: what export writes, ready to run and
     to continue from (--init OUT/model); the training-only character read-out beside it
@@ -784,6 +809,9 @@ def cmd_export(args):
                          % args.run)
     raw["nvlm_cell_reader"] = CELL_READER
     raw["nvlm_heads"] = {h: raw["nvlm_heads"][h] for h in HEADS if h in raw["nvlm_heads"]}
+    if args.drop_closed_gates:
+        for head in heads:
+            drop_closed_xattn(raw, tensors, head, args.drop_closed_gates)
     card = raw.setdefault("nvlm_model_card", {})
     card["trained"] = args.trained
     if args.warning:
@@ -894,6 +922,8 @@ def main(argv=None):
     e.add_argument("--out", required=True)
     e.add_argument("--trained", default="tools/train/cells.py (docs/training.md)")
     e.add_argument("--warning", default="")
+    e.add_argument("--drop-closed-gates", type=float, default=0, metavar="EPS",
+                   help="drop cross-attention blocks whose |tanh(gate)| stayed below EPS")
     args = ap.parse_args(argv)
     return {"data": cmd_data, "train": cmd_train, "check": cmd_check, "point": cmd_point,
             "export": cmd_export, "joint": cmd_joint}[args.cmd](args)
