@@ -6,9 +6,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli/table_cells.h"
 #include "fusion/table_format.h"
 #include "fusion/table_metrics.h"
+#include "text/utf8.h"
 
 static int collect(void *user, int32_t id, const char *bytes, size_t len)
 {
@@ -160,4 +163,24 @@ int table_run_image(nvlm_model *m, const char *name, const nv_image *img,
     if (opts->whole)
         return run_whole(m, name, img, opts, out, err, errlen);
     return run_cells(m, name, img, opts, out, err, errlen);
+}
+
+void table_result_json_grid(cJSON *o, const table_result *r)
+{
+    cJSON_AddNumberToObject(o, "rows", r->rows);
+    cJSON_AddNumberToObject(o, "cols", r->cols);
+    cJSON_AddNumberToObject(o, "cells_read", r->cells_read);
+    cJSON_AddNumberToObject(o, "cells_empty", r->cells_empty);
+    cJSON_AddNumberToObject(o, "cells_failed", r->cells_failed);
+    cJSON_AddNumberToObject(o, "cells_truncated", r->cells_truncated);
+}
+
+void table_result_json_raw(cJSON *o, const table_result *r)
+{
+    nv_error e = {{0}};
+    size_t len;
+    char *raw = nv_utf8_repair(r->raw ? r->raw : "", r->raw ? r->raw_len : 0,
+                               &len, &e);
+    cJSON_AddStringToObject(o, "raw", raw ? raw : "");
+    free(raw);
 }

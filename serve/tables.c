@@ -7,7 +7,6 @@
 
 #include "cli/table_run.h"
 #include "serve/server.h"
-#include "text/utf8.h"
 
 /* What `nvlm table` uses without -n. */
 #define TABLE_CELL_MAX_NEW 64
@@ -22,18 +21,9 @@ static cJSON *result_json(const serve_server *srv, int head,
     cJSON_AddStringToObject(o, "mode", q->whole ? "whole" : "cells");
     cJSON_AddStringToObject(o, "markdown", r->markdown);
     if (!q->whole) {
-        cJSON_AddNumberToObject(o, "rows", r->rows);
-        cJSON_AddNumberToObject(o, "cols", r->cols);
-        cJSON_AddNumberToObject(o, "cells_read", r->cells_read);
-        cJSON_AddNumberToObject(o, "cells_empty", r->cells_empty);
-        cJSON_AddNumberToObject(o, "cells_failed", r->cells_failed);
-        cJSON_AddNumberToObject(o, "cells_truncated", r->cells_truncated);
+        table_result_json_grid(o, r);
     } else {
-        nv_error e = {{0}};
-        size_t len;
-        char *raw = nv_utf8_repair(r->raw ? r->raw : "", r->raw_len, &len, &e);
-        cJSON_AddStringToObject(o, "raw", raw ? raw : "");
-        free(raw);
+        table_result_json_raw(o, r);
         cJSON_AddStringToObject(o, "stop_reason",
                                 r->stop_reason ? r->stop_reason : "");
     }
