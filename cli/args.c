@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/safetensors.h"
 
 static int match(const char *arg, const char *name, const char **inline_val)
 {
@@ -126,4 +127,16 @@ int nv_arg_fusions(const char *cmd, const char *value, char *out, size_t cap)
             return 0;
         p = end + 1;
     }
+}
+
+int nv_arg_dtype(const char *cmd, const char *value, const char **out)
+{
+    nv_weight_mode mode;
+    if (nv_weight_mode_parse(value, &mode)) {
+        fprintf(stderr, "nvlm %s: --dtype: unknown type '%s' (known: stored, "
+                "f32, bf16, f16)\n", cmd, value);
+        return -1;
+    }
+    *out = value;
+    return 0;
 }

@@ -32,6 +32,16 @@ int nv_arg_int(const char *cmd, const char *name, const char *text,
 int nv_arg_float(const char *cmd, const char *name, const char *text,
                  double min, double max, double *out);
 
+/* Checks a --dtype value (stored, f32, bf16, f16: how weight matrices are
+ * held; see nvlm_options.dtype) and stores it in *out; a message naming the
+ * command and -1 otherwise. */
+int nv_arg_dtype(const char *cmd, const char *value, const char **out);
+
+/* The --dtype line of every command's --help. */
+#define NV_ARG_DTYPE_HELP \
+    "  --dtype T           weight matrices as stored (f16/bf16 read in\n" \
+    "                      place; default) or converted: f32, bf16, f16\n"
+
 /* The known fusion heads, in the order commands list them. */
 #define NV_ARG_FUSION_HEADS "dxh"
 

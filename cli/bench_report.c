@@ -23,15 +23,19 @@ static double peak_mib(const bench_row *w)
 
 static const char *const fusion_names[3] = {"d", "x", "h"};
 
-/* Mean scores of one fusion's labelled rows; returns how many there are. */
+static const char *const weight_names[4] = {"stored", "f32", "bf16", "f16"};
+
+/* Mean scores of one fusion's labelled rows with one weight type; returns
+ * how many there are. */
 static int label_means(const bench_report *r, const char *fusion,
-                       nv_table_scores *mean)
+                       const char *weights, nv_table_scores *mean)
 {
     int n = 0;
     memset(mean, 0, sizeof *mean);
     for (int i = 0; i < r->n_rows; i++) {
         const bench_row *w = &r->rows[i];
-        if (!w->labeled || strcmp(w->fusion, fusion))
+        if (!w->labeled || strcmp(w->fusion, fusion) ||
+            strcmp(w->weights, weights))
             continue;
         n++;
         mean->exact_match += w->scores.exact_match;
@@ -69,21 +73,22 @@ void bench_write_markdown(const bench_report *r, FILE *out)
                 r->repeat, r->warmup,
                 r->to_end ? "answers to their end, at most " : "",
                 r->new_tokens, r->peak_rss_scope);
-    fprintf(out, "| fusion | image | max tiles | tiles | stream img tok | "
+    fprintf(out, "| fusion | weights | image | max tiles | tiles | stream img tok | "
             "xattn tok | prompt len | ViT ms | proj ms | prefill ms | TTFT ms "
             "| decode tok/s | self KV MiB | cross KV MiB | peak RSS MiB | "
             "vision GFLOP | prefill GFLOP | decode MFLOP/tok | ViT GFLOP/s | "
             "prefill GFLOP/s |\n");
-    fprintf(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
-            "--:|--:|--:|--:|--:|--:|\n");
+    fprintf(out, "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+            "--:|--:|--:|--:|--:|--:|--:|\n");
     int ran = !r->cost_only;
     for (int i = 0; i < r->n_rows; i++) {
         const bench_row *w = &r->rows[i];
         const nv_model_cost *c = &w->cost;
         char b[8][32];
-        fprintf(out, "| %s | %s | %d | %d | %d | %d | %d | %s | %s | %s | %s "
-                "| %s | %.3f | %.3f | %s | %.3f | %.3f | %.3f | %s | %s |\n",
-                w->fusion, w->image, w->max_tiles, c->tiles,
+        fprintf(out, "| %s | %s | %s | %d | %d | %d | %d | %d | %s | %s | %s "
+                "| %s | %s | %.3f | %.3f | %s | %.3f | %.3f | %.3f | %s | %s "
+                "|\n",
+                w->fusion, w->weights, w->image, w->max_tiles, c->tiles,
                 c->image_tokens_in_stream, c->xattn_tokens, c->prompt_tokens,
                 measured(b[0], 32, ran, "%.1f", w->ms_vit),
                 measured(b[1], 32, ran, "%.1f", w->ms_projector),
@@ -105,16 +110,17 @@ void bench_write_markdown(const bench_report *r, FILE *out)
         any |= r->rows[i].labeled;
     if (!any)
         return;
-    fprintf(out, "\n| fusion | images | exact match | cell accuracy | TEDS |\n"
-            "|---|--:|--:|--:|--:|\n");
-    for (int f = 0; f < 3; f++) {
-        nv_table_scores mean;
-        int n = label_means(r, fusion_names[f], &mean);
-        if (n)
-            fprintf(out, "| %s | %d | %.3f | %.3f | %.3f |\n",
-                    fusion_names[f], n, mean.exact_match, mean.cell_accuracy,
-                    mean.teds);
-    }
+    fprintf(out, "\n| fusion | weights | images | exact match | cell "
+            "accuracy | TEDS |\n|---|---|--:|--:|--:|--:|\n");
+    for (int d = 0; d < 4; d++)
+        for (int f = 0; f < 3; f++) {
+            nv_table_scores mean;
+            int n = label_means(r, fusion_names[f], weight_names[d], &mean);
+            if (n)
+                fprintf(out, "| %s | %s | %d | %.3f | %.3f | %.3f |\n",
+                        fusion_names[f], weight_names[d], n,
+                        mean.exact_match, mean.cell_accuracy, mean.teds);
+        }
 }
 
 static cJSON *row_json(const bench_row *w)
@@ -122,6 +128,7 @@ static cJSON *row_json(const bench_row *w)
     const nv_model_cost *c = &w->cost;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "fusion", w->fusion);
+    cJSON_AddStringToObject(o, "weights", w->weights);
     cJSON_AddStringToObject(o, "image", w->image);
     cJSON_AddNumberToObject(o, "max_tiles", w->max_tiles);
     cJSON_AddNumberToObject(o, "tiles", c->tiles);
@@ -182,13 +189,15 @@ int bench_write_json(const bench_report *r, const char *path, nv_error *err)
     for (int i = 0; rows && i < r->n_rows; i++)
         cJSON_AddItemToArray(rows, row_json(&r->rows[i]));
     cJSON *labels = cJSON_AddArrayToObject(root, "labels");
-    for (int f = 0; labels && f < 3; f++) {
+    for (int f = 0; labels && f < 3 * 4; f++) {
         nv_table_scores mean;
-        int n = label_means(r, fusion_names[f], &mean);
+        const char *fusion = fusion_names[f % 3], *weights = weight_names[f / 3];
+        int n = label_means(r, fusion, weights, &mean);
         if (!n)
             continue;
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "fusion", fusion_names[f]);
+        cJSON_AddStringToObject(o, "fusion", fusion);
+        cJSON_AddStringToObject(o, "weights", weights);
         cJSON_AddNumberToObject(o, "images", n);
         cJSON_AddNumberToObject(o, "exact_match", mean.exact_match);
         cJSON_AddNumberToObject(o, "cell_accuracy", mean.cell_accuracy);

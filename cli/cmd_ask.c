@@ -50,6 +50,7 @@ static void usage(FILE *out)
         "  --top-p P           nucleus sampling (1 = off)\n"
         "  --seed S            sampling seed (default 0)\n"
         "  -t, --threads N     threads (default: all cores)\n"
+        NV_ARG_DTYPE_HELP
         "  --max-tiles N       most image tiles, thumbnail not counted\n"
         "  --max-pixels N      refuse larger images (default 64000000)\n"
         "  -c, --ctx N         context length in tokens (default 4096)\n"
@@ -126,6 +127,10 @@ static int parse_args(int argc, char **argv, struct ask_args *a, int *done)
             if (m < 0 || nv_arg_int("ask", "--seed", v, 0, INT64_MAX, &n))
                 return 2;
             a->gen.seed = (uint64_t)n;
+        } else if ((m = nv_arg_value("ask", argc, argv, &i, "--dtype", NULL,
+                                     &v))) {
+            if (m < 0 || nv_arg_dtype("ask", v, &a->opt.dtype))
+                return 2;
         } else if ((m = nv_arg_value("ask", argc, argv, &i, "--threads",
                                      "-t", &v))) {
             if (m < 0 ||

@@ -22,6 +22,7 @@
 #include "cli/files.h"
 #include "cli/model_path.h"
 #include "core/json.h"
+#include "core/safetensors.h"
 #include "core/strbuf.h"
 #include "core/threads.h"
 #include "fusion/model.h"
@@ -40,6 +41,7 @@ struct bench_args {
     const char *labels;
     const char *json;
     const char *chart;
+    const char *dtypes; /* --dtype LIST, checked by check_lists */
     const char *prompt;
     int repeat, warmup, new_tokens, threads;
     int prompt_tokens; /* > 0: text-only prefill benchmark */
@@ -79,6 +81,9 @@ static void usage(FILE *out)
         "  --cost-only          no runs: token counts, FLOPs and KV bytes\n"
         "                       only (times are reported as 0; the chart\n"
         "                       plots GFLOP to the first token)\n"
+        "  --dtype LIST         weights as stored (f16 / bf16 read in place;\n"
+        "                       the default) or converted at load: stored,\n"
+        "                       f32, bf16, f16; a list runs each in turn\n"
         "  --json FILE          also write the results as JSON\n"
         "  --chart FILE         SVG chart: time to first token and KV bytes\n"
         "                       against tiles, one line per fusion\n"
@@ -118,6 +123,7 @@ static int parse_args(int argc, char **argv, struct bench_args *a, int *done)
         {"--labels", NULL, &a->labels, NULL, 0, 0},
         {"--json", NULL, &a->json, NULL, 0, 0},
         {"--chart", NULL, &a->chart, NULL, 0, 0},
+        {"--dtype", NULL, &a->dtypes, NULL, 0, 0},
         {"--prompt", "-p", &a->prompt, NULL, 0, 0},
         {"--repeat", NULL, NULL, &a->repeat, 1, 1000},
         {"--warmup", NULL, NULL, &a->warmup, 0, 1000},
@@ -203,10 +209,51 @@ static int parse_args(int argc, char **argv, struct bench_args *a, int *done)
 static int parse_int_list(const char *text, int *out, int *n_out,
                           nv_error *err);
 
+/* Splits --dtype into its names (each checked); *n = 1, "stored" without
+ * the option. */
+static int parse_dtypes(const char *text, char names[4][8], int *n,
+                        nv_error *err)
+{
+    *n = 0;
+    if (!text) {
+        snprintf(names[(*n)++], 8, "stored");
+        return 0;
+    }
+    const char *p = text;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char one[8] = "";
+        nv_weight_mode mode;
+        if (len == 0 || len >= sizeof one || *n == 4 ||
+            (memcpy(one, p, len), one[len] = '\0',
+             nv_weight_mode_parse(one, &mode)))
+            return nv_fail(err, "--dtype: '%s' is not a list of stored, f32, "
+                           "bf16, f16", text);
+        for (int i = 0; i < *n; i++)
+            if (!strcmp(names[i], one))
+                return nv_fail(err, "--dtype: '%s' names %s twice", text,
+                               one);
+        snprintf(names[(*n)++], 8, "%s", one);
+        if (!p[len])
+            return 0;
+        p += len + 1;
+    }
+}
+
 static int check_lists(const struct bench_args *a)
 {
     nv_error err = {{0}};
     int limits[BENCH_MAX_LIST], n = 0;
+    char dtypes[4][8];
+    if (parse_dtypes(a->dtypes, dtypes, &n, &err)) {
+        fprintf(stderr, "nvlm bench: %s\n", err.msg);
+        return -1;
+    }
+    if (n > 1 && a->chart) {
+        fprintf(stderr, "nvlm bench: --chart draws one weight type: give "
+                "--dtype one name\n");
+        return -1;
+    }
     if (a->max_tiles && parse_int_list(a->max_tiles, limits, &n, &err)) {
         fprintf(stderr, "nvlm bench: %s\n", err.msg);
         return -1;
@@ -433,12 +480,13 @@ static int measure_row(nvlm_session *s, const bench_plan *p,
 }
 
 static int bench_fusion(const bench_plan *p, const char *fusion,
-                        bench_report *rep, nv_error *err)
+                        const char *dtype, bench_report *rep, nv_error *err)
 {
     const struct bench_args *a = p->a;
     nvlm_options opt;
     nvlm_options_init(&opt);
     opt.fusion = fusion;
+    opt.dtype = dtype;
     opt.threads = a->threads;
     char msg[1024];
     nvlm_model *m = nvlm_load(p->model_dir, &opt, msg, sizeof msg);
@@ -470,13 +518,14 @@ static int bench_fusion(const bench_plan *p, const char *fusion,
             bench_row *row = &rep->rows[rep->n_rows];
             memset(row, 0, sizeof *row);
             snprintf(row->fusion, sizeof row->fusion, "%s", nvlm_fusion(m));
+            snprintf(row->weights, sizeof row->weights, "%.7s", dtype);
             snprintf(row->image, sizeof row->image, "%s", p->images[i].name);
             row->max_tiles = limit;
             rc = measure_row(s, p, &p->images[i], row, err);
             if (!rc) {
                 rep->n_rows++;
-                fprintf(stderr, "nvlm bench: %s %s max-tiles %d: %d tiles, "
-                        "TTFT %.1f ms\n", row->fusion, row->image, limit,
+                fprintf(stderr, "nvlm bench: %s %s %s max-tiles %d: %d tiles, "
+                        "TTFT %.1f ms\n", row->fusion, dtype, row->image, limit,
                         row->cost.tiles, row->ms_first_token);
             }
         }
@@ -524,10 +573,12 @@ static int run_bench(const struct bench_args *a, const char *model_dir,
                                                &p.n_images, err);
     if (!rc && a->max_tiles)
         rc = parse_int_list(a->max_tiles, p.max_tiles, &p.n_max_tiles, err);
-    char fusions[3][2];
-    int n_fusions = 0;
+    char fusions[3][2], dtypes[4][8];
+    int n_fusions = 0, n_dtypes = 0;
     if (!rc)
         rc = pick_fusions(&p, fusions, &n_fusions, err);
+    if (!rc)
+        rc = parse_dtypes(a->dtypes, dtypes, &n_dtypes, err);
     p.per_row_peak = reset_peak_rss() == 0;
     bench_report rep = {
         .model = model_name,
@@ -543,13 +594,15 @@ static int run_bench(const struct bench_args *a, const char *model_dir,
     };
     int limits = p.n_max_tiles ? p.n_max_tiles : 1;
     if (!rc) {
-        rep.rows = calloc((size_t)(n_fusions * p.n_images * limits) + 1,
+        rep.rows = calloc((size_t)(n_dtypes * n_fusions * p.n_images *
+                                   limits) + 1,
                           sizeof *rep.rows);
         if (!rep.rows)
             rc = nv_fail(err, "out of memory");
     }
-    for (int f = 0; f < n_fusions && !rc; f++)
-        rc = bench_fusion(&p, fusions[f], &rep, err);
+    for (int d = 0; d < n_dtypes && !rc; d++)
+        for (int f = 0; f < n_fusions && !rc; f++)
+            rc = bench_fusion(&p, fusions[f], dtypes[d], &rep, err);
     if (!rc)
         bench_write_markdown(&rep, stdout);
     if (!rc && a->json)

@@ -43,12 +43,14 @@ static void usage(FILE *out)
         "  -n, --n-predict N  most tokens per cell (default 64) or, with\n"
         "                     --whole, per table (default 1024)\n"
         "  -t, --threads N    threads (default: all cores)\n"
+        NV_ARG_DTYPE_HELP
         "  --json FILE        also write the scores as JSON\n"
         "  -h, --help         this text\n");
 }
 
 struct eval_args {
     const char *data, *model, *json;
+    const char *dtype; /* --dtype; NULL: as stored */
     char fusions[4]; /* --fusion, parsed ("dx"); "" = every head */
     int limit, threads, max_new, whole;
 };
@@ -93,6 +95,10 @@ static int parse_args(int argc, char **argv, struct eval_args *a, int *done)
             if (m < 0 || nv_arg_int("eval", "-n", v, 1, 1 << 20, &n))
                 return 2;
             a->max_new = (int)n;
+        } else if ((m = nv_arg_value("eval", argc, argv, &i, "--dtype", NULL,
+                                     &v))) {
+            if (m < 0 || nv_arg_dtype("eval", v, &a->dtype))
+                return 2;
         } else if ((m = nv_arg_value("eval", argc, argv, &i, "--threads",
                                      "-t", &v))) {
             if (m < 0 ||
@@ -122,6 +128,7 @@ static int eval_head(const char *dir, const char *head,
     nvlm_options_init(&opt);
     opt.fusion = head;
     opt.threads = a->threads;
+    opt.dtype = a->dtype;
     if (!a->whole)
         opt.max_context = TABLE_CELLS_CONTEXT;
     char err[1024];

@@ -184,6 +184,15 @@ static void print_model_text(const cJSON *d)
         printf("warning:      %s\n", card->valuestring);
     printf("paradigm:     %s\n",
            cJSON_GetObjectItem(d, "paradigm")->valuestring);
+    const cJSON *w = cJSON_GetObjectItem(d, "weights");
+    printf("weights:     ");
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(w, "file_mib"))
+        printf(" %s %.1f MiB,", it->string, it->valuedouble);
+    const char *isa = cJSON_GetObjectItem(w, "lowp_kernels")->valuestring;
+    printf(" matrices loaded as %s; f16/bf16 kernels: %s%s; f32: OpenBLAS "
+           "%s\n", cJSON_GetObjectItem(w, "loaded_as")->valuestring, isa,
+           strcmp(isa, "avx512") ? " (fallback: AVX-512F absent or capped)" : "",
+           cJSON_GetObjectItem(w, "blas_kernels")->valuestring);
     printf("fusion heads:");
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(d, "fusion_heads"))
         printf(" %s", it->valuestring);

@@ -66,6 +66,7 @@ static void usage(FILE *out)
         "  --max-tiles N      with --whole, most image tiles (default: the\n"
         "                     model's)\n"
         "  -t, --threads N    threads (default: all cores)\n"
+        NV_ARG_DTYPE_HELP
         "  -h, --help         this text\n"
         "\n"
         "With several images, each Markdown table follows a line\n"
@@ -161,6 +162,10 @@ static int parse_args(int argc, char **argv, struct table_args *a, int *done)
                                      NULL, &v))) {
             if (m < 0 || nv_arg_int("table", "--seed", v, 0, INT64_MAX,
                                     &a->seed))
+                return 2;
+        } else if ((m = nv_arg_value("table", argc, argv, &i, "--dtype", NULL,
+                                     &v))) {
+            if (m < 0 || nv_arg_dtype("table", v, &a->opt.dtype))
                 return 2;
         } else if ((m = nv_arg_value("table", argc, argv, &i, "--threads",
                                      "-t", &v))) {

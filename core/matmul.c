@@ -2,6 +2,10 @@
 #include "core/matmul.h"
 
 #include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/lowp.h"
 
 void nv_linear(float *y, const float *x, const float *w, const float *bias,
                int M, int K, int N)
@@ -36,4 +40,98 @@ void nv_gemm_nt(float *c, const float *a, const float *b, int M, int K, int N,
 {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, a,
                 lda, b, ldb, beta, c, ldc);
+}
+
+/* ---- weights in their stored precision ---------------------------------- */
+
+typedef struct lowp_job {
+    const float *x;
+    const nv_tensor *w;
+    const float *bias;
+    float *y;
+    int M, K, N;
+    int rows_per_task;
+    int failed; /* a panel buffer could not be allocated */
+} lowp_job;
+
+static void fill_bias(float *y, const float *bias, int M, int N, int n0,
+                      int n1)
+{
+    for (int m = 0; m < M; m++)
+        memcpy(y + (size_t)m * N + n0, bias + n0,
+               sizeof(float) * (size_t)(n1 - n0));
+}
+
+static void gemv_task(void *ctx, int index)
+{
+    lowp_job *j = ctx;
+    int n0 = index * j->rows_per_task;
+    int n1 = n0 + j->rows_per_task < j->N ? n0 + j->rows_per_task : j->N;
+    if (j->bias)
+        fill_bias(j->y, j->bias, j->M, j->N, n0, n1);
+    nv_lowp_gemv_rows(j->w->dtype, j->w->data, j->K, n0, n1, j->x, j->M,
+                      j->y, j->N, j->bias != NULL);
+}
+
+static void panel_task(void *ctx, int index)
+{
+    lowp_job *j = ctx;
+    int n0 = index * j->rows_per_task;
+    int n1 = n0 + j->rows_per_task < j->N ? n0 + j->rows_per_task : j->N;
+    size_t es = nv_dtype_size(j->w->dtype);
+    float *panel = malloc(sizeof(float) * (size_t)(n1 - n0) * (size_t)j->K);
+    if (!panel) {
+        j->failed = 1;
+        return;
+    }
+    nv_lowp_to_f32(j->w->dtype,
+                   (const unsigned char *)j->w->data + (size_t)n0 * j->K * es,
+                   panel, (size_t)(n1 - n0) * (size_t)j->K);
+    if (j->bias)
+        fill_bias(j->y, j->bias, j->M, j->N, n0, n1);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->M, n1 - n0, j->K,
+                1.0f, j->x, j->K, panel, j->K, j->bias ? 1.0f : 0.0f,
+                j->y + n0, j->N);
+    free(panel);
+}
+
+/* Rows of w per task: a few tasks per worker so uneven cores still even
+ * out; a multiple of 16 so every task's kernels run whole vectors of rows;
+ * panels of at most 8 MiB of f32. */
+static int task_rows(int N, int K, int workers, int panels)
+{
+    int tasks = workers > 1 ? 2 * workers : 1;
+    int rows = (N + tasks - 1) / tasks;
+    rows = (rows + 15) / 16 * 16;
+    if (panels) {
+        int cap = (int)((8u << 20) / (sizeof(float) * (size_t)K));
+        cap = cap < 16 ? 16 : cap / 16 * 16;
+        if (rows > cap)
+            rows = cap;
+    }
+    return rows < 1 ? 1 : rows;
+}
+
+int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
+                const float *bias, int M, int K, int N, nv_error *err)
+{
+    if (w->dtype == NV_F32) {
+        nv_linear(y, x, w->data, bias, M, K, N);
+        return 0;
+    }
+    int workers = pool ? nv_pool_size(pool) : 1;
+    int gemv = M < NV_LINEAR_GEMV_ROWS;
+    lowp_job job = {x, w, bias, y, M, K, N, task_rows(N, K, workers, !gemv),
+                    0};
+    int tasks = (N + job.rows_per_task - 1) / job.rows_per_task;
+    nv_task_fn fn = gemv ? gemv_task : panel_task;
+    if (pool && tasks > 1)
+        nv_pool_run(pool, tasks, fn, &job);
+    else
+        for (int i = 0; i < tasks; i++)
+            fn(&job, i);
+    if (job.failed)
+        return nv_fail(err, "linear: out of memory for a %d x %d weight "
+                       "panel", job.rows_per_task, K);
+    return 0;
 }

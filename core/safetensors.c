@@ -24,6 +24,7 @@
 
 #include "core/file.h"
 #include "core/json.h"
+#include "core/lowp.h"
 
 /* safetensors stores little-endian values; converting them with memcpy is
  * only right on a little-endian host. */
@@ -56,6 +57,7 @@ struct nv_safetensors {
     nv_st_entry *entries;
     size_t nentries;
     const nv_st_entry **by_name; /* entries sorted by name */
+    nv_weight_mode weight_mode; /* what nv_st_get_weight hands out */
 };
 
 /* Offsets of one entry inside its file's data area, kept while checking
@@ -709,13 +711,17 @@ static int64_t entry_numel(const nv_st_entry *e)
     return n;
 }
 
-int nv_st_get_f32(const nv_safetensors *st, const char *name, int ndim,
-                  const int64_t *expect_shape, nv_tensor *out, nv_error *err)
+/* The entry `name` when it exists, has a float dtype and the expected
+ * shape (ndim < 0: any shape); NULL with a message naming file and tensor
+ * otherwise. */
+static const nv_st_entry *float_entry(const nv_safetensors *st,
+                                      const char *name, int ndim,
+                                      const int64_t *expect_shape,
+                                      nv_error *err)
 {
-    memset(out, 0, sizeof *out);
     const nv_st_entry *e = find_or_fail(st, name, err);
     if (!e)
-        return -1;
+        return NULL;
     int same = ndim < 0 || ndim == e->ndim;
     for (int i = 0; same && ndim >= 0 && i < ndim; i++)
         same = expect_shape[i] == e->shape[i];
@@ -723,23 +729,33 @@ int nv_st_get_f32(const nv_safetensors *st, const char *name, int ndim,
         char want[256], got[256];
         format_shape(want, sizeof want, ndim, expect_shape);
         format_shape(got, sizeof got, e->ndim, e->shape);
-        return nv_fail(err, "%s: tensor '%s': shape %s, expected %s", e->file,
-                       name, got, want);
+        nv_fail(err, "%s: tensor '%s': shape %s, expected %s", e->file, name,
+                got, want);
+        return NULL;
     }
     if (e->dtype != NV_F32 && e->dtype != NV_F16 && e->dtype != NV_BF16 &&
-        e->dtype != NV_F64)
-        return nv_fail(err, "%s: tensor '%s': dtype %s is not a float type",
-                       e->file, name, nv_dtype_name(e->dtype));
-    if (e->dtype == NV_F32 && (uintptr_t)e->data % sizeof(float) == 0) {
-        /* Borrow the mapping: f32 weights cost no copy, and the pages are
-         * the file's, shared and dropped by the kernel under pressure. */
-        out->dtype = NV_F32;
-        out->ndim = e->ndim;
-        memcpy(out->shape, e->shape, sizeof(int64_t) * (size_t)e->ndim);
-        out->data = (void *)e->data;
-        out->owned = 0;
-        return 0;
+        e->dtype != NV_F64) {
+        nv_fail(err, "%s: tensor '%s': dtype %s is not a float type",
+                e->file, name, nv_dtype_name(e->dtype));
+        return NULL;
     }
+    return e;
+}
+
+/* Borrows the mapping: the weights cost no copy, and the pages are the
+ * file's, shared and dropped by the kernel under pressure. */
+static void borrow(const nv_st_entry *e, nv_tensor *out)
+{
+    out->dtype = e->dtype;
+    out->ndim = e->ndim;
+    memcpy(out->shape, e->shape, sizeof(int64_t) * (size_t)e->ndim);
+    out->data = (void *)e->data;
+    out->owned = 0;
+}
+
+static int convert_f32(const nv_st_entry *e, const char *name,
+                       nv_tensor *out, nv_error *err)
+{
     if (nv_tensor_alloc_f32(out, e->ndim, e->shape, err) != 0)
         return nv_fail_prefix(err, "%s: tensor '%s': ", e->file, name);
 
@@ -751,18 +767,8 @@ int nv_st_get_f32(const nv_safetensors *st, const char *name, int ndim,
         memcpy(dst, src, e->nbytes); /* src may be unaligned */
         break;
     case NV_F16:
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            dst[i] = nv_f16_to_f32(h);
-        }
-        break;
     case NV_BF16:
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t b;
-            memcpy(&b, src + 2 * i, 2);
-            dst[i] = nv_bf16_to_f32(b);
-        }
+        nv_lowp_to_f32(e->dtype, src, dst, (size_t)n);
         break;
     default: /* NV_F64 */
         for (int64_t i = 0; i < n; i++) {
@@ -773,6 +779,117 @@ int nv_st_get_f32(const nv_safetensors *st, const char *name, int ndim,
         break;
     }
     return 0;
+}
+
+int nv_st_get_f32(const nv_safetensors *st, const char *name, int ndim,
+                  const int64_t *expect_shape, nv_tensor *out, nv_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const nv_st_entry *e = float_entry(st, name, ndim, expect_shape, err);
+    if (!e)
+        return -1;
+    if (e->dtype == NV_F32 && (uintptr_t)e->data % sizeof(float) == 0) {
+        borrow(e, out);
+        return 0;
+    }
+    return convert_f32(e, name, out, err);
+}
+
+void nv_st_set_weight_mode(nv_safetensors *st, nv_weight_mode mode)
+{
+    st->weight_mode = mode;
+}
+
+nv_weight_mode nv_st_weight_mode(const nv_safetensors *st)
+{
+    return st->weight_mode;
+}
+
+int nv_weight_mode_parse(const char *name, nv_weight_mode *out)
+{
+    static const char *const names[] = {"stored", "f32", "bf16", "f16"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(name, names[i])) {
+            *out = (nv_weight_mode)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *nv_weight_mode_name(nv_weight_mode mode)
+{
+    static const char *const names[] = {"stored", "f32", "bf16", "f16"};
+    return (unsigned)mode < 4 ? names[mode] : "?";
+}
+
+/* An owned copy of a float entry rounded to f16 / bf16 (round to nearest
+ * even, as PyTorch's .to()). */
+static int convert_lowp(const nv_st_entry *e, const char *name, nv_dtype to,
+                        nv_tensor *out, nv_error *err)
+{
+    nv_tensor wide = {0};
+    if (convert_f32(e, name, &wide, err))
+        return -1;
+    int64_t n = nv_tensor_numel(&wide);
+    uint16_t *half = malloc(n ? (size_t)n * 2 : 1);
+    if (!half) {
+        nv_tensor_free(&wide);
+        return nv_fail(err, "%s: tensor '%s': out of memory", e->file, name);
+    }
+    const float *src = wide.data;
+    for (int64_t i = 0; i < n; i++)
+        half[i] = to == NV_F16 ? nv_f32_to_f16(src[i]) : nv_f32_to_bf16(src[i]);
+    nv_tensor_free(&wide);
+    out->dtype = to;
+    out->ndim = e->ndim;
+    memcpy(out->shape, e->shape, sizeof(int64_t) * (size_t)e->ndim);
+    out->data = half;
+    out->owned = 1;
+    return 0;
+}
+
+int nv_st_get_weight(const nv_safetensors *st, const char *name, int ndim,
+                     const int64_t *expect_shape, nv_tensor *out,
+                     nv_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const nv_st_entry *e = float_entry(st, name, ndim, expect_shape, err);
+    if (!e)
+        return -1;
+    nv_dtype want = e->dtype;
+    switch (st->weight_mode) {
+    case NV_WEIGHTS_F32:
+        want = NV_F32;
+        break;
+    case NV_WEIGHTS_BF16:
+        want = NV_BF16;
+        break;
+    case NV_WEIGHTS_F16:
+        want = NV_F16;
+        break;
+    default: /* stored: F64 is no weight format anyone ships */
+        if (want == NV_F64)
+            want = NV_F32;
+        break;
+    }
+    if (e->dtype == want && (uintptr_t)e->data % nv_dtype_size(want) == 0) {
+        borrow(e, out);
+        return 0;
+    }
+    if (want == NV_F32)
+        return convert_f32(e, name, out, err);
+    if (e->dtype == want) { /* unaligned: an owned copy in place */
+        void *copy = malloc(e->nbytes ? e->nbytes : 1);
+        if (!copy)
+            return nv_fail(err, "%s: tensor '%s': out of memory", e->file,
+                           name);
+        memcpy(copy, e->data, e->nbytes);
+        borrow(e, out);
+        out->data = copy;
+        out->owned = 1;
+        return 0;
+    }
+    return convert_lowp(e, name, want, out, err);
 }
 
 int nv_st_get_i64(const nv_safetensors *st, const char *name, nv_tensor *out,

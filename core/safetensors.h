@@ -59,6 +59,33 @@ size_t nv_st_data_bytes(const nv_safetensors *st);
 int nv_st_get_f32(const nv_safetensors *st, const char *name, int ndim,
                   const int64_t *expect_shape, nv_tensor *out, nv_error *err);
 
+/* What nv_st_get_weight hands out. */
+typedef enum nv_weight_mode {
+    NV_WEIGHTS_STORED, /* the file's dtype, borrowed (the default) */
+    NV_WEIGHTS_F32,    /* converted to f32, as before issue 15 (to compare) */
+    NV_WEIGHTS_BF16,   /* rounded to bf16 where the file has another type */
+    NV_WEIGHTS_F16,    /* rounded to f16 likewise */
+} nv_weight_mode;
+
+/* "stored", "f32", "bf16", "f16"; parse returns -1 on another name. */
+int nv_weight_mode_parse(const char *name, nv_weight_mode *out);
+const char *nv_weight_mode_name(nv_weight_mode mode);
+
+/* Loads a weight (a matrix the kernels of core/matmul.h read, or an
+ * embedding table). In the default mode F32, F16 and BF16 tensors on their
+ * natural alignment are borrowed from the mapping with their dtype (no
+ * copy); F64 or unaligned data become an owned copy. Another mode gives
+ * every weight that dtype, borrowed where the file already has it and an
+ * owned converted copy elsewhere. Shape and dtype checks and messages as
+ * nv_st_get_f32. */
+int nv_st_get_weight(const nv_safetensors *st, const char *name, int ndim,
+                     const int64_t *expect_shape, nv_tensor *out,
+                     nv_error *err);
+
+/* Set before the weights are loaded (`--dtype`). */
+void nv_st_set_weight_mode(nv_safetensors *st, nv_weight_mode mode);
+nv_weight_mode nv_st_weight_mode(const nv_safetensors *st);
+
 /* Loads an integer tensor (I64/I32/I16/I8/U8/BOOL) as owned int64 values
  * (out->dtype = NV_I64). Used by tests reading golden inputs. */
 int nv_st_get_i64(const nv_safetensors *st, const char *name, nv_tensor *out,

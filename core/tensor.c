@@ -49,6 +49,13 @@ int64_t nv_tensor_numel(const nv_tensor *t)
     return n;
 }
 
+size_t nv_tensor_nbytes(const nv_tensor *t)
+{
+    if (!t->data)
+        return 0;
+    return (size_t)nv_tensor_numel(t) * nv_dtype_size(t->dtype);
+}
+
 int nv_tensor_alloc_f32(nv_tensor *t, int ndim, const int64_t *shape,
                         nv_error *err)
 {

@@ -1,8 +1,9 @@
 /* tensor.h - the tensor type shared by every part of nvlm.
  *
- * Computation is f32. A tensor remembers the dtype its data is stored in so
- * that low-precision weights (bf16/f16) can later be kept as they are; today
- * model weights are converted to f32 when loaded (nv_st_get_f32).
+ * Computation is f32. A tensor remembers the dtype its data is stored in:
+ * weight matrices in f16 / bf16 stay as the file stores them
+ * (nv_st_get_weight) and the kernels of core/matmul.h and core/lowp.h read
+ * them so; everything else is f32.
  *
  * Ownership: a tensor either owns its data (`owned` = 1, freed by
  * nv_tensor_free) or borrows it (a view into a mapped file or another
@@ -49,6 +50,9 @@ int nv_dtype_parse(const char *name, nv_dtype *out);
 /* Product of the shape; 0 when any dimension is 0. */
 int64_t nv_tensor_numel(const nv_tensor *t);
 
+/* Bytes of the data in its dtype; 0 for an empty tensor (data NULL). */
+size_t nv_tensor_nbytes(const nv_tensor *t);
+
 /* Allocates an owned, zero-filled f32 tensor of the given shape. Returns -1
  * (with a message) on overflow or when memory runs out. */
 int nv_tensor_alloc_f32(nv_tensor *t, int ndim, const int64_t *shape,
@@ -63,7 +67,7 @@ static inline float *nv_tensor_f32(const nv_tensor *t)
     return t->dtype == NV_F32 ? (float *)t->data : NULL;
 }
 
-/* Scalar conversions used when converting weights at load. */
+/* Scalar conversions (nv_lowp_to_f32 converts whole rows). */
 float nv_f16_to_f32(uint16_t h);
 float nv_bf16_to_f32(uint16_t b);
 uint16_t nv_f32_to_bf16(float f); /* round to nearest even */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/lowp.h"
+#include "core/safetensors.h"
 #include "fusion/family_hub.h"
 #include "fusion/model.h"
 #include "fusion/model_cost.h"
@@ -121,6 +123,32 @@ static int describe_image(nvlm_model *m, const char *path,
     return rc;
 }
 
+/* What the weights are stored as (MiB per dtype in the file), what the
+ * weight matrices were loaded as (--dtype), and which kernels read them. */
+static cJSON *weights_info(const nvlm_model *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *file = cJSON_AddObjectToObject(o, "file_mib");
+    const nv_dtype types[] = {NV_F32, NV_BF16, NV_F16, NV_F64, NV_I64,
+                              NV_I32, NV_I16,  NV_I8,  NV_U8,  NV_BOOL};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        size_t bytes = 0;
+        for (size_t i = 0; i < nv_st_count(m->st); i++) {
+            const nv_st_entry *e = nv_st_at(m->st, i);
+            if (e->dtype == types[t])
+                bytes += e->nbytes;
+        }
+        if (bytes)
+            cJSON_AddNumberToObject(file, nv_dtype_name(types[t]),
+                                    (double)bytes / (1 << 20));
+    }
+    cJSON_AddStringToObject(o, "loaded_as",
+                            nv_weight_mode_name(nv_st_weight_mode(m->st)));
+    cJSON_AddStringToObject(o, "lowp_kernels", nv_isa_name(nv_lowp_isa()));
+    cJSON_AddStringToObject(o, "blas_kernels", nvlm_blas_kernels());
+    return o;
+}
+
 char *nvlm_describe_json(nvlm_model *m, const char *image_path,
                          const char *question, char *errbuf, size_t errlen)
 {
@@ -144,6 +172,7 @@ char *nvlm_describe_json(nvlm_model *m, const char *image_path,
     cJSON_AddStringToObject(root, "paradigm", paradigm);
     if (nvlm_model_warning(m))
         cJSON_AddStringToObject(root, "warning", nvlm_model_warning(m));
+    cJSON_AddItemToObject(root, "weights", weights_info(m));
     cJSON *heads = cJSON_AddArrayToObject(root, "fusion_heads");
     for (int f = 0; f < 3; f++)
         if (m->heads_present[f])

@@ -340,8 +340,15 @@ static int common_setup(nvlm_model *m, const nvlm_options *opt,
     m->max_pixels = opt && opt->max_pixels > 0 ? opt->max_pixels
                                                : NV_IMAGE_DEFAULT_MAX_PIXELS;
     m->max_context = opt && opt->max_context > 0 ? opt->max_context : 4096;
+    nv_weight_mode mode = NV_WEIGHTS_STORED;
+    if (opt && opt->dtype && nv_weight_mode_parse(opt->dtype, &mode))
+        return nv_fail(err, "unknown weight dtype '%s' (known: stored, f32, "
+                       "bf16, f16)", opt->dtype);
     m->st = nv_st_open(m->dir, err);
-    return m->st ? 0 : -1;
+    if (!m->st)
+        return -1;
+    nv_st_set_weight_mode(m->st, mode);
+    return 0;
 }
 
 /* The checkpoint's tokenizer; a text-only checkpoint that ships none (the

@@ -49,6 +49,8 @@ static int load(const nv_safetensors *st, const char *prefix,
     char name[256];
     snprintf(name, sizeof name, "%s%s", prefix, suffix);
     const int64_t shape[2] = {rows, cols};
+    if (ndim == 2) /* matrices in their stored precision (core/lowp.h) */
+        return nv_st_get_weight(st, name, 2, shape, out, err);
     return nv_st_get_f32(st, name, ndim, ndim == 1 ? &rows : shape, out, err);
 }
 
@@ -139,12 +141,14 @@ int nv_projector_forward(const nv_projector *p, nv_pool *pool,
     nv_layer_norm_rows_pooled(pool, normed, in, rows, p->in_dim,
                               nv_tensor_f32(&p->ln_w), nv_tensor_f32(&p->ln_b),
                               NV_PROJECTOR_LN_EPS);
-    nv_linear(mid, normed, nv_tensor_f32(&p->w1), nv_tensor_f32(&p->b1), rows,
-              p->in_dim, p->mid_dim);
-    nv_gelu_erf_pooled(pool, mid, (size_t)rows * p->mid_dim);
-    nv_linear(out, mid, nv_tensor_f32(&p->w2), nv_tensor_f32(&p->b2), rows,
-              p->mid_dim, p->out_dim);
+    int rc = nv_linear_w(pool, mid, normed, &p->w1, nv_tensor_f32(&p->b1),
+                         rows, p->in_dim, p->mid_dim, err);
+    if (rc == 0) {
+        nv_gelu_erf_pooled(pool, mid, (size_t)rows * p->mid_dim);
+        rc = nv_linear_w(pool, out, mid, &p->w2, nv_tensor_f32(&p->b2), rows,
+                         p->mid_dim, p->out_dim, err);
+    }
     free(normed);
     free(mid);
-    return 0;
+    return rc;
 }

@@ -71,7 +71,8 @@ const nv_xattn_names *nv_xattn_mllama_names(void)
     return &mllama_names;
 }
 
-/* Loads prefix+suffix as f32; ndim -1 accepts any shape. */
+/* Loads prefix+suffix; ndim -1 accepts any shape. Vectors (ndim 1) as
+ * f32, matrices in their stored precision (core/lowp.h). */
 static int load_tensor(const nv_safetensors *st, const char *prefix,
                        const char *suffix, int ndim, const int64_t *shape,
                        nv_tensor *out, nv_error *err)
@@ -81,7 +82,9 @@ static int load_tensor(const nv_safetensors *st, const char *prefix,
     if (n < 0 || (size_t)n >= sizeof name)
         return nv_fail(err, "xattn: tensor name '%s%s' too long", prefix,
                        suffix);
-    return nv_st_get_f32(st, name, ndim, shape, out, err);
+    if (ndim == 1)
+        return nv_st_get_f32(st, name, ndim, shape, out, err);
+    return nv_st_get_weight(st, name, ndim, shape, out, err);
 }
 
 static void free_weights(nv_xattn *x)
@@ -281,10 +284,14 @@ int nv_xattn_set_image(nv_xattn *x, const float *kv_src, int n_keys,
         free(k_rows);
         return -1;
     }
-    nv_linear(k_rows, kv_src, nv_tensor_f32(&x->k_proj), NULL, n_keys,
-              x->dims.hidden, (int)kv_width);
-    nv_linear(v_rows, kv_src, nv_tensor_f32(&x->v_proj), NULL, n_keys,
-              x->dims.hidden, (int)kv_width);
+    if (nv_linear_w(NULL, k_rows, kv_src, &x->k_proj, NULL, n_keys,
+                    x->dims.hidden, (int)kv_width, err) ||
+        nv_linear_w(NULL, v_rows, kv_src, &x->v_proj, NULL, n_keys,
+                    x->dims.hidden, (int)kv_width, err)) {
+        free(k_rows);
+        free(v_rows);
+        return -1;
+    }
     const float *k_norm_w = nv_tensor_f32(&x->k_norm);
     for (int j = 0; j < n_keys; j++) {
         for (int g = 0; g < G; g++) {
@@ -467,7 +474,9 @@ int nv_xattn_forward_mlp_masked(const nv_xattn *x, nv_pool *pool,
     for (int t = 0; t < T; t++)
         rms_norm(s->normed + (size_t)t * H, hidden + (size_t)t * H, in_w, H,
                  x->dims.rms_eps);
-    nv_linear(s->q, s->normed, nv_tensor_f32(&x->q_proj), NULL, T, H, q_width);
+    if (nv_linear_w(pool, s->q, s->normed, &x->q_proj, NULL, T, H, q_width,
+                    err))
+        return -1;
     const float *q_norm_w = nv_tensor_f32(&x->q_norm);
     for (size_t r = 0; r < (size_t)T * NH; r++) {
         float *q = s->q + r * D;
@@ -478,8 +487,9 @@ int nv_xattn_forward_mlp_masked(const nv_xattn *x, nv_pool *pool,
         nv_pool_run(pool, n_workers, attn_task, &job);
     else
         attn_task(&job, 0);
-    nv_linear(s->out, s->attn, nv_tensor_f32(&x->o_proj), NULL, T, q_width,
-              H);
+    if (nv_linear_w(pool, s->out, s->attn, &x->o_proj, NULL, T, q_width, H,
+                    err))
+        return -1;
     for (int t = 0; t < T; t++) {
         if (!row_sees_keys(rows, t))
             continue;
@@ -494,13 +504,16 @@ int nv_xattn_forward_mlp_masked(const nv_xattn *x, nv_pool *pool,
     for (int t = 0; t < T; t++)
         rms_norm(s->normed + (size_t)t * H, hidden + (size_t)t * H, post_w, H,
                  x->dims.rms_eps);
-    nv_linear(s->gate, s->normed, nv_tensor_f32(&x->gate_proj), NULL, T, H, I);
-    nv_linear(s->up, s->normed, nv_tensor_f32(&x->up_proj), NULL, T, H, I);
+    if (nv_linear_w(pool, s->gate, s->normed, &x->gate_proj, NULL, T, H, I,
+                    err) ||
+        nv_linear_w(pool, s->up, s->normed, &x->up_proj, NULL, T, H, I, err))
+        return -1;
     for (size_t i = 0; i < (size_t)T * I; i++) {
         const float g = s->gate[i];
         s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
     }
-    nv_linear(s->out, s->gate, nv_tensor_f32(&x->down_proj), NULL, T, I, H);
+    if (nv_linear_w(pool, s->out, s->gate, &x->down_proj, NULL, T, I, H, err))
+        return -1;
     for (int t = 0; t < T; t++) {
         if (!row_sees_keys(rows, t) || (mlp_off && mlp_off[t]))
             continue;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/lowp.h"
 #include "core/matmul.h"
 #include "text/rope.h"
 
@@ -36,7 +37,11 @@ static int load_weight(const nv_safetensors *st, const char *prefix,
     char full[512];
     weight_name(st, prefix, override, name, full, sizeof full);
     int64_t shape[2] = {d0, d1};
-    return nv_st_get_f32(st, full, d1 > 0 ? 2 : 1, shape, out, err);
+    /* Matrices stay in their stored precision (core/lowp.h); vectors
+     * (norms, biases) are small and read as f32. */
+    if (d1 > 0)
+        return nv_st_get_weight(st, full, 2, shape, out, err);
+    return nv_st_get_f32(st, full, 1, shape, out, err);
 }
 
 /* Loads a bias if the file has it; absent leaves `out` empty. */
@@ -230,10 +235,9 @@ void nv_decoder_free(nv_decoder *dec)
 
 size_t nv_decoder_weight_bytes(const nv_decoder *dec)
 {
-    size_t n = (size_t)nv_tensor_numel(&dec->embed) +
-               (size_t)nv_tensor_numel(&dec->final_norm);
-    if (dec->lm_head.data)
-        n += (size_t)nv_tensor_numel(&dec->lm_head);
+    size_t n = nv_tensor_nbytes(&dec->embed) +
+               nv_tensor_nbytes(&dec->final_norm) +
+               nv_tensor_nbytes(&dec->lm_head);
     for (int l = 0; l < dec->cfg.n_layers; l++) {
         const nv_decoder_layer *L = &dec->layers[l];
         const nv_tensor *all[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv,
@@ -242,10 +246,9 @@ size_t nv_decoder_weight_bytes(const nv_decoder *dec)
                                   &L->w_down, &L->b_gate, &L->b_up,
                                   &L->b_down};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-            if (all[i]->data)
-                n += (size_t)nv_tensor_numel(all[i]);
+            n += nv_tensor_nbytes(all[i]);
     }
-    return n * sizeof(float);
+    return n;
 }
 
 /* ---- scratch ---------------------------------------------------------- */
@@ -315,14 +318,15 @@ int nv_decoder_embed(const nv_decoder *dec, const int32_t *ids, int T,
 {
     int H = dec->cfg.hidden_size;
     int rows = nv_llm_config_input_vocab(&dec->cfg);
-    const float *table = nv_tensor_f32(&dec->embed);
+    const unsigned char *table = dec->embed.data;
+    size_t row_bytes = (size_t)H * nv_dtype_size(dec->embed.dtype);
     for (int t = 0; t < T; t++) {
         if (ids[t] < 0 || ids[t] >= rows)
             return nv_fail(err, "decoder: token id %d at position %d is "
                            "outside the vocabulary of %d", (int)ids[t], t,
                            rows);
-        memcpy(out + (size_t)t * H, table + (size_t)ids[t] * H,
-               (size_t)H * sizeof(float));
+        nv_lowp_to_f32(dec->embed.dtype, table + (size_t)ids[t] * row_bytes,
+                       out + (size_t)t * H, (size_t)H);
     }
     return 0;
 }
@@ -459,8 +463,8 @@ static void silu_mul(float *gate, const float *up, size_t n)
     }
 }
 
-static void layer_forward(nv_decoder *dec, nv_kv_cache *kv, int l, int T,
-                          int pos0)
+static int layer_forward(nv_decoder *dec, nv_kv_cache *kv, int l, int T,
+                         int pos0, nv_error *err)
 {
     const nv_llm_config *c = &dec->cfg;
     const nv_decoder_layer *L = &dec->layers[l];
@@ -468,32 +472,41 @@ static void layer_forward(nv_decoder *dec, nv_kv_cache *kv, int l, int T,
     int H = c->hidden_size, I = c->intermediate_size, hd = c->head_dim;
     int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
     float eps = (float)c->rms_norm_eps;
+    nv_pool *pool = dec->pool;
 
     rms_norm(s->h, s->x, nv_tensor_f32(&L->attn_norm), T, H, eps);
-    nv_linear(s->q, s->h, nv_tensor_f32(&L->wq), bias_of(&L->bq), T, H, qd);
-    nv_linear(s->k, s->h, nv_tensor_f32(&L->wk), bias_of(&L->bk), T, H, kvd);
-    nv_linear(s->v, s->h, nv_tensor_f32(&L->wv), bias_of(&L->bv), T, H, kvd);
+    if (nv_linear_w(pool, s->q, s->h, &L->wq, bias_of(&L->bq), T, H, qd,
+                    err) ||
+        nv_linear_w(pool, s->k, s->h, &L->wk, bias_of(&L->bk), T, H, kvd,
+                    err) ||
+        nv_linear_w(pool, s->v, s->h, &L->wv, bias_of(&L->bv), T, H, kvd,
+                    err))
+        return -1;
     nv_rope_apply(s->q, T, c->n_heads, hd, qd, s->rope_cos, s->rope_sin);
     nv_rope_apply(s->k, T, c->n_kv_heads, hd, kvd, s->rope_cos, s->rope_sin);
     store_kv(dec, kv, l, T, pos0);
     run_attention(dec, kv, l, T, pos0);
     /* o_proj output goes to h (free again), then joins the residual. */
-    nv_linear(s->h, s->attn, nv_tensor_f32(&L->wo), bias_of(&L->bo), T, qd,
-              H);
+    if (nv_linear_w(pool, s->h, s->attn, &L->wo, bias_of(&L->bo), T, qd, H,
+                    err))
+        return -1;
     size_t n = (size_t)T * H;
     for (size_t i = 0; i < n; i++)
         s->x[i] += s->h[i];
 
     rms_norm(s->h, s->x, nv_tensor_f32(&L->mlp_norm), T, H, eps);
-    nv_linear(s->gate, s->h, nv_tensor_f32(&L->w_gate), bias_of(&L->b_gate),
-              T, H, I);
-    nv_linear(s->up, s->h, nv_tensor_f32(&L->w_up), bias_of(&L->b_up), T, H,
-              I);
+    if (nv_linear_w(pool, s->gate, s->h, &L->w_gate, bias_of(&L->b_gate), T,
+                    H, I, err) ||
+        nv_linear_w(pool, s->up, s->h, &L->w_up, bias_of(&L->b_up), T, H, I,
+                    err))
+        return -1;
     silu_mul(s->gate, s->up, (size_t)T * I);
-    nv_linear(s->h, s->gate, nv_tensor_f32(&L->w_down), bias_of(&L->b_down),
-              T, I, H);
+    if (nv_linear_w(pool, s->h, s->gate, &L->w_down, bias_of(&L->b_down), T,
+                    I, H, err))
+        return -1;
     for (size_t i = 0; i < n; i++)
         s->x[i] += s->h[i];
+    return 0;
 }
 
 /* ---- forward ---------------------------------------------------------- */
@@ -541,8 +554,9 @@ int nv_decoder_forward(nv_decoder *dec, nv_kv_cache *kv,
                    plane * sizeof(float));
         if (run->hook && run->hook(run->hook_ctx, l, s->x, T, pos0, err))
             return nv_fail_prefix(err, "decoder layer %d hook: ", l);
-        if (!nv_llm_config_skips(c, l))
-            layer_forward(dec, kv, l, T, pos0);
+        if (!nv_llm_config_skips(c, l) &&
+            layer_forward(dec, kv, l, T, pos0, err))
+            return nv_fail_prefix(err, "decoder layer %d: ", l);
     }
     if (run->hook && run->hook(run->hook_ctx, c->n_layers, s->x, T, pos0, err))
         return nv_fail_prefix(err, "decoder final hook: ");
@@ -554,13 +568,13 @@ int nv_decoder_forward(nv_decoder *dec, nv_kv_cache *kv,
         memcpy(run->hidden_states + (size_t)c->n_layers * plane, s->h,
                plane * sizeof(float));
     if (run->logits) {
-        const float *head = dec->lm_head.data ? nv_tensor_f32(&dec->lm_head)
-                                              : nv_tensor_f32(&dec->embed);
-        if (run->last_only)
-            nv_linear(run->logits, s->h + (size_t)(T - 1) * H, head, NULL, 1,
-                      H, V);
-        else
-            nv_linear(run->logits, s->h, head, NULL, T, H, V);
+        const nv_tensor *head = dec->lm_head.data ? &dec->lm_head
+                                                  : &dec->embed;
+        int rows = run->last_only ? 1 : T;
+        const float *from = s->h + (size_t)(T - rows) * H;
+        if (nv_linear_w(dec->pool, run->logits, from, head, NULL, rows, H, V,
+                        err))
+            return -1;
     }
     return 0;
 }

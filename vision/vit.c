@@ -25,13 +25,6 @@ static int get1(const nv_safetensors *st, const char *name, int64_t len,
     return get(st, name, 1, &len, out, err);
 }
 
-static int get2(const nv_safetensors *st, const char *name, int64_t rows,
-                int64_t cols, nv_tensor *out, nv_error *err)
-{
-    const int64_t shape[2] = {rows, cols};
-    return get(st, name, 2, shape, out, err);
-}
-
 /* The one inconsistency worth its own message: the config and the qkv
  * weight disagree on whether this is NVLM-D's encoder with dummy heads. */
 static int check_qkv_shape(const nv_safetensors *st, const nv_vit_config *c,
@@ -78,12 +71,15 @@ static int lget1(const nv_safetensors *st, int index, const char *suffix,
     return get1(st, name, len, out, err);
 }
 
+/* A layer's matrix, in its stored precision (core/lowp.h). */
 static int lget2(const nv_safetensors *st, int index, const char *suffix,
                  int64_t rows, int64_t cols, nv_tensor *out, nv_error *err)
 {
     char name[160];
-    snprintf(name, sizeof name, "encoder.layers.%d.%s", index, suffix);
-    return get2(st, name, rows, cols, out, err);
+    snprintf(name, sizeof name, PREFIX "encoder.layers.%d.%s", index,
+             suffix);
+    const int64_t shape[2] = {rows, cols};
+    return nv_st_get_weight(st, name, 2, shape, out, err);
 }
 
 static int load_layer(const nv_safetensors *st, const nv_vit_config *c,

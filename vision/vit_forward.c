@@ -86,16 +86,17 @@ static void norm_rows(const nv_vit_config *c, nv_pool *pool, float *y,
 
 /* ---- layers ------------------------------------------------------------- */
 
-static void run_layer(const nv_vit_config *c, const nv_vit_layer *L,
-                      nv_pool *pool, scratch *s, int n)
+static int run_layer(const nv_vit_config *c, const nv_vit_layer *L,
+                     nv_pool *pool, scratch *s, int n, nv_error *err)
 {
     int M = n * (1 + c->grid * c->grid);
     int C = c->hidden, I = c->intermediate;
     int W = nv_vit_config_attn_width(c);
 
     norm_rows(c, pool, s->normed, s->x, M, &L->norm1_w, &L->norm1_b);
-    nv_linear(s->qkv, s->normed, nv_tensor_f32(&L->qkv_w),
-              nv_tensor_f32(&L->qkv_b), M, C, 3 * W);
+    if (nv_linear_w(pool, s->qkv, s->normed, &L->qkv_w,
+                    nv_tensor_f32(&L->qkv_b), M, C, 3 * W, err))
+        return -1;
     if (c->qk_norm) {
         int real = c->heads * c->head_dim;
         nv_rms_norm_rows_pooled(pool, s->qkv, s->qkv, M, 3 * W, W, real,
@@ -107,17 +108,21 @@ static void run_layer(const nv_vit_config *c, const nv_vit_layer *L,
     nv_self_attention_fused(pool, s->workers, s->qkv, s->attn, s->scores, n,
                             1 + c->grid * c->grid, c->heads + c->dummy_heads,
                             c->head_dim, 1.0f / sqrtf((float)c->head_dim));
-    nv_linear(s->delta, s->attn, nv_tensor_f32(&L->proj_w),
-              nv_tensor_f32(&L->proj_b), M, W, C);
+    if (nv_linear_w(pool, s->delta, s->attn, &L->proj_w,
+                    nv_tensor_f32(&L->proj_b), M, W, C, err))
+        return -1;
     nv_add_scaled_rows(s->x, s->delta, nv_tensor_f32(&L->ls1), M, C);
 
     norm_rows(c, pool, s->normed, s->x, M, &L->norm2_w, &L->norm2_b);
-    nv_linear(s->mlp, s->normed, nv_tensor_f32(&L->fc1_w),
-              nv_tensor_f32(&L->fc1_b), M, C, I);
+    if (nv_linear_w(pool, s->mlp, s->normed, &L->fc1_w,
+                    nv_tensor_f32(&L->fc1_b), M, C, I, err))
+        return -1;
     nv_gelu_erf_pooled(pool, s->mlp, (size_t)M * I);
-    nv_linear(s->delta, s->mlp, nv_tensor_f32(&L->fc2_w),
-              nv_tensor_f32(&L->fc2_b), M, I, C);
+    if (nv_linear_w(pool, s->delta, s->mlp, &L->fc2_w,
+                    nv_tensor_f32(&L->fc2_b), M, I, C, err))
+        return -1;
     nv_add_scaled_rows(s->x, s->delta, nv_tensor_f32(&L->ls2), M, C);
+    return 0;
 }
 
 /* Conv2d(3, C, P, stride P) as im2col + one product over all tiles' patches,
@@ -166,7 +171,10 @@ int nv_vit_forward(const nv_vit *vit, nv_pool *pool, const float *pixels,
     if (capture)
         capture(capture_ctx, 0, s.x, n, T, c->hidden);
     for (int i = 0; i < n_layers; i++) {
-        run_layer(c, &vit->layers[i], pool, &s, n);
+        if (run_layer(c, &vit->layers[i], pool, &s, n, err)) {
+            scratch_free(&s);
+            return nv_fail_prefix(err, "vit layer %d: ", i);
+        }
         if (capture)
             capture(capture_ctx, i + 1, s.x, n, T, c->hidden);
     }

@@ -1,7 +1,9 @@
 /* vit_weights.h - the InternViT weights as vit.c loads them and
  * vit_forward.c uses them. Private to vision/vit*.c.
  *
- * Every tensor is owned f32. Optional tensors (norm biases for RMSNorm, the
+ * The layers' four matrices (qkv, proj, fc1, fc2) are in the file's
+ * precision, borrowed from the mapping (nv_st_get_weight); every other
+ * tensor is f32. Optional tensors (norm biases for RMSNorm, the
  * qkv bias when it is not applied, q/k norm weights without qk-norm) are
  * left empty (data == NULL).
  */

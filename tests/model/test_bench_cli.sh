@@ -17,7 +17,7 @@ fx="$NV_FIXTURE_DIR/tiny_nvlm"
     --repeat 2 --warmup 1 -n 3 -t 1 -p "Describe the tiles." \
     --json "$tmp/b.json" --chart "$tmp/b.svg" >"$tmp/out.md" 2>"$tmp/err" \
     || { cat "$tmp/err"; fail "bench on the fixture"; }
-grep -q '^| fusion | image |' "$tmp/out.md" || fail "no Markdown table"
+grep -q '^| fusion | weights | image |' "$tmp/out.md" || fail "no Markdown table"
 [ "$(grep -c '^| [dxh] | ' "$tmp/out.md")" = 9 ] || fail "want 9 table rows"
 "$py" - "$tmp/b.json" "$fx/cases.json" <<'PY' || fail "JSON content"
 import json, sys

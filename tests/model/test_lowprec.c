@@ -1,11 +1,12 @@
-/* test_lowprec.c - bf16 and f16 checkpoints load (converted to f32 at
- * load) and still compute the same model: the reference fixture's weights
+/* test_lowprec.c - bf16 and f16 checkpoints load (read in place, see
+ * core/lowp.h) and still compute the same model: the reference fixture's weights
  * are rewritten as BF16 and as F16 into a temporary model directory, and
  * the D/X/H logits of the 3x2 + thumbnail case are compared with the f32
  * goldens. The tolerance is set by the rounding of the weights: bf16 keeps
  * 8 significant bits (relative error 2^-9), f16 11 (2^-12); the measured
  * errors are printed. Greedy ids are not compared: a rounding change may
- * flip a near tie. */
+ * flip a near tie. The f32 fixture is also loaded with --dtype bf16, f16
+ * and f32 (weights rounded at load) against the same bounds. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +84,7 @@ static int copy_file(const char *from, const char *to)
 }
 
 static void check_head(const char *dir, const char *fx, const char *head,
-                       const char *label, double rel_tol)
+                       const char *label, const char *dtype, double rel_tol)
 {
     char path[2048], err[1024];
     nv_error e = {{0}};
@@ -94,6 +95,7 @@ static void check_head(const char *dir, const char *fx, const char *head,
     nvlm_options_init(&opt);
     opt.fusion = head;
     opt.threads = 1;
+    opt.dtype = dtype;
     nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
     if (!CHECK(g && m)) {
         fprintf(stderr, "%s: %s %s\n", label, e.msg, err);
@@ -155,7 +157,8 @@ int main(void)
         }
         const char *heads[] = {"d", "x", "h"};
         for (int h = 0; h < 3; h++)
-            check_head(dir, fx, heads[h], kinds[k].label, kinds[k].rel_tol);
+            check_head(dir, fx, heads[h], kinds[k].label, NULL,
+                       kinds[k].rel_tol);
         const char *files[] = {"model.safetensors", "config.json",
                                "tokenizer.json"};
         for (int c = 0; c < 3; c++) {
@@ -165,5 +168,27 @@ int main(void)
         rmdir(dir);
     }
     nv_st_close(st);
+    /* The f32 fixture rounded at load (--dtype): the same bounds as the
+     * files written in those types; f32 itself (the stored default for
+     * this fixture, asked for by name) to the goldens' own 1e-5. */
+    const char *heads[] = {"d", "x", "h"};
+    const struct {
+        const char *dtype, *label;
+        double rel_tol;
+    } at_load[] = {{"bf16", "--dtype bf16", 2e-2},
+                   {"f16", "--dtype f16", 2e-3},
+                   {"f32", "--dtype f32", 1e-5}};
+    for (int k = 0; k < 3; k++)
+        for (int h = 0; h < 3; h++)
+            check_head(src, fx, heads[h], at_load[k].label, at_load[k].dtype,
+                       at_load[k].rel_tol);
+    /* An unknown name is refused at load, naming it. */
+    nvlm_options opt;
+    nvlm_options_init(&opt);
+    opt.dtype = "q3";
+    char err[1024] = "";
+    nvlm_model *m = nvlm_load(src, &opt, err, sizeof err);
+    CHECK(m == NULL && strstr(err, "'q3'") != NULL);
+    nvlm_free(m);
     return check_summary("lowprec");
 }

@@ -1,0 +1,317 @@
+/* lowp.c - widening f16 / bf16 kernels with run-time ISA choice; see lowp.h.
+ *
+ * bf16 is the top half of an f32, so widening is a zero-extension and a
+ * 16-bit shift; f16 widens with the F16C / AVX-512F conversion (exact, like
+ * nv_f16_to_f32). Each ISA level is a function compiled for that level with
+ * GCC's target attribute and called only after __builtin_cpu_supports says
+ * the CPU has it, so the rest of the build stays baseline x86-64.
+ *
+ * The decode kernel (M == 1) runs four weight rows against the one
+ * activation row: four independent accumulator chains hide the FMA latency
+ * and each activation vector is loaded once per four rows. With M > 1 one
+ * weight row is widened once per chunk and used for up to four activation
+ * rows.
+ */
+#include "core/lowp.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NV_LOWP_X86 1
+#include <immintrin.h>
+#endif
+
+/* ---- ISA choice ---------------------------------------------------------- */
+
+static nv_isa detect_isa(void)
+{
+#ifdef NV_LOWP_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return NV_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c"))
+        return NV_ISA_AVX2;
+#endif
+    return NV_ISA_C;
+}
+
+nv_isa nv_lowp_isa(void)
+{
+    nv_isa isa = detect_isa();
+    const char *cap = getenv("NV_LOWP_ISA");
+    if (cap && strcmp(cap, "c") == 0)
+        return NV_ISA_C;
+    if (cap && strcmp(cap, "avx2") == 0 && isa > NV_ISA_AVX2)
+        return NV_ISA_AVX2;
+    return isa;
+}
+
+const char *nv_isa_name(nv_isa isa)
+{
+    switch (isa) {
+    case NV_ISA_AVX512:
+        return "avx512";
+    case NV_ISA_AVX2:
+        return "avx2";
+    default:
+        return "c";
+    }
+}
+
+/* ---- plain C ------------------------------------------------------------- */
+
+static float widen1(nv_dtype dt, const unsigned char *p)
+{
+    uint16_t h;
+    switch (dt) {
+    case NV_F16:
+        memcpy(&h, p, 2);
+        return nv_f16_to_f32(h);
+    case NV_BF16:
+        memcpy(&h, p, 2);
+        return nv_bf16_to_f32(h);
+    default: {
+        float f;
+        memcpy(&f, p, 4);
+        return f;
+    }
+    }
+}
+
+/* dot of elements [k0, K) of a weight row with x, in plain C. */
+static float dot_tail(nv_dtype dt, const unsigned char *row, const float *x,
+                      int k0, int K)
+{
+    size_t es = nv_dtype_size(dt);
+    float s = 0.0f;
+    for (int k = k0; k < K; k++)
+        s += widen1(dt, row + (size_t)k * es) * x[k];
+    return s;
+}
+
+static void gemv_c(nv_dtype dt, const unsigned char *w, int K, int n0, int n1,
+                   const float *x, int M, float *y, int ldy, int acc)
+{
+    size_t row_bytes = (size_t)K * nv_dtype_size(dt);
+    for (int n = n0; n < n1; n++)
+        for (int m = 0; m < M; m++) {
+            float s = dot_tail(dt, w + (size_t)n * row_bytes,
+                               x + (size_t)m * K, 0, K);
+            float *out = y + (size_t)m * ldy + n;
+            *out = acc ? *out + s : s;
+        }
+}
+
+#ifdef NV_LOWP_X86
+
+/* ---- AVX-512F ------------------------------------------------------------ */
+
+#define T512 __attribute__((target("avx512f")))
+
+T512 static inline __m512 widen16(nv_dtype dt, const unsigned char *p)
+{
+    __m256i h = _mm256_loadu_si256((const __m256i *)p);
+    if (dt == NV_F16)
+        return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h),
+                                                 16));
+}
+
+T512 static void gemv1_avx512(nv_dtype dt, const unsigned char *w, int K,
+                              int n0, int n1, const float *x, float *y,
+                              int acc)
+{
+    size_t rb = (size_t)K * 2;
+    int kv = K & ~15;
+    int n = n0;
+    for (; n + 4 <= n1; n += 4) {
+        const unsigned char *r0 = w + (size_t)n * rb, *r1 = r0 + rb,
+                            *r2 = r1 + rb, *r3 = r2 + rb;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+        __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+        for (int k = 0; k < kv; k += 16) {
+            __m512 xv = _mm512_loadu_ps(x + k);
+            a0 = _mm512_fmadd_ps(widen16(dt, r0 + 2 * k), xv, a0);
+            a1 = _mm512_fmadd_ps(widen16(dt, r1 + 2 * k), xv, a1);
+            a2 = _mm512_fmadd_ps(widen16(dt, r2 + 2 * k), xv, a2);
+            a3 = _mm512_fmadd_ps(widen16(dt, r3 + 2 * k), xv, a3);
+        }
+        float s[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1),
+                      _mm512_reduce_add_ps(a2), _mm512_reduce_add_ps(a3)};
+        const unsigned char *rows[4] = {r0, r1, r2, r3};
+        for (int i = 0; i < 4; i++) {
+            s[i] += dot_tail(dt, rows[i], x, kv, K);
+            y[n + i] = acc ? y[n + i] + s[i] : s[i];
+        }
+    }
+    for (; n < n1; n++) {
+        const unsigned char *r = w + (size_t)n * rb;
+        __m512 a = _mm512_setzero_ps();
+        for (int k = 0; k < kv; k += 16)
+            a = _mm512_fmadd_ps(widen16(dt, r + 2 * k),
+                                _mm512_loadu_ps(x + k), a);
+        float s = _mm512_reduce_add_ps(a) + dot_tail(dt, r, x, kv, K);
+        y[n] = acc ? y[n] + s : s;
+    }
+}
+
+/* One weight row against activation rows m0 .. m0+mm (mm <= 4); missing
+ * rows repeat row m0 and their sums are dropped. */
+T512 static void gemv4_avx512(nv_dtype dt, const unsigned char *w, int K,
+                              int n0, int n1, const float *x, int M,
+                              float *y, int ldy, int acc)
+{
+    size_t rb = (size_t)K * 2;
+    int kv = K & ~15;
+    for (int m0 = 0; m0 < M; m0 += 4) {
+        int mm = M - m0 < 4 ? M - m0 : 4;
+        const float *xr[4];
+        for (int i = 0; i < 4; i++)
+            xr[i] = x + (size_t)(m0 + (i < mm ? i : 0)) * K;
+        for (int n = n0; n < n1; n++) {
+            const unsigned char *r = w + (size_t)n * rb;
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+            __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+            for (int k = 0; k < kv; k += 16) {
+                __m512 wv = widen16(dt, r + 2 * k);
+                a0 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xr[0] + k), a0);
+                a1 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xr[1] + k), a1);
+                a2 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xr[2] + k), a2);
+                a3 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xr[3] + k), a3);
+            }
+            float s[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1),
+                          _mm512_reduce_add_ps(a2), _mm512_reduce_add_ps(a3)};
+            for (int i = 0; i < mm; i++) {
+                s[i] += dot_tail(dt, r, xr[i], kv, K);
+                float *out = y + (size_t)(m0 + i) * ldy + n;
+                *out = acc ? *out + s[i] : s[i];
+            }
+        }
+    }
+}
+
+T512 static void to_f32_avx512(nv_dtype dt, const unsigned char *src,
+                               float *dst, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, widen16(dt, src + 2 * i));
+    for (; i < n; i++)
+        dst[i] = widen1(dt, src + 2 * i);
+}
+
+/* ---- AVX2 + FMA + F16C --------------------------------------------------- */
+
+#define T256 __attribute__((target("avx2,fma,f16c")))
+
+T256 static inline __m256 widen8(nv_dtype dt, const unsigned char *p)
+{
+    __m128i h = _mm_loadu_si128((const __m128i *)p);
+    if (dt == NV_F16)
+        return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h),
+                                                 16));
+}
+
+T256 static inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v),
+                          _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+T256 static void gemv_avx2(nv_dtype dt, const unsigned char *w, int K, int n0,
+                           int n1, const float *x, int M, float *y, int ldy,
+                           int acc)
+{
+    size_t rb = (size_t)K * 2;
+    int kv = K & ~7;
+    for (int m = 0; m < M; m++) {
+        const float *xm = x + (size_t)m * K;
+        for (int n = n0; n < n1; n++) {
+            const unsigned char *r = w + (size_t)n * rb;
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+            int k = 0;
+            for (; k + 16 <= kv; k += 16) {
+                a0 = _mm256_fmadd_ps(widen8(dt, r + 2 * k),
+                                     _mm256_loadu_ps(xm + k), a0);
+                a1 = _mm256_fmadd_ps(widen8(dt, r + 2 * k + 16),
+                                     _mm256_loadu_ps(xm + k + 8), a1);
+            }
+            for (; k < kv; k += 8)
+                a0 = _mm256_fmadd_ps(widen8(dt, r + 2 * k),
+                                     _mm256_loadu_ps(xm + k), a0);
+            float s = hsum8(_mm256_add_ps(a0, a1)) +
+                      dot_tail(dt, r, xm, kv, K);
+            float *out = y + (size_t)m * ldy + n;
+            *out = acc ? *out + s : s;
+        }
+    }
+}
+
+T256 static void to_f32_avx2(nv_dtype dt, const unsigned char *src,
+                             float *dst, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, widen8(dt, src + 2 * i));
+    for (; i < n; i++)
+        dst[i] = widen1(dt, src + 2 * i);
+}
+
+#endif /* NV_LOWP_X86 */
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+void nv_lowp_to_f32(nv_dtype dt, const void *src, float *dst, size_t n)
+{
+    const unsigned char *s = src;
+    if (dt == NV_F32) {
+        memcpy(dst, s, n * sizeof(float));
+        return;
+    }
+#ifdef NV_LOWP_X86
+    switch (nv_lowp_isa()) {
+    case NV_ISA_AVX512:
+        to_f32_avx512(dt, s, dst, n);
+        return;
+    case NV_ISA_AVX2:
+        to_f32_avx2(dt, s, dst, n);
+        return;
+    default:
+        break;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        dst[i] = widen1(dt, s + 2 * i);
+}
+
+void nv_lowp_gemv_rows(nv_dtype dt, const void *w, int K, int n0, int n1,
+                       const float *x, int M, float *y, int ldy,
+                       int accumulate)
+{
+    const unsigned char *wb = w;
+#ifdef NV_LOWP_X86
+    if (dt == NV_F16 || dt == NV_BF16) {
+        switch (nv_lowp_isa()) {
+        case NV_ISA_AVX512:
+            if (M == 1)
+                gemv1_avx512(dt, wb, K, n0, n1, x, y, accumulate);
+            else
+                gemv4_avx512(dt, wb, K, n0, n1, x, M, y, ldy, accumulate);
+            return;
+        case NV_ISA_AVX2:
+            gemv_avx2(dt, wb, K, n0, n1, x, M, y, ldy, accumulate);
+            return;
+        default:
+            break;
+        }
+    }
+#endif
+    gemv_c(dt, wb, K, n0, n1, x, M, y, ldy, accumulate);
+}

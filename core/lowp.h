@@ -1,0 +1,46 @@
+/* lowp.h - f16 and bf16 weights read as they are stored.
+ *
+ * Model weights in f16 or bf16 stay in the mapped file (issue 15): the
+ * kernels here widen them to f32 in registers as they stream past, so a
+ * weight byte is read once and never copied. Products are accumulated in
+ * f32 against f32 activations, so the result equals the f32 product of the
+ * widened weights up to summation order (no activation is rounded).
+ *
+ * Which instructions run is chosen at run time from CPUID, so one binary
+ * runs on any x86-64: AVX-512F (vcvtph2ps / a 16-bit shift for bf16, 16
+ * lanes), AVX2 + FMA + F16C (8 lanes), or plain C elsewhere.
+ * NV_LOWP_ISA=avx2|c in the environment caps the choice (tests use it to
+ * check every path on one machine).
+ */
+#ifndef NV_LOWP_H
+#define NV_LOWP_H
+
+#include <stddef.h>
+
+#include "core/tensor.h"
+
+typedef enum nv_isa {
+    NV_ISA_C,
+    NV_ISA_AVX2,
+    NV_ISA_AVX512,
+} nv_isa;
+
+/* The instruction set the kernels use on this CPU (after NV_LOWP_ISA). */
+nv_isa nv_lowp_isa(void);
+/* "avx512", "avx2" or "c". */
+const char *nv_isa_name(nv_isa isa);
+
+/* dst[i] = src[i] widened to f32, for n elements of dtype dt (F32, F16 or
+ * BF16; src may be unaligned). */
+void nv_lowp_to_f32(nv_dtype dt, const void *src, float *dst, size_t n);
+
+/* For the weight rows [n0, n1) of w (dtype dt, rows of K elements, row
+ * stride K) and the M activation rows x[m * K ...]:
+ *     y[m * ldy + n] = dot(w row n, x row m)   (+= when accumulate)
+ * This is the decode-time GEMV (M small): each weight row is read once
+ * from memory for all M rows of x. */
+void nv_lowp_gemv_rows(nv_dtype dt, const void *w, int K, int n0, int n1,
+                       const float *x, int M, float *y, int ldy,
+                       int accumulate);
+
+#endif

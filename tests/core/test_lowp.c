@@ -1,0 +1,233 @@
+/* test_lowp.c - weights in their stored precision (issue 15, item 1):
+ *   - nv_linear_w on F16 and BF16 weights, through the decode GEMV (M < 8)
+ *     and the panel path (M >= 8), with and without bias, on no pool and on
+ *     a pool of 3 threads, for every instruction set this CPU has (AVX-512,
+ *     AVX2, plain C: NV_LOWP_ISA caps the choice), against a double loop
+ *     over the same widened weights. Each element must satisfy
+ *         |got - ref| <= 1e-5 * (sum_k |w_k x_k| + |bias|)
+ *     (f32 accumulation, as test_matmul.c); the outputs start as NaN so
+ *     that an element not written fails. Odd K and N cover every tail.
+ *   - nv_lowp_to_f32 equals the scalar nv_f16_to_f32 / nv_bf16_to_f32 bit
+ *     for bit on every 16-bit pattern, on every instruction set.
+ *   - nv_st_get_weight borrows F16 / BF16 with their dtype, copies
+ *     unaligned data, and converts between f32 / f16 / bf16 as the weight
+ *     mode asks (exact values chosen so that every conversion is exact).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/lowp.h"
+#include "core/matmul.h"
+#include "core/safetensors.h"
+#include "tests/check.h"
+
+#define REL_TOL 1e-5
+
+static float next_value(uint64_t *state)
+{
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(*state >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
+}
+
+static uint16_t to_bits(nv_dtype dt, float f)
+{
+    return dt == NV_F16 ? nv_f32_to_f16(f) : nv_f32_to_bf16(f);
+}
+
+static float from_bits(nv_dtype dt, uint16_t h)
+{
+    return dt == NV_F16 ? nv_f16_to_f32(h) : nv_bf16_to_f32(h);
+}
+
+static double worst_rel;
+
+static void check_linear(nv_pool *pool, nv_dtype dt, int M, int K, int N,
+                         int with_bias, const char *isa)
+{
+    uint64_t state = 777u + (uint64_t)(M * 100000 + K * 100 + N);
+    float *x = malloc(sizeof(float) * (size_t)M * K);
+    uint16_t *w = malloc(sizeof(uint16_t) * (size_t)N * K);
+    float *b = malloc(sizeof(float) * (size_t)N);
+    float *y = malloc(sizeof(float) * (size_t)M * N);
+    if (!CHECK(x && w && b && y))
+        goto done;
+    for (long i = 0; i < (long)M * K; i++)
+        x[i] = next_value(&state);
+    for (long i = 0; i < (long)N * K; i++)
+        w[i] = to_bits(dt, next_value(&state));
+    for (int i = 0; i < N; i++)
+        b[i] = next_value(&state);
+    for (long i = 0; i < (long)M * N; i++)
+        y[i] = NAN;
+    nv_tensor wt = {dt, 2, {N, K}, w, 0};
+    nv_error err = {{0}};
+    if (!CHECK(nv_linear_w(pool, y, x, &wt, with_bias ? b : NULL, M, K, N,
+                           &err) == 0))
+        goto done;
+    int bad = 0;
+    for (int m = 0; m < M && !bad; m++)
+        for (int n = 0; n < N && !bad; n++) {
+            double ref = with_bias ? b[n] : 0, scale = with_bias ? fabs(b[n])
+                                                                 : 0;
+            for (int k = 0; k < K; k++) {
+                double t = (double)from_bits(dt, w[(size_t)n * K + k]) *
+                           x[(size_t)m * K + k];
+                ref += t;
+                scale += fabs(t);
+            }
+            double rel = fabs(y[(size_t)m * N + n] - ref) /
+                         (scale > 0 ? scale : 1);
+            if (!(rel <= REL_TOL)) {
+                fprintf(stderr, "%s %s M=%d K=%d N=%d bias=%d pool=%d: "
+                        "y[%d,%d] = %g, want %g\n", isa, nv_dtype_name(dt),
+                        M, K, N, with_bias, pool != NULL, m, n,
+                        y[(size_t)m * N + n], ref);
+                bad = 1;
+            } else if (rel > worst_rel) {
+                worst_rel = rel;
+            }
+        }
+    CHECK(!bad);
+done:
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+}
+
+static void check_widen(nv_dtype dt, const char *isa)
+{
+    static uint16_t bits[65536];
+    static float got[65536];
+    for (int i = 0; i < 65536; i++)
+        bits[i] = (uint16_t)i;
+    /* From offset 1 too: the weights of a row need not be 32-byte aligned. */
+    for (int off = 0; off < 2; off++) {
+        size_t n = 65536 - (size_t)off;
+        nv_lowp_to_f32(dt, bits + off, got, n);
+        int bad = 0;
+        for (size_t i = 0; i < n && !bad; i++) {
+            float want = from_bits(dt, bits[i + off]);
+            if (memcmp(&want, &got[i], sizeof want) != 0 &&
+                !(isnan(want) && isnan(got[i]))) {
+                fprintf(stderr, "%s %s: 0x%04x widens to %g, want %g\n", isa,
+                        nv_dtype_name(dt), bits[i + off], got[i], want);
+                bad = 1;
+            }
+        }
+        CHECK(!bad);
+    }
+}
+
+/* A safetensors file with one [2, 3] tensor "w" of dtype dt, its data
+ * starting `pad` bytes into the data area (pad 1: unaligned). */
+static int write_file(const char *path, nv_dtype dt, int pad)
+{
+    char header[256];
+    int hn = snprintf(header, sizeof header,
+                      "{\"pad\":{\"dtype\":\"U8\",\"shape\":[%d],"
+                      "\"data_offsets\":[0,%d]},"
+                      "\"w\":{\"dtype\":\"%s\",\"shape\":[2,3],"
+                      "\"data_offsets\":[%d,%d]}}",
+                      pad, pad, nv_dtype_name(dt), pad, pad + 12);
+    while (hn % 8)
+        header[hn++] = ' ';
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    uint64_t len = (uint64_t)hn;
+    unsigned char data[16] = {0};
+    for (int i = 0; i < 6; i++) {
+        uint16_t h = to_bits(dt, (float)(i + 1) * 0.5f);
+        memcpy(data + pad + 2 * i, &h, 2);
+    }
+    int ok = fwrite(&len, 8, 1, f) == 1 &&
+             fwrite(header, 1, (size_t)hn, f) == (size_t)hn &&
+             fwrite(data, 1, (size_t)pad + 12, f) == (size_t)pad + 12;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+static void check_loading(nv_dtype dt)
+{
+    char path[] = "/tmp/nv_test_lowp_XXXXXX";
+    int fd = mkstemp(path);
+    if (!CHECK(fd >= 0))
+        return;
+    close(fd);
+    const int64_t shape[2] = {2, 3};
+    for (int pad = 0; pad < 2; pad++) {
+        if (!CHECK(write_file(path, dt, pad) == 0))
+            break;
+        nv_error err = {{0}};
+        nv_safetensors *st = nv_st_open(path, &err);
+        if (!CHECK(st != NULL))
+            break;
+        const nv_weight_mode modes[4] = {NV_WEIGHTS_STORED, NV_WEIGHTS_F32,
+                                         NV_WEIGHTS_BF16, NV_WEIGHTS_F16};
+        const nv_dtype gives[4] = {dt, NV_F32, NV_BF16, NV_F16};
+        for (int k = 0; k < 4; k++) {
+            nv_st_set_weight_mode(st, modes[k]);
+            nv_tensor t;
+            if (!CHECK(nv_st_get_weight(st, "w", 2, shape, &t, &err) == 0))
+                continue;
+            int borrowed = gives[k] == dt && pad == 0;
+            CHECK(t.dtype == gives[k]);
+            CHECK(t.owned == !borrowed);
+            float v[6];
+            nv_lowp_to_f32(t.dtype, t.data, v, 6);
+            for (int i = 0; i < 6; i++)
+                CHECK(v[i] == (float)(i + 1) * 0.5f);
+            nv_tensor_free(&t);
+        }
+        /* Bad shape: the message names the tensor. */
+        const int64_t wrong[2] = {3, 2};
+        nv_tensor t;
+        CHECK(nv_st_get_weight(st, "w", 2, wrong, &t, &err) != 0 &&
+              strstr(err.msg, "'w'") != NULL);
+        nv_st_close(st);
+    }
+    unlink(path);
+}
+
+int main(void)
+{
+    const char *isas[] = {"avx512", "avx2", "c"};
+    nv_error err = {{0}};
+    nv_pool *pool = nv_pool_create(3, &err);
+    if (!CHECK(pool != NULL))
+        return check_summary("lowp");
+    const int shapes[][3] = {{1, 1, 1},   {1, 16, 4},  {1, 17, 5},
+                             {1, 64, 67}, {1, 300, 33}, {2, 31, 9},
+                             {3, 48, 20}, {5, 33, 17},  {7, 129, 40},
+                             {8, 16, 16}, {9, 77, 35},  {40, 100, 130}};
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        setenv("NV_LOWP_ISA", isas[i], 1);
+        const char *ran = nv_isa_name(nv_lowp_isa());
+        if (i == 0)
+            printf("this CPU runs: %s\n", ran);
+        if (strcmp(ran, isas[i]) != 0)
+            continue; /* the CPU lacks it: the lower levels still run */
+        nv_dtype types[2] = {NV_F16, NV_BF16};
+        for (int d = 0; d < 2; d++) {
+            check_widen(types[d], ran);
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+                for (int bias = 0; bias < 2; bias++) {
+                    check_linear(NULL, types[d], shapes[s][0], shapes[s][1],
+                                 shapes[s][2], bias, ran);
+                    check_linear(pool, types[d], shapes[s][0], shapes[s][1],
+                                 shapes[s][2], bias, ran);
+                }
+        }
+    }
+    unsetenv("NV_LOWP_ISA");
+    nv_pool_free(pool);
+    check_loading(NV_F16);
+    check_loading(NV_BF16);
+    printf("worst relative error %.2e (tolerance %.0e)\n", worst_rel,
+           REL_TOL);
+    return check_summary("lowp");
+}
