@@ -123,6 +123,12 @@ int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
     int gemv = M < NV_LINEAR_GEMV_ROWS;
     lowp_job job = {x, w, bias, y, M, K, N, task_rows(N, K, workers, !gemv),
                     0};
+    /* Waking the pool costs tens of microseconds: a product smaller than
+     * about that much work (a 512 x 512 f16 matrix read once, ~4 M
+     * multiply-adds) runs on the caller alone. */
+    double work = gemv ? (double)N * K : (double)M * N * K;
+    if (work < (gemv ? 262144.0 : 4194304.0))
+        job.rows_per_task = N;
     int tasks = (N + job.rows_per_task - 1) / job.rows_per_task;
     nv_task_fn fn = gemv ? gemv_task : panel_task;
     if (pool && tasks > 1)

@@ -1,7 +1,9 @@
 /* test_lowp.c - weights in their stored precision (issue 15, item 1):
  *   - nv_linear_w on F16 and BF16 weights, through the decode GEMV (M < 8)
  *     and the panel path (M >= 8), with and without bias, on no pool and on
- *     a pool of 3 threads, for every instruction set this CPU has (AVX-512,
+ *     a pool of 3 threads (products below ~4 M multiply-adds run on the
+ *     caller; the last three shapes are split over it), for every
+ *     instruction set this CPU has (AVX-512,
  *     AVX2, plain C: NV_LOWP_ISA caps the choice), against a double loop
  *     over the same widened weights. Each element must satisfy
  *         |got - ref| <= 1e-5 * (sum_k |w_k x_k| + |bias|)
@@ -203,7 +205,9 @@ int main(void)
     const int shapes[][3] = {{1, 1, 1},   {1, 16, 4},  {1, 17, 5},
                              {1, 64, 67}, {1, 300, 33}, {2, 31, 9},
                              {3, 48, 20}, {5, 33, 17},  {7, 129, 40},
-                             {8, 16, 16}, {9, 77, 35},  {40, 100, 130}};
+                             {8, 16, 16}, {9, 77, 35},  {40, 100, 130},
+                             /* big enough to be split over the pool */
+                             {1, 1031, 300}, {3, 777, 401}, {64, 301, 250}};
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
         setenv("NV_LOWP_ISA", isas[i], 1);
         const char *ran = nv_isa_name(nv_lowp_isa());
