@@ -11,6 +11,7 @@ int nv_cmd_eval(int argc, char **argv);     /* cli/cmd_eval.c */
 int nv_cmd_info(int argc, char **argv);     /* cli/cmd_info.c */
 int nv_cmd_tokenize(int argc, char **argv); /* cli/cmd_tokenize.c */
 int nv_cmd_serve(int argc, char **argv);    /* cli/cmd_serve.c */
+int nv_cmd_quantize(int argc, char **argv); /* cli/cmd_quantize.c */
 
 /* The most tokens of one whole-table answer where the user gives no -n:
  * eval --whole and bench --labels score the same answers (generated to the

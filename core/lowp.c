@@ -105,6 +105,42 @@ static void gemv_c(nv_dtype dt, const unsigned char *w, int K, int n0, int n1,
         }
 }
 
+/* Q8_0: one f16 scale per block of NV_Q8_BLOCK int8 weights. */
+static void gemv_q8_c(const int8_t *q, const uint16_t *scales, int K, int n0,
+                      int n1, const float *x, int M, float *y, int ldy,
+                      int acc)
+{
+    int nb = K / NV_Q8_BLOCK;
+    for (int n = n0; n < n1; n++)
+        for (int m = 0; m < M; m++) {
+            const int8_t *row = q + (size_t)n * K;
+            const float *xm = x + (size_t)m * K;
+            float s = 0.0f;
+            for (int b = 0; b < nb; b++) {
+                float part = 0.0f;
+                for (int k = b * NV_Q8_BLOCK; k < (b + 1) * NV_Q8_BLOCK; k++)
+                    part += (float)row[k] * xm[k];
+                s += part * nv_f16_to_f32(scales[(size_t)n * nb + b]);
+            }
+            float *out = y + (size_t)m * ldy + n;
+            *out = acc ? *out + s : s;
+        }
+}
+
+static void q8_rows_c(const int8_t *q, const uint16_t *scales, int K,
+                      int64_t row0, int64_t nrows, float *dst)
+{
+    int nb = K / NV_Q8_BLOCK;
+    for (int64_t r = 0; r < nrows; r++)
+        for (int b = 0; b < nb; b++) {
+            float d = nv_f16_to_f32(scales[(size_t)(row0 + r) * nb + b]);
+            const int8_t *src = q + (size_t)(row0 + r) * K + b * NV_Q8_BLOCK;
+            float *out = dst + (size_t)r * K + b * NV_Q8_BLOCK;
+            for (int k = 0; k < NV_Q8_BLOCK; k++)
+                out[k] = (float)src[k] * d;
+        }
+}
+
 #ifdef NV_LOWP_X86
 
 /* ---- AVX-512F ------------------------------------------------------------ */
@@ -203,6 +239,62 @@ T512 static void to_f32_avx512(nv_dtype dt, const unsigned char *src,
         dst[i] = widen1(dt, src + 2 * i);
 }
 
+/* 16 int8 weights at p as f32. */
+T512 static inline __m512 q8x16(const int8_t *p)
+{
+    return _mm512_cvtepi32_ps(
+        _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
+}
+
+T512 static void gemv_q8_avx512(const int8_t *q, const uint16_t *scales,
+                                int K, int n0, int n1, const float *x, int M,
+                                float *y, int ldy, int acc)
+{
+    int nb = K / NV_Q8_BLOCK;
+    if (M == 1) {
+        int n = n0;
+        for (; n + 4 <= n1; n += 4) {
+            __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(),
+                           _mm512_setzero_ps(), _mm512_setzero_ps()};
+            for (int b = 0; b < nb; b++) {
+                __m512 x0 = _mm512_loadu_ps(x + 32 * b);
+                __m512 x1 = _mm512_loadu_ps(x + 32 * b + 16);
+                for (int i = 0; i < 4; i++) {
+                    const int8_t *r = q + (size_t)(n + i) * K + 32 * b;
+                    __m512 t = _mm512_fmadd_ps(q8x16(r + 16), x1,
+                                               _mm512_mul_ps(q8x16(r), x0));
+                    float d = nv_f16_to_f32(scales[(size_t)(n + i) * nb + b]);
+                    a[i] = _mm512_fmadd_ps(t, _mm512_set1_ps(d), a[i]);
+                }
+            }
+            for (int i = 0; i < 4; i++) {
+                float s = _mm512_reduce_add_ps(a[i]);
+                y[n + i] = acc ? y[n + i] + s : s;
+            }
+        }
+        if (n < n1)
+            gemv_q8_c(q, scales, K, n, n1, x, 1, y, ldy, acc);
+        return;
+    }
+    for (int m = 0; m < M; m++) {
+        const float *xm = x + (size_t)m * K;
+        for (int n = n0; n < n1; n++) {
+            __m512 a = _mm512_setzero_ps();
+            for (int b = 0; b < nb; b++) {
+                const int8_t *r = q + (size_t)n * K + 32 * b;
+                __m512 t = _mm512_fmadd_ps(
+                    q8x16(r + 16), _mm512_loadu_ps(xm + 32 * b + 16),
+                    _mm512_mul_ps(q8x16(r), _mm512_loadu_ps(xm + 32 * b)));
+                float d = nv_f16_to_f32(scales[(size_t)n * nb + b]);
+                a = _mm512_fmadd_ps(t, _mm512_set1_ps(d), a);
+            }
+            float s = _mm512_reduce_add_ps(a);
+            float *out = y + (size_t)m * ldy + n;
+            *out = acc ? *out + s : s;
+        }
+    }
+}
+
 /* ---- AVX2 + FMA + F16C --------------------------------------------------- */
 
 #define T256 __attribute__((target("avx2,fma,f16c")))
@@ -264,6 +356,39 @@ T256 static void to_f32_avx2(nv_dtype dt, const unsigned char *src,
         dst[i] = widen1(dt, src + 2 * i);
 }
 
+/* 8 int8 weights at p as f32. */
+T256 static inline __m256 q8x8(const int8_t *p)
+{
+    return _mm256_cvtepi32_ps(
+        _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+
+T256 static void gemv_q8_avx2(const int8_t *q, const uint16_t *scales, int K,
+                              int n0, int n1, const float *x, int M, float *y,
+                              int ldy, int acc)
+{
+    int nb = K / NV_Q8_BLOCK;
+    for (int m = 0; m < M; m++) {
+        const float *xm = x + (size_t)m * K;
+        for (int n = n0; n < n1; n++) {
+            __m256 a = _mm256_setzero_ps();
+            for (int b = 0; b < nb; b++) {
+                const int8_t *r = q + (size_t)n * K + 32 * b;
+                const float *xb = xm + 32 * b;
+                __m256 t = _mm256_mul_ps(q8x8(r), _mm256_loadu_ps(xb));
+                t = _mm256_fmadd_ps(q8x8(r + 8), _mm256_loadu_ps(xb + 8), t);
+                t = _mm256_fmadd_ps(q8x8(r + 16), _mm256_loadu_ps(xb + 16), t);
+                t = _mm256_fmadd_ps(q8x8(r + 24), _mm256_loadu_ps(xb + 24), t);
+                float d = nv_f16_to_f32(scales[(size_t)n * nb + b]);
+                a = _mm256_fmadd_ps(t, _mm256_set1_ps(d), a);
+            }
+            float s = hsum8(a);
+            float *out = y + (size_t)m * ldy + n;
+            *out = acc ? *out + s : s;
+        }
+    }
+}
+
 #endif /* NV_LOWP_X86 */
 
 /* ---- dispatch ------------------------------------------------------------ */
@@ -291,14 +416,46 @@ void nv_lowp_to_f32(nv_dtype dt, const void *src, float *dst, size_t n)
         dst[i] = widen1(dt, s + 2 * i);
 }
 
-void nv_lowp_gemv_rows(nv_dtype dt, const void *w, int K, int n0, int n1,
-                       const float *x, int M, float *y, int ldy,
-                       int accumulate)
+void nv_weight_rows_f32(const nv_tensor *w, int64_t row0, int64_t nrows,
+                        float *dst)
 {
-    const unsigned char *wb = w;
+    int K = (int)w->shape[w->ndim - 1];
+    if (w->dtype == NV_Q8_0) {
+        q8_rows_c(w->data, w->scales, K, row0, nrows, dst);
+        return;
+    }
+    size_t es = nv_dtype_size(w->dtype);
+    nv_lowp_to_f32(w->dtype, (const unsigned char *)w->data +
+                                 (size_t)row0 * (size_t)K * es,
+                   dst, (size_t)nrows * (size_t)K);
+}
+
+void nv_lowp_gemv_rows(const nv_tensor *w, int n0, int n1, const float *x,
+                       int M, float *y, int ldy, int accumulate)
+{
+    int K = (int)w->shape[w->ndim - 1];
+    nv_dtype dt = w->dtype;
+    const unsigned char *wb = w->data;
+    nv_isa isa = nv_lowp_isa();
+    if (dt == NV_Q8_0) {
+#ifdef NV_LOWP_X86
+        if (isa == NV_ISA_AVX512) {
+            gemv_q8_avx512(w->data, w->scales, K, n0, n1, x, M, y, ldy,
+                           accumulate);
+            return;
+        }
+        if (isa == NV_ISA_AVX2) {
+            gemv_q8_avx2(w->data, w->scales, K, n0, n1, x, M, y, ldy,
+                         accumulate);
+            return;
+        }
+#endif
+        gemv_q8_c(w->data, w->scales, K, n0, n1, x, M, y, ldy, accumulate);
+        return;
+    }
 #ifdef NV_LOWP_X86
     if (dt == NV_F16 || dt == NV_BF16) {
-        switch (nv_lowp_isa()) {
+        switch (isa) {
         case NV_ISA_AVX512:
             if (M == 1)
                 gemv1_avx512(dt, wb, K, n0, n1, x, y, accumulate);

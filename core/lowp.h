@@ -6,6 +6,9 @@
  * f32 against f32 activations, so the result equals the f32 product of the
  * widened weights up to summation order (no activation is rounded).
  *
+ * Q8_0 weights (nvlm quantize) are int8 in blocks of 32 with an f16 scale
+ * each; they are widened the same way and each block's sum scaled.
+ *
  * Which instructions run is chosen at run time from CPUID, so one binary
  * runs on any x86-64: AVX-512F (vcvtph2ps / a 16-bit shift for bf16, 16
  * lanes), AVX2 + FMA + F16C (8 lanes), or plain C elsewhere.
@@ -34,13 +37,18 @@ const char *nv_isa_name(nv_isa isa);
  * BF16; src may be unaligned). */
 void nv_lowp_to_f32(nv_dtype dt, const void *src, float *dst, size_t n);
 
-/* For the weight rows [n0, n1) of w (dtype dt, rows of K elements, row
- * stride K) and the M activation rows x[m * K ...]:
+/* Rows [row0, row0 + nrows) of a weight matrix or embedding table (F32,
+ * F16, BF16 or Q8_0; rows of shape[ndim - 1] elements) as f32 in dst. */
+void nv_weight_rows_f32(const nv_tensor *w, int64_t row0, int64_t nrows,
+                        float *dst);
+
+/* For the weight rows [n0, n1) of w (F16, BF16, Q8_0 or F32; [N, K]) and
+ * the M activation rows x[m * K ...]:
  *     y[m * ldy + n] = dot(w row n, x row m)   (+= when accumulate)
  * This is the decode-time GEMV (M small): each weight row is read once
- * from memory for all M rows of x. */
-void nv_lowp_gemv_rows(nv_dtype dt, const void *w, int K, int n0, int n1,
-                       const float *x, int M, float *y, int ldy,
-                       int accumulate);
+ * from memory for all M rows of x. Q8_0 rows are summed per block of 32 in
+ * f32 and each block sum scaled by its f16 scale. */
+void nv_lowp_gemv_rows(const nv_tensor *w, int n0, int n1, const float *x,
+                       int M, float *y, int ldy, int accumulate);
 
 #endif

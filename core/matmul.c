@@ -69,8 +69,7 @@ static void gemv_task(void *ctx, int index)
     int n1 = n0 + j->rows_per_task < j->N ? n0 + j->rows_per_task : j->N;
     if (j->bias)
         fill_bias(j->y, j->bias, j->M, j->N, n0, n1);
-    nv_lowp_gemv_rows(j->w->dtype, j->w->data, j->K, n0, n1, j->x, j->M,
-                      j->y, j->N, j->bias != NULL);
+    nv_lowp_gemv_rows(j->w, n0, n1, j->x, j->M, j->y, j->N, j->bias != NULL);
 }
 
 static void panel_task(void *ctx, int index)
@@ -78,15 +77,12 @@ static void panel_task(void *ctx, int index)
     lowp_job *j = ctx;
     int n0 = index * j->rows_per_task;
     int n1 = n0 + j->rows_per_task < j->N ? n0 + j->rows_per_task : j->N;
-    size_t es = nv_dtype_size(j->w->dtype);
     float *panel = malloc(sizeof(float) * (size_t)(n1 - n0) * (size_t)j->K);
     if (!panel) {
         j->failed = 1;
         return;
     }
-    nv_lowp_to_f32(j->w->dtype,
-                   (const unsigned char *)j->w->data + (size_t)n0 * j->K * es,
-                   panel, (size_t)(n1 - n0) * (size_t)j->K);
+    nv_weight_rows_f32(j->w, n0, n1 - n0, panel);
     if (j->bias)
         fill_bias(j->y, j->bias, j->M, j->N, n0, n1);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->M, n1 - n0, j->K,

@@ -711,6 +711,87 @@ static int64_t entry_numel(const nv_st_entry *e)
     return n;
 }
 
+/* The scales of a Q8_0 weight: "<name>.q8_scales", F16 [rows, cols / 32]
+ * for an I8 [rows, cols] weight. NULL when `e` is no quantized weight
+ * (no scales tensor: a plain I8 tensor); NULL with *bad = 1 and a message
+ * when the pair does not fit. */
+static const nv_st_entry *q8_scales(const nv_safetensors *st,
+                                    const nv_st_entry *e, int *bad,
+                                    nv_error *err)
+{
+    *bad = 0;
+    char name[1100];
+    int n = snprintf(name, sizeof name, "%s.q8_scales", e->name);
+    const nv_st_entry *sc = n > 0 && (size_t)n < sizeof name
+                                ? nv_st_find(st, name)
+                                : NULL;
+    if (!sc || e->dtype != NV_I8)
+        return NULL;
+    *bad = 1;
+    if (e->ndim != 2 || e->shape[1] % NV_Q8_BLOCK != 0) {
+        nv_fail(err, "%s: tensor '%s': a Q8_0 weight must be 2-D with rows "
+                "a multiple of %d long", e->file, e->name, NV_Q8_BLOCK);
+        return NULL;
+    }
+    if (sc->dtype != NV_F16 || sc->ndim != 2 || sc->shape[0] != e->shape[0] ||
+        sc->shape[1] != e->shape[1] / NV_Q8_BLOCK) {
+        nv_fail(err, "%s: tensor '%s': scales of dtype %s, %d-D, do not fit "
+                "the Q8_0 weight [%lld, %lld] (F16 [%lld, %lld] expected)",
+                sc->file, sc->name, nv_dtype_name(sc->dtype), sc->ndim,
+                (long long)e->shape[0], (long long)e->shape[1],
+                (long long)e->shape[0],
+                (long long)(e->shape[1] / NV_Q8_BLOCK));
+        return NULL;
+    }
+    *bad = 0;
+    return sc;
+}
+
+/* A Q8_0 weight as a tensor: borrowed when the scales are 2-byte aligned,
+ * else an owned copy of both. */
+static int q8_tensor(const nv_st_entry *e, const nv_st_entry *sc,
+                     nv_tensor *out, nv_error *err)
+{
+    out->dtype = NV_Q8_0;
+    out->ndim = 2;
+    out->shape[0] = e->shape[0];
+    out->shape[1] = e->shape[1];
+    if ((uintptr_t)sc->data % 2 == 0) {
+        out->data = (void *)e->data;
+        out->scales = (uint16_t *)sc->data;
+        out->owned = 0;
+        return 0;
+    }
+    out->data = malloc(e->nbytes ? e->nbytes : 1);
+    out->scales = malloc(sc->nbytes ? sc->nbytes : 1);
+    out->owned = 1;
+    if (!out->data || !out->scales) {
+        nv_tensor_free(out);
+        return nv_fail(err, "%s: tensor '%s': out of memory", e->file,
+                       e->name);
+    }
+    memcpy(out->data, e->data, e->nbytes);
+    memcpy(out->scales, sc->data, sc->nbytes);
+    return 0;
+}
+
+/* The shape check of float_entry, for any entry. */
+static int shape_fits(const nv_st_entry *e, const char *name, int ndim,
+                      const int64_t *expect_shape, nv_error *err)
+{
+    int same = ndim < 0 || ndim == e->ndim;
+    for (int i = 0; same && ndim >= 0 && i < ndim; i++)
+        same = expect_shape[i] == e->shape[i];
+    if (!same) {
+        char want[256], got[256];
+        format_shape(want, sizeof want, ndim, expect_shape);
+        format_shape(got, sizeof got, e->ndim, e->shape);
+        return nv_fail(err, "%s: tensor '%s': shape %s, expected %s",
+                       e->file, name, got, want);
+    }
+    return 0;
+}
+
 /* The entry `name` when it exists, has a float dtype and the expected
  * shape (ndim < 0: any shape); NULL with a message naming file and tensor
  * otherwise. */
@@ -720,19 +801,8 @@ static const nv_st_entry *float_entry(const nv_safetensors *st,
                                       nv_error *err)
 {
     const nv_st_entry *e = find_or_fail(st, name, err);
-    if (!e)
+    if (!e || shape_fits(e, name, ndim, expect_shape, err))
         return NULL;
-    int same = ndim < 0 || ndim == e->ndim;
-    for (int i = 0; same && ndim >= 0 && i < ndim; i++)
-        same = expect_shape[i] == e->shape[i];
-    if (!same) {
-        char want[256], got[256];
-        format_shape(want, sizeof want, ndim, expect_shape);
-        format_shape(got, sizeof got, e->ndim, e->shape);
-        nv_fail(err, "%s: tensor '%s': shape %s, expected %s", e->file, name,
-                got, want);
-        return NULL;
-    }
     if (e->dtype != NV_F32 && e->dtype != NV_F16 && e->dtype != NV_BF16 &&
         e->dtype != NV_F64) {
         nv_fail(err, "%s: tensor '%s': dtype %s is not a float type",
@@ -781,10 +851,64 @@ static int convert_f32(const nv_st_entry *e, const char *name,
     return 0;
 }
 
+/* A Q8_0 weight (`name` with its scales) loaded as a tensor of `want`
+ * (Q8_0 borrowed, or dequantized to F32 / F16 / BF16); 1 when `name` is no
+ * quantized weight (nothing done), 0 done, -1 error. */
+static int get_q8(const nv_safetensors *st, const char *name, int ndim,
+                  const int64_t *expect_shape, nv_dtype want, nv_tensor *out,
+                  nv_error *err)
+{
+    const nv_st_entry *e = nv_st_find(st, name);
+    int bad = 0;
+    const nv_st_entry *sc = e ? q8_scales(st, e, &bad, err) : NULL;
+    if (bad)
+        return -1;
+    if (!sc)
+        return 1;
+    if (shape_fits(e, name, ndim, expect_shape, err))
+        return -1;
+    nv_tensor q = {0};
+    if (q8_tensor(e, sc, &q, err))
+        return -1;
+    if (want == NV_Q8_0) {
+        *out = q;
+        return 0;
+    }
+    nv_tensor wide = {0};
+    int rc = nv_tensor_alloc_f32(&wide, 2, q.shape, err);
+    if (!rc)
+        nv_weight_rows_f32(&q, 0, q.shape[0], wide.data);
+    nv_tensor_free(&q);
+    if (rc)
+        return nv_fail_prefix(err, "%s: tensor '%s': ", e->file, name);
+    if (want == NV_F32) {
+        *out = wide;
+        return 0;
+    }
+    size_t n = (size_t)nv_tensor_numel(&wide);
+    uint16_t *half = malloc(n ? n * 2 : 1);
+    if (!half) {
+        nv_tensor_free(&wide);
+        return nv_fail(err, "%s: tensor '%s': out of memory", e->file, name);
+    }
+    const float *src = wide.data;
+    for (size_t i = 0; i < n; i++)
+        half[i] = want == NV_F16 ? nv_f32_to_f16(src[i])
+                                 : nv_f32_to_bf16(src[i]);
+    *out = wide;
+    free(out->data);
+    out->data = half;
+    out->dtype = want;
+    return 0;
+}
+
 int nv_st_get_f32(const nv_safetensors *st, const char *name, int ndim,
                   const int64_t *expect_shape, nv_tensor *out, nv_error *err)
 {
     memset(out, 0, sizeof *out);
+    int q8 = get_q8(st, name, ndim, expect_shape, NV_F32, out, err);
+    if (q8 <= 0)
+        return q8;
     const nv_st_entry *e = float_entry(st, name, ndim, expect_shape, err);
     if (!e)
         return -1;
@@ -853,6 +977,11 @@ int nv_st_get_weight(const nv_safetensors *st, const char *name, int ndim,
                      nv_error *err)
 {
     memset(out, 0, sizeof *out);
+    static const nv_dtype q8_as[4] = {NV_Q8_0, NV_F32, NV_BF16, NV_F16};
+    int q8 = get_q8(st, name, ndim, expect_shape, q8_as[st->weight_mode],
+                    out, err);
+    if (q8 <= 0)
+        return q8;
     const nv_st_entry *e = float_entry(st, name, ndim, expect_shape, err);
     if (!e)
         return -1;

@@ -15,8 +15,13 @@ static const struct {
     {NV_BOOL, "BOOL", 1},
 };
 
+/* Q8_0 has a name and a size but is never parsed from a header. */
+static const char q8_name[] = "Q8_0";
+
 size_t nv_dtype_size(nv_dtype dt)
 {
+    if (dt == NV_Q8_0)
+        return 1;
     for (size_t i = 0; i < sizeof dtype_table / sizeof dtype_table[0]; i++)
         if (dtype_table[i].dtype == dt)
             return dtype_table[i].size;
@@ -25,6 +30,8 @@ size_t nv_dtype_size(nv_dtype dt)
 
 const char *nv_dtype_name(nv_dtype dt)
 {
+    if (dt == NV_Q8_0)
+        return q8_name;
     for (size_t i = 0; i < sizeof dtype_table / sizeof dtype_table[0]; i++)
         if (dtype_table[i].dtype == dt)
             return dtype_table[i].name;
@@ -53,7 +60,10 @@ size_t nv_tensor_nbytes(const nv_tensor *t)
 {
     if (!t->data)
         return 0;
-    return (size_t)nv_tensor_numel(t) * nv_dtype_size(t->dtype);
+    size_t n = (size_t)nv_tensor_numel(t);
+    if (t->dtype == NV_Q8_0)
+        return n + n / NV_Q8_BLOCK * 2;
+    return n * nv_dtype_size(t->dtype);
 }
 
 int nv_tensor_alloc_f32(nv_tensor *t, int ndim, const int64_t *shape,
@@ -83,8 +93,10 @@ int nv_tensor_alloc_f32(nv_tensor *t, int ndim, const int64_t *shape,
 
 void nv_tensor_free(nv_tensor *t)
 {
-    if (t->owned)
+    if (t->owned) {
         free(t->data);
+        free(t->scales);
+    }
     memset(t, 0, sizeof *t);
 }
 

@@ -30,7 +30,13 @@ typedef enum nv_dtype {
     NV_I8,
     NV_U8,
     NV_BOOL,
+    /* Not a safetensors dtype: int8 weights in blocks of NV_Q8_BLOCK along
+     * each row, each block scaled by an f16 (the data is an I8 tensor, the
+     * scales an F16 tensor "<name>.q8_scales"; docs/model-format.md). */
+    NV_Q8_0,
 } nv_dtype;
+
+#define NV_Q8_BLOCK 32
 
 typedef struct nv_tensor {
     nv_dtype dtype;
@@ -38,9 +44,12 @@ typedef struct nv_tensor {
     int64_t shape[NV_MAX_DIMS];
     void *data;
     int owned;
+    /* NV_Q8_0 only: [rows, cols / NV_Q8_BLOCK] f16 scales, owned or
+     * borrowed with the data. */
+    uint16_t *scales;
 } nv_tensor;
 
-/* Bytes per element of a dtype. */
+/* Bytes per element of a dtype (Q8_0: 1, the scales not counted). */
 size_t nv_dtype_size(nv_dtype dt);
 /* Name as written in safetensors headers ("F32", "BF16", ...). */
 const char *nv_dtype_name(nv_dtype dt);

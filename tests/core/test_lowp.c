@@ -9,8 +9,13 @@
  *         |got - ref| <= 1e-5 * (sum_k |w_k x_k| + |bias|)
  *     (f32 accumulation, as test_matmul.c); the outputs start as NaN so
  *     that an element not written fails. Odd K and N cover every tail.
+ *   - the same for Q8_0 weights (int8, an f16 scale per 32) against
+ *     their dequantized values.
  *   - nv_lowp_to_f32 equals the scalar nv_f16_to_f32 / nv_bf16_to_f32 bit
  *     for bit on every 16-bit pattern, on every instruction set.
+ *   - Q8_0 pairs (I8 weight + F16 "<name>.q8_scales") load in place or
+ *     dequantized; scales of the wrong shape or dtype, or rows not a
+ *     multiple of 32 long, are refused with the tensor's name.
  *   - nv_st_get_weight borrows F16 / BF16 with their dtype, copies
  *     unaligned data, and converts between f32 / f16 / bf16 as the weight
  *     mode asks (exact values chosen so that every conversion is exact).
@@ -65,7 +70,7 @@ static void check_linear(nv_pool *pool, nv_dtype dt, int M, int K, int N,
         b[i] = next_value(&state);
     for (long i = 0; i < (long)M * N; i++)
         y[i] = NAN;
-    nv_tensor wt = {dt, 2, {N, K}, w, 0};
+    nv_tensor wt = {dt, 2, {N, K}, w, 0, NULL};
     nv_error err = {{0}};
     if (!CHECK(nv_linear_w(pool, y, x, &wt, with_bias ? b : NULL, M, K, N,
                            &err) == 0))
@@ -98,6 +103,60 @@ done:
     free(x);
     free(w);
     free(b);
+    free(y);
+}
+
+/* Q8_0 weights: random int8 and f16 scales; the reference dequantizes in
+ * double. Same tolerance as the f16 / bf16 products. K is a multiple of 32
+ * (the format requires it). */
+static void check_q8(nv_pool *pool, int M, int K, int N, const char *isa)
+{
+    uint64_t state = 99u + (uint64_t)(M * 100000 + K * 100 + N);
+    int nb = K / NV_Q8_BLOCK;
+    float *x = malloc(sizeof(float) * (size_t)M * K);
+    int8_t *q = malloc((size_t)N * K);
+    uint16_t *sc = malloc(sizeof(uint16_t) * (size_t)N * nb);
+    float *y = malloc(sizeof(float) * (size_t)M * N);
+    if (!CHECK(x && q && sc && y))
+        goto done;
+    for (long i = 0; i < (long)M * K; i++)
+        x[i] = next_value(&state);
+    for (long i = 0; i < (long)N * K; i++)
+        q[i] = (int8_t)(next_value(&state) * 127.0f);
+    for (long i = 0; i < (long)N * nb; i++)
+        sc[i] = nv_f32_to_f16(0.001f + 0.01f * fabsf(next_value(&state)));
+    for (long i = 0; i < (long)M * N; i++)
+        y[i] = NAN;
+    nv_tensor wt = {NV_Q8_0, 2, {N, K}, q, 0, sc};
+    nv_error err = {{0}};
+    if (!CHECK(nv_linear_w(pool, y, x, &wt, NULL, M, K, N, &err) == 0))
+        goto done;
+    int bad = 0;
+    for (int m = 0; m < M && !bad; m++)
+        for (int n = 0; n < N && !bad; n++) {
+            double ref = 0, scale = 0;
+            for (int k = 0; k < K; k++) {
+                double w = (double)q[(size_t)n * K + k] *
+                           nv_f16_to_f32(sc[(size_t)n * nb + k / 32]);
+                ref += w * x[(size_t)m * K + k];
+                scale += fabs(w * x[(size_t)m * K + k]);
+            }
+            double rel = fabs(y[(size_t)m * N + n] - ref) /
+                         (scale > 0 ? scale : 1);
+            if (!(rel <= REL_TOL)) {
+                fprintf(stderr, "%s Q8_0 M=%d K=%d N=%d pool=%d: y[%d,%d] = "
+                        "%g, want %g\n", isa, M, K, N, pool != NULL, m, n,
+                        y[(size_t)m * N + n], ref);
+                bad = 1;
+            } else if (rel > worst_rel) {
+                worst_rel = rel;
+            }
+        }
+    CHECK(!bad);
+done:
+    free(x);
+    free(q);
+    free(sc);
     free(y);
 }
 
@@ -195,6 +254,90 @@ static void check_loading(nv_dtype dt)
     unlink(path);
 }
 
+/* "w": I8 [2, cols] and "w.q8_scales": F16 [srows, scols], all weights 3
+ * and all scales 0.5. */
+static int write_q8_file(const char *path, int cols, int srows, int scols,
+                         const char *scale_dtype)
+{
+    char header[512];
+    int wbytes = 2 * cols, sbytes = 2 * srows * scols;
+    int hn = snprintf(header, sizeof header,
+                      "{\"w.q8_scales\":{\"dtype\":\"%s\",\"shape\":[%d,%d],"
+                      "\"data_offsets\":[0,%d]},"
+                      "\"w\":{\"dtype\":\"I8\",\"shape\":[2,%d],"
+                      "\"data_offsets\":[%d,%d]}}",
+                      scale_dtype, srows, scols, sbytes, cols, sbytes,
+                      sbytes + wbytes);
+    while (hn % 8)
+        header[hn++] = ' ';
+    unsigned char *data = malloc((size_t)(sbytes + wbytes));
+    FILE *f = fopen(path, "wb");
+    int ok = data && f;
+    if (ok) {
+        uint16_t half = nv_f32_to_f16(0.5f);
+        for (int i = 0; i < srows * scols; i++)
+            memcpy(data + 2 * i, &half, 2);
+        memset(data + sbytes, 3, (size_t)wbytes);
+        uint64_t len = (uint64_t)hn;
+        ok = fwrite(&len, 8, 1, f) == 1 &&
+             fwrite(header, 1, (size_t)hn, f) == (size_t)hn &&
+             fwrite(data, 1, (size_t)(sbytes + wbytes), f) ==
+                 (size_t)(sbytes + wbytes);
+    }
+    free(data);
+    return f && fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* A good Q8_0 pair loads (in place, or dequantized for f32), and pairs
+ * that do not fit are refused with a message naming the tensor. */
+static void check_q8_loading(void)
+{
+    char path[] = "/tmp/nv_test_q8_XXXXXX";
+    int fd = mkstemp(path);
+    if (!CHECK(fd >= 0))
+        return;
+    close(fd);
+    const struct {
+        int cols, srows, scols;
+        const char *sdtype, *problem; /* NULL: loads */
+    } cases[] = {
+        {64, 2, 2, "F16", NULL},
+        {64, 2, 3, "F16", "do not fit"},
+        {64, 1, 2, "F16", "do not fit"},
+        {64, 2, 2, "BF16", "do not fit"},
+        {48, 2, 1, "F16", "multiple of 32"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        if (!CHECK(write_q8_file(path, cases[c].cols, cases[c].srows,
+                                 cases[c].scols, cases[c].sdtype) == 0))
+            break;
+        nv_error err = {{0}};
+        nv_safetensors *st = nv_st_open(path, &err);
+        if (!CHECK(st != NULL))
+            break;
+        nv_tensor t;
+        int rc = nv_st_get_weight(st, "w", -1, NULL, &t, &err);
+        if (!cases[c].problem) {
+            if (CHECK(rc == 0 && t.dtype == NV_Q8_0 && !t.owned)) {
+                float row[64];
+                nv_weight_rows_f32(&t, 1, 1, row);
+                CHECK(row[0] == 1.5f && row[63] == 1.5f);
+                nv_tensor_free(&t);
+            }
+            CHECK(nv_st_get_f32(st, "w", -1, NULL, &t, &err) == 0 &&
+                  t.dtype == NV_F32 && ((float *)t.data)[5] == 1.5f);
+            nv_tensor_free(&t);
+        } else {
+            CHECK(rc != 0 && strstr(err.msg, cases[c].problem) != NULL &&
+                  strstr(err.msg, "'w") != NULL);
+            if (rc == 0)
+                nv_tensor_free(&t);
+        }
+        nv_st_close(st);
+    }
+    unlink(path);
+}
+
 int main(void)
 {
     const char *isas[] = {"avx512", "avx2", "c"};
@@ -215,6 +358,16 @@ int main(void)
             printf("this CPU runs: %s\n", ran);
         if (strcmp(ran, isas[i]) != 0)
             continue; /* the CPU lacks it: the lower levels still run */
+        const int q8_shapes[][3] = {{1, 32, 1},  {1, 64, 7},   {1, 96, 9},
+                                    {2, 32, 5},  {5, 128, 11}, {8, 64, 16},
+                                    {40, 96, 33}, {1, 1024, 300},
+                                    {3, 512, 600}, {64, 320, 250}};
+        for (size_t q = 0; q < sizeof q8_shapes / sizeof q8_shapes[0]; q++) {
+            check_q8(NULL, q8_shapes[q][0], q8_shapes[q][1], q8_shapes[q][2],
+                     ran);
+            check_q8(pool, q8_shapes[q][0], q8_shapes[q][1], q8_shapes[q][2],
+                     ran);
+        }
         nv_dtype types[2] = {NV_F16, NV_BF16};
         for (int d = 0; d < 2; d++) {
             check_widen(types[d], ran);
@@ -231,6 +384,7 @@ int main(void)
     nv_pool_free(pool);
     check_loading(NV_F16);
     check_loading(NV_BF16);
+    check_q8_loading();
     printf("worst relative error %.2e (tolerance %.0e)\n", worst_rel,
            REL_TOL);
     return check_summary("lowp");

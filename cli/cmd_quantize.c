@@ -1,0 +1,111 @@
+/* cmd_quantize.c - `nvlm quantize`: writes a model directory whose weight
+ * matrices are Q8_0 (core/quantize.c does the work; the format is in
+ * docs/model-format.md, "Q8_0 weights"). The runtime reads Q8_0 matrices
+ * in place (core/lowp.c); a loader that wants f32 gets them dequantized.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/quantize.h"
+
+struct quantize_args {
+    const char *model, *out, *type;
+    int64_t min_elements;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: nvlm quantize -m DIR -o OUT [--type q8_0] [options]\n"
+        "\n"
+        "Writes a copy of the model directory DIR to OUT (a new folder) with\n"
+        "its weight matrices quantized; nvlm loads OUT like any model.\n"
+        "\n"
+        "  -m, --model DIR       model directory (safetensors, Hugging Face\n"
+        "                        layout)\n"
+        "  -o, --out OUT         folder to create; must not exist yet\n"
+        "  --type T              q8_0: int8 in blocks of 32 with an f16\n"
+        "                        scale each (the one type so far)\n"
+        "  --min-elements N      leave matrices smaller than N values as\n"
+        "                        they are (default 4096)\n"
+        "  -h, --help            this text\n");
+}
+
+static int parse_args(int argc, char **argv, struct quantize_args *a,
+                      int *done)
+{
+    *done = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int m;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            *done = 1;
+            return 0;
+        }
+        if ((m = nv_arg_value("quantize", argc, argv, &i, "--model", "-m",
+                              &v))) {
+            if (m < 0 || nv_arg_once("quantize", "--model", v, &a->model))
+                return 2;
+        } else if ((m = nv_arg_value("quantize", argc, argv, &i, "--out",
+                                     "-o", &v))) {
+            if (m < 0 || nv_arg_once("quantize", "--out", v, &a->out))
+                return 2;
+        } else if ((m = nv_arg_value("quantize", argc, argv, &i, "--type",
+                                     NULL, &v))) {
+            if (m < 0 || nv_arg_once("quantize", "--type", v, &a->type))
+                return 2;
+        } else if ((m = nv_arg_value("quantize", argc, argv, &i,
+                                     "--min-elements", NULL, &v))) {
+            if (m < 0 || nv_arg_int("quantize", "--min-elements", v, 32,
+                                    INT64_MAX, &a->min_elements))
+                return 2;
+        } else {
+            fprintf(stderr, "nvlm quantize: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!a->model || !a->out) {
+        fprintf(stderr, "nvlm quantize: give -m DIR and -o OUT\n");
+        usage(stderr);
+        return 2;
+    }
+    if (a->type && strcmp(a->type, "q8_0")) {
+        fprintf(stderr, "nvlm quantize: --type: unknown type '%s' (known: "
+                "q8_0)\n", a->type);
+        return 2;
+    }
+    return 0;
+}
+
+int nv_cmd_quantize(int argc, char **argv)
+{
+    struct quantize_args a = {.min_elements = 4096};
+    int done = 0;
+    int rc = parse_args(argc, argv, &a, &done);
+    if (rc || done)
+        return rc;
+    struct stat sb;
+    if (stat(a.model, &sb) || !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "nvlm quantize: -m %s: not a model directory\n",
+                a.model);
+        return 1;
+    }
+    nv_error err = {{0}};
+    nv_quantize_report r;
+    if (nv_quantize_model(a.model, a.out, a.min_elements, &r, &err)) {
+        fprintf(stderr, "nvlm quantize: %s\n", err.msg);
+        return 1;
+    }
+    fprintf(stderr, "nvlm quantize: %zu of %zu tensors to q8_0; weights "
+            "%.1f MiB -> %.1f MiB in %s\n", r.quantized, r.tensors,
+            (double)r.bytes_before / (1 << 20),
+            (double)r.bytes_after / (1 << 20), a.out);
+    return 0;
+}

@@ -1,0 +1,25 @@
+/* quantize.h - model directories with Q8_0 weight matrices (`nvlm
+ * quantize`; the format in docs/model-format.md, "Q8_0 weights").
+ */
+#ifndef NV_QUANTIZE_H
+#define NV_QUANTIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+typedef struct nv_quantize_report {
+    size_t tensors, quantized;       /* in the source; made Q8_0 */
+    size_t bytes_before, bytes_after; /* of tensor data */
+} nv_quantize_report;
+
+/* Writes dst (a folder that must not exist yet) as a copy of the model
+ * directory src whose 2-D "*.weight" float matrices of at least
+ * min_elements values, rows a multiple of 32 long, are Q8_0. report may
+ * be NULL. Progress goes to stderr when it is a terminal. */
+int nv_quantize_model(const char *src, const char *dst,
+                      int64_t min_elements, nv_quantize_report *report,
+                      nv_error *err);
+
+#endif
