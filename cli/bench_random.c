@@ -33,6 +33,11 @@ static const random_shape shapes[] = {
      64, 64, 4, 4, 2, 280, 0, {1, 3}, 2, 12},
     {"nvlm-1b", 0, 1024, 4096, 24, 16, 14, 448, 0, 1, 1, 0, 1,
      896, 4864, 24, 14, 2, 151936, 1, {3, 7, 11, 15, 19, 23}, 6, 12},
+    /* The decoder issue 15 compared with llama.cpp (134 M parameters, dim
+     * 768, 12 layers, ffn 2048, vocab 32000, untied), behind a small ViT,
+     * for decode and prefill figures of the language model. */
+    {"llama-134m", 0, 64, 256, 2, 2, 14, 224, 0, 1, 1, 0, 1,
+     768, 2048, 12, 12, 12, 32000, 0, {5, 11}, 2, 1},
 };
 
 /* Ids of the byte-level tokenizer's special tokens (after the 256 bytes). */
@@ -41,7 +46,7 @@ enum { TOK_ENDOFTEXT = 256, TOK_IM_START, TOK_IM_END, TOK_VISION_PAD,
 
 const char *nv_bench_random_shapes(void)
 {
-    return "tiny, nvlm-1b";
+    return "tiny, nvlm-1b, llama-134m";
 }
 
 typedef enum init_kind {

@@ -16,7 +16,7 @@
  * measured runs, in milliseconds. */
 typedef struct bench_row {
     char fusion[2];
-    char weights[8]; /* --dtype: "stored", "f32", "bf16", "f16" */
+    char weights[8]; /* --dtype: stored, f32, bf16, f16, q8_0 */
     char image[256];  /* file name, or "WxH" for a synthetic image */
     int max_tiles;
     nv_model_cost cost; /* counts and analytic FLOPs / KV bytes */

@@ -81,9 +81,10 @@ static void usage(FILE *out)
         "  --cost-only          no runs: token counts, FLOPs and KV bytes\n"
         "                       only (times are reported as 0; the chart\n"
         "                       plots GFLOP to the first token)\n"
-        "  --dtype LIST         weights as stored (f16 / bf16 read in place;\n"
-        "                       the default) or converted at load: stored,\n"
-        "                       f32, bf16, f16; a list runs each in turn\n"
+        "  --dtype LIST         weights as stored (f16 / bf16 / q8_0 read in\n"
+        "                       place; the default) or converted at load:\n"
+        "                       stored, f32, bf16, f16, q8_0; a list runs\n"
+        "                       each in turn\n"
         "  --json FILE          also write the results as JSON\n"
         "  --chart FILE         SVG chart: time to first token and KV bytes\n"
         "                       against tiles, one line per fusion\n"
@@ -211,7 +212,7 @@ static int parse_int_list(const char *text, int *out, int *n_out,
 
 /* Splits --dtype into its names (each checked); *n = 1, "stored" without
  * the option. */
-static int parse_dtypes(const char *text, char names[4][8], int *n,
+static int parse_dtypes(const char *text, char names[5][8], int *n,
                         nv_error *err)
 {
     *n = 0;
@@ -224,11 +225,11 @@ static int parse_dtypes(const char *text, char names[4][8], int *n,
         size_t len = strcspn(p, ",");
         char one[8] = "";
         nv_weight_mode mode;
-        if (len == 0 || len >= sizeof one || *n == 4 ||
+        if (len == 0 || len >= sizeof one || *n == 5 ||
             (memcpy(one, p, len), one[len] = '\0',
              nv_weight_mode_parse(one, &mode)))
             return nv_fail(err, "--dtype: '%s' is not a list of stored, f32, "
-                           "bf16, f16", text);
+                           "bf16, f16, q8_0", text);
         for (int i = 0; i < *n; i++)
             if (!strcmp(names[i], one))
                 return nv_fail(err, "--dtype: '%s' names %s twice", text,
@@ -244,7 +245,7 @@ static int check_lists(const struct bench_args *a)
 {
     nv_error err = {{0}};
     int limits[BENCH_MAX_LIST], n = 0;
-    char dtypes[4][8];
+    char dtypes[5][8];
     if (parse_dtypes(a->dtypes, dtypes, &n, &err)) {
         fprintf(stderr, "nvlm bench: %s\n", err.msg);
         return -1;
@@ -573,7 +574,7 @@ static int run_bench(const struct bench_args *a, const char *model_dir,
                                                &p.n_images, err);
     if (!rc && a->max_tiles)
         rc = parse_int_list(a->max_tiles, p.max_tiles, &p.n_max_tiles, err);
-    char fusions[3][2], dtypes[4][8];
+    char fusions[3][2], dtypes[5][8];
     int n_fusions = 0, n_dtypes = 0;
     if (!rc)
         rc = pick_fusions(&p, fusions, &n_fusions, err);

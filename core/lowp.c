@@ -14,6 +14,7 @@
  */
 #include "core/lowp.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -471,4 +472,25 @@ void nv_lowp_gemv_rows(const nv_tensor *w, int n0, int n1, const float *x,
     }
 #endif
     gemv_c(dt, wb, K, n0, n1, x, M, y, ldy, accumulate);
+}
+
+void nv_q8_quantize_row(const float *w, int64_t K, int8_t *q,
+                        uint16_t *scales)
+{
+    for (int64_t b = 0; b < K / NV_Q8_BLOCK; b++) {
+        const float *blk = w + b * NV_Q8_BLOCK;
+        float amax = 0.0f;
+        for (int k = 0; k < NV_Q8_BLOCK; k++)
+            if (fabsf(blk[k]) > amax)
+                amax = fabsf(blk[k]);
+        uint16_t d16 = nv_f32_to_f16(amax / 127.0f);
+        float d = nv_f16_to_f32(d16);
+        float inv = d > 0.0f ? 1.0f / d : 0.0f;
+        for (int k = 0; k < NV_Q8_BLOCK; k++) {
+            float v = roundf(blk[k] * inv);
+            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+            q[b * NV_Q8_BLOCK + k] = (int8_t)v;
+        }
+        scales[b] = d16;
+    }
 }

@@ -19,6 +19,7 @@
 #define NV_LOWP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/tensor.h"
 
@@ -50,5 +51,11 @@ void nv_weight_rows_f32(const nv_tensor *w, int64_t row0, int64_t nrows,
  * f32 and each block sum scaled by its f16 scale. */
 void nv_lowp_gemv_rows(const nv_tensor *w, int n0, int n1, const float *x,
                        int M, float *y, int ldy, int accumulate);
+
+/* Q8_0 of one row of K values (K a multiple of NV_Q8_BLOCK): per block,
+ * d = f16(max |w| / 127) and q = round(w / d) in [-127, 127], the scale
+ * rounded first so that q * d is what the kernels compute. */
+void nv_q8_quantize_row(const float *w, int64_t K, int8_t *q,
+                        uint16_t *scales);
 
 #endif

@@ -19,7 +19,6 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,28 +140,6 @@ static char *header_text(planned *plan, size_t n, size_t *len)
 
 /* ---- writing ------------------------------------------------------------ */
 
-/* Quantizes one row of K values: q[K], scales[K / 32]. */
-static void quantize_row(const float *w, int64_t K, int8_t *q,
-                         uint16_t *scales)
-{
-    for (int64_t b = 0; b < K / NV_Q8_BLOCK; b++) {
-        const float *blk = w + b * NV_Q8_BLOCK;
-        float amax = 0.0f;
-        for (int k = 0; k < NV_Q8_BLOCK; k++)
-            if (fabsf(blk[k]) > amax)
-                amax = fabsf(blk[k]);
-        uint16_t d16 = nv_f32_to_f16(amax / 127.0f);
-        float d = nv_f16_to_f32(d16);
-        float inv = d > 0.0f ? 1.0f / d : 0.0f;
-        for (int k = 0; k < NV_Q8_BLOCK; k++) {
-            float v = roundf(blk[k] * inv);
-            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-            q[b * NV_Q8_BLOCK + k] = (int8_t)v;
-        }
-        scales[b] = d16;
-    }
-}
-
 /* Writes the quantized rows (scales_pass 0) or their scales (1) of p. */
 static int write_q8(FILE *f, const planned *p, int scales_pass, float *row,
                     int8_t *q, uint16_t *sc)
@@ -174,7 +151,7 @@ static int write_q8(FILE *f, const planned *p, int scales_pass, float *row,
         nv_lowp_to_f32(e->dtype, (const unsigned char *)e->data +
                                      (size_t)r * (size_t)K * es,
                        row, (size_t)K);
-        quantize_row(row, K, q, sc);
+        nv_q8_quantize_row(row, K, q, sc);
         size_t ok = scales_pass
                         ? fwrite(sc, 2, (size_t)(K / NV_Q8_BLOCK), f)
                         : fwrite(q, 1, (size_t)K, f);

@@ -931,8 +931,9 @@ nv_weight_mode nv_st_weight_mode(const nv_safetensors *st)
 
 int nv_weight_mode_parse(const char *name, nv_weight_mode *out)
 {
-    static const char *const names[] = {"stored", "f32", "bf16", "f16"};
-    for (int i = 0; i < 4; i++)
+    static const char *const names[] = {"stored", "f32", "bf16", "f16",
+                                        "q8_0"};
+    for (int i = 0; i < 5; i++)
         if (!strcmp(name, names[i])) {
             *out = (nv_weight_mode)i;
             return 0;
@@ -942,8 +943,9 @@ int nv_weight_mode_parse(const char *name, nv_weight_mode *out)
 
 const char *nv_weight_mode_name(nv_weight_mode mode)
 {
-    static const char *const names[] = {"stored", "f32", "bf16", "f16"};
-    return (unsigned)mode < 4 ? names[mode] : "?";
+    static const char *const names[] = {"stored", "f32", "bf16", "f16",
+                                        "q8_0"};
+    return (unsigned)mode < 5 ? names[mode] : "?";
 }
 
 /* An owned copy of a float entry rounded to f16 / bf16 (round to nearest
@@ -972,12 +974,42 @@ static int convert_lowp(const nv_st_entry *e, const char *name, nv_dtype to,
     return 0;
 }
 
+/* An owned Q8_0 copy of a 2-D float entry (nv_q8_quantize_row per row). */
+static int quantize_q8(const nv_st_entry *e, const char *name, nv_tensor *out,
+                       nv_error *err)
+{
+    int64_t R = e->shape[0], K = e->shape[1];
+    nv_tensor wide = {0};
+    if (convert_f32(e, name, &wide, err))
+        return -1;
+    out->dtype = NV_Q8_0;
+    out->ndim = 2;
+    out->shape[0] = R;
+    out->shape[1] = K;
+    out->owned = 1;
+    size_t n = (size_t)R * (size_t)K;
+    out->data = malloc(n ? n : 1);
+    out->scales = malloc(n ? n / NV_Q8_BLOCK * 2 : 1);
+    if (!out->data || !out->scales) {
+        nv_tensor_free(&wide);
+        nv_tensor_free(out);
+        return nv_fail(err, "%s: tensor '%s': out of memory", e->file, name);
+    }
+    const float *src = wide.data;
+    for (int64_t r = 0; r < R; r++)
+        nv_q8_quantize_row(src + r * K, K, (int8_t *)out->data + r * K,
+                           out->scales + r * (K / NV_Q8_BLOCK));
+    nv_tensor_free(&wide);
+    return 0;
+}
+
 int nv_st_get_weight(const nv_safetensors *st, const char *name, int ndim,
                      const int64_t *expect_shape, nv_tensor *out,
                      nv_error *err)
 {
     memset(out, 0, sizeof *out);
-    static const nv_dtype q8_as[4] = {NV_Q8_0, NV_F32, NV_BF16, NV_F16};
+    static const nv_dtype q8_as[5] = {NV_Q8_0, NV_F32, NV_BF16, NV_F16,
+                                      NV_Q8_0};
     int q8 = get_q8(st, name, ndim, expect_shape, q8_as[st->weight_mode],
                     out, err);
     if (q8 <= 0)
@@ -995,6 +1027,12 @@ int nv_st_get_weight(const nv_safetensors *st, const char *name, int ndim,
         break;
     case NV_WEIGHTS_F16:
         want = NV_F16;
+        break;
+    case NV_WEIGHTS_Q8_0:
+        if (e->ndim == 2 && e->shape[1] % NV_Q8_BLOCK == 0)
+            return quantize_q8(e, name, out, err);
+        if (want == NV_F64)
+            want = NV_F32;
         break;
     default: /* stored: F64 is no weight format anyone ships */
         if (want == NV_F64)

@@ -65,9 +65,11 @@ typedef enum nv_weight_mode {
     NV_WEIGHTS_F32,    /* converted to f32, as before issue 15 (to compare) */
     NV_WEIGHTS_BF16,   /* rounded to bf16 where the file has another type */
     NV_WEIGHTS_F16,    /* rounded to f16 likewise */
+    NV_WEIGHTS_Q8_0,   /* 2-D weights with rows a multiple of 32 long
+                          quantized to Q8_0 at load; others as stored */
 } nv_weight_mode;
 
-/* "stored", "f32", "bf16", "f16"; parse returns -1 on another name. */
+/* "stored", "f32", "bf16", "f16", "q8_0"; parse returns -1 on another name. */
 int nv_weight_mode_parse(const char *name, nv_weight_mode *out);
 const char *nv_weight_mode_name(nv_weight_mode mode);
 

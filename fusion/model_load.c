@@ -343,7 +343,7 @@ static int common_setup(nvlm_model *m, const nvlm_options *opt,
     nv_weight_mode mode = NV_WEIGHTS_STORED;
     if (opt && opt->dtype && nv_weight_mode_parse(opt->dtype, &mode))
         return nv_fail(err, "unknown weight dtype '%s' (known: stored, f32, "
-                       "bf16, f16)", opt->dtype);
+                       "bf16, f16, q8_0)", opt->dtype);
     m->st = nv_st_open(m->dir, err);
     if (!m->st)
         return -1;

@@ -182,8 +182,9 @@ int main(void)
         double rel_tol;
     } at_load[] = {{"bf16", "--dtype bf16", 2e-2},
                    {"f16", "--dtype f16", 2e-3},
-                   {"f32", "--dtype f32", 1e-5}};
-    for (int k = 0; k < 3; k++)
+                   {"f32", "--dtype f32", 1e-5},
+                   {"q8_0", "--dtype q8_0", 4e-2}};
+    for (int k = 0; k < 4; k++)
         for (int h = 0; h < 3; h++)
             check_head(src, fx, heads[h], at_load[k].label, at_load[k].dtype,
                        at_load[k].rel_tol);
