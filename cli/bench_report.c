@@ -106,6 +106,29 @@ void bench_write_markdown(const bench_report *r, FILE *out)
                 measured(b[7], 32, ran, "%.2f",
                          gflops_per_s(c->flops_prefill, w->ms_prefill)));
     }
+    if (r->has_roofline && ran) {
+        fprintf(out, "\nRoofline of this machine, measured in this run on %d "
+                "thread(s): f32 FMA peak %.1f GFLOP/s (%s), read bandwidth "
+                "%.1f GB/s. Decode GB/s: the decoder's weight bytes (all read "
+                "once per token) x tokens/s.\n\n", r->threads,
+                r->roof.fma_gflops, r->roof.isa, r->roof.read_gbps);
+        fprintf(out, "| fusion | weights | image | ViT GFLOP/s | ViT %% of "
+                "peak | prefill GFLOP/s | prefill %% of peak | decode GB/s | "
+                "decode %% of read BW |\n|---|---|---|--:|--:|--:|--:|--:|"
+                "--:|\n");
+        for (int i = 0; i < r->n_rows; i++) {
+            const bench_row *w = &r->rows[i];
+            double vit = gflops_per_s(w->cost.flops_vit, w->ms_vit);
+            double pre = gflops_per_s(w->cost.flops_prefill, w->ms_prefill);
+            double gbs = w->decoder_weight_bytes * w->decode_tokens_per_s /
+                         1e9;
+            fprintf(out, "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f "
+                    "| %.1f |\n", w->fusion, w->weights, w->image, vit,
+                    100.0 * vit / r->roof.fma_gflops, pre,
+                    100.0 * pre / r->roof.fma_gflops, gbs,
+                    100.0 * gbs / r->roof.read_gbps);
+        }
+    }
     int any = 0;
     for (int i = 0; i < r->n_rows; i++)
         any |= r->rows[i].labeled;
@@ -130,6 +153,7 @@ static cJSON *row_json(const bench_row *w)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "fusion", w->fusion);
     cJSON_AddStringToObject(o, "weights", w->weights);
+    cJSON_AddNumberToObject(o, "decoder_weight_bytes", w->decoder_weight_bytes);
     cJSON_AddStringToObject(o, "image", w->image);
     cJSON_AddNumberToObject(o, "max_tiles", w->max_tiles);
     cJSON_AddNumberToObject(o, "tiles", c->tiles);
@@ -178,6 +202,12 @@ int bench_write_json(const bench_report *r, const char *path, nv_error *err)
     cJSON_AddNumberToObject(root, "threads", r->threads);
     cJSON_AddStringToObject(root, "blas_kernels",
                             r->blas_kernels ? r->blas_kernels : "unknown");
+    if (r->has_roofline) {
+        cJSON *roof = cJSON_AddObjectToObject(root, "roofline");
+        cJSON_AddNumberToObject(roof, "fma_gflops", r->roof.fma_gflops);
+        cJSON_AddNumberToObject(roof, "read_gbps", r->roof.read_gbps);
+        cJSON_AddStringToObject(roof, "isa", r->roof.isa);
+    }
     cJSON_AddNumberToObject(root, "repeat", r->repeat);
     cJSON_AddNumberToObject(root, "warmup", r->warmup);
     cJSON_AddNumberToObject(root, "new_tokens", r->new_tokens);

@@ -5,6 +5,7 @@
 #ifndef NV_CLI_BENCH_REPORT_H
 #define NV_CLI_BENCH_REPORT_H
 
+#include "core/roofline.h"
 #include <stdint.h>
 #include <stdio.h>
 
@@ -26,6 +27,7 @@ typedef struct bench_row {
     int generated;         /* tokens generated per run */
     char stop_reason[12];  /* nvlm_stats.stop_reason of the last run */
     int64_t peak_rss;      /* bytes; -1 when unknown */
+    double decoder_weight_bytes; /* read once per decoded token */
     int labeled;           /* scores below are valid */
     nv_table_scores scores;
 } bench_row;
@@ -38,6 +40,8 @@ typedef struct bench_report {
                    new_tokens is only the cap */
     const char *peak_rss_scope; /* what peak_rss measures */
     const char *blas_kernels;   /* nvlm_blas_kernels() */
+    int has_roofline;           /* --roofline: roof is measured */
+    nv_roofline roof;
     int cost_only; /* no runs: the chart plots vision + prefill GFLOP in
                       place of time to first token */
     bench_row *rows;

@@ -22,6 +22,7 @@
 #include "cli/files.h"
 #include "cli/model_path.h"
 #include "core/json.h"
+#include "core/roofline.h"
 #include "core/safetensors.h"
 #include "core/strbuf.h"
 #include "core/threads.h"
@@ -47,6 +48,7 @@ struct bench_args {
     int prompt_tokens; /* > 0: text-only prefill benchmark */
     int n_given; /* -n was given (else: the default, or to the end) */
     int cost_only;
+    int roofline; /* --roofline */
 };
 
 static void usage(FILE *out)
@@ -85,6 +87,9 @@ static void usage(FILE *out)
         "                       place; the default) or converted at load:\n"
         "                       stored, f32, bf16, f16, q8_0; a list runs\n"
         "                       each in turn\n"
+        "  --roofline           also measure this machine's FMA peak and\n"
+        "                       read bandwidth and report each stage as a\n"
+        "                       fraction of them\n"
         "  --json FILE          also write the results as JSON\n"
         "  --chart FILE         SVG chart: time to first token and KV bytes\n"
         "                       against tiles, one line per fusion\n"
@@ -141,6 +146,10 @@ static int parse_args(int argc, char **argv, struct bench_args *a, int *done)
         }
         if (!strcmp(argv[i], "--cost-only")) {
             a->cost_only = 1;
+            continue;
+        }
+        if (!strcmp(argv[i], "--roofline")) {
+            a->roofline = 1;
             continue;
         }
         const char *fusion = NULL;
@@ -520,6 +529,7 @@ static int bench_fusion(const bench_plan *p, const char *fusion,
             memset(row, 0, sizeof *row);
             snprintf(row->fusion, sizeof row->fusion, "%s", nvlm_fusion(m));
             snprintf(row->weights, sizeof row->weights, "%.7s", dtype);
+            row->decoder_weight_bytes = (double)nv_decoder_weight_bytes(m->dec);
             snprintf(row->image, sizeof row->image, "%s", p->images[i].name);
             row->max_tiles = limit;
             rc = measure_row(s, p, &p->images[i], row, err);
@@ -604,6 +614,15 @@ static int run_bench(const struct bench_args *a, const char *model_dir,
     for (int d = 0; d < n_dtypes && !rc; d++)
         for (int f = 0; f < n_fusions && !rc; f++)
             rc = bench_fusion(&p, fusions[f], dtypes[d], &rep, err);
+    /* After the rows, so that its buffer is in no row's peak memory. */
+    if (!rc && a->roofline && !a->cost_only) {
+        fprintf(stderr, "nvlm bench: measuring the FMA peak and the read "
+                "bandwidth...\n");
+        nv_pool *pool = nv_pool_create(rep.threads, err);
+        rc = pool ? nv_roofline_measure(pool, &rep.roof, err) : -1;
+        rep.has_roofline = rc == 0;
+        nv_pool_free(pool);
+    }
     if (!rc)
         bench_write_markdown(&rep, stdout);
     if (!rc && a->json)

@@ -125,8 +125,29 @@ assert all(x['median_ms']>0 and x['tokens_per_s']>0 for x in rows), rows
 assert abs(r['speedup']-rows[0]['median_ms']/rows[1]['median_ms'])<1e-6, r
 " "$tmp/p.json" || fail "--prompt-tokens JSON"
 
+# --dtype runs each weight type in turn (rows tagged with it, the same
+# token counts); --roofline adds the machine's measured ceilings.
+"$NVLM_BIN" bench -m "$fx" --sizes 28x28 --dtype stored,bf16,q8_0 \
+    --fusion d --repeat 1 --warmup 0 -n 2 -t 1 --roofline \
+    --json "$tmp/w.json" >"$tmp/w.md" 2>"$tmp/err" \
+    || { cat "$tmp/err"; fail "--dtype / --roofline"; }
+grep -q '^Roofline of this machine' "$tmp/w.md" || fail "no roofline line"
+"$py" -c "
+import json,sys
+r=json.load(open(sys.argv[1]))
+rows=r['rows']
+assert [x['weights'] for x in rows]==['stored','bf16','q8_0'], rows
+assert len({x['prompt_tokens'] for x in rows})==1, rows
+assert all(x['decoder_weight_bytes']>0 for x in rows), rows
+# q8_0 holds about 1 byte per weight, bf16 2, the fixture's f32 4
+b=[x['decoder_weight_bytes'] for x in rows]
+assert b[1] < b[0] and b[2] < b[1], b
+assert r['roofline']['fma_gflops']>0 and r['roofline']['read_gbps']>0, r
+" "$tmp/w.json" || fail "--dtype / --roofline JSON"
+
 # Bad input: exit status 2 (usage) or 1 (error), a message, no crash.
 for args in "--fusion q" "--sizes 0x5" "--sizes abc" "--max-tiles 0" \
+            "--dtype q3" "--dtype f32,f32" "--dtype f32, --chart $tmp/c.svg" \
             "--repeat 0" "--random nope" "--labels $tmp/lab" \
             "--prompt-tokens 0" "--prompt-tokens 8 --sizes 28x28"; do
     "$NVLM_BIN" bench -m "$fx" $args >/dev/null 2>"$tmp/err"
