@@ -120,6 +120,31 @@ static void row_contrast(const uint8_t *g, uint8_t *c, int w, int band,
         }
 }
 
+/* The columns [*x0, *x1] that hold anything but the page level (at least
+ * two pixels off it, so a lone JPEG speck does not count); the whole width
+ * when nothing does. */
+static void content_span(const uint8_t *gray, int w, int h, int page,
+                         int *x0, int *x1)
+{
+    *x0 = 0;
+    *x1 = w - 1;
+    int first = -1, last = -1;
+    for (int x = 0; x < w; x++) {
+        int off = 0;
+        for (int y = 0; y < h && off < 2; y++)
+            off += !near(gray[(size_t)y * w + x], page);
+        if (off >= 2) {
+            if (first < 0)
+                first = x;
+            last = x;
+        }
+    }
+    if (first >= 0) {
+        *x0 = first;
+        *x1 = last;
+    }
+}
+
 int nv_ink_map_make(const nv_image *img, nv_ink_map *out, nv_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -150,13 +175,19 @@ int nv_ink_map_make(const nv_image *img, nv_ink_map *out, nv_error *err)
     }
     cumulate(page_hist, cum);
     int page = mode_of(cum);
+    /* Rows are judged inside the content's columns only: a table on a wide
+     * page (a dark header band half the image wide, the rest page) would
+     * otherwise have its band outvoted by the margins. */
+    int x0, x1;
+    content_span(out->gray, w, h, page, &x0, &x1);
+    int cw = x1 - x0 + 1;
     /* Each row's own mode; rows where it covers most of the row are clean
      * background rows (the padding between text lines, rules). */
     for (int y = 0; y < h; y++) {
-        row_histogram(out->gray + (size_t)y * w, w, cum);
+        row_histogram(out->gray + (size_t)y * w + x0, cw, cum);
         band[y] = mode_of(cum);
         clean[y] = count_near(cum, band[y], NV_INK_BAND_TOLERANCE) >=
-                   CLEAN_SUPPORT * w;
+                   CLEAN_SUPPORT * cw;
     }
     for (int y = 0, last = -1; y < h; y++) {
         above[y] = last;
@@ -175,10 +206,10 @@ int nv_ink_map_make(const nv_image *img, nv_ink_map *out, nv_error *err)
         const uint8_t *g = out->gray + (size_t)y * w;
         int bg = band[y];
         if (!clean[y] && (above[y] >= 0 || below[y] >= 0)) {
-            row_histogram(g, w, cum);
+            row_histogram(g + x0, cw, cum);
             int a = above[y] >= 0 ? band[above[y]] : -1;
             int b = below[y] >= 0 ? band[below[y]] : -1;
-            long min_n = (long)(NEIGHBOUR_SUPPORT * w);
+            long min_n = (long)(NEIGHBOUR_SUPPORT * cw);
             long na = a >= 0 ? count_near(cum, a, NV_INK_BAND_TOLERANCE) : -1;
             long nb = b >= 0 ? count_near(cum, b, NV_INK_BAND_TOLERANCE) : -1;
             if (a >= 0 && b >= 0 && near(a, b)) {

@@ -3,7 +3,9 @@
  * Tables come with white, tinted, zebra-striped, shaded or dark (inverse)
  * row bands, ruling lines and JPEG noise. The layout only needs to know
  * which pixels are text. Backgrounds of tables are horizontal bands, so
- * each pixel row has one background level:
+ * each pixel row has one background level, judged over the columns that
+ * hold anything but the page level (the content's span: a table half as
+ * wide as its image keeps its bands from being outvoted by the margins):
  *   - a row's own mode (the most frequent level, found with a wide window
  *     against JPEG noise, then placed with a narrow one) is its background
  *     when it covers most of the row: the "clean" rows between text lines,
