@@ -318,15 +318,12 @@ int nv_decoder_embed(const nv_decoder *dec, const int32_t *ids, int T,
 {
     int H = dec->cfg.hidden_size;
     int rows = nv_llm_config_input_vocab(&dec->cfg);
-    const unsigned char *table = dec->embed.data;
-    size_t row_bytes = (size_t)H * nv_dtype_size(dec->embed.dtype);
     for (int t = 0; t < T; t++) {
         if (ids[t] < 0 || ids[t] >= rows)
             return nv_fail(err, "decoder: token id %d at position %d is "
                            "outside the vocabulary of %d", (int)ids[t], t,
                            rows);
-        nv_lowp_to_f32(dec->embed.dtype, table + (size_t)ids[t] * row_bytes,
-                       out + (size_t)t * H, (size_t)H);
+        nv_weight_rows_f32(&dec->embed, ids[t], 1, out + (size_t)t * H);
     }
     return 0;
 }

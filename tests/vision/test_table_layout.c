@@ -4,7 +4,7 @@
  *
  * Tables: plain; grid rules with a shaded header and zebra rows; a dark
  * header band with light text (the page's own level) over horizontal rules;
- * a right-aligned column of two-word entries whose word space is blank on
+ * the same in a page twice the table's width; a right-aligned column of two-word entries whose word space is blank on
  * every line (the header settles that it is one column); a long table.
  * Each must give its rows x columns and every cell's ink box exactly, empty
  * cells empty.
@@ -100,6 +100,8 @@ typedef struct {
     const char *text[MAX_R][MAX_C];
     char align[MAX_C]; /* 'l', 'r', 'c' */
     int style, pad, space;
+    int page_right; /* extra page to the right (a browser window wider than
+                       its table) */
 } table_spec;
 
 typedef struct {
@@ -124,7 +126,7 @@ static drawn_table draw_table(const table_spec *t)
         widths[c] += 2 * t->pad + 1;
         xs[c + 1] = xs[c] + widths[c];
     }
-    int width = xs[t->cols] + margin, height = 2 * margin + pitch * t->rows;
+    int width = xs[t->cols] + margin + t->page_right, height = 2 * margin + pitch * t->rows;
     d.im = blank(width, height, page);
     int right = xs[t->cols];
     if (t->style == GRID_ZEBRA) {
@@ -260,6 +262,14 @@ static void tables(void)
     table_spec dark = plain;
     dark.style = DARK_HEADER;
     check_table("dark header, light text, horizontal rules", &dark);
+
+    /* The same in a page as wide again to its right: each row of the dark
+     * band is then half page level, half band, and the band must still be
+     * the header's background (a browser screenshot read as one column
+     * before the rows were judged over the content's span only). */
+    table_spec wide_dark = dark;
+    wide_dark.page_right = 140;
+    check_table("dark header, page twice the table's width", &wide_dark);
 
     /* Column 1 is right-aligned "N 2" entries: the word space before the
      * last word is blank on every line and wider than MIN_COL_GAP, but the
