@@ -69,6 +69,7 @@ static int measure(const bench_prefill_args *a, int threads, prefill_row *row,
     nvlm_options opt;
     nvlm_options_init(&opt);
     opt.threads = threads;
+    opt.dtype = a->dtype;
     opt.max_context = a->tokens + 1 > 4096 ? a->tokens + 1 : 4096;
     char msg[1024];
     nvlm_model *m = nvlm_load(a->model_dir, &opt, msg, sizeof msg);
@@ -155,10 +156,11 @@ int bench_prefill_run(const bench_prefill_args *a, nv_error *err)
     if (want > 1 && measure(a, want, &rows[n++], err))
         return -1;
     double speedup = n == 2 && rows[1].ms > 0 ? rows[0].ms / rows[1].ms : 0;
-    printf("Model: %s; prefill of %d text tokens (no image); OpenBLAS "
-           "kernels %s; times are medians of %d run(s) after %d warm-up "
-           "run(s), in ms.\n\n", a->model_name, a->tokens,
-           nvlm_blas_kernels(), a->repeat, a->warmup);
+    printf("Model: %s; weights %s; prefill of %d text tokens (no image); "
+           "OpenBLAS kernels %s; times are medians of %d run(s) after %d "
+           "warm-up run(s), in ms.\n\n", a->model_name,
+           a->dtype ? a->dtype : "stored", a->tokens, nvlm_blas_kernels(),
+           a->repeat, a->warmup);
     printf("| threads | prefill ms | prefill tok/s |\n|--:|--:|--:|\n");
     for (int i = 0; i < n; i++)
         printf("| %d | %.1f | %.1f |\n", rows[i].threads, rows[i].ms,

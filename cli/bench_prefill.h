@@ -18,6 +18,7 @@ typedef struct bench_prefill_args {
     const char *model_name; /* for the report: directory or random:SHAPE */
     const char *prompt;
     const char *json;       /* NULL: no JSON */
+    const char *dtype;      /* --dtype (NULL: as stored) */
     int tokens;
     int threads;            /* <= 0: all available cores */
     int repeat, warmup;

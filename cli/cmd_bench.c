@@ -682,12 +682,23 @@ int nv_cmd_bench(int argc, char **argv)
         snprintf(model_name, sizeof model_name, "%s", model_dir);
     }
     if (a.prompt_tokens) {
-        bench_prefill_args pa = {
-            .model_dir = model_dir, .model_name = model_name,
-            .prompt = a.prompt, .json = a.json, .tokens = a.prompt_tokens,
-            .threads = a.threads, .repeat = a.repeat, .warmup = a.warmup,
-        };
-        rc = bench_prefill_run(&pa, &err);
+        char dtypes[5][8];
+        int n_dtypes = 0;
+        rc = parse_dtypes(a.dtypes, dtypes, &n_dtypes, &err);
+        if (!rc && n_dtypes > 1 && a.json)
+            rc = nv_fail(&err, "--prompt-tokens --json writes one weight "
+                         "type: give --dtype one name");
+        for (int d = 0; d < n_dtypes && !rc; d++) {
+            bench_prefill_args pa = {
+                .model_dir = model_dir, .model_name = model_name,
+                .prompt = a.prompt, .json = a.json, .dtype = dtypes[d],
+                .tokens = a.prompt_tokens, .threads = a.threads,
+                .repeat = a.repeat, .warmup = a.warmup,
+            };
+            if (d > 0)
+                printf("\n");
+            rc = bench_prefill_run(&pa, &err);
+        }
     } else
         rc = run_bench(&a, model_dir, model_name, &err);
     if (a.random)
