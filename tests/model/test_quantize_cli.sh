@@ -1,0 +1,52 @@
+#!/bin/bash
+# test_quantize_cli.sh - `nvlm quantize` end to end: the tiny_nvlm fixture
+# and the bundled model quantized to q8_0 load and answer (the numbers
+# against the goldens are test_lowprec.c's); the copy is about half the
+# f32 / f16 bytes of its matrices; the source is untouched; the bundled
+# model's q8_0 copy reads every sample table to the same grid. Refusals:
+# an existing output folder, a missing model, an unknown type, no -o.
+set -u
+fail() { echo "FAIL: $*" >&2; exit 1; }
+tmp=$(mktemp -d) || fail "mktemp"
+trap 'rm -rf "$tmp"' EXIT
+fx="$NV_FIXTURE_DIR/tiny_nvlm"
+src="$NV_SOURCE_ROOT/assets/models/nvlm-tables"
+
+before=$(md5sum "$fx/model.safetensors")
+"$NVLM_BIN" quantize -m "$fx" -o "$tmp/fx8" --min-elements 32 2>"$tmp/err" \
+    || { cat "$tmp/err"; fail "quantize the fixture"; }
+grep -q "tensors to q8_0" "$tmp/err" || fail "no summary line"
+[ "$before" = "$(md5sum "$fx/model.safetensors")" ] || fail "source changed"
+for f in config.json tokenizer.json; do
+    cmp -s "$fx/$f" "$tmp/fx8/$f" || fail "$f not copied"
+done
+"$NVLM_BIN" info -m "$tmp/fx8" | grep -q "I8 " || fail "info shows no I8 data"
+for h in d x h; do
+    "$NVLM_BIN" ask -m "$tmp/fx8" --fusion $h -p "Describe the tiles." \
+        --image "$NV_SOURCE_ROOT/assets/samples/table1.png" -n 3 -t 1 >/dev/null 2>"$tmp/err" \
+        || { cat "$tmp/err"; fail "ask with head $h on q8_0"; }
+done
+
+"$NVLM_BIN" quantize -m "$src" -o "$tmp/b8" 2>"$tmp/err" \
+    || { cat "$tmp/err"; fail "quantize the bundled model"; }
+a=$(stat -c %s "$src/model.safetensors"); b=$(stat -c %s "$tmp/b8/model.safetensors")
+[ $((b * 10)) -lt $((a * 7)) ] || fail "q8_0 copy $b bytes, f16 source $a"
+for img in "$NV_SOURCE_ROOT"/assets/samples/table*.png; do
+    want=$("$NVLM_BIN" table --layout "$img" 2>/dev/null | head -c 40)
+    "$NVLM_BIN" table -m "$tmp/b8" "$img" -t 1 >"$tmp/out.md" 2>/dev/null \
+        || fail "table on $img with the q8_0 copy"
+    rows=$(grep -c '^|' "$tmp/out.md")
+    truth=$(grep -c '^|' "${img%.png}.md")
+    [ "$rows" = "$truth" ] || fail "$img: $rows lines, truth $truth ($want)"
+done
+
+# Refusals: status 1 or 2 and a message.
+for args in "-m $fx -o $tmp/fx8" "-m $tmp/nope -o $tmp/n1" \
+            "-m $fx -o $tmp/n2 --type q4_9" "-m $fx" "--bogus"; do
+    "$NVLM_BIN" quantize $args >/dev/null 2>"$tmp/err"
+    rc=$?
+    { [ $rc = 1 ] || [ $rc = 2 ]; } || fail "'$args' gave status $rc"
+    [ -s "$tmp/err" ] || fail "'$args' gave no message"
+done
+grep -q "unknown" "$tmp/err" || fail "--bogus message"
+echo "quantize_cli ok"
