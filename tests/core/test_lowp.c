@@ -52,6 +52,21 @@ static float from_bits(nv_dtype dt, uint16_t h)
 
 static double worst_rel;
 
+/* One output element against its reference; `scale` is the sum of |terms|
+ * it is made of. Prints `what` and the element when it is off. */
+static int element_ok(float got, double ref, double scale, const char *what,
+                      int m, int n)
+{
+    double rel = fabs(got - ref) / (scale > 0 ? scale : 1);
+    if (!(rel <= REL_TOL)) {
+        fprintf(stderr, "%s: y[%d,%d] = %g, want %g\n", what, m, n, got, ref);
+        return 0;
+    }
+    if (rel > worst_rel)
+        worst_rel = rel;
+    return 1;
+}
+
 static void check_linear(nv_pool *pool, nv_dtype dt, int M, int K, int N,
                          int with_bias, const char *isa)
 {
@@ -75,6 +90,9 @@ static void check_linear(nv_pool *pool, nv_dtype dt, int M, int K, int N,
     if (!CHECK(nv_linear_w(pool, y, x, &wt, with_bias ? b : NULL, M, K, N,
                            &err) == 0))
         goto done;
+    char what[128];
+    snprintf(what, sizeof what, "%s %s M=%d K=%d N=%d bias=%d pool=%d", isa,
+             nv_dtype_name(dt), M, K, N, with_bias, pool != NULL);
     int bad = 0;
     for (int m = 0; m < M && !bad; m++)
         for (int n = 0; n < N && !bad; n++) {
@@ -86,17 +104,7 @@ static void check_linear(nv_pool *pool, nv_dtype dt, int M, int K, int N,
                 ref += t;
                 scale += fabs(t);
             }
-            double rel = fabs(y[(size_t)m * N + n] - ref) /
-                         (scale > 0 ? scale : 1);
-            if (!(rel <= REL_TOL)) {
-                fprintf(stderr, "%s %s M=%d K=%d N=%d bias=%d pool=%d: "
-                        "y[%d,%d] = %g, want %g\n", isa, nv_dtype_name(dt),
-                        M, K, N, with_bias, pool != NULL, m, n,
-                        y[(size_t)m * N + n], ref);
-                bad = 1;
-            } else if (rel > worst_rel) {
-                worst_rel = rel;
-            }
+            bad = !element_ok(y[(size_t)m * N + n], ref, scale, what, m, n);
         }
     CHECK(!bad);
 done:
@@ -131,6 +139,9 @@ static void check_q8(nv_pool *pool, int M, int K, int N, const char *isa)
     nv_error err = {{0}};
     if (!CHECK(nv_linear_w(pool, y, x, &wt, NULL, M, K, N, &err) == 0))
         goto done;
+    char what[128];
+    snprintf(what, sizeof what, "%s Q8_0 M=%d K=%d N=%d pool=%d", isa, M, K,
+             N, pool != NULL);
     int bad = 0;
     for (int m = 0; m < M && !bad; m++)
         for (int n = 0; n < N && !bad; n++) {
@@ -141,16 +152,7 @@ static void check_q8(nv_pool *pool, int M, int K, int N, const char *isa)
                 ref += w * x[(size_t)m * K + k];
                 scale += fabs(w * x[(size_t)m * K + k]);
             }
-            double rel = fabs(y[(size_t)m * N + n] - ref) /
-                         (scale > 0 ? scale : 1);
-            if (!(rel <= REL_TOL)) {
-                fprintf(stderr, "%s Q8_0 M=%d K=%d N=%d pool=%d: y[%d,%d] = "
-                        "%g, want %g\n", isa, M, K, N, pool != NULL, m, n,
-                        y[(size_t)m * N + n], ref);
-                bad = 1;
-            } else if (rel > worst_rel) {
-                worst_rel = rel;
-            }
+            bad = !element_ok(y[(size_t)m * N + n], ref, scale, what, m, n);
         }
     CHECK(!bad);
 done:
