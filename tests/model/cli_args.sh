@@ -143,7 +143,7 @@ grep -q "TTFT" "$tmp/err" && fail "bench --chart into a missing folder ran the m
 expect 1 "it is a directory" bench --json "$tmp"
 
 # ---- bench: refusals before anything is announced or written ----
-expect 2 "--random: unknown shape 'foo' (known: tiny, nvlm-1b)" bench --random foo
+expect 2 "--random: unknown shape 'foo' (known: tiny, nvlm-1b, llama-134m)" bench --random foo
 checks=$((checks + 1))
 grep -q "writing" "$tmp/err" && fail "bench --random foo announced writing before refusing"
 expect 2 "--max-tiles: '0'" bench --max-tiles 0
