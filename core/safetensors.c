@@ -851,6 +851,26 @@ static int convert_f32(const nv_st_entry *e, const char *name,
     return 0;
 }
 
+/* Replaces an owned f32 tensor's data by its f16 / bf16 rounding (round to
+ * nearest even, as PyTorch's .to()); on failure the tensor is freed. */
+static int narrow(nv_tensor *t, nv_dtype to, const char *file,
+                  const char *name, nv_error *err)
+{
+    size_t n = (size_t)nv_tensor_numel(t);
+    uint16_t *half = malloc(n ? n * 2 : 1);
+    if (!half) {
+        nv_tensor_free(t);
+        return nv_fail(err, "%s: tensor '%s': out of memory", file, name);
+    }
+    const float *src = t->data;
+    for (size_t i = 0; i < n; i++)
+        half[i] = to == NV_F16 ? nv_f32_to_f16(src[i]) : nv_f32_to_bf16(src[i]);
+    free(t->data);
+    t->data = half;
+    t->dtype = to;
+    return 0;
+}
+
 /* A Q8_0 weight (`name` with its scales) loaded as a tensor of `want`
  * (Q8_0 borrowed, or dequantized to F32 / F16 / BF16); 1 when `name` is no
  * quantized weight (nothing done), 0 done, -1 error. */
@@ -885,20 +905,9 @@ static int get_q8(const nv_safetensors *st, const char *name, int ndim,
         *out = wide;
         return 0;
     }
-    size_t n = (size_t)nv_tensor_numel(&wide);
-    uint16_t *half = malloc(n ? n * 2 : 1);
-    if (!half) {
-        nv_tensor_free(&wide);
-        return nv_fail(err, "%s: tensor '%s': out of memory", e->file, name);
-    }
-    const float *src = wide.data;
-    for (size_t i = 0; i < n; i++)
-        half[i] = want == NV_F16 ? nv_f32_to_f16(src[i])
-                                 : nv_f32_to_bf16(src[i]);
+    if (narrow(&wide, want, e->file, name, err))
+        return -1;
     *out = wide;
-    free(out->data);
-    out->data = half;
-    out->dtype = want;
     return 0;
 }
 
@@ -953,25 +962,9 @@ const char *nv_weight_mode_name(nv_weight_mode mode)
 static int convert_lowp(const nv_st_entry *e, const char *name, nv_dtype to,
                         nv_tensor *out, nv_error *err)
 {
-    nv_tensor wide = {0};
-    if (convert_f32(e, name, &wide, err))
+    if (convert_f32(e, name, out, err))
         return -1;
-    int64_t n = nv_tensor_numel(&wide);
-    uint16_t *half = malloc(n ? (size_t)n * 2 : 1);
-    if (!half) {
-        nv_tensor_free(&wide);
-        return nv_fail(err, "%s: tensor '%s': out of memory", e->file, name);
-    }
-    const float *src = wide.data;
-    for (int64_t i = 0; i < n; i++)
-        half[i] = to == NV_F16 ? nv_f32_to_f16(src[i]) : nv_f32_to_bf16(src[i]);
-    nv_tensor_free(&wide);
-    out->dtype = to;
-    out->ndim = e->ndim;
-    memcpy(out->shape, e->shape, sizeof(int64_t) * (size_t)e->ndim);
-    out->data = half;
-    out->owned = 1;
-    return 0;
+    return narrow(out, to, e->file, name, err);
 }
 
 /* An owned Q8_0 copy of a 2-D float entry (nv_q8_quantize_row per row). */
