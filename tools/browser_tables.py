@@ -11,6 +11,15 @@ columns. The cell texts come from their own lists (words, names, codes, amounts,
 percentages), none of them tools/tablegen's, so that a model that learnt the generator's
 vocabulary by heart gains nothing here. Needs the Debian chromium package; nothing is
 downloaded.
+
+    /usr/bin/python3 tools/browser_tables.py --train --out DIR --count 1200 [--seed 7]
+
+writes training tables instead (DIR/browser_train_NNNNN.png and .md) for
+`cells.py joint --browser DIR`: the same fonts, styles and alignments, but cell texts
+made from random syllables, digits and formats (train_cell), so neither the evaluation
+lists above nor tools/tablegen's vocabulary are learnt by heart. They are drawn 16 to
+a browser page (one Chromium start per page, each table in a box of its own, text
+never wrapped) and cut apart, which is 10x faster than one start per table.
 """
 import argparse
 import html
@@ -63,13 +72,58 @@ def cell(kind, rng):
     return str(rng.randint(0, 9999))
 
 
-def make(i, seed):
+CONSONANTS = "bcdfghjklmnprstvwz"
+VOWELS = "aeiouy"
+TRAIN_KINDS = ["word", "words", "number", "decimal", "money", "pct", "date", "code", "time"]
+
+
+def pseudo_word(rng):
+    w = "".join(rng.choice(CONSONANTS) + rng.choice(VOWELS) for _ in range(rng.randint(1, 4)))
+    if rng.random() < 0.4:
+        w += rng.choice(CONSONANTS)
+    r = rng.random()
+    return w.capitalize() if r < 0.5 else w.upper() if r < 0.6 else w
+
+
+def train_cell(kind, rng):
+    """A training cell text: random syllables and digits in the formats tables use."""
+    if kind == "word":
+        return pseudo_word(rng)
+    if kind == "words":
+        return " ".join(pseudo_word(rng) for _ in range(rng.randint(2, 3)))
+    if kind == "number":
+        v = rng.randint(-99999, 999999) if rng.random() < 0.3 else rng.randint(0, 9999)
+        return "{:,}".format(v) if rng.random() < 0.5 else str(v)
+    if kind == "decimal":
+        return "%.*f" % (rng.randint(1, 3), rng.uniform(-999, 9999))
+    if kind == "money":
+        v = "{:,.2f}".format(rng.uniform(0, 99999))
+        return rng.choice(["$", "\u20ac", "\u00a3", ""]) + v if rng.random() < 0.8 else "(%s)" % v
+    if kind == "pct":
+        return "%.*f%%" % (rng.randint(0, 2), rng.uniform(-99, 200))
+    if kind == "date":
+        y, m, d = rng.randint(1950, 2049), rng.randint(1, 12), rng.randint(1, 28)
+        return rng.choice(["%04d-%02d-%02d" % (y, m, d), "%02d/%02d/%04d" % (d, m, y),
+                           "%d.%d.%04d" % (d, m, y), "%02d/%02d" % (m, d)])
+    if kind == "time":
+        return "%d:%02d" % (rng.randint(0, 23), rng.randint(0, 59))
+    letters = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(rng.randint(1, 4)))
+    return letters + rng.choice(["-", "", "/", "_", ".", "#"]) + str(rng.randint(0, 99999))
+
+
+def make(i, seed, train=False):
     rng = random.Random(seed * 1000003 + i)
     font, style, align = rng.choice(FONTS), rng.choice(STYLES), rng.choice(ALIGNS)
     ncols, nrows = rng.randint(2, 5), rng.randint(3, 7)
-    kinds = rng.sample(sorted(HEADERS), ncols)
-    header = [rng.choice(HEADERS[k]) for k in kinds]
-    rows = [[cell(k, rng) for k in kinds] for _ in range(nrows)]
+    if train:
+        kinds = [rng.choice(TRAIN_KINDS) for _ in range(ncols)]
+        header = [pseudo_word(rng).capitalize() for _ in kinds]
+        rows = [[train_cell(k, rng) if rng.random() > 0.05 else "" for k in kinds]
+                for _ in range(nrows)]
+    else:
+        kinds = rng.sample(sorted(HEADERS), ncols)
+        header = [rng.choice(HEADERS[k]) for k in kinds]
+        rows = [[cell(k, rng) for k in kinds] for _ in range(nrows)]
     size = rng.choice([14, 15, 16, 18])
     css = ("body{margin:%dpx;background:#fff;font-family:'%s';font-size:%dpx}"
            "table{border-collapse:collapse}td,th{padding:%dpx %dpx;text-align:%s}"
@@ -94,17 +148,72 @@ def make(i, seed):
     return page, md, "%s, %s, %s" % (font, style, align)
 
 
+BOX_W, BOX_H, PER_PAGE_X, PER_PAGE_Y = 1300, 480, 2, 8
+
+
+def page_of_boxes(pages):
+    """One browser page holding each table page's <style> and <table> in a box of
+    BOX_W x BOX_H at a known place (an iframe each: a table keeps its own body margin,
+    font and CSS, as if it were screenshotted alone); text never wraps."""
+    boxes = []
+    for k, page in enumerate(pages):
+        x, y = (k % PER_PAGE_X) * BOX_W, (k // PER_PAGE_X) * BOX_H
+        doc = page.replace("</style>", "td,th{white-space:nowrap}</style>")
+        boxes.append("<iframe style='position:absolute;left:%dpx;top:%dpx;width:%dpx;"
+                     "height:%dpx;border:0' scrolling='no' srcdoc=\"%s\"></iframe>"
+                     % (x, y, BOX_W, BOX_H, html.escape(doc, quote=True)))
+    return "<html><body style='margin:0'>%s</body></html>" % "".join(boxes)
+
+
+def screenshot(chromium, src, png, size, work):
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                    "--hide-scrollbars", "--window-size=%d,%d" % size,
+                    "--user-data-dir=" + os.path.join(work, "profile"),
+                    "--screenshot=" + png, "file://" + src],
+                   capture_output=True, timeout=180, check=False)
+    if not os.path.exists(png):
+        sys.exit("browser_tables: chromium wrote no %s" % png)
+
+
+def write_train(args, work):
+    from PIL import Image
+    per_page = PER_PAGE_X * PER_PAGE_Y
+    for first in range(0, args.count, per_page):
+        ids = list(range(first, min(args.count, first + per_page)))
+        made = [make(i, args.seed, train=True) for i in ids]
+        src = os.path.join(work, "page.html")
+        with open(src, "w") as f:
+            f.write(page_of_boxes([m[0] for m in made]))
+        png = os.path.join(work, "page.png")
+        screenshot(args.chromium, src, png, (BOX_W * PER_PAGE_X, BOX_H * PER_PAGE_Y), work)
+        sheet = Image.open(png).convert("RGB")
+        os.remove(png)
+        for k, (i, (_, md, _)) in enumerate(zip(ids, made)):
+            x, y = (k % PER_PAGE_X) * BOX_W, (k // PER_PAGE_X) * BOX_H
+            stem = "browser_train_%05d" % i
+            sheet.crop((x, y, x + BOX_W, y + BOX_H)).save(os.path.join(args.out, stem + ".png"))
+            with open(os.path.join(args.out, stem + ".md"), "w") as f:
+                f.write(md)
+        print("browser_tables: %d / %d training tables" % (ids[-1] + 1, args.count),
+              file=sys.stderr)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--count", type=int, default=60)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--train", action="store_true",
+                    help="training tables (random-syllable texts, 16 per browser page)")
     args = ap.parse_args(argv)
     if not os.path.exists(args.chromium):
         sys.exit("browser_tables: %s not found (Debian package chromium)" % args.chromium)
     os.makedirs(args.out, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="nvlm_browser_") as work:
+        if args.train:
+            write_train(args, work)
+            return 0
         for i in range(args.count):
             page, md, what = make(i, args.seed)
             stem = "browser_%03d" % i
@@ -112,13 +221,7 @@ def main(argv=None):
             with open(src, "w") as f:
                 f.write(page)
             png = os.path.join(args.out, stem + ".png")
-            subprocess.run([args.chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                            "--hide-scrollbars", "--window-size=900,420",
-                            "--user-data-dir=" + os.path.join(work, "profile"),
-                            "--screenshot=" + png, "file://" + src],
-                           capture_output=True, timeout=120, check=False)
-            if not os.path.exists(png):
-                sys.exit("browser_tables: chromium wrote no %s" % png)
+            screenshot(args.chromium, src, png, (900, 420), work)
             with open(os.path.join(args.out, stem + ".md"), "w") as f:
                 f.write(md)
             print("%s: %s" % (stem, what), file=sys.stderr)

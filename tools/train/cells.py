@@ -434,6 +434,62 @@ class TileStream:
                        [points.get(keys[j]) for j in idx], [slots.get(keys[j]) for j in idx])
 
 
+def browser_cell_tiles(nvlm, tables, workdir):
+    """The C runtime's tiles of every non-empty cell of browser-rendered tables (tables:
+    [(png path, Markdown truth path)], tools/browser_tables.py --train) whose grid the
+    layout found exactly: (uint8 tiles [n,S,S,3], texts). Their truth is the page's HTML,
+    so there are no glyph boxes: no pointing targets, no character slots."""
+    cells_dir = os.path.join(workdir, "bcells")
+    os.makedirs(cells_dir, exist_ok=True)
+    lay = subprocess.run([nvlm, "table", "--layout", "--dump-cells", cells_dir]
+                         + [png for png, _ in tables], capture_output=True, text=True)
+    layouts = [json.loads(x) for x in lay.stdout.splitlines() if x.strip()]
+    tiles, texts = [], []
+    for (png, md), lo in zip(tables, layouts):
+        with open(md) as f:
+            rows = markdown_cells(f.read())
+        if lo.get("rows") != len(rows) or lo.get("cols") != len(rows[0]):
+            continue
+        stem = os.path.splitext(os.path.basename(png))[0]
+        for r, line in enumerate(rows):
+            for c, text in enumerate(line):
+                f = os.path.join(cells_dir, "%s_r%02d_c%02d.ppm" % (stem, r, c))
+                if text and os.path.exists(f):
+                    tiles.append(read_ppm(f))
+                    texts.append(text)
+    shutil.rmtree(cells_dir)
+    arr = np.stack(tiles) if tiles else np.zeros((0, 224, 224, 3), np.uint8)
+    return arr, texts
+
+
+class BrowserStream:
+    """Endless batches of cells of the browser-rendered tables in a folder, the folder
+    read round and round in chunks of tables, cells shuffled within each chunk."""
+
+    def __init__(self, nvlm, folder, chunk, batch, seed, workdir):
+        pngs = sorted(f for f in os.listdir(folder) if f.endswith(".png"))
+        self.tables = [(os.path.join(folder, f), os.path.join(folder, f[:-4] + ".md"))
+                       for f in pngs if os.path.exists(os.path.join(folder, f[:-4] + ".md"))]
+        if not self.tables:
+            raise SystemExit("cells joint: no browser tables (png + md) in %s" % folder)
+        self.nvlm, self.chunk, self.batch, self.work = nvlm, chunk, batch, workdir
+        self.rng = np.random.default_rng(seed)
+        self.cells = self.grids = self.tables_read = 0
+
+    def __iter__(self):
+        at = 0
+        while True:
+            part = self.tables[at:at + self.chunk]
+            at = (at + self.chunk) % len(self.tables)
+            tiles, texts = browser_cell_tiles(self.nvlm, part, self.work)
+            self.tables_read += len(part)
+            self.cells += len(texts)
+            order = self.rng.permutation(len(texts))
+            for i in range(0, len(order) - self.batch + 1, self.batch):
+                idx = order[i:i + self.batch]
+                yield torch.from_numpy(tiles[idx]), [texts[j] for j in idx]
+
+
 def slot_labels(slots, tokens):
     """[n, tokens, SLOTS] character classes (0: none) of cells' (token, slot, class) lists;
     -100 (ignored) for a cell without them."""
@@ -581,21 +637,44 @@ def cmd_joint(args):
                                                    slots=val.get("slots", [])[:nval]),
                "last_losses": {h: round(v, 3) for h, v in joint.parts.items()},
                "tables_seen": stream.next_table - args.start,
+               "browser_tables_read": browser.tables_read if browser else 0,
+               "browser_val_char_acc": (joint_char_accuracy(runner, heads, bval[0], bval[1], vit_w)
+                                        if bval else None),
                "tanh_gates": {k: round(float(torch.tanh(v)), 3) for k, v in w.items()
                               if k.endswith("_gate")}}
         if args.save_every and step % args.save_every == 0:
             save_joint(args, raw, w, "step %d" % step, char_w)
         return rec
 
+    n_browser = int(round(args.batch * args.browser_share)) if args.browser else 0
+    bval = None
+    if args.browser_val:
+        with tempfile.TemporaryDirectory(prefix="nvlm_bval_") as work:
+            tiles, texts = browser_cell_tiles(args.nvlm, BrowserStream(
+                args.nvlm, args.browser_val, 1, 1, 0, work).tables, work)
+        bval = (torch.from_numpy(tiles[:nval]), texts[:nval])
+
     class Batches:
+        """Each batch: batch - n_browser tablegen cells, then n_browser browser cells
+        (no pointing targets or character slots for those)."""
+
         def __iter__(self):
+            extra = iter(browser) if n_browser else None
             for tiles, texts, points, slots in stream:
+                if extra is not None:
+                    b_tiles, b_texts = next(extra)
+                    tiles = torch.cat([tiles, b_tiles])
+                    texts = texts + b_texts
+                    points = points + [None] * n_browser
+                    slots = slots + [None] * n_browser
                 yield {"tiles": tiles, "texts": texts, "point": points, "slots": slots,
                        "ids": torch.zeros(len(texts), 1)}
 
     with tempfile.TemporaryDirectory(prefix="nvlm_joint_") as work:
         stream = TileStream(args.nvlm, "train", args.data_seed, args.start, args.chunk,
-                            args.batch, work)
+                            args.batch - n_browser, work)
+        browser = (BrowserStream(args.nvlm, args.browser, args.chunk, n_browser, args.seed, work)
+                   if n_browser else None)
         done, samples, wall = TS.train(joint, "all", params, Batches(), args.steps, args.lr, log,
                                        "joint", args.max_minutes * 60, scale, on_log,
                                        args.log_every, cpu_bf16=args.bf16)
@@ -608,6 +687,7 @@ def cmd_joint(args):
     n_eval = min(args.eval_count, len(val["texts"]))
     result = {"heads": heads, "steps": done, "samples": samples, "wall_s": round(wall, 1),
               "tables_seen": stream.next_table - args.start, "next_start": stream.next_table,
+              "browser_tables_read": browser.tables_read if browser else 0,
               "cpu_threads": args.threads, "val_cells": n_eval}
     for head in heads:
         t0 = time.time()
@@ -900,6 +980,12 @@ def main(argv=None):
     j.add_argument("--max-minutes", type=float, default=0)
     j.add_argument("--bf16", action="store_true", help="forward pass in bf16 (CPU autocast "
                    "over f32 weights; ~5x faster steps on AVX-512 BF16 CPUs)")
+    j.add_argument("--browser", metavar="DIR", help="mix in the cells of the browser-rendered "
+                   "tables in DIR (tools/browser_tables.py --train)")
+    j.add_argument("--browser-share", type=float, default=0.25, metavar="F",
+                   help="share of each batch taken from --browser (default 0.25)")
+    j.add_argument("--browser-val", metavar="DIR", help="browser-rendered tables whose cells' "
+                   "byte accuracy is logged (made with another --seed than --browser)")
     j.add_argument("--x-layers", metavar="L,L,...", help="give head x cross-attention blocks "
                    "before these decoder layers (new blocks: copies of its first, gates 0)")
     pt = sub.add_parser("point", help="add pointing targets to a data file")
