@@ -467,20 +467,28 @@ class BrowserStream:
     read round and round in chunks of tables, cells shuffled within each chunk."""
 
     def __init__(self, nvlm, folder, chunk, batch, seed, workdir):
-        pngs = sorted(f for f in os.listdir(folder) if f.endswith(".png"))
-        self.tables = [(os.path.join(folder, f), os.path.join(folder, f[:-4] + ".md"))
-                       for f in pngs if os.path.exists(os.path.join(folder, f[:-4] + ".md"))]
+        self.folder = folder
+        self.tables = self.listing()
         if not self.tables:
             raise SystemExit("cells joint: no browser tables (png + md) in %s" % folder)
         self.nvlm, self.chunk, self.batch, self.work = nvlm, chunk, batch, workdir
         self.rng = np.random.default_rng(seed)
-        self.cells = self.grids = self.tables_read = 0
+        self.cells = self.tables_read = 0
+
+    def listing(self):
+        """The folder's complete tables (each .md is written after its .png), listed again
+        at every round so that tables still being drawn join the next round."""
+        pngs = sorted(f for f in os.listdir(self.folder) if f.endswith(".png"))
+        return [(os.path.join(self.folder, f), os.path.join(self.folder, f[:-4] + ".md"))
+                for f in pngs if os.path.exists(os.path.join(self.folder, f[:-4] + ".md"))]
 
     def __iter__(self):
         at = 0
         while True:
+            if at >= len(self.tables):
+                self.tables, at = self.listing(), 0
             part = self.tables[at:at + self.chunk]
-            at = (at + self.chunk) % len(self.tables)
+            at += self.chunk
             tiles, texts = browser_cell_tiles(self.nvlm, part, self.work)
             self.tables_read += len(part)
             self.cells += len(texts)
