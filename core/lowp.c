@@ -13,14 +13,17 @@
  * rows.
  */
 #include "core/lowp.h"
+#include "core/matmul.h" /* NV_LINEAR_GEMV_ROWS */
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define NV_LOWP_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -30,8 +33,16 @@ static nv_isa detect_isa(void)
 {
 #ifdef NV_LOWP_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
+    if (__builtin_cpu_supports("avx512f")) {
+        /* AVX512_BF16 is CPUID leaf 7, sub-leaf 1, EAX bit 5 (asked
+         * directly: older compilers' __builtin_cpu_supports lack it);
+         * the OS saves the ZMM state, or avx512f above would be false. */
+        unsigned a, b, c, d;
+        if (__builtin_cpu_supports("avx512bw") &&
+            __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5)))
+            return NV_ISA_AVX512BF16;
         return NV_ISA_AVX512;
+    }
     /* Every x86 CPU with AVX2 and FMA has F16C (Haswell, Zen on); clang's
      * __builtin_cpu_supports does not know the "f16c" name, so it is not
      * asked separately. */
@@ -41,20 +52,35 @@ static nv_isa detect_isa(void)
     return NV_ISA_C;
 }
 
+/* What the CPU has, asked once: CPUID traps to the hypervisor in a virtual
+ * machine (tens of microseconds), and the decode asks for every product. */
+static nv_isa cpu_isa;
+static pthread_once_t cpu_isa_once = PTHREAD_ONCE_INIT;
+
+static void detect_once(void)
+{
+    cpu_isa = detect_isa();
+}
+
 nv_isa nv_lowp_isa(void)
 {
-    nv_isa isa = detect_isa();
+    pthread_once(&cpu_isa_once, detect_once);
+    nv_isa isa = cpu_isa;
     const char *cap = getenv("NV_LOWP_ISA");
     if (cap && strcmp(cap, "c") == 0)
         return NV_ISA_C;
     if (cap && strcmp(cap, "avx2") == 0 && isa > NV_ISA_AVX2)
         return NV_ISA_AVX2;
+    if (cap && strcmp(cap, "avx512") == 0 && isa > NV_ISA_AVX512)
+        return NV_ISA_AVX512;
     return isa;
 }
 
 const char *nv_isa_name(nv_isa isa)
 {
     switch (isa) {
+    case NV_ISA_AVX512BF16:
+        return "avx512bf16";
     case NV_ISA_AVX512:
         return "avx512";
     case NV_ISA_AVX2:
@@ -298,6 +324,101 @@ T512 static void gemv_q8_avx512(const int8_t *q, const uint16_t *scales,
     }
 }
 
+/* ---- AVX-512 BF16 -------------------------------------------------------- */
+
+#define TBF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
+
+/* K activations rounded to bf16 (to nearest even, as nv_f32_to_bf16),
+ * zero-padded to kp, a multiple of 32. */
+TBF16 static void x_to_bf16(const float *x, int K, int kp, uint16_t *xb)
+{
+    int k = 0;
+    for (; k + 32 <= K; k += 32) {
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + k + 16),
+                                         _mm512_loadu_ps(x + k));
+        _mm512_storeu_si512(xb + k, (__m512i)v);
+    }
+    for (; k < K; k++)
+        xb[k] = nv_f32_to_bf16(x[k]);
+    for (; k < kp; k++)
+        xb[k] = 0;
+}
+
+/* 32 bf16 weights of a row from element k; past K the lanes are zero (the
+ * activations there are zero too, so the sum is exact). */
+TBF16 static inline __m512bh wrow32(const unsigned char *r, int k, int K)
+{
+    if (k + 32 <= K)
+        return (__m512bh)_mm512_loadu_si512(r + 2 * k);
+    __mmask32 live = (__mmask32)((1ull << (K - k)) - 1);
+    return (__m512bh)_mm512_maskz_loadu_epi16(live, r + 2 * k);
+}
+
+/* Rows n0..n1 of a bf16 matrix against M activation rows already in bf16
+ * (xb, rows kp apart): four weight rows at a time for M == 1, each weight
+ * vector used for every activation row otherwise (M < 8). */
+TBF16 static void gemv_bf16dot(const unsigned char *w, int K, int n0, int n1,
+                               const uint16_t *xb, int kp, int M, float *y,
+                               int ldy, int acc)
+{
+    size_t rb = (size_t)K * 2;
+    int n = n0;
+    if (M == 1) {
+        for (; n + 4 <= n1; n += 4) {
+            const unsigned char *r0 = w + (size_t)n * rb, *r1 = r0 + rb,
+                                *r2 = r1 + rb, *r3 = r2 + rb;
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+            __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+            for (int k = 0; k < K; k += 32) {
+                __m512bh xv = (__m512bh)_mm512_loadu_si512(xb + k);
+                a0 = _mm512_dpbf16_ps(a0, wrow32(r0, k, K), xv);
+                a1 = _mm512_dpbf16_ps(a1, wrow32(r1, k, K), xv);
+                a2 = _mm512_dpbf16_ps(a2, wrow32(r2, k, K), xv);
+                a3 = _mm512_dpbf16_ps(a3, wrow32(r3, k, K), xv);
+            }
+            float s[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1),
+                          _mm512_reduce_add_ps(a2), _mm512_reduce_add_ps(a3)};
+            for (int i = 0; i < 4; i++)
+                y[n + i] = acc ? y[n + i] + s[i] : s[i];
+        }
+    }
+    for (; n < n1; n++) {
+        const unsigned char *r = w + (size_t)n * rb;
+        __m512 a[NV_LINEAR_GEMV_ROWS];
+        for (int m = 0; m < M; m++)
+            a[m] = _mm512_setzero_ps();
+        for (int k = 0; k < K; k += 32) {
+            __m512bh wv = wrow32(r, k, K);
+            for (int m = 0; m < M; m++)
+                a[m] = _mm512_dpbf16_ps(
+                    a[m], wv,
+                    (__m512bh)_mm512_loadu_si512(xb + (size_t)m * kp + k));
+        }
+        for (int m = 0; m < M; m++) {
+            float s = _mm512_reduce_add_ps(a[m]);
+            float *out = y + (size_t)m * ldy + n;
+            *out = acc ? *out + s : s;
+        }
+    }
+}
+
+/* The bf16 decode product on vdpbf16ps: 0 done, -1 when the activations'
+ * bf16 copy cannot be allocated (the caller then widens instead). */
+static int gemv_bf16_rounded(const unsigned char *w, int K, int n0, int n1,
+                             const float *x, int M, float *y, int ldy,
+                             int acc)
+{
+    int kp = (K + 31) / 32 * 32;
+    uint16_t *xb = malloc(sizeof(uint16_t) * (size_t)kp * (size_t)M);
+    if (!xb)
+        return -1;
+    for (int m = 0; m < M; m++)
+        x_to_bf16(x + (size_t)m * K, K, kp, xb + (size_t)m * kp);
+    gemv_bf16dot(w, K, n0, n1, xb, kp, M, y, ldy, acc);
+    free(xb);
+    return 0;
+}
+
 /* ---- AVX2 + FMA + F16C --------------------------------------------------- */
 
 #define T256 __attribute__((target("avx2,fma,f16c")))
@@ -405,6 +526,7 @@ void nv_lowp_to_f32(nv_dtype dt, const void *src, float *dst, size_t n)
     }
 #ifdef NV_LOWP_X86
     switch (nv_lowp_isa()) {
+    case NV_ISA_AVX512BF16:
     case NV_ISA_AVX512:
         to_f32_avx512(dt, s, dst, n);
         return;
@@ -442,7 +564,7 @@ void nv_lowp_gemv_rows(const nv_tensor *w, int n0, int n1, const float *x,
     nv_isa isa = nv_lowp_isa();
     if (dt == NV_Q8_0) {
 #ifdef NV_LOWP_X86
-        if (isa == NV_ISA_AVX512) {
+        if (isa >= NV_ISA_AVX512) {
             gemv_q8_avx512(w->data, w->scales, K, n0, n1, x, M, y, ldy,
                            accumulate);
             return;
@@ -459,6 +581,12 @@ void nv_lowp_gemv_rows(const nv_tensor *w, int n0, int n1, const float *x,
 #ifdef NV_LOWP_X86
     if (dt == NV_F16 || dt == NV_BF16) {
         switch (isa) {
+        case NV_ISA_AVX512BF16:
+            if (dt == NV_BF16 && M < NV_LINEAR_GEMV_ROWS &&
+                gemv_bf16_rounded(wb, K, n0, n1, x, M, y, ldy,
+                                  accumulate) == 0)
+                return;
+            /* fall through - f16, or no memory for the activations */
         case NV_ISA_AVX512:
             if (M == 1)
                 gemv1_avx512(dt, wb, K, n0, n1, x, y, accumulate);

@@ -4,16 +4,22 @@
  * kernels here widen them to f32 in registers as they stream past, so a
  * weight byte is read once and never copied. Products are accumulated in
  * f32 against f32 activations, so the result equals the f32 product of the
- * widened weights up to summation order (no activation is rounded).
+ * widened weights up to summation order (no activation is rounded) - with
+ * one exception: on a CPU with AVX-512 BF16, a bf16 matrix against fewer
+ * than NV_LINEAR_GEMV_ROWS activation rows (decode) runs on vdpbf16ps,
+ * which multiplies bf16 by bf16, so those activations are rounded to bf16
+ * (to nearest even; a relative error of at most 2^-9 per activation, what
+ * llama.cpp's bf16 path does too) and the products are exact in f32.
  *
  * Q8_0 weights (nvlm quantize) are int8 in blocks of 32 with an f16 scale
  * each; they are widened the same way and each block's sum scaled.
  *
  * Which instructions run is chosen at run time from CPUID, so one binary
- * runs on any x86-64: AVX-512F (vcvtph2ps / a 16-bit shift for bf16, 16
- * lanes), AVX2 + FMA + F16C (8 lanes), or plain C elsewhere.
- * NV_LOWP_ISA=avx2|c in the environment caps the choice (tests use it to
- * check every path on one machine).
+ * runs on any x86-64: AVX-512 BF16 (the bf16 decode product above),
+ * AVX-512F (vcvtph2ps / a 16-bit shift for bf16, 16 lanes), AVX2 + FMA +
+ * F16C (8 lanes), or plain C elsewhere. NV_LOWP_ISA=avx512|avx2|c in the
+ * environment caps the choice (tests use it to check every path on one
+ * machine; benchmarks to compare them).
  */
 #ifndef NV_LOWP_H
 #define NV_LOWP_H
@@ -27,11 +33,12 @@ typedef enum nv_isa {
     NV_ISA_C,
     NV_ISA_AVX2,
     NV_ISA_AVX512,
+    NV_ISA_AVX512BF16, /* AVX-512F + BW + BF16 */
 } nv_isa;
 
 /* The instruction set the kernels use on this CPU (after NV_LOWP_ISA). */
 nv_isa nv_lowp_isa(void);
-/* "avx512", "avx2" or "c". */
+/* "avx512bf16", "avx512", "avx2" or "c". */
 const char *nv_isa_name(nv_isa isa);
 
 /* dst[i] = src[i] widened to f32, for n elements of dtype dt (F32, F16 or

@@ -28,9 +28,17 @@ void nv_linear(float *y, const float *x, const float *w, const float *bias,
                 w, K, bias ? 1.0f : 0.0f, y, N);
 }
 
+/* One row of a (decode: one query against the cache) goes to sgemv:
+ * OpenBLAS 0.3.21 runs an M = 1 sgemm through its packing routines, which
+ * took most of decode's attention time. */
 void nv_gemm_nn(float *c, const float *a, const float *b, int M, int K, int N,
                 int lda, int ldb, int ldc, float alpha, float beta)
 {
+    if (M == 1) {
+        cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, b, ldb, a, 1,
+                    beta, c, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, alpha, a,
                 lda, b, ldb, beta, c, ldc);
 }
@@ -38,6 +46,11 @@ void nv_gemm_nn(float *c, const float *a, const float *b, int M, int K, int N,
 void nv_gemm_nt(float *c, const float *a, const float *b, int M, int K, int N,
                 int lda, int ldb, int ldc, float alpha, float beta)
 {
+    if (M == 1) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, b, ldb, a, 1,
+                    beta, c, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, a,
                 lda, b, ldb, beta, c, ldc);
 }

@@ -19,8 +19,9 @@ void nv_linear(float *y, const float *x, const float *w, const float *bias,
  * F16 or BF16 (borrowed from the mapped file; see core/lowp.h).
  *   - F32: nv_linear (OpenBLAS).
  *   - F16 / BF16, M < NV_LINEAR_GEMV_ROWS (decode, short chunks): the
- *     widening GEMV of lowp.c, rows of w split over the pool, each weight
- *     byte read once.
+ *     widening GEMV of lowp.c (bf16 on vdpbf16ps where the CPU has AVX-512
+ *     BF16: activations rounded to bf16, see lowp.h), rows of w split
+ *     over the pool, each weight byte read once.
  *   - F16 / BF16, larger M (prefill, ViT): the pool's tasks each widen a
  *     panel of w's rows into an f32 buffer and multiply it with OpenBLAS
  *     (one thread each inside the job), so only a few panels are ever f32
@@ -34,21 +35,6 @@ int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
 /* c[M,N] = alpha * a[M,K] * b[K,N] + beta * c, with leading dimensions. */
 void nv_gemm_nn(float *c, const float *a, const float *b, int M, int K, int N,
                 int lda, int ldb, int ldc, float alpha, float beta);
-/* y[M,N] = x[M,K] * w^T + bias for a weight tensor [N, K] stored as F32,
- * F16 or BF16 (borrowed from the mapped file; see core/lowp.h).
- *   - F32: nv_linear (OpenBLAS).
- *   - F16 / BF16, M < NV_LINEAR_GEMV_ROWS (decode, short chunks): the
- *     widening GEMV of lowp.c, rows of w split over the pool, each weight
- *     byte read once.
- *   - F16 / BF16, larger M (prefill, ViT): the pool's tasks each widen a
- *     panel of w's rows into an f32 buffer and multiply it with OpenBLAS
- *     (one thread each inside the job), so only a few panels are ever f32
- *     at once instead of the whole model.
- * pool may be NULL (everything on the caller). Returns -1 only when a panel
- * buffer cannot be allocated (y is then undefined). */
-#define NV_LINEAR_GEMV_ROWS 8
-int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
-                const float *bias, int M, int K, int N, nv_error *err);
 
 /* c[M,N] = alpha * a[M,K] * b[N,K]^T + beta * c, with leading dimensions. */
 void nv_gemm_nt(float *c, const float *a, const float *b, int M, int K, int N,

@@ -104,7 +104,7 @@ __attribute__((target("avx2"))) static float sum_avx2(const float *p,
 /* Flops of one fma_* call: 16 accumulators x lanes x 2. */
 static double fma_flops(nv_isa isa)
 {
-    int lanes = isa == NV_ISA_AVX512 ? 16 : isa == NV_ISA_AVX2 ? 8 : 1;
+    int lanes = isa >= NV_ISA_AVX512 ? 16 : isa == NV_ISA_AVX2 ? 8 : 1;
     return (double)FMA_ITERS * 16.0 * lanes * 2.0;
 }
 
@@ -113,7 +113,7 @@ static void fma_task(void *ctx, int index)
     roof_job *j = ctx;
     float r = 0.0f;
 #ifdef NV_ROOF_X86
-    if (j->isa == NV_ISA_AVX512)
+    if (j->isa >= NV_ISA_AVX512)
         r = fma_avx512(FMA_ITERS);
     else if (j->isa == NV_ISA_AVX2)
         r = fma_avx2(FMA_ITERS);
@@ -136,7 +136,7 @@ static void read_task(void *ctx, int index)
     const float *p = j->buf + per * (size_t)index;
     float r = 0.0f;
 #ifdef NV_ROOF_X86
-    if (j->isa == NV_ISA_AVX512)
+    if (j->isa >= NV_ISA_AVX512)
         r = sum_avx512(p, per);
     else if (j->isa == NV_ISA_AVX2)
         r = sum_avx2(p, per);

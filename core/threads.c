@@ -16,7 +16,13 @@
  * slower than on 1), and under SCHED_FIFO a spinning thread that holds a
  * core starves the very thread it waits for, so the prefill never ended.
  * The pool's own waits (workers for a job, the caller for the workers)
- * all block in pthread_cond_wait for the same reason.
+ * block in pthread_cond_wait for the same reason - after a short, bounded
+ * spin (NV_POOL_SPIN pauses, some tens of microseconds): decode runs one
+ * job per weight matrix, a hundred per token with microseconds between
+ * them, and in a virtual machine each futex sleep and wake costs tens of
+ * microseconds, which made that bookkeeping a large share of a token.
+ * A bounded spin cannot starve anything for longer than its bound, so
+ * under SCHED_FIFO it only delays the thread it shares a core with.
  *
  * Each nv_pool_run publishes one job (fn, ctx, n) under the mutex and bumps
  * a generation counter; the workers wake on it, and they and the caller take
@@ -37,6 +43,15 @@
 
 /* More threads than this only adds wake-up cost on any machine we target. */
 #define NV_POOL_MAX_THREADS 256
+/* Pauses a waiting thread spins before it sleeps (about 30 us on x86). */
+#define NV_POOL_SPIN 2000
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 
 struct nv_pool {
     int nthreads; /* workers + the calling thread */
@@ -45,9 +60,10 @@ struct nv_pool {
     pthread_mutex_t mutex;
     pthread_cond_t work_ready; /* a new generation or stop */
     pthread_cond_t work_done;  /* busy_workers reached 0 */
-    unsigned long generation;
-    int stopping;
-    int busy_workers; /* workers not yet finished with this generation */
+    /* Written under the mutex; read without it only by the spins. */
+    atomic_ulong generation;
+    atomic_int stopping;
+    atomic_int busy_workers; /* workers not yet finished with this job */
     /* The current job; written under the mutex before generation changes. */
     nv_task_fn fn;
     void *ctx;
@@ -108,13 +124,20 @@ static void *worker_main(void *arg)
 {
     nv_pool *pool = arg;
     unsigned long seen = 0;
-    pthread_mutex_lock(&pool->mutex);
     for (;;) {
-        while (pool->generation == seen && !pool->stopping)
+        for (int i = 0; i < NV_POOL_SPIN && atomic_load(&pool->generation) == seen &&
+                        !atomic_load(&pool->stopping);
+             i++)
+            cpu_relax();
+        pthread_mutex_lock(&pool->mutex);
+        while (atomic_load(&pool->generation) == seen &&
+               !atomic_load(&pool->stopping))
             pthread_cond_wait(&pool->work_ready, &pool->mutex);
-        if (pool->stopping)
+        if (atomic_load(&pool->stopping)) {
+            pthread_mutex_unlock(&pool->mutex);
             break;
-        seen = pool->generation;
+        }
+        seen = atomic_load(&pool->generation);
         nv_task_fn fn = pool->fn;
         void *ctx = pool->ctx;
         int n = pool->n;
@@ -123,10 +146,10 @@ static void *worker_main(void *arg)
         run_indices(pool, fn, ctx, n);
 
         pthread_mutex_lock(&pool->mutex);
-        if (--pool->busy_workers == 0)
+        if (atomic_fetch_sub(&pool->busy_workers, 1) == 1)
             pthread_cond_signal(&pool->work_done);
+        pthread_mutex_unlock(&pool->mutex);
     }
-    pthread_mutex_unlock(&pool->mutex);
     return NULL;
 }
 
@@ -134,7 +157,7 @@ static void *worker_main(void *arg)
 static void stop_workers(nv_pool *pool, int started)
 {
     pthread_mutex_lock(&pool->mutex);
-    pool->stopping = 1;
+    atomic_store(&pool->stopping, 1);
     pthread_cond_broadcast(&pool->work_ready);
     pthread_mutex_unlock(&pool->mutex);
     for (int i = 0; i < started; i++)
@@ -156,6 +179,9 @@ nv_pool *nv_pool_create(int nthreads, nv_error *err)
     pool->nthreads = nthreads;
     pool->nworkers = nthreads - 1;
     atomic_init(&pool->next_index, 0);
+    atomic_init(&pool->generation, 0);
+    atomic_init(&pool->stopping, 0);
+    atomic_init(&pool->busy_workers, 0);
     if (pool->nworkers > 0) {
         pool->workers = calloc((size_t)pool->nworkers, sizeof *pool->workers);
         if (!pool->workers) {
@@ -218,15 +244,18 @@ void nv_pool_run(nv_pool *pool, int n, nv_task_fn fn, void *ctx)
     pool->ctx = ctx;
     pool->n = n;
     atomic_store(&pool->next_index, 0);
-    pool->busy_workers = pool->nworkers;
-    pool->generation++;
+    atomic_store(&pool->busy_workers, pool->nworkers);
+    atomic_fetch_add(&pool->generation, 1);
     pthread_cond_broadcast(&pool->work_ready);
     pthread_mutex_unlock(&pool->mutex);
 
     run_indices(pool, fn, ctx, n);
 
+    for (int i = 0; i < NV_POOL_SPIN && atomic_load(&pool->busy_workers) > 0;
+         i++)
+        cpu_relax();
     pthread_mutex_lock(&pool->mutex);
-    while (pool->busy_workers > 0)
+    while (atomic_load(&pool->busy_workers) > 0)
         pthread_cond_wait(&pool->work_done, &pool->mutex);
     pthread_mutex_unlock(&pool->mutex);
     blas_unpin();

@@ -3,9 +3,10 @@
  *     and the panel path (M >= 8), with and without bias, on no pool and on
  *     a pool of 3 threads (products below ~4 M multiply-adds run on the
  *     caller; the last three shapes are split over it), for every
- *     instruction set this CPU has (AVX-512,
- *     AVX2, plain C: NV_LOWP_ISA caps the choice), against a double loop
- *     over the same widened weights. Each element must satisfy
+ *     instruction set this CPU has (AVX-512 BF16, AVX-512, AVX2, plain C:
+ *     NV_LOWP_ISA caps the choice), against a double loop over the same
+ *     widened weights (with AVX-512 BF16, the decode product of bf16
+ *     weights takes bf16-rounded activations, and so does its reference). Each element must satisfy
  *         |got - ref| <= 1e-5 * (sum_k |w_k x_k| + |bias|)
  *     (f32 accumulation, as test_matmul.c); the outputs start as NaN so
  *     that an element not written fails. Odd K and N cover every tail.
@@ -90,6 +91,12 @@ static void check_linear(nv_pool *pool, nv_dtype dt, int M, int K, int N,
     if (!CHECK(nv_linear_w(pool, y, x, &wt, with_bias ? b : NULL, M, K, N,
                            &err) == 0))
         goto done;
+    /* vdpbf16ps multiplies bf16 activations: the reference rounds them the
+     * same way (to nearest even), so the bound stays f32 accumulation's. */
+    if (strcmp(isa, "avx512bf16") == 0 && dt == NV_BF16 &&
+        M < NV_LINEAR_GEMV_ROWS)
+        for (long i = 0; i < (long)M * K; i++)
+            x[i] = nv_bf16_to_f32(nv_f32_to_bf16(x[i]));
     char what[128];
     snprintf(what, sizeof what, "%s %s M=%d K=%d N=%d bias=%d pool=%d", isa,
              nv_dtype_name(dt), M, K, N, with_bias, pool != NULL);
@@ -342,7 +349,7 @@ static void check_q8_loading(void)
 
 int main(void)
 {
-    const char *isas[] = {"avx512", "avx2", "c"};
+    const char *isas[] = {"avx512bf16", "avx512", "avx2", "c"};
     nv_error err = {{0}};
     nv_pool *pool = nv_pool_create(3, &err);
     if (!CHECK(pool != NULL))

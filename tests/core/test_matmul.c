@@ -150,7 +150,9 @@ int main(void)
             check_linear(shapes[s][0], shapes[s][1], shapes[s][2], bias);
 
     for (int t = 0; t < 2; t++) {
-        check_gemm(t, 1, 40, 7, 1.0f, 0.0f);
+        check_gemm(t, 1, 40, 7, 1.0f, 0.0f); /* M = 1: the sgemv path */
+        check_gemm(t, 1, 64, 300, 0.125f, 0.0f);
+        check_gemm(t, 1, 33, 21, -1.5f, 2.0f);
         check_gemm(t, 9, 33, 21, 1.0f, 0.0f);
         check_gemm(t, 9, 33, 21, 0.5f, 2.0f);
         check_gemm(t, 31, 70, 45, -1.5f, 1.0f);
