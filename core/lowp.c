@@ -34,11 +34,16 @@ static nv_isa detect_isa(void)
 #ifdef NV_LOWP_X86
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) {
-        /* AVX512_BF16 is CPUID leaf 7, sub-leaf 1, EAX bit 5 (asked
-         * directly: older compilers' __builtin_cpu_supports lack it);
-         * the OS saves the ZMM state, or avx512f above would be false. */
-        unsigned a, b, c, d;
-        if (__builtin_cpu_supports("avx512bw") &&
+        /* The top level needs AVX512_BF16 (CPUID leaf 7, sub-leaf 1, EAX
+         * bit 5) and AVX512_VNNI, asked directly: older compilers'
+         * __builtin_cpu_supports lack them. Every CPU with the first has
+         * the second (Cooper Lake, Sapphire Rapids, Zen 4 and 5). The OS
+         * saves the ZMM state, or avx512f above would be false. */
+        unsigned a, b, c, d, vnni = 0;
+        if (__get_cpuid_count(7, 0, &a, &b, &c, &d))
+            vnni = c & (1u << 11); /* AVX512_VNNI: leaf 7, ECX bit 11 */
+        if (vnni && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl") &&
             __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5)))
             return NV_ISA_AVX512BF16;
         return NV_ISA_AVX512;
@@ -419,6 +424,145 @@ static int gemv_bf16_rounded(const unsigned char *w, int K, int n0, int n1,
     return 0;
 }
 
+/* The Q8_0 decode product on vpdpbusd (AVX-512 VNNI). The activations are
+ * quantized like the weights, per block of 32: dx = max |x| / 127 (f32),
+ * xq = round(x / dx), so a block's dot product is an exact int32 sum
+ * scaled by dw * dx (what llama.cpp's q8_0 x q8_0 path does). vpdpbusd
+ * multiplies unsigned by signed bytes, so it is given xq + 128 and the
+ * 128 * sum(w) that adds is taken off again (a second vpdpbusd against
+ * ones gives sum(w)). */
+/* How far ahead in a weight row (or the rows after it: they are
+ * contiguous) the VNNI kernel asks for the next lines. Without it this
+ * kernel read 6-7 GB/s on one Zen 5 core, the hardware prefetchers
+ * apparently not keeping up with its short rows; 12 KiB ahead gave 14-19
+ * GB/s (K = 768 .. 2048; 3 KiB 13.5, 6 KiB 14-17). The bf16 kernel gained
+ * nothing from the same and has none. Prefetching past the end is
+ * harmless. */
+#define Q8_PREFETCH_BYTES 12288
+
+#define TVNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+/* x's blocks as xq + 128 (bytes) and their scales dx. */
+static void q8_quantize_x(const float *x, int K, uint8_t *xu, float *dx)
+{
+    for (int b = 0; b < K / NV_Q8_BLOCK; b++) {
+        const float *blk = x + b * NV_Q8_BLOCK;
+        float amax = 0.0f;
+        for (int k = 0; k < NV_Q8_BLOCK; k++)
+            amax = fabsf(blk[k]) > amax ? fabsf(blk[k]) : amax;
+        float d = amax / 127.0f;
+        float inv = d > 0.0f ? 1.0f / d : 0.0f;
+        for (int k = 0; k < NV_Q8_BLOCK; k++) {
+            float v = roundf(blk[k] * inv);
+            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+            xu[b * NV_Q8_BLOCK + k] = (uint8_t)((int)v + 128);
+        }
+        dx[b] = d;
+    }
+}
+
+/* For R weight rows (R <= 4) over the blocks [b0, b0 + nblk) (nblk <= 16):
+ * acc[r] += dw * dx * dot(w, xq) lane-wise. Two blocks fill a vector:
+ * lanes 0-7 hold the first block's partial sums, 8-15 the second's, so
+ * each pair's scales are spread with one permute. Several rows at once
+ * keep several weight streams in flight and load each x vector once. */
+TVNNI static inline __attribute__((always_inline)) void
+q8_rows_blocks(const int8_t *const *w,
+                                        const uint16_t *const *ws, int R,
+                                        const uint8_t *xu, const float *dx,
+                                        int b0, int nblk, __m512 *acc)
+{
+    __mmask16 live = (__mmask16)((1u << nblk) - 1);
+    __m512 xs = _mm512_maskz_loadu_ps(live, dx + b0);
+    __m512 scale[4];
+    for (int r = 0; r < R; r++)
+        scale[r] = _mm512_mul_ps(
+            _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(live, ws[r] + b0)), xs);
+    const __m512i ones = _mm512_set1_epi8(1);
+    const __m512i two = _mm512_set1_epi32(2);
+    __m512i pick = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+                                    0, 0);
+    for (int j = 0; 2 * j < nblk; j++, pick = _mm512_add_epi32(pick, two)) {
+        size_t at = (size_t)(b0 + 2 * j) * NV_Q8_BLOCK;
+        /* A masked load only for a last odd block: a masked load that
+         * splits cache lines is slow on AMD, and rows need not be aligned. */
+        int whole = 2 * j + 1 < nblk;
+        __m512i xv = whole ? _mm512_loadu_si512(xu + at)
+                           : _mm512_zextsi256_si512(
+                                 _mm256_loadu_si256((const __m256i *)(xu + at)));
+        for (int r = 0; r < R; r++) {
+            _mm_prefetch((const char *)(w[r] + at + Q8_PREFETCH_BYTES),
+                         _MM_HINT_T0);
+            __m512i wv = whole ? _mm512_loadu_si512(w[r] + at)
+                               : _mm512_zextsi256_si512(_mm256_loadu_si256(
+                                     (const __m256i *)(w[r] + at)));
+            __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), xv, wv);
+            __m512i sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, wv);
+            dot = _mm512_sub_epi32(dot, _mm512_slli_epi32(sum, 7));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
+                                     _mm512_permutexvar_ps(pick, scale[r]),
+                                     acc[r]);
+        }
+    }
+}
+
+TVNNI static void gemv_q8_vnni(const int8_t *q, const uint16_t *scales, int K,
+                               int n0, int n1, const uint8_t *xu,
+                               const float *dx, float *y, int acc)
+{
+    int nb = K / NV_Q8_BLOCK;
+    for (int n = n0; n < n1;) {
+        /* R is a constant at each call below, so the accumulators stay in
+         * registers. */
+        int R = n1 - n >= 4 ? 4 : 1;
+        const int8_t *w[4];
+        const uint16_t *ws[4];
+        __m512 a[4];
+        for (int r = 0; r < 4; r++) {
+            int row = n + (r < R ? r : 0);
+            w[r] = q + (size_t)row * K;
+            ws[r] = scales + (size_t)row * nb;
+            a[r] = _mm512_setzero_ps();
+        }
+        for (int b = 0; b < nb; b += 16) {
+            int nblk = nb - b < 16 ? nb - b : 16;
+            if (R == 4)
+                q8_rows_blocks(w, ws, 4, xu, dx, b, nblk, a);
+            else
+                q8_rows_blocks(w, ws, 1, xu, dx, b, nblk, a);
+        }
+        for (int r = 0; r < R; r++) {
+            float v = _mm512_reduce_add_ps(a[r]);
+            y[n + r] = acc ? y[n + r] + v : v;
+        }
+        n += R;
+    }
+}
+
+/* The Q8_0 decode product on VNNI for M activation rows (each row's
+ * quantized copy made here; the weights are read once per row): 0 done,
+ * -1 when the copies cannot be allocated (the caller widens instead). */
+static int gemv_q8_quantized(const int8_t *q, const uint16_t *scales, int K,
+                             int n0, int n1, const float *x, int M, float *y,
+                             int ldy, int acc)
+{
+    int nb = K / NV_Q8_BLOCK;
+    uint8_t *xu = malloc((size_t)K);
+    float *dx = malloc(sizeof(float) * (size_t)(nb > 0 ? nb : 1));
+    if (!xu || !dx) {
+        free(xu);
+        free(dx);
+        return -1;
+    }
+    for (int m = 0; m < M; m++) {
+        q8_quantize_x(x + (size_t)m * K, K, xu, dx);
+        gemv_q8_vnni(q, scales, K, n0, n1, xu, dx, y + (size_t)m * ldy, acc);
+    }
+    free(xu);
+    free(dx);
+    return 0;
+}
+
 /* ---- AVX2 + FMA + F16C --------------------------------------------------- */
 
 #define T256 __attribute__((target("avx2,fma,f16c")))
@@ -564,6 +708,10 @@ void nv_lowp_gemv_rows(const nv_tensor *w, int n0, int n1, const float *x,
     nv_isa isa = nv_lowp_isa();
     if (dt == NV_Q8_0) {
 #ifdef NV_LOWP_X86
+        if (isa == NV_ISA_AVX512BF16 &&
+            gemv_q8_quantized(w->data, w->scales, K, n0, n1, x, M, y, ldy,
+                              accumulate) == 0)
+            return;
         if (isa >= NV_ISA_AVX512) {
             gemv_q8_avx512(w->data, w->scales, K, n0, n1, x, M, y, ldy,
                            accumulate);

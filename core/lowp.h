@@ -33,7 +33,7 @@ typedef enum nv_isa {
     NV_ISA_C,
     NV_ISA_AVX2,
     NV_ISA_AVX512,
-    NV_ISA_AVX512BF16, /* AVX-512F + BW + BF16 */
+    NV_ISA_AVX512BF16, /* AVX-512F + BW + VL + BF16 + VNNI */
 } nv_isa;
 
 /* The instruction set the kernels use on this CPU (after NV_LOWP_ISA). */

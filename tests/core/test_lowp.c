@@ -146,6 +146,18 @@ static void check_q8(nv_pool *pool, int M, int K, int N, const char *isa)
     nv_error err = {{0}};
     if (!CHECK(nv_linear_w(pool, y, x, &wt, NULL, M, K, N, &err) == 0))
         goto done;
+    /* With VNNI the decode product quantizes the activations per block of
+     * 32 (dx = max |x| / 127, round to nearest, away from zero on ties):
+     * the reference takes the same values, so the bound stays f32's. */
+    if (strcmp(isa, "avx512bf16") == 0 && M < NV_LINEAR_GEMV_ROWS)
+        for (long b = 0; b < (long)M * nb; b++) {
+            float *blk = x + b * 32, amax = 0.0f;
+            for (int k = 0; k < 32; k++)
+                amax = fabsf(blk[k]) > amax ? fabsf(blk[k]) : amax;
+            float dx = amax / 127.0f;
+            for (int k = 0; k < 32; k++)
+                blk[k] = dx > 0.0f ? roundf(blk[k] * (1.0f / dx)) * dx : 0.0f;
+        }
     char what[128];
     snprintf(what, sizeof what, "%s Q8_0 M=%d K=%d N=%d pool=%d", isa, M, K,
              N, pool != NULL);
@@ -367,7 +379,10 @@ int main(void)
             printf("this CPU runs: %s\n", ran);
         if (strcmp(ran, isas[i]) != 0)
             continue; /* the CPU lacks it: the lower levels still run */
+        /* K of 32 .. 1024: 1 to 32 blocks, whole and partial groups of 16
+         * blocks and a last odd block on the VNNI path. */
         const int q8_shapes[][3] = {{1, 32, 1},  {1, 64, 7},   {1, 96, 9},
+                                    {1, 544, 5}, {2, 1056, 3}, {1, 512, 2},
                                     {2, 32, 5},  {5, 128, 11}, {8, 64, 16},
                                     {40, 96, 33}, {1, 1024, 300},
                                     {3, 512, 600}, {64, 320, 250}};
