@@ -93,6 +93,10 @@ struct nvlm_session {
     float *logits;      /* [V] of the last position */
     float *prompt_logits; /* [n_prompt, V] when keep_prompt_logits */
     int keep_prompt_logits;
+    /* > 0: the prompt runs in chunks of this many positions, each through
+     * the KV cache like decode (1: every product goes through the decode
+     * kernels; tests check those against the prefill goldens). */
+    int prefill_chunk;
     nvlm_stats stats;
 };
 

@@ -675,13 +675,18 @@ int nv_session_prefill(nvlm_session *s, int raw, nv_error *err)
         return nv_fail(err, "out of memory for a prompt of %d tokens", N);
     }
     int rc = embed_prompt(s, emb, err);
+    int chunk = s->prefill_chunk > 0 && s->prefill_chunk < N ? s->prefill_chunk
+                                                             : N;
     if (!rc)
-        rc = nv_decoder_reserve(m->dec, N, m->max_context, err);
-    if (!rc) {
+        rc = nv_decoder_reserve(m->dec, chunk, m->max_context, err);
+    for (int at = 0; !rc && at < N; at += chunk) {
+        int T = N - at < chunk ? N - at : chunk;
         nv_decoder_run run = {
-            .embeds = emb,
-            .T = N,
-            .logits = s->keep_prompt_logits ? s->prompt_logits : s->logits,
+            .embeds = emb + (size_t)at * H,
+            .T = T,
+            .logits = s->keep_prompt_logits
+                          ? s->prompt_logits + (size_t)at * V
+                          : s->logits,
             .last_only = !s->keep_prompt_logits,
             .hook = uses_hook(m) ? xattn_hook : NULL,
             .hook_ctx = s,
