@@ -121,6 +121,7 @@ static int write_json(const bench_prefill_args *a, const prefill_row *rows,
     cJSON_AddStringToObject(root, "model", a->model_name);
     cJSON_AddNumberToObject(root, "prompt_tokens", a->tokens);
     cJSON_AddStringToObject(root, "blas_kernels", nvlm_blas_kernels());
+    cJSON_AddStringToObject(root, "lowp_kernels", nvlm_lowp_kernels());
     cJSON_AddNumberToObject(root, "repeat", a->repeat);
     cJSON_AddNumberToObject(root, "warmup", a->warmup);
     for (int i = 0; i < n; i++) {
@@ -157,9 +158,10 @@ int bench_prefill_run(const bench_prefill_args *a, nv_error *err)
         return -1;
     double speedup = n == 2 && rows[1].ms > 0 ? rows[0].ms / rows[1].ms : 0;
     printf("Model: %s; weights %s; prefill of %d text tokens (no image); "
-           "OpenBLAS kernels %s; times are medians of %d run(s) after %d "
-           "warm-up run(s), in ms.\n\n", a->model_name,
-           a->dtype ? a->dtype : "stored", a->tokens, nvlm_blas_kernels(),
+           "OpenBLAS kernels %s; low-precision kernels %s; times are "
+           "medians of %d run(s) after %d warm-up run(s), in ms.\n\n",
+           a->model_name, a->dtype ? a->dtype : "stored", a->tokens,
+           nvlm_blas_kernels(), nvlm_lowp_kernels(),
            a->repeat, a->warmup);
     printf("| threads | prefill ms | prefill tok/s |\n|--:|--:|--:|\n");
     for (int i = 0; i < n; i++)

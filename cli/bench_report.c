@@ -67,10 +67,12 @@ void bench_write_markdown(const bench_report *r, FILE *out)
         fprintf(out, "Model: %s; analytic counts only (--cost-only): nothing "
                 "was run.\n\n", r->model);
     else
-        fprintf(out, "Model: %s; %d thread(s); OpenBLAS kernels %s; times "
-                "are medians of %d run(s) after %d warm-up run(s), in ms; %s"
-                "%d new token(s) per run; peak RSS: %s.\n\n", r->model,
+        fprintf(out, "Model: %s; %d thread(s); OpenBLAS kernels %s; "
+                "low-precision kernels %s; times are medians of %d run(s) "
+                "after %d warm-up run(s), in ms; %s%d new token(s) per run; "
+                "peak RSS: %s.\n\n", r->model,
                 r->threads, r->blas_kernels ? r->blas_kernels : "unknown",
+                r->lowp_kernels ? r->lowp_kernels : "unknown",
                 r->repeat, r->warmup,
                 r->to_end ? "answers to their end, at most " : "",
                 r->new_tokens, r->peak_rss_scope);
@@ -202,6 +204,8 @@ int bench_write_json(const bench_report *r, const char *path, nv_error *err)
     cJSON_AddNumberToObject(root, "threads", r->threads);
     cJSON_AddStringToObject(root, "blas_kernels",
                             r->blas_kernels ? r->blas_kernels : "unknown");
+    cJSON_AddStringToObject(root, "lowp_kernels",
+                            r->lowp_kernels ? r->lowp_kernels : "unknown");
     if (r->has_roofline) {
         cJSON *roof = cJSON_AddObjectToObject(root, "roofline");
         cJSON_AddNumberToObject(roof, "fma_gflops", r->roof.fma_gflops);

@@ -40,6 +40,7 @@ typedef struct bench_report {
                    new_tokens is only the cap */
     const char *peak_rss_scope; /* what peak_rss measures */
     const char *blas_kernels;   /* nvlm_blas_kernels() */
+    const char *lowp_kernels;   /* nvlm_lowp_kernels() */
     int has_roofline;           /* --roofline: roof is measured */
     nv_roofline roof;
     int cost_only; /* no runs: the chart plots vision + prefill GFLOP in

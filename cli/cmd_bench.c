@@ -599,6 +599,7 @@ static int run_bench(const struct bench_args *a, const char *model_dir,
         .to_end = a->labels && !a->n_given,
         .cost_only = a->cost_only,
         .blas_kernels = nvlm_blas_kernels(),
+        .lowp_kernels = nvlm_lowp_kernels(),
         .peak_rss_scope = p.per_row_peak
                               ? "VmHWM over each row's runs, model loaded"
                               : "VmHWM of the whole process so far",

@@ -191,7 +191,8 @@ static void print_model_text(const cJSON *d)
     const char *isa = cJSON_GetObjectItem(w, "lowp_kernels")->valuestring;
     printf(" matrices loaded as %s; f16/bf16 kernels: %s%s; f32: OpenBLAS "
            "%s\n", cJSON_GetObjectItem(w, "loaded_as")->valuestring, isa,
-           strcmp(isa, "avx512") ? " (fallback: AVX-512F absent or capped)" : "",
+           strncmp(isa, "avx512", 6) ? " (fallback: AVX-512F absent or capped)"
+                                     : "",
            cJSON_GetObjectItem(w, "blas_kernels")->valuestring);
     printf("fusion heads:");
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(d, "fusion_heads"))

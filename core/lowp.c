@@ -335,9 +335,9 @@ T512 static void gemv_q8_avx512(const int8_t *q, const uint16_t *scales,
 
 /* K activations rounded to bf16 (to nearest even, as nv_f32_to_bf16),
  * zero-padded to kp, a multiple of 32. */
-TBF16 static void x_to_bf16(const float *x, int K, int kp, uint16_t *xb)
+TBF16 static void x_to_bf16(const float *x, size_t K, size_t kp, uint16_t *xb)
 {
-    int k = 0;
+    size_t k = 0;
     for (; k + 32 <= K; k += 32) {
         __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + k + 16),
                                          _mm512_loadu_ps(x + k));
@@ -683,6 +683,18 @@ void nv_lowp_to_f32(nv_dtype dt, const void *src, float *dst, size_t n)
 #endif
     for (size_t i = 0; i < n; i++)
         dst[i] = widen1(dt, s + 2 * i);
+}
+
+void nv_lowp_round_bf16(const float *x, uint16_t *out, size_t n)
+{
+#ifdef NV_LOWP_X86
+    if (nv_lowp_isa() == NV_ISA_AVX512BF16) {
+        x_to_bf16(x, n, n, out);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        out[i] = nv_f32_to_bf16(x[i]);
 }
 
 void nv_weight_rows_f32(const nv_tensor *w, int64_t row0, int64_t nrows,

@@ -45,6 +45,10 @@ const char *nv_isa_name(nv_isa isa);
  * BF16; src may be unaligned). */
 void nv_lowp_to_f32(nv_dtype dt, const void *src, float *dst, size_t n);
 
+/* out[i] = x[i] rounded to bf16 (to nearest even, as nv_f32_to_bf16),
+ * for n values. */
+void nv_lowp_round_bf16(const float *x, uint16_t *out, size_t n);
+
 /* Rows [row0, row0 + nrows) of a weight matrix or embedding table (F32,
  * F16, BF16 or Q8_0; rows of shape[ndim - 1] elements) as f32 in dst. */
 void nv_weight_rows_f32(const nv_tensor *w, int64_t row0, int64_t nrows,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dnnl_gemm.h"
 #include "core/lowp.h"
 
 void nv_linear(float *y, const float *x, const float *w, const float *bias,
@@ -59,6 +60,7 @@ void nv_gemm_nt(float *c, const float *a, const float *b, int M, int K, int N,
 
 typedef struct lowp_job {
     const float *x;
+    const uint16_t *x_bf16; /* x rounded to bf16, for the oneDNN tasks */
     const nv_tensor *w;
     const float *bias;
     float *y;
@@ -104,6 +106,28 @@ static void panel_task(void *ctx, int index)
     free(panel);
 }
 
+/* A bf16 matrix against many rows on oneDNN (core/dnnl_gemm.h); a task
+ * oneDNN refuses runs the widening panel path instead. */
+static void dnnl_task(void *ctx, int index)
+{
+    lowp_job *j = ctx;
+    int n0 = index * j->rows_per_task;
+    int n1 = n0 + j->rows_per_task < j->N ? n0 + j->rows_per_task : j->N;
+    const uint16_t *w = (const uint16_t *)j->w->data + (size_t)n0 * j->K;
+    nv_error err = {{0}};
+    if (nv_dnnl_bf16_gemm_nt(j->x_bf16, w, j->y + n0, j->M, j->K, n1 - n0,
+                             j->N, &err) != 0) {
+        panel_task(ctx, index);
+        return;
+    }
+    if (j->bias)
+        for (int m = 0; m < j->M; m++) {
+            float *row = j->y + (size_t)m * j->N;
+            for (int n = n0; n < n1; n++)
+                row[n] += j->bias[n];
+        }
+}
+
 /* Rows of w per task: a few tasks per worker so uneven cores still even
  * out; a multiple of 16 so every task's kernels run whole vectors of rows;
  * panels of at most 8 MiB of f32. */
@@ -121,6 +145,14 @@ static int task_rows(int N, int K, int workers, int panels)
     return rows < 1 ? 1 : rows;
 }
 
+const char *nv_linear_kernels(void)
+{
+    nv_isa isa = nv_lowp_isa();
+    if (isa == NV_ISA_AVX512BF16 && nv_dnnl_bf16_ready())
+        return "avx512bf16 (bf16 x 8+ rows: oneDNN)";
+    return nv_isa_name(isa);
+}
+
 int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
                 const float *bias, int M, int K, int N, nv_error *err)
 {
@@ -130,8 +162,18 @@ int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
     }
     int workers = pool ? nv_pool_size(pool) : 1;
     int gemv = M < NV_LINEAR_GEMV_ROWS;
-    lowp_job job = {x, w, bias, y, M, K, N, task_rows(N, K, workers, !gemv),
-                    0};
+    int dnnl = !gemv && w->dtype == NV_BF16 &&
+               nv_lowp_isa() == NV_ISA_AVX512BF16 && nv_dnnl_bf16_ready();
+    uint16_t *x_bf16 = NULL;
+    if (dnnl) {
+        x_bf16 = malloc(sizeof(uint16_t) * (size_t)M * (size_t)K);
+        if (!x_bf16)
+            return nv_fail(err, "linear: out of memory for %d x %d bf16 "
+                           "activations", M, K);
+        nv_lowp_round_bf16(x, x_bf16, (size_t)M * (size_t)K);
+    }
+    lowp_job job = {x, x_bf16, w, bias, y, M, K, N,
+                    task_rows(N, K, workers, !gemv && !dnnl), 0};
     /* Waking the pool costs tens of microseconds: a product smaller than
      * about that much work (a 512 x 512 f16 matrix read once, ~4 M
      * multiply-adds) runs on the caller alone. */
@@ -139,12 +181,13 @@ int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
     if (work < (gemv ? 262144.0 : 4194304.0))
         job.rows_per_task = N;
     int tasks = (N + job.rows_per_task - 1) / job.rows_per_task;
-    nv_task_fn fn = gemv ? gemv_task : panel_task;
+    nv_task_fn fn = gemv ? gemv_task : dnnl ? dnnl_task : panel_task;
     if (pool && tasks > 1)
         nv_pool_run(pool, tasks, fn, &job);
     else
         for (int i = 0; i < tasks; i++)
             fn(&job, i);
+    free(x_bf16);
     if (job.failed)
         return nv_fail(err, "linear: out of memory for a %d x %d weight "
                        "panel", job.rows_per_task, K);

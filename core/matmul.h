@@ -32,6 +32,11 @@ void nv_linear(float *y, const float *x, const float *w, const float *bias,
 int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
                 const float *bias, int M, int K, int N, nv_error *err);
 
+/* Which kernels nv_linear_w runs for weights other than f32: the ISA level
+ * of core/lowp.c, and whether oneDNN takes the bf16 products of 8 rows or
+ * more ("avx512bf16 (bf16 x 8+ rows: oneDNN)", "avx512", "avx2", "c"). */
+const char *nv_linear_kernels(void);
+
 /* c[M,N] = alpha * a[M,K] * b[K,N] + beta * c, with leading dimensions. */
 void nv_gemm_nn(float *c, const float *a, const float *b, int M, int K, int N,
                 int lda, int ldb, int ldc, float alpha, float beta);

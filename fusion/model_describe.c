@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/lowp.h"
+#include "core/matmul.h"
 #include "core/safetensors.h"
 #include "fusion/family_hub.h"
 #include "fusion/model.h"
@@ -144,7 +144,7 @@ static cJSON *weights_info(const nvlm_model *m)
     }
     cJSON_AddStringToObject(o, "loaded_as",
                             nv_weight_mode_name(nv_st_weight_mode(m->st)));
-    cJSON_AddStringToObject(o, "lowp_kernels", nv_isa_name(nv_lowp_isa()));
+    cJSON_AddStringToObject(o, "lowp_kernels", nv_linear_kernels());
     cJSON_AddStringToObject(o, "blas_kernels", nvlm_blas_kernels());
     return o;
 }

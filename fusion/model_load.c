@@ -12,6 +12,7 @@
 
 #include "core/file.h"
 #include "core/json.h"
+#include "core/matmul.h"
 #include "fusion/family_hub.h"
 
 static const char *head_prefix[3] = {"", "x_", "h_"};
@@ -57,6 +58,11 @@ int nvlm_tile_size(const nvlm_model *model)
 const char *nvlm_blas_kernels(void)
 {
     return nv_threads_blas_kernels();
+}
+
+const char *nvlm_lowp_kernels(void)
+{
+    return nv_linear_kernels();
 }
 
 const char *nvlm_model_warning(const nvlm_model *model)

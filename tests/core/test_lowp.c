@@ -5,8 +5,9 @@
  *     caller; the last three shapes are split over it), for every
  *     instruction set this CPU has (AVX-512 BF16, AVX-512, AVX2, plain C:
  *     NV_LOWP_ISA caps the choice), against a double loop over the same
- *     widened weights (with AVX-512 BF16, the decode product of bf16
- *     weights takes bf16-rounded activations, and so does its reference). Each element must satisfy
+ *     widened weights (with AVX-512 BF16, products of bf16 weights take
+ *     bf16-rounded activations - the decode kernel, and oneDNN for 8 rows
+ *     or more - and so does their reference). Each element must satisfy
  *         |got - ref| <= 1e-5 * (sum_k |w_k x_k| + |bias|)
  *     (f32 accumulation, as test_matmul.c); the outputs start as NaN so
  *     that an element not written fails. Odd K and N cover every tail.
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/dnnl_gemm.h"
 #include "core/lowp.h"
 #include "core/matmul.h"
 #include "core/safetensors.h"
@@ -91,10 +93,11 @@ static void check_linear(nv_pool *pool, nv_dtype dt, int M, int K, int N,
     if (!CHECK(nv_linear_w(pool, y, x, &wt, with_bias ? b : NULL, M, K, N,
                            &err) == 0))
         goto done;
-    /* vdpbf16ps multiplies bf16 activations: the reference rounds them the
-     * same way (to nearest even), so the bound stays f32 accumulation's. */
+    /* vdpbf16ps multiplies bf16 activations (the decode kernel, and
+     * oneDNN for more rows): the reference rounds them the same way (to
+     * nearest even), so the bound stays f32 accumulation's. */
     if (strcmp(isa, "avx512bf16") == 0 && dt == NV_BF16 &&
-        M < NV_LINEAR_GEMV_ROWS)
+        (M < NV_LINEAR_GEMV_ROWS || nv_dnnl_bf16_ready()))
         for (long i = 0; i < (long)M * K; i++)
             x[i] = nv_bf16_to_f32(nv_f32_to_bf16(x[i]));
     char what[128];
@@ -409,6 +412,8 @@ int main(void)
     check_loading(NV_F16);
     check_loading(NV_BF16);
     check_q8_loading();
+    printf("oneDNN bf16 products: %s\n",
+           nv_dnnl_bf16_ready() ? "yes" : "no (widened panels)");
     printf("worst relative error %.2e (tolerance %.0e)\n", worst_rel,
            REL_TOL);
     return check_summary("lowp");

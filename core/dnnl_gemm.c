@@ -1,0 +1,168 @@
+/* dnnl_gemm.c - bf16 matrix products through oneDNN; see dnnl_gemm.h.
+ *
+ * Every call builds its matmul descriptor from the shapes and strides at
+ * hand: oneDNN keeps the compiled primitives in its own cache, so a shape
+ * seen before costs a lookup, not a new kernel. The scratchpad belongs to
+ * the call (user mode): two pool tasks may run the same cached primitive
+ * at once, each with its own.
+ */
+#include "core/dnnl_gemm.h"
+
+#include <dnnl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* libgomp's (oneDNN's OpenMP runtime): the calling thread's team size. */
+void omp_set_num_threads(int n);
+
+/* The CPU engine, made once: a handle oneDNN only reads afterwards. */
+static dnnl_engine_t engine;
+static int bf16_ready;
+static pthread_once_t ready_once = PTHREAD_ONCE_INIT;
+
+typedef struct matmul {
+    dnnl_primitive_attr_t attr;
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+} matmul;
+
+static void matmul_free(matmul *mm)
+{
+    if (mm->prim)
+        dnnl_primitive_destroy(mm->prim);
+    if (mm->pd)
+        dnnl_primitive_desc_destroy(mm->pd);
+    if (mm->attr)
+        dnnl_primitive_attr_destroy(mm->attr);
+}
+
+/* Descriptors of x [M, K] (bf16, rows K apart), w^T [K, N] (bf16, w's rows
+ * K apart) and y [M, N] (f32, rows ldy apart). */
+static dnnl_status_t describe(int M, int K, int N, int ldy,
+                              dnnl_memory_desc_t *x, dnnl_memory_desc_t *wt,
+                              dnnl_memory_desc_t *y)
+{
+    dnnl_dims_t xd = {M, K}, xs = {K, 1};
+    dnnl_dims_t wd = {K, N}, ws = {1, K};
+    dnnl_dims_t yd = {M, N}, ys = {ldy, 1};
+    dnnl_status_t st =
+        dnnl_memory_desc_init_by_strides(x, 2, xd, dnnl_bf16, xs);
+    if (st == dnnl_success)
+        st = dnnl_memory_desc_init_by_strides(wt, 2, wd, dnnl_bf16, ws);
+    if (st == dnnl_success)
+        st = dnnl_memory_desc_init_by_strides(y, 2, yd, dnnl_f32, ys);
+    return st;
+}
+
+static dnnl_status_t matmul_make(matmul *mm, const dnnl_memory_desc_t *x,
+                                 const dnnl_memory_desc_t *wt,
+                                 const dnnl_memory_desc_t *y)
+{
+    memset(mm, 0, sizeof *mm);
+    dnnl_matmul_desc_t desc;
+    dnnl_status_t st = dnnl_matmul_desc_init(&desc, x, wt, NULL, y);
+    if (st == dnnl_success)
+        st = dnnl_primitive_attr_create(&mm->attr);
+    if (st == dnnl_success)
+        st = dnnl_primitive_attr_set_scratchpad_mode(mm->attr,
+                                                     dnnl_scratchpad_mode_user);
+    if (st == dnnl_success)
+        st = dnnl_primitive_desc_create(&mm->pd, &desc, mm->attr, engine,
+                                        NULL);
+    if (st == dnnl_success)
+        st = dnnl_primitive_create(&mm->prim, mm->pd);
+    return st;
+}
+
+/* Ready when the engine exists and a probe product gets an AVX-512 BF16
+ * kernel: on other CPUs oneDNN would fall back to reference loops, far
+ * slower than the widening path it would replace. */
+static void probe(void)
+{
+    if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success)
+        return;
+    omp_set_num_threads(1);
+    dnnl_memory_desc_t x, wt, y;
+    matmul mm;
+    if (describe(64, 64, 64, 64, &x, &wt, &y) == dnnl_success &&
+        matmul_make(&mm, &x, &wt, &y) == dnnl_success) {
+        const char *impl = NULL;
+        if (dnnl_primitive_desc_query(mm.pd, dnnl_query_impl_info_str, 0,
+                                      &impl) == dnnl_success &&
+            impl && strstr(impl, "bf16") && !strstr(impl, "ref"))
+            bf16_ready = 1;
+    }
+    matmul_free(&mm);
+}
+
+int nv_dnnl_bf16_ready(void)
+{
+    pthread_once(&ready_once, probe);
+    return bf16_ready;
+}
+
+int nv_dnnl_bf16_gemm_nt(const uint16_t *x, const uint16_t *w, float *y,
+                         int M, int K, int N, int ldy, nv_error *err)
+{
+    if (!nv_dnnl_bf16_ready())
+        return nv_fail(err, "oneDNN has no bf16 kernel on this CPU");
+    omp_set_num_threads(1);
+    dnnl_memory_desc_t xd, wd, yd;
+    matmul mm = {0};
+    dnnl_memory_t xm = NULL, wm = NULL, ym = NULL, sm = NULL;
+    dnnl_stream_t stream = NULL;
+    void *scratch = NULL;
+    dnnl_status_t st = describe(M, K, N, ldy, &xd, &wd, &yd);
+    if (st == dnnl_success)
+        st = matmul_make(&mm, &xd, &wd, &yd);
+    if (st == dnnl_success)
+        st = dnnl_memory_create(&xm, &xd, engine, (void *)x);
+    if (st == dnnl_success)
+        st = dnnl_memory_create(&wm, &wd, engine, (void *)w);
+    if (st == dnnl_success)
+        st = dnnl_memory_create(&ym, &yd, engine, y);
+    const dnnl_memory_desc_t *sd = NULL;
+    if (st == dnnl_success)
+        sd = dnnl_primitive_desc_query_md(mm.pd, dnnl_query_scratchpad_md, 0);
+    size_t scratch_bytes = sd ? dnnl_memory_desc_get_size(sd) : 0;
+    if (st == dnnl_success && scratch_bytes > 0) {
+        scratch = malloc(scratch_bytes);
+        if (!scratch) {
+            matmul_free(&mm);
+            dnnl_memory_destroy(xm);
+            dnnl_memory_destroy(wm);
+            dnnl_memory_destroy(ym);
+            return nv_fail(err, "linear: out of memory for a %zu-byte "
+                           "oneDNN scratchpad", scratch_bytes);
+        }
+        st = dnnl_memory_create(&sm, sd, engine, scratch);
+    }
+    if (st == dnnl_success)
+        st = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags);
+    if (st == dnnl_success) {
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, xm},
+                                   {DNNL_ARG_WEIGHTS, wm},
+                                   {DNNL_ARG_DST, ym},
+                                   {DNNL_ARG_SCRATCHPAD, sm}};
+        st = dnnl_primitive_execute(mm.prim, stream, sm ? 4 : 3, args);
+        if (st == dnnl_success)
+            st = dnnl_stream_wait(stream);
+    }
+    if (stream)
+        dnnl_stream_destroy(stream);
+    if (sm)
+        dnnl_memory_destroy(sm);
+    if (ym)
+        dnnl_memory_destroy(ym);
+    if (wm)
+        dnnl_memory_destroy(wm);
+    if (xm)
+        dnnl_memory_destroy(xm);
+    free(scratch);
+    matmul_free(&mm);
+    if (st != dnnl_success)
+        return nv_fail(err, "linear: oneDNN refused a %d x %d x %d bf16 "
+                       "product (status %d)", M, K, N, (int)st);
+    return 0;
+}
