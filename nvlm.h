@@ -83,9 +83,9 @@ const char *nvlm_model_warning(const nvlm_model *model);
  * so that a benchmark can say which kernels ran. */
 const char *nvlm_blas_kernels(void);
 
-/* The kernels of weights stored in bf16, f16 or q8_0 ("avx512bf16 (bf16 x
- * 8+ rows: oneDNN)", "avx512", "avx2" or "c"): the CPU's level, or a lower
- * one named by NV_LOWP_ISA=avx512|avx2|c. */
+/* The kernels of weights stored in bf16, f16 or q8_0 ("avx512bf16 (bf16,
+ * q8_0 x 8+ rows: oneDNN)", "avx512", "avx2" or "c"): the CPU's level, or a
+ * lower one named by NV_LOWP_ISA=avx512|avx2|c. */
 const char *nvlm_lowp_kernels(void);
 
 /* 1 when the model has the fusion head `name` ("d", "x" or "h"). */

@@ -152,6 +152,13 @@ static void check_q8(nv_pool *pool, int M, int K, int N, const char *isa)
     /* With VNNI the decode product quantizes the activations per block of
      * 32 (dx = max |x| / 127, round to nearest, away from zero on ties):
      * the reference takes the same values, so the bound stays f32's. */
+    /* With oneDNN (8 rows or more) the dequantized weights and the
+     * activations are rounded to bf16 instead. */
+    int onednn = strcmp(isa, "avx512bf16") == 0 &&
+                 M >= NV_LINEAR_GEMV_ROWS && nv_dnnl_bf16_ready();
+    if (onednn)
+        for (long i = 0; i < (long)M * K; i++)
+            x[i] = nv_bf16_to_f32(nv_f32_to_bf16(x[i]));
     if (strcmp(isa, "avx512bf16") == 0 && M < NV_LINEAR_GEMV_ROWS)
         for (long b = 0; b < (long)M * nb; b++) {
             float *blk = x + b * 32, amax = 0.0f;
@@ -171,6 +178,8 @@ static void check_q8(nv_pool *pool, int M, int K, int N, const char *isa)
             for (int k = 0; k < K; k++) {
                 double w = (double)q[(size_t)n * K + k] *
                            nv_f16_to_f32(sc[(size_t)n * nb + k / 32]);
+                if (onednn)
+                    w = nv_bf16_to_f32(nv_f32_to_bf16((float)w));
                 ref += w * x[(size_t)m * K + k];
                 scale += fabs(w * x[(size_t)m * K + k]);
             }
