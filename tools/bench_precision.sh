@@ -12,6 +12,10 @@
 #   2. the same decoder's prefill of 512 text tokens, 1 and 2 threads.
 #   3. nvlm-1b (InternViT-300M-like tower + a 0.5 B decoder): one 448 px
 #      tile, ViT GFLOP/s and memory.
+#   4. 1 and 2 again with the kernels capped at plain AVX-512
+#      (NV_LOWP_ISA=avx512: bf16 widened to f32 in registers, q8_0 widened
+#      too, bf16 prefill as f32 panels through OpenBLAS) - the kernels
+#      before AVX-512 BF16 / VNNI and oneDNN, as a baseline in the same run.
 # Needs build/cli/nvlm (meson setup build && ninja -C build). Keep
 # OPENBLAS_CORETYPE as the environment sets it; the reports name the
 # kernels that ran.
@@ -29,3 +33,9 @@ t=${THREADS:-2}
 "$nvlm" bench --random nvlm-1b --dtype f32,stored,q8_0 --fusion d \
     --sizes 448x448 --max-tiles 1 -n 8 --repeat 2 --warmup 1 -t "$t" \
     --roofline --json "$out/nvlm1b.json" | tee "$out/nvlm1b.md"
+NV_LOWP_ISA=avx512 "$nvlm" bench --random llama-134m --dtype stored,q8_0 \
+    --fusion d --sizes 224x224 -n 64 --repeat 3 --warmup 1 -t "$t" \
+    | tee "$out/llama134m_avx512.md"
+NV_LOWP_ISA=avx512 "$nvlm" bench --random llama-134m --dtype stored,q8_0 \
+    --prompt-tokens 512 --repeat 3 --warmup 1 -t "$t" \
+    | tee "$out/llama134m_prefill_avx512.md"
