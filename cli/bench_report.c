@@ -110,10 +110,12 @@ void bench_write_markdown(const bench_report *r, FILE *out)
     }
     if (r->has_roofline && ran) {
         fprintf(out, "\nRoofline of this machine, measured in this run on %d "
-                "thread(s): f32 FMA peak %.1f GFLOP/s (%s), read bandwidth "
-                "%.1f GB/s. Decode GB/s: the decoder's weight bytes (all read "
-                "once per token) x tokens/s.\n\n", r->threads,
-                r->roof.fma_gflops, r->roof.isa, r->roof.read_gbps);
+                "thread(s): f32 FMA peak %.1f GFLOP/s (%s), bf16 dot-product "
+                "peak %.1f GFLOP/s, read bandwidth %.1f GB/s. %% of peak: of "
+                "the f32 FMA peak. Decode GB/s: the decoder's weight bytes "
+                "(all read once per token) x tokens/s.\n\n", r->threads,
+                r->roof.fma_gflops, r->roof.isa, r->roof.bf16_gflops,
+                r->roof.read_gbps);
         fprintf(out, "| fusion | weights | image | ViT GFLOP/s | ViT %% of "
                 "peak | prefill GFLOP/s | prefill %% of peak | decode GB/s | "
                 "decode %% of read BW |\n|---|---|---|--:|--:|--:|--:|--:|"
@@ -209,6 +211,7 @@ int bench_write_json(const bench_report *r, const char *path, nv_error *err)
     if (r->has_roofline) {
         cJSON *roof = cJSON_AddObjectToObject(root, "roofline");
         cJSON_AddNumberToObject(roof, "fma_gflops", r->roof.fma_gflops);
+        cJSON_AddNumberToObject(roof, "bf16_gflops", r->roof.bf16_gflops);
         cJSON_AddNumberToObject(roof, "read_gbps", r->roof.read_gbps);
         cJSON_AddStringToObject(roof, "isa", r->roof.isa);
     }

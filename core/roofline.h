@@ -11,13 +11,16 @@
 
 typedef struct nv_roofline {
     double fma_gflops; /* f32 FMA peak over the pool's threads (2 flops each) */
+    double bf16_gflops; /* vdpbf16ps peak (pairs of bf16 products summed in
+                           f32: 4 flops a lane), 0 without AVX-512 BF16 */
     double read_gbps;  /* reading a buffer far larger than the caches */
     const char *isa;   /* the vector width the FMA loop used */
 } nv_roofline;
 
-/* Measures both on every thread of pool (NULL: the caller alone), best of
- * three runs each; reads a 512 MiB buffer (allocated here and freed).
- * About a second. */
+/* Measures them on every thread of pool (NULL: the caller alone), best of
+ * five runs each (a virtual machine's memory bandwidth varies from second
+ * to second: the best is the ceiling); reads a 512 MiB buffer (allocated
+ * here and freed). About two seconds. */
 int nv_roofline_measure(nv_pool *pool, nv_roofline *out, nv_error *err);
 
 #endif

@@ -143,6 +143,10 @@ assert all(x['decoder_weight_bytes']>0 for x in rows), rows
 b=[x['decoder_weight_bytes'] for x in rows]
 assert b[1] < b[0] and b[2] < b[1], b
 assert r['roofline']['fma_gflops']>0 and r['roofline']['read_gbps']>0, r
+# the bf16 dot-product peak: measured (above the f32 FMA peak: two products
+# a lane) on a CPU with AVX-512 BF16, 0 elsewhere
+k=r['lowp_kernels']; bf=r['roofline']['bf16_gflops']
+assert (bf > r['roofline']['fma_gflops']) if k.startswith('avx512bf16') else bf == 0, r
 " "$tmp/w.json" || fail "--dtype / --roofline JSON"
 
 # Bad input: exit status 2 (usage) or 1 (error), a message, no crash.
