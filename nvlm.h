@@ -47,9 +47,9 @@ typedef struct nvlm_options {
     int max_context;    /* <= 0: 4096 tokens (not checked against the
                            model's max_position_embeddings) */
     const char *dtype;  /* weight matrices: NULL or "stored" = as the file
-                           stores them (f16 / bf16 / q8_0 read in place, no
-                           copy); "f32", "bf16", "f16", "q8_0" = converted
-                           at load */
+                           stores them (f16 / bf16 / q8_0 / q4_0 read in
+                           place, no copy); "f32", "bf16", "f16", "q8_0",
+                           "q4_0" = converted at load */
 } nvlm_options;
 
 void nvlm_options_init(nvlm_options *opt);
@@ -83,8 +83,8 @@ const char *nvlm_model_warning(const nvlm_model *model);
  * so that a benchmark can say which kernels ran. */
 const char *nvlm_blas_kernels(void);
 
-/* The kernels of weights stored in bf16, f16 or q8_0 ("avx512bf16 (bf16,
- * q8_0 x 8+ rows: oneDNN)", "avx512", "avx2" or "c"): the CPU's level, or a
+/* The kernels of weights stored in bf16, f16, q8_0 or q4_0 ("avx512bf16
+ * (bf16, q8_0, q4_0 x 8+ rows: oneDNN)", "avx512", "avx2" or "c"): the CPU's level, or a
  * lower one named by NV_LOWP_ISA=avx512|avx2|c. */
 const char *nvlm_lowp_kernels(void);
 

@@ -83,10 +83,10 @@ static void usage(FILE *out)
         "  --cost-only          no runs: token counts, FLOPs and KV bytes\n"
         "                       only (times are reported as 0; the chart\n"
         "                       plots GFLOP to the first token)\n"
-        "  --dtype LIST         weights as stored (f16 / bf16 / q8_0 read in\n"
-        "                       place; the default) or converted at load:\n"
-        "                       stored, f32, bf16, f16, q8_0; a list runs\n"
-        "                       each in turn\n"
+        "  --dtype LIST         weights as stored (f16 / bf16 / q8_0 / q4_0\n"
+        "                       read in place; the default) or converted at\n"
+        "                       load: stored, f32, bf16, f16, q8_0, q4_0; a\n"
+        "                       list runs each in turn\n"
         "  --roofline           also measure this machine's FMA peak and\n"
         "                       read bandwidth and report each stage as a\n"
         "                       fraction of them\n"
@@ -238,7 +238,7 @@ static int parse_dtypes(const char *text, char names[5][8], int *n,
             (memcpy(one, p, len), one[len] = '\0',
              nv_weight_mode_parse(one, &mode)))
             return nv_fail(err, "--dtype: '%s' is not a list of stored, f32, "
-                           "bf16, f16, q8_0", text);
+                           "bf16, f16, q8_0, q4_0", text);
         for (int i = 0; i < *n; i++)
             if (!strcmp(names[i], one))
                 return nv_fail(err, "--dtype: '%s' names %s twice", text,

@@ -1,7 +1,7 @@
 /* cmd_quantize.c - `nvlm quantize`: writes a model directory whose weight
- * matrices are Q8_0 (core/quantize.c does the work; the format is in
- * docs/model-format.md, "Q8_0 weights"). The runtime reads Q8_0 matrices
- * in place (core/lowp.c); a loader that wants f32 gets them dequantized.
+ * matrices are Q8_0 or Q4_0 (core/quantize.c does the work; the formats
+ * are in docs/model-format.md, 3.5 and 3.6). The runtime reads them in
+ * place (core/lowp.c); a loader that wants f32 gets them dequantized.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -21,7 +21,7 @@ struct quantize_args {
 static void usage(FILE *out)
 {
     fprintf(out,
-        "usage: nvlm quantize -m DIR -o OUT [--type q8_0] [options]\n"
+        "usage: nvlm quantize -m DIR -o OUT [--type q8_0|q4_0] [options]\n"
         "\n"
         "Writes a copy of the model directory DIR to OUT (a new folder) with\n"
         "its weight matrices quantized; nvlm loads OUT like any model.\n"
@@ -29,8 +29,10 @@ static void usage(FILE *out)
         "  -m, --model DIR       model directory (safetensors, Hugging Face\n"
         "                        layout)\n"
         "  -o, --out OUT         folder to create; must not exist yet\n"
-        "  --type T              q8_0: int8 in blocks of 32 with an f16\n"
-        "                        scale each (the one type so far)\n"
+        "  --type T              q8_0 (default): int8 in blocks of 32 with\n"
+        "                        an f16 scale each, about half of bf16;\n"
+        "                        q4_0: 4-bit values likewise, about a\n"
+        "                        quarter\n"
         "  --min-elements N      leave matrices smaller than N values as\n"
         "                        they are (default 4096)\n"
         "  -h, --help            this text\n");
@@ -76,9 +78,9 @@ static int parse_args(int argc, char **argv, struct quantize_args *a,
         usage(stderr);
         return 2;
     }
-    if (a->type && strcmp(a->type, "q8_0")) {
+    if (a->type && strcmp(a->type, "q8_0") && strcmp(a->type, "q4_0")) {
         fprintf(stderr, "nvlm quantize: --type: unknown type '%s' (known: "
-                "q8_0)\n", a->type);
+                "q8_0, q4_0)\n", a->type);
         return 2;
     }
     return 0;
@@ -99,12 +101,15 @@ int nv_cmd_quantize(int argc, char **argv)
     }
     nv_error err = {{0}};
     nv_quantize_report r;
-    if (nv_quantize_model(a.model, a.out, a.min_elements, &r, &err)) {
+    int q4 = a.type && !strcmp(a.type, "q4_0");
+    if (nv_quantize_model(a.model, a.out, q4 ? NV_Q4_0 : NV_Q8_0,
+                          a.min_elements, &r, &err)) {
         fprintf(stderr, "nvlm quantize: %s\n", err.msg);
         return 1;
     }
-    fprintf(stderr, "nvlm quantize: %zu of %zu tensors to q8_0; weights "
+    fprintf(stderr, "nvlm quantize: %zu of %zu tensors to %s; weights "
             "%.1f MiB -> %.1f MiB in %s\n", r.quantized, r.tensors,
+            q4 ? "q4_0" : "q8_0",
             (double)r.bytes_before / (1 << 20),
             (double)r.bytes_after / (1 << 20), a.out);
     return 0;

@@ -16,7 +16,8 @@ static const struct {
     {"info", nv_cmd_info, "image tiling and model architecture"},
     {"tokenize", nv_cmd_tokenize, "turn text into token ids"},
     {"serve", nv_cmd_serve, "an OpenAI-compatible HTTP server over the heads"},
-    {"quantize", nv_cmd_quantize, "write a copy of a model with q8_0 weights"},
+    {"quantize", nv_cmd_quantize,
+     "write a copy of a model with q8_0 or q4_0 weights"},
 };
 
 static void usage(FILE *out)

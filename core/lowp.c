@@ -175,6 +175,47 @@ static void q8_rows_c(const int8_t *q, const uint16_t *scales, int K,
         }
 }
 
+/* Q4_0: the k-th value of a row, -8 .. 7 (scale not applied). */
+static inline int q4_value(const uint8_t *row, int k)
+{
+    uint8_t byte = row[(k / NV_Q8_BLOCK) * 16 + k % 16];
+    return (k % NV_Q8_BLOCK < 16 ? byte & 15 : byte >> 4) - 8;
+}
+
+static void gemv_q4_c(const uint8_t *q, const uint16_t *scales, int K, int n0,
+                      int n1, const float *x, int M, float *y, int ldy,
+                      int acc)
+{
+    int nb = K / NV_Q8_BLOCK;
+    for (int n = n0; n < n1; n++)
+        for (int m = 0; m < M; m++) {
+            const uint8_t *row = q + (size_t)n * (size_t)(K / 2);
+            const float *xm = x + (size_t)m * K;
+            float s = 0.0f;
+            for (int b = 0; b < nb; b++) {
+                float part = 0.0f;
+                for (int k = b * NV_Q8_BLOCK; k < (b + 1) * NV_Q8_BLOCK; k++)
+                    part += (float)q4_value(row, k) * xm[k];
+                s += part * nv_f16_to_f32(scales[(size_t)n * nb + b]);
+            }
+            float *out = y + (size_t)m * ldy + n;
+            *out = acc ? *out + s : s;
+        }
+}
+
+static void q4_rows_c(const uint8_t *q, const uint16_t *scales, int K,
+                      int64_t row0, int64_t nrows, float *dst)
+{
+    int nb = K / NV_Q8_BLOCK;
+    for (int64_t r = 0; r < nrows; r++) {
+        const uint8_t *row = q + (size_t)(row0 + r) * (size_t)(K / 2);
+        for (int k = 0; k < K; k++)
+            dst[(size_t)r * K + k] =
+                (float)q4_value(row, k) *
+                nv_f16_to_f32(scales[(size_t)(row0 + r) * nb + k / NV_Q8_BLOCK]);
+    }
+}
+
 #ifdef NV_LOWP_X86
 
 /* ---- AVX-512F ------------------------------------------------------------ */
@@ -461,23 +502,41 @@ static void q8_quantize_x(const float *x, int K, uint8_t *xu, float *dx)
     }
 }
 
+/* Two Q4_0 blocks (32 packed bytes at p; only the first 16 when !whole)
+ * as 64 nibbles 0..15 in element order: each block's low nibbles (its
+ * elements 0-15) then its high nibbles (16-31). */
+TVNNI static inline __m512i q4_unpack(const uint8_t *p, int whole)
+{
+    __m256i v = whole ? _mm256_loadu_si256((const __m256i *)p)
+                      : _mm256_zextsi128_si256(
+                            _mm_loadu_si128((const __m128i *)p));
+    __m256i low4 = _mm256_set1_epi8(15);
+    __m256i lo = _mm256_and_si256(v, low4);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+    /* 128-bit lanes: lo0 lo1 hi0 hi1 -> lo0 hi0 lo1 hi1 */
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
 /* For R weight rows (R <= 4) over the blocks [b0, b0 + nblk) (nblk <= 16):
  * acc[r] += dw * dx * dot(w, xq) lane-wise. Two blocks fill a vector:
  * lanes 0-7 hold the first block's partial sums, 8-15 the second's, so
  * each pair's scales are spread with one permute. Several rows at once
- * keep several weight streams in flight and load each x vector once. */
+ * keep several weight streams in flight and load each x vector once.
+ * q4: Q4_0 rows (packed nibbles u = q + 8): vpdpbusd takes the nibbles as
+ * the unsigned operand and xq as the signed one, and 8 * sum(xq) comes
+ * off; Q8_0 rows as described above. */
 TVNNI static inline __attribute__((always_inline)) void
-q8_rows_blocks(const int8_t *const *w,
-                                        const uint16_t *const *ws, int R,
-                                        const uint8_t *xu, const float *dx,
-                                        int b0, int nblk, __m512 *acc)
+q8_rows_blocks(const int8_t *const *w, const uint16_t *const *ws, int R,
+               const uint8_t *xu, const float *dx, int b0, int nblk,
+               __m512 *acc, int q4)
 {
     __mmask16 live = (__mmask16)((1u << nblk) - 1);
-    __m512 xs = _mm512_maskz_loadu_ps(live, dx + b0);
+    __m512 x_scale = _mm512_maskz_loadu_ps(live, dx + b0);
     __m512 scale[4];
     for (int r = 0; r < R; r++)
         scale[r] = _mm512_mul_ps(
-            _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(live, ws[r] + b0)), xs);
+            _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(live, ws[r] + b0)), x_scale);
     const __m512i ones = _mm512_set1_epi8(1);
     const __m512i two = _mm512_set1_epi32(2);
     __m512i pick = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
@@ -490,15 +549,32 @@ q8_rows_blocks(const int8_t *const *w,
         __m512i xv = whole ? _mm512_loadu_si512(xu + at)
                            : _mm512_zextsi256_si512(
                                  _mm256_loadu_si256((const __m256i *)(xu + at)));
+        /* q4: xq itself (the +128 flipped off), and 8 * sum(xq) */
+        __m512i xs = _mm512_setzero_si512(), x_off = _mm512_setzero_si512();
+        if (q4) {
+            xs = _mm512_maskz_xor_epi32(whole ? 0xffff : 0x00ff, xv,
+                                        _mm512_set1_epi8((char)0x80));
+            x_off = _mm512_slli_epi32(
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, xs), 3);
+        }
+        size_t w_at = q4 ? at / 2 : at;
         for (int r = 0; r < R; r++) {
-            _mm_prefetch((const char *)(w[r] + at + Q8_PREFETCH_BYTES),
+            _mm_prefetch((const char *)(w[r] + w_at + Q8_PREFETCH_BYTES),
                          _MM_HINT_T0);
-            __m512i wv = whole ? _mm512_loadu_si512(w[r] + at)
-                               : _mm512_zextsi256_si512(_mm256_loadu_si256(
-                                     (const __m256i *)(w[r] + at)));
-            __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), xv, wv);
-            __m512i sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, wv);
-            dot = _mm512_sub_epi32(dot, _mm512_slli_epi32(sum, 7));
+            __m512i dot;
+            if (q4) {
+                __m512i wv = q4_unpack((const uint8_t *)w[r] + w_at, whole);
+                dot = _mm512_sub_epi32(
+                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xs), x_off);
+            } else {
+                __m512i wv = whole ? _mm512_loadu_si512(w[r] + at)
+                                   : _mm512_zextsi256_si512(_mm256_loadu_si256(
+                                         (const __m256i *)(w[r] + at)));
+                dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), xv, wv);
+                __m512i sum =
+                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, wv);
+                dot = _mm512_sub_epi32(dot, _mm512_slli_epi32(sum, 7));
+            }
             acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
                                      _mm512_permutexvar_ps(pick, scale[r]),
                                      acc[r]);
@@ -508,9 +584,10 @@ q8_rows_blocks(const int8_t *const *w,
 
 TVNNI static void gemv_q8_vnni(const int8_t *q, const uint16_t *scales, int K,
                                int n0, int n1, const uint8_t *xu,
-                               const float *dx, float *y, int acc)
+                               const float *dx, float *y, int acc, int q4)
 {
     int nb = K / NV_Q8_BLOCK;
+    size_t row_bytes = q4 ? (size_t)K / 2 : (size_t)K;
     for (int n = n0; n < n1;) {
         /* R is a constant at each call below, so the accumulators stay in
          * registers. */
@@ -520,16 +597,20 @@ TVNNI static void gemv_q8_vnni(const int8_t *q, const uint16_t *scales, int K,
         __m512 a[4];
         for (int r = 0; r < 4; r++) {
             int row = n + (r < R ? r : 0);
-            w[r] = q + (size_t)row * K;
+            w[r] = q + (size_t)row * row_bytes;
             ws[r] = scales + (size_t)row * nb;
             a[r] = _mm512_setzero_ps();
         }
         for (int b = 0; b < nb; b += 16) {
             int nblk = nb - b < 16 ? nb - b : 16;
-            if (R == 4)
-                q8_rows_blocks(w, ws, 4, xu, dx, b, nblk, a);
+            if (R == 4 && q4)
+                q8_rows_blocks(w, ws, 4, xu, dx, b, nblk, a, 1);
+            else if (R == 4)
+                q8_rows_blocks(w, ws, 4, xu, dx, b, nblk, a, 0);
+            else if (q4)
+                q8_rows_blocks(w, ws, 1, xu, dx, b, nblk, a, 1);
             else
-                q8_rows_blocks(w, ws, 1, xu, dx, b, nblk, a);
+                q8_rows_blocks(w, ws, 1, xu, dx, b, nblk, a, 0);
         }
         for (int r = 0; r < R; r++) {
             float v = _mm512_reduce_add_ps(a[r]);
@@ -544,7 +625,7 @@ TVNNI static void gemv_q8_vnni(const int8_t *q, const uint16_t *scales, int K,
  * -1 when the copies cannot be allocated (the caller widens instead). */
 static int gemv_q8_quantized(const int8_t *q, const uint16_t *scales, int K,
                              int n0, int n1, const float *x, int M, float *y,
-                             int ldy, int acc)
+                             int ldy, int acc, int q4)
 {
     int nb = K / NV_Q8_BLOCK;
     uint8_t *xu = malloc((size_t)K);
@@ -556,7 +637,8 @@ static int gemv_q8_quantized(const int8_t *q, const uint16_t *scales, int K,
     }
     for (int m = 0; m < M; m++) {
         q8_quantize_x(x + (size_t)m * K, K, xu, dx);
-        gemv_q8_vnni(q, scales, K, n0, n1, xu, dx, y + (size_t)m * ldy, acc);
+        gemv_q8_vnni(q, scales, K, n0, n1, xu, dx, y + (size_t)m * ldy, acc,
+                     q4);
     }
     free(xu);
     free(dx);
@@ -705,6 +787,10 @@ void nv_weight_rows_f32(const nv_tensor *w, int64_t row0, int64_t nrows,
         q8_rows_c(w->data, w->scales, K, row0, nrows, dst);
         return;
     }
+    if (w->dtype == NV_Q4_0) {
+        q4_rows_c(w->data, w->scales, K, row0, nrows, dst);
+        return;
+    }
     size_t es = nv_dtype_size(w->dtype);
     nv_lowp_to_f32(w->dtype, (const unsigned char *)w->data +
                                  (size_t)row0 * (size_t)K * es,
@@ -718,11 +804,21 @@ void nv_lowp_gemv_rows(const nv_tensor *w, int n0, int n1, const float *x,
     nv_dtype dt = w->dtype;
     const unsigned char *wb = w->data;
     nv_isa isa = nv_lowp_isa();
+    if (dt == NV_Q4_0) {
+#ifdef NV_LOWP_X86
+        if (isa == NV_ISA_AVX512BF16 &&
+            gemv_q8_quantized(w->data, w->scales, K, n0, n1, x, M, y, ldy,
+                              accumulate, 1) == 0)
+            return;
+#endif
+        gemv_q4_c(w->data, w->scales, K, n0, n1, x, M, y, ldy, accumulate);
+        return;
+    }
     if (dt == NV_Q8_0) {
 #ifdef NV_LOWP_X86
         if (isa == NV_ISA_AVX512BF16 &&
             gemv_q8_quantized(w->data, w->scales, K, n0, n1, x, M, y, ldy,
-                              accumulate) == 0)
+                              accumulate, 0) == 0)
             return;
         if (isa >= NV_ISA_AVX512) {
             gemv_q8_avx512(w->data, w->scales, K, n0, n1, x, M, y, ldy,
@@ -762,6 +858,30 @@ void nv_lowp_gemv_rows(const nv_tensor *w, int n0, int n1, const float *x,
     }
 #endif
     gemv_c(dt, wb, K, n0, n1, x, M, y, ldy, accumulate);
+}
+
+void nv_q4_quantize_row(const float *w, int64_t K, uint8_t *q,
+                        uint16_t *scales)
+{
+    for (int64_t b = 0; b < K / NV_Q8_BLOCK; b++) {
+        const float *blk = w + b * NV_Q8_BLOCK;
+        float extreme = 0.0f; /* the value of largest magnitude, signed */
+        for (int k = 0; k < NV_Q8_BLOCK; k++)
+            if (fabsf(blk[k]) > fabsf(extreme))
+                extreme = blk[k];
+        uint16_t d16 = nv_f32_to_f16(extreme / -8.0f);
+        float d = nv_f16_to_f32(d16);
+        float inv = d != 0.0f ? 1.0f / d : 0.0f;
+        uint8_t *out = q + b * 16;
+        for (int k = 0; k < 16; k++) {
+            int lo = (int)roundf(blk[k] * inv) + 8;
+            int hi = (int)roundf(blk[k + 16] * inv) + 8;
+            lo = lo < 0 ? 0 : lo > 15 ? 15 : lo;
+            hi = hi < 0 ? 0 : hi > 15 ? 15 : hi;
+            out[k] = (uint8_t)(lo | hi << 4);
+        }
+        scales[b] = d16;
+    }
 }
 
 void nv_q8_quantize_row(const float *w, int64_t K, int8_t *q,

@@ -63,6 +63,14 @@ void nv_weight_rows_f32(const nv_tensor *w, int64_t row0, int64_t nrows,
 void nv_lowp_gemv_rows(const nv_tensor *w, int n0, int n1, const float *x,
                        int M, float *y, int ldy, int accumulate);
 
+/* Q4_0 of one row of K values (K a multiple of 32): per block, the value
+ * of largest magnitude v gives d = f16(v / -8) (so v itself is -8 x d) and
+ * each value u = round(w / d) + 8, clamped to 0..15, packed two a byte as
+ * core/tensor.h describes (K / 2 bytes, K / 32 scales). As llama.cpp's
+ * q4_0, with the scale rounded before it is used. */
+void nv_q4_quantize_row(const float *w, int64_t K, uint8_t *q,
+                        uint16_t *scales);
+
 /* Q8_0 of one row of K values (K a multiple of NV_Q8_BLOCK): per block,
  * d = f16(max |w| / 127) and q = round(w / d) in [-127, 127], the scale
  * rounded first so that q * d is what the kernels compute. */

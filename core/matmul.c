@@ -106,9 +106,10 @@ static void panel_task(void *ctx, int index)
     free(panel);
 }
 
-/* A bf16 matrix against many rows on oneDNN (core/dnnl_gemm.h); a Q8_0
- * matrix the same way after its panel of rows is dequantized and rounded
- * to bf16 (a rounding of 2^-9 relative, well under q8_0's own step). A task
+/* A bf16 matrix against many rows on oneDNN (core/dnnl_gemm.h); a Q8_0 or
+ * Q4_0 matrix the same way after its panel of rows is dequantized and
+ * rounded to bf16 (a rounding of 2^-9 relative, well under a quantization
+ * step). A task
  * oneDNN refuses, or without memory for its panel, runs the widening panel
  * path instead. */
 static void dnnl_task(void *ctx, int index)
@@ -119,7 +120,7 @@ static void dnnl_task(void *ctx, int index)
     size_t panel_n = (size_t)(n1 - n0) * (size_t)j->K;
     const uint16_t *w = (const uint16_t *)j->w->data + (size_t)n0 * j->K;
     uint16_t *panel = NULL;
-    if (j->w->dtype == NV_Q8_0) {
+    if (j->w->dtype == NV_Q8_0 || j->w->dtype == NV_Q4_0) {
         float *wide = malloc(sizeof(float) * panel_n);
         panel = malloc(sizeof(uint16_t) * panel_n);
         if (!wide || !panel) {
@@ -170,7 +171,7 @@ const char *nv_linear_kernels(void)
 {
     nv_isa isa = nv_lowp_isa();
     if (isa == NV_ISA_AVX512BF16 && nv_dnnl_bf16_ready())
-        return "avx512bf16 (bf16, q8_0 x 8+ rows: oneDNN)";
+        return "avx512bf16 (bf16, q8_0, q4_0 x 8+ rows: oneDNN)";
     return nv_isa_name(isa);
 }
 
@@ -183,7 +184,8 @@ int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
     }
     int workers = pool ? nv_pool_size(pool) : 1;
     int gemv = M < NV_LINEAR_GEMV_ROWS;
-    int dnnl = !gemv && (w->dtype == NV_BF16 || w->dtype == NV_Q8_0) &&
+    int quantized = w->dtype == NV_Q8_0 || w->dtype == NV_Q4_0;
+    int dnnl = !gemv && (w->dtype == NV_BF16 || quantized) &&
                nv_lowp_isa() == NV_ISA_AVX512BF16 && nv_dnnl_bf16_ready();
     uint16_t *x_bf16 = NULL;
     if (dnnl) {
@@ -195,7 +197,7 @@ int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
     }
     lowp_job job = {x, x_bf16, w, bias, y, M, K, N,
                     task_rows(N, K, workers,
-                              !gemv && (!dnnl || w->dtype == NV_Q8_0)),
+                              !gemv && (!dnnl || quantized)),
                     0};
     /* Waking the pool costs tens of microseconds: a product smaller than
      * about that much work (a 512 x 512 f16 matrix read once, ~4 M

@@ -33,8 +33,8 @@ int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
                 const float *bias, int M, int K, int N, nv_error *err);
 
 /* Which kernels nv_linear_w runs for weights other than f32: the ISA level
- * of core/lowp.c, and whether oneDNN takes the bf16 and q8_0 products of 8
- * rows or more ("avx512bf16 (bf16, q8_0 x 8+ rows: oneDNN)", "avx512",
+ * of core/lowp.c, and whether oneDNN takes the bf16, q8_0 and q4_0 products
+ * of 8 rows or more ("avx512bf16 (bf16, q8_0, q4_0 x 8+ rows: oneDNN)", "avx512",
  * "avx2", "c"). */
 const char *nv_linear_kernels(void);
 

@@ -1,12 +1,14 @@
-/* quantize.c - writes a model directory with Q8_0 weight matrices; see
- * quantize.h.
+/* quantize.c - writes a model directory with Q8_0 or Q4_0 weight matrices;
+ * see quantize.h.
  *
  * Every 2-D float tensor named "*.weight" whose rows are a multiple of 32
- * long and that holds at least min_elements values becomes an I8 tensor
- * of the same name and shape plus "<name>.q8_scales", F16 [rows, cols/32]:
- * per block of 32 weights, d = f16(max |w| / 127) and q = round(w / d)
- * (the scale rounded first, so that q * d is what the runtime computes).
- * Every other tensor is copied as it is.
+ * long and that holds at least min_elements values becomes, for Q8_0, an
+ * I8 tensor of the same name and shape plus "<name>.q8_scales", F16 [rows,
+ * cols/32]: per block of 32 weights, d = f16(max |w| / 127) and q = round(w
+ * / d) (the scale rounded first, so that q * d is what the runtime
+ * computes); for Q4_0, a U8 tensor [rows, cols/2] of packed nibbles plus
+ * "<name>.q4_scales" (nv_q4_quantize_row). Every other tensor is copied as
+ * it is.
  *
  * Tensors are written largest element first (8-, 4-, 2-, then 1-byte
  * types) with no gaps, so that every tensor starts on its natural
@@ -34,9 +36,15 @@
 typedef struct planned {
     const nv_st_entry *e;
     int quantize;
+    nv_dtype to;         /* NV_Q8_0 or NV_Q4_0 when quantized */
     size_t bytes;        /* of the data written under e->name */
-    size_t scale_bytes;  /* of "<name>.q8_scales" when quantized */
+    size_t scale_bytes;  /* of "<name>.q8_scales" / ".q4_scales" */
 } planned;
+
+static const char *scales_suffix(nv_dtype to)
+{
+    return to == NV_Q4_0 ? "q4_scales" : "q8_scales";
+}
 
 static int ends_with(const char *s, const char *tail)
 {
@@ -86,12 +94,13 @@ static cJSON *entry_json(const char *dtype, int ndim, const int64_t *shape,
 
 /* The header: 2-byte scales right after the 2-byte tensors, so the order
  * of sizes stays descending and nothing needs padding. */
-static char *header_text(planned *plan, size_t n, size_t *len)
+static char *header_text(planned *plan, size_t n, nv_dtype to, size_t *len)
 {
     cJSON *h = cJSON_CreateObject();
     cJSON *meta = cJSON_AddObjectToObject(h, "__metadata__");
     cJSON_AddStringToObject(meta, "format", "pt");
-    cJSON_AddStringToObject(meta, "nvlm_quantization", "q8_0");
+    cJSON_AddStringToObject(meta, "nvlm_quantization",
+                            to == NV_Q4_0 ? "q4_0" : "q8_0");
     size_t off = 0;
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < n; i++) {
@@ -105,7 +114,8 @@ static char *header_text(planned *plan, size_t n, size_t *len)
                 off += p->bytes;
             } else if (p->quantize) {
                 char name[1100];
-                snprintf(name, sizeof name, "%s.q8_scales", p->e->name);
+                snprintf(name, sizeof name, "%s.%s", p->e->name,
+                         scales_suffix(p->to));
                 int64_t sshape[2] = {p->e->shape[0],
                                      p->e->shape[1] / NV_Q8_BLOCK};
                 cJSON_AddItemToObject(h, name, entry_json("F16", 2, sshape,
@@ -117,9 +127,14 @@ static char *header_text(planned *plan, size_t n, size_t *len)
         planned *p = &plan[i];
         if (written_size(p) != 1)
             continue;
+        int64_t shape[2] = {p->e->shape[0], p->e->ndim > 1 ? p->e->shape[1] : 0};
+        if (p->quantize && p->to == NV_Q4_0)
+            shape[1] /= 2; /* two values a byte */
         cJSON_AddItemToObject(h, p->e->name,
-            entry_json(p->quantize ? "I8" : nv_dtype_name(p->e->dtype),
-                       p->e->ndim, p->e->shape, off, off + p->bytes));
+            entry_json(!p->quantize ? nv_dtype_name(p->e->dtype)
+                       : p->to == NV_Q4_0 ? "U8" : "I8",
+                       p->e->ndim, p->quantize ? shape : p->e->shape, off,
+                       off + p->bytes));
         off += p->bytes;
     }
     char *text = cJSON_PrintUnformatted(h);
@@ -141,31 +156,35 @@ static char *header_text(planned *plan, size_t n, size_t *len)
 /* ---- writing ------------------------------------------------------------ */
 
 /* Writes the quantized rows (scales_pass 0) or their scales (1) of p. */
-static int write_q8(FILE *f, const planned *p, int scales_pass, float *row,
-                    int8_t *q, uint16_t *sc)
+static int write_quantized(FILE *f, const planned *p, int scales_pass,
+                           float *row, int8_t *q, uint16_t *sc)
 {
     const nv_st_entry *e = p->e;
     int64_t R = e->shape[0], K = e->shape[1];
     size_t es = nv_dtype_size(e->dtype);
+    size_t row_bytes = p->to == NV_Q4_0 ? (size_t)K / 2 : (size_t)K;
     for (int64_t r = 0; r < R; r++) {
         nv_lowp_to_f32(e->dtype, (const unsigned char *)e->data +
                                      (size_t)r * (size_t)K * es,
                        row, (size_t)K);
-        nv_q8_quantize_row(row, K, q, sc);
-        size_t ok = scales_pass
-                        ? fwrite(sc, 2, (size_t)(K / NV_Q8_BLOCK), f)
-                        : fwrite(q, 1, (size_t)K, f);
-        if (ok != (size_t)(scales_pass ? K / NV_Q8_BLOCK : K))
+        if (p->to == NV_Q4_0)
+            nv_q4_quantize_row(row, K, (uint8_t *)q, sc);
+        else
+            nv_q8_quantize_row(row, K, q, sc);
+        size_t want = scales_pass ? (size_t)(K / NV_Q8_BLOCK) : row_bytes;
+        size_t ok = scales_pass ? fwrite(sc, 2, want, f)
+                                : fwrite(q, 1, want, f);
+        if (ok != want)
             return -1;
     }
     return 0;
 }
 
-static int write_model(planned *plan, size_t n,
+static int write_model(planned *plan, size_t n, nv_dtype to,
                        const char *path, int64_t widest, nv_error *err)
 {
     size_t hlen = 0;
-    char *header = header_text(plan, n, &hlen);
+    char *header = header_text(plan, n, to, &hlen);
     if (!header)
         return nv_fail(err, "out of memory for the header");
     FILE *f = fopen(path, "wb");
@@ -188,12 +207,12 @@ static int write_model(planned *plan, size_t n,
                      ? 0 : -1;
     for (size_t i = 0; i < n && !rc; i++)
         if (plan[i].quantize)
-            rc = write_q8(f, &plan[i], 1, row, q, sc);
+            rc = write_quantized(f, &plan[i], 1, row, q, sc);
     for (size_t i = 0; i < n && !rc; i++) {
         if (written_size(&plan[i]) != 1)
             continue;
         if (plan[i].quantize) {
-            rc = write_q8(f, &plan[i], 0, row, q, sc);
+            rc = write_quantized(f, &plan[i], 0, row, q, sc);
             if (progress)
                 fprintf(stderr, "\rnvlm quantize: %zu/%zu tensors", i + 1,
                         n);
@@ -252,10 +271,13 @@ static int copy_side_files(const char *src, const char *dst, nv_error *err)
     return rc;
 }
 
-int nv_quantize_model(const char *src, const char *dst,
+int nv_quantize_model(const char *src, const char *dst, nv_dtype to,
                       int64_t min_elements, nv_quantize_report *report,
                       nv_error *err)
 {
+    if (to != NV_Q8_0 && to != NV_Q4_0)
+        return nv_fail(err, "quantize: %s is no quantized type (Q8_0 or "
+                       "Q4_0)", nv_dtype_name(to));
     struct stat sb;
     if (stat(dst, &sb) == 0)
         return nv_fail(err, "%s: already exists (give a new folder)", dst);
@@ -273,8 +295,11 @@ int nv_quantize_model(const char *src, const char *dst,
         before += p->bytes;
         if (wants_q8(p->e, min_elements)) {
             p->quantize = 1;
+            p->to = to;
             int64_t K = p->e->shape[1];
             p->bytes = (size_t)(p->e->shape[0] * K);
+            if (to == NV_Q4_0)
+                p->bytes /= 2;
             p->scale_bytes = (size_t)(p->e->shape[0] * (K / NV_Q8_BLOCK)) * 2;
             widest = K > widest ? K : widest;
             n_q++;
@@ -291,7 +316,7 @@ int nv_quantize_model(const char *src, const char *dst,
     if (!rc)
         rc = copy_side_files(src, dst, err);
     if (!rc)
-        rc = write_model(plan, n, path, widest, err);
+        rc = write_model(plan, n, to, path, widest, err);
     if (!rc && report) {
         report->tensors = n;
         report->quantized = n_q;

@@ -1,5 +1,5 @@
-/* quantize.h - model directories with Q8_0 weight matrices (`nvlm
- * quantize`; the format in docs/model-format.md, "Q8_0 weights").
+/* quantize.h - model directories with Q8_0 or Q4_0 weight matrices
+ * (`nvlm quantize`; the formats in docs/model-format.md, 3.5 and 3.6).
  */
 #ifndef NV_QUANTIZE_H
 #define NV_QUANTIZE_H
@@ -8,17 +8,19 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/tensor.h"
 
 typedef struct nv_quantize_report {
-    size_t tensors, quantized;       /* in the source; made Q8_0 */
+    size_t tensors, quantized;       /* in the source; made Q8_0 / Q4_0 */
     size_t bytes_before, bytes_after; /* of tensor data */
 } nv_quantize_report;
 
 /* Writes dst (a folder that must not exist yet) as a copy of the model
  * directory src whose 2-D "*.weight" float matrices of at least
- * min_elements values, rows a multiple of 32 long, are Q8_0. report may
- * be NULL. Progress goes to stderr when it is a terminal. */
-int nv_quantize_model(const char *src, const char *dst,
+ * min_elements values, rows a multiple of 32 long, are of type `to`
+ * (NV_Q8_0 or NV_Q4_0). report may be NULL. Progress goes to stderr when
+ * it is a terminal. */
+int nv_quantize_model(const char *src, const char *dst, nv_dtype to,
                       int64_t min_elements, nv_quantize_report *report,
                       nv_error *err);
 

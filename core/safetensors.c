@@ -711,51 +711,90 @@ static int64_t entry_numel(const nv_st_entry *e)
     return n;
 }
 
-/* The scales of a Q8_0 weight: "<name>.q8_scales", F16 [rows, cols / 32]
- * for an I8 [rows, cols] weight. NULL when `e` is no quantized weight
- * (no scales tensor: a plain I8 tensor); NULL with *bad = 1 and a message
- * when the pair does not fit. */
-static const nv_st_entry *q8_scales(const nv_safetensors *st,
-                                    const nv_st_entry *e, int *bad,
-                                    nv_error *err)
+/* The quantized weight formats: the stored tensor's dtype, the name of its
+ * scales tensor, and how many values a stored element packs. */
+typedef struct quant_format {
+    nv_dtype dtype;  /* NV_Q8_0 or NV_Q4_0 */
+    nv_dtype stored; /* the data tensor's dtype */
+    const char *suffix;
+    int per_element;
+} quant_format;
+
+static const quant_format quant_formats[2] = {
+    {NV_Q8_0, NV_I8, ".q8_scales", 1},
+    {NV_Q4_0, NV_U8, ".q4_scales", 2},
+};
+
+/* The scales of a quantized weight: "<name>.q8_scales" for an I8 [rows,
+ * cols] Q8_0 weight, "<name>.q4_scales" for a U8 [rows, cols / 2] Q4_0 one,
+ * F16 [rows, cols / 32] either way; *fmt says which. NULL when `e` is no
+ * quantized weight (no scales tensor: a plain I8 / U8 tensor); NULL with
+ * *bad = 1 and a message when the pair does not fit. */
+static const nv_st_entry *quant_scales(const nv_safetensors *st,
+                                       const nv_st_entry *e,
+                                       const quant_format **fmt, int *bad,
+                                       nv_error *err)
 {
     *bad = 0;
-    char name[1100];
-    int n = snprintf(name, sizeof name, "%s.q8_scales", e->name);
-    const nv_st_entry *sc = n > 0 && (size_t)n < sizeof name
-                                ? nv_st_find(st, name)
-                                : NULL;
-    if (!sc || e->dtype != NV_I8)
+    const quant_format *f = NULL;
+    const nv_st_entry *sc = NULL;
+    for (int i = 0; i < 2 && !sc; i++) {
+        char name[1100];
+        int n = snprintf(name, sizeof name, "%s%s", e->name,
+                         quant_formats[i].suffix);
+        if (e->dtype == quant_formats[i].stored && n > 0 &&
+            (size_t)n < sizeof name) {
+            f = &quant_formats[i];
+            sc = nv_st_find(st, name);
+        }
+    }
+    if (!sc)
         return NULL;
+    *fmt = f;
     *bad = 1;
-    if (e->ndim != 2 || e->shape[1] % NV_Q8_BLOCK != 0) {
-        nv_fail(err, "%s: tensor '%s': a Q8_0 weight must be 2-D with rows "
-                "a multiple of %d long", e->file, e->name, NV_Q8_BLOCK);
+    const char *what = nv_dtype_name(f->dtype);
+    int64_t cols = e->ndim == 2 ? e->shape[1] * f->per_element : 0;
+    if (e->ndim != 2 || cols % NV_Q8_BLOCK != 0) {
+        nv_fail(err, "%s: tensor '%s': a %s weight must be 2-D with rows "
+                "a multiple of %d long", e->file, e->name, what, NV_Q8_BLOCK);
         return NULL;
     }
     if (sc->dtype != NV_F16 || sc->ndim != 2 || sc->shape[0] != e->shape[0] ||
-        sc->shape[1] != e->shape[1] / NV_Q8_BLOCK) {
+        sc->shape[1] != cols / NV_Q8_BLOCK) {
         nv_fail(err, "%s: tensor '%s': scales of dtype %s, %d-D, do not fit "
-                "the Q8_0 weight [%lld, %lld] (F16 [%lld, %lld] expected)",
-                sc->file, sc->name, nv_dtype_name(sc->dtype), sc->ndim,
-                (long long)e->shape[0], (long long)e->shape[1],
-                (long long)e->shape[0],
-                (long long)(e->shape[1] / NV_Q8_BLOCK));
+                "the %s weight [%lld, %lld] (F16 [%lld, %lld] expected)",
+                sc->file, sc->name, nv_dtype_name(sc->dtype), sc->ndim, what,
+                (long long)e->shape[0], (long long)cols,
+                (long long)e->shape[0], (long long)(cols / NV_Q8_BLOCK));
         return NULL;
     }
     *bad = 0;
     return sc;
 }
 
-/* A Q8_0 weight as a tensor: borrowed when the scales are 2-byte aligned,
- * else an owned copy of both. */
-static int q8_tensor(const nv_st_entry *e, const nv_st_entry *sc,
-                     nv_tensor *out, nv_error *err)
+int64_t nv_st_model_dim(const nv_safetensors *st, const nv_st_entry *e,
+                        int dim)
 {
-    out->dtype = NV_Q8_0;
+    int64_t n = e->shape[dim];
+    if (dim == 1 && e->ndim == 2 && e->dtype == NV_U8) {
+        char name[1100];
+        int len = snprintf(name, sizeof name, "%s.q4_scales", e->name);
+        if (len > 0 && (size_t)len < sizeof name && nv_st_find(st, name))
+            n *= 2;
+    }
+    return n;
+}
+
+/* A quantized weight as a tensor: borrowed when the scales are 2-byte
+ * aligned, else an owned copy of both. */
+static int quant_tensor(const nv_st_entry *e, const nv_st_entry *sc,
+                        const quant_format *fmt, nv_tensor *out,
+                        nv_error *err)
+{
+    out->dtype = fmt->dtype;
     out->ndim = 2;
     out->shape[0] = e->shape[0];
-    out->shape[1] = e->shape[1];
+    out->shape[1] = e->shape[1] * fmt->per_element;
     if ((uintptr_t)sc->data % 2 == 0) {
         out->data = (void *)e->data;
         out->scales = (uint16_t *)sc->data;
@@ -871,24 +910,28 @@ static int narrow(nv_tensor *t, nv_dtype to, const char *file,
     return 0;
 }
 
-/* A Q8_0 weight (`name` with its scales) loaded as a tensor of `want`
- * (Q8_0 borrowed, or dequantized to F32 / F16 / BF16); 1 when `name` is no
- * quantized weight (nothing done), 0 done, -1 error. */
-static int get_q8(const nv_safetensors *st, const char *name, int ndim,
-                  const int64_t *expect_shape, nv_dtype want, nv_tensor *out,
-                  nv_error *err)
+/* A quantized weight (`name` with its scales) loaded as a tensor of `want`
+ * (NV_Q8_0 standing for "as stored": Q8_0 or Q4_0 borrowed; or dequantized
+ * to F32 / F16 / BF16); 1 when `name` is no quantized weight (nothing
+ * done), 0 done, -1 error. */
+static int get_quant(const nv_safetensors *st, const char *name, int ndim,
+                     const int64_t *expect_shape, nv_dtype want,
+                     nv_tensor *out, nv_error *err)
 {
     const nv_st_entry *e = nv_st_find(st, name);
     int bad = 0;
-    const nv_st_entry *sc = e ? q8_scales(st, e, &bad, err) : NULL;
+    const quant_format *fmt = NULL;
+    const nv_st_entry *sc = e ? quant_scales(st, e, &fmt, &bad, err) : NULL;
     if (bad)
         return -1;
     if (!sc)
         return 1;
-    if (shape_fits(e, name, ndim, expect_shape, err))
+    nv_st_entry logical = *e; /* the shape the model sees */
+    logical.shape[1] *= fmt->per_element;
+    if (shape_fits(&logical, name, ndim, expect_shape, err))
         return -1;
     nv_tensor q = {0};
-    if (q8_tensor(e, sc, &q, err))
+    if (quant_tensor(e, sc, fmt, &q, err))
         return -1;
     if (want == NV_Q8_0) {
         *out = q;
@@ -915,7 +958,7 @@ int nv_st_get_f32(const nv_safetensors *st, const char *name, int ndim,
                   const int64_t *expect_shape, nv_tensor *out, nv_error *err)
 {
     memset(out, 0, sizeof *out);
-    int q8 = get_q8(st, name, ndim, expect_shape, NV_F32, out, err);
+    int q8 = get_quant(st, name, ndim, expect_shape, NV_F32, out, err);
     if (q8 <= 0)
         return q8;
     const nv_st_entry *e = float_entry(st, name, ndim, expect_shape, err);
@@ -941,8 +984,8 @@ nv_weight_mode nv_st_weight_mode(const nv_safetensors *st)
 int nv_weight_mode_parse(const char *name, nv_weight_mode *out)
 {
     static const char *const names[] = {"stored", "f32", "bf16", "f16",
-                                        "q8_0"};
-    for (int i = 0; i < 5; i++)
+                                        "q8_0", "q4_0"};
+    for (int i = 0; i < 6; i++)
         if (!strcmp(name, names[i])) {
             *out = (nv_weight_mode)i;
             return 0;
@@ -953,8 +996,8 @@ int nv_weight_mode_parse(const char *name, nv_weight_mode *out)
 const char *nv_weight_mode_name(nv_weight_mode mode)
 {
     static const char *const names[] = {"stored", "f32", "bf16", "f16",
-                                        "q8_0"};
-    return (unsigned)mode < 5 ? names[mode] : "?";
+                                        "q8_0", "q4_0"};
+    return (unsigned)mode < 6 ? names[mode] : "?";
 }
 
 /* An owned copy of a float entry rounded to f16 / bf16 (round to nearest
@@ -967,21 +1010,23 @@ static int convert_lowp(const nv_st_entry *e, const char *name, nv_dtype to,
     return narrow(out, to, e->file, name, err);
 }
 
-/* An owned Q8_0 copy of a 2-D float entry (nv_q8_quantize_row per row). */
-static int quantize_q8(const nv_st_entry *e, const char *name, nv_tensor *out,
-                       nv_error *err)
+/* An owned Q8_0 or Q4_0 copy of a 2-D float entry (nv_q8_quantize_row /
+ * nv_q4_quantize_row per row). */
+static int quantize_at_load(const nv_st_entry *e, const char *name,
+                            nv_dtype to, nv_tensor *out, nv_error *err)
 {
     int64_t R = e->shape[0], K = e->shape[1];
     nv_tensor wide = {0};
     if (convert_f32(e, name, &wide, err))
         return -1;
-    out->dtype = NV_Q8_0;
+    out->dtype = to;
     out->ndim = 2;
     out->shape[0] = R;
     out->shape[1] = K;
     out->owned = 1;
     size_t n = (size_t)R * (size_t)K;
-    out->data = malloc(n ? n : 1);
+    size_t row_bytes = to == NV_Q4_0 ? (size_t)K / 2 : (size_t)K;
+    out->data = malloc(n ? (to == NV_Q4_0 ? n / 2 : n) : 1);
     out->scales = malloc(n ? n / NV_Q8_BLOCK * 2 : 1);
     if (!out->data || !out->scales) {
         nv_tensor_free(&wide);
@@ -989,9 +1034,17 @@ static int quantize_q8(const nv_st_entry *e, const char *name, nv_tensor *out,
         return nv_fail(err, "%s: tensor '%s': out of memory", e->file, name);
     }
     const float *src = wide.data;
-    for (int64_t r = 0; r < R; r++)
-        nv_q8_quantize_row(src + r * K, K, (int8_t *)out->data + r * K,
-                           out->scales + r * (K / NV_Q8_BLOCK));
+    for (int64_t r = 0; r < R; r++) {
+        uint16_t *sc = out->scales + r * (K / NV_Q8_BLOCK);
+        if (to == NV_Q4_0)
+            nv_q4_quantize_row(src + r * K, K,
+                               (uint8_t *)out->data + (size_t)r * row_bytes,
+                               sc);
+        else
+            nv_q8_quantize_row(src + r * K, K,
+                               (int8_t *)out->data + (size_t)r * row_bytes,
+                               sc);
+    }
     nv_tensor_free(&wide);
     return 0;
 }
@@ -1001,10 +1054,11 @@ int nv_st_get_weight(const nv_safetensors *st, const char *name, int ndim,
                      nv_error *err)
 {
     memset(out, 0, sizeof *out);
-    static const nv_dtype q8_as[5] = {NV_Q8_0, NV_F32, NV_BF16, NV_F16,
-                                      NV_Q8_0};
-    int q8 = get_q8(st, name, ndim, expect_shape, q8_as[st->weight_mode],
-                    out, err);
+    /* a quantized file stays as it is in the quantized modes */
+    static const nv_dtype q8_as[6] = {NV_Q8_0, NV_F32, NV_BF16, NV_F16,
+                                      NV_Q8_0, NV_Q8_0};
+    int q8 = get_quant(st, name, ndim, expect_shape, q8_as[st->weight_mode],
+                       out, err);
     if (q8 <= 0)
         return q8;
     const nv_st_entry *e = float_entry(st, name, ndim, expect_shape, err);
@@ -1022,8 +1076,13 @@ int nv_st_get_weight(const nv_safetensors *st, const char *name, int ndim,
         want = NV_F16;
         break;
     case NV_WEIGHTS_Q8_0:
+    case NV_WEIGHTS_Q4_0:
         if (e->ndim == 2 && e->shape[1] % NV_Q8_BLOCK == 0)
-            return quantize_q8(e, name, out, err);
+            return quantize_at_load(e, name,
+                                    st->weight_mode == NV_WEIGHTS_Q4_0
+                                        ? NV_Q4_0
+                                        : NV_Q8_0,
+                                    out, err);
         if (want == NV_F64)
             want = NV_F32;
         break;

@@ -15,13 +15,16 @@ static const struct {
     {NV_BOOL, "BOOL", 1},
 };
 
-/* Q8_0 has a name and a size but is never parsed from a header. */
+/* Q8_0 and Q4_0 have names but are never parsed from a header. */
 static const char q8_name[] = "Q8_0";
+static const char q4_name[] = "Q4_0";
 
 size_t nv_dtype_size(nv_dtype dt)
 {
     if (dt == NV_Q8_0)
         return 1;
+    if (dt == NV_Q4_0)
+        return 0;
     for (size_t i = 0; i < sizeof dtype_table / sizeof dtype_table[0]; i++)
         if (dtype_table[i].dtype == dt)
             return dtype_table[i].size;
@@ -32,6 +35,8 @@ const char *nv_dtype_name(nv_dtype dt)
 {
     if (dt == NV_Q8_0)
         return q8_name;
+    if (dt == NV_Q4_0)
+        return q4_name;
     for (size_t i = 0; i < sizeof dtype_table / sizeof dtype_table[0]; i++)
         if (dtype_table[i].dtype == dt)
             return dtype_table[i].name;
@@ -63,6 +68,8 @@ size_t nv_tensor_nbytes(const nv_tensor *t)
     size_t n = (size_t)nv_tensor_numel(t);
     if (t->dtype == NV_Q8_0)
         return n + n / NV_Q8_BLOCK * 2;
+    if (t->dtype == NV_Q4_0)
+        return n / 2 + n / NV_Q8_BLOCK * 2;
     return n * nv_dtype_size(t->dtype);
 }
 

@@ -34,6 +34,13 @@ typedef enum nv_dtype {
      * each row, each block scaled by an f16 (the data is an I8 tensor, the
      * scales an F16 tensor "<name>.q8_scales"; docs/model-format.md). */
     NV_Q8_0,
+    /* Not a safetensors dtype either: 4-bit weights in blocks of
+     * NV_Q8_BLOCK (32) along each row, each block scaled by an f16. The
+     * data is a U8 tensor [rows, cols / 2]: byte j of a block's 16 holds
+     * element j in its low nibble and element j + 16 in its high one, a
+     * nibble u standing for (u - 8) x the scale; the scales are an F16
+     * tensor "<name>.q4_scales" (docs/model-format.md). */
+    NV_Q4_0,
 } nv_dtype;
 
 #define NV_Q8_BLOCK 32
@@ -44,12 +51,13 @@ typedef struct nv_tensor {
     int64_t shape[NV_MAX_DIMS];
     void *data;
     int owned;
-    /* NV_Q8_0 only: [rows, cols / NV_Q8_BLOCK] f16 scales, owned or
-     * borrowed with the data. */
+    /* NV_Q8_0 and NV_Q4_0 only: [rows, cols / NV_Q8_BLOCK] f16 scales,
+     * owned or borrowed with the data. */
     uint16_t *scales;
 } nv_tensor;
 
-/* Bytes per element of a dtype (Q8_0: 1, the scales not counted). */
+/* Bytes per element of a dtype (Q8_0: 1, the scales not counted; Q4_0,
+ * half a byte: 0, nv_tensor_nbytes counts it). */
 size_t nv_dtype_size(nv_dtype dt);
 /* Name as written in safetensors headers ("F32", "BF16", ...). */
 const char *nv_dtype_name(nv_dtype dt);

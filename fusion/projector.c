@@ -35,10 +35,11 @@ static int width_of(const nv_safetensors *st, const char *prefix,
         nv_tensor none = {0};
         return nv_st_get_f32(st, name, -1, NULL, &none, err);
     }
-    if (e->ndim != ndim || e->shape[dim] < 1 || e->shape[dim] > INT_MAX / 4)
+    int64_t n = e->ndim == ndim ? nv_st_model_dim(st, e, dim) : 0;
+    if (e->ndim != ndim || n < 1 || n > INT_MAX / 4)
         return nv_fail(err, "%s: tensor '%s' has an unexpected shape",
                        e->file, name);
-    *out = (int)e->shape[dim];
+    *out = (int)n;
     return 0;
 }
 

@@ -43,9 +43,10 @@ static int check_qkv_shape(const nv_safetensors *st, const nv_vit_config *c,
     int64_t dummy = 3 * (int64_t)(c->heads + NV_VIT_NVLM_DUMMY_HEADS) *
                     c->head_dim;
     int64_t want = 3 * (int64_t)nv_vit_config_attn_width(c);
-    if (e->ndim == 2 && e->shape[0] == want && e->shape[1] == c->hidden)
+    int64_t cols = e->ndim == 2 ? nv_st_model_dim(st, e, 1) : -1;
+    if (e->ndim == 2 && e->shape[0] == want && cols == c->hidden)
         return 0;
-    if (e->ndim == 2 && e->shape[1] == c->hidden &&
+    if (e->ndim == 2 && cols == c->hidden &&
         (e->shape[0] == plain || e->shape[0] == dummy))
         return nv_fail(err,
                        "%s: '%s' has %lld rows, the %s layout; %s says %s "
@@ -57,8 +58,7 @@ static int check_qkv_shape(const nv_safetensors *st, const nv_vit_config *c,
                        c->nvlm ? "NVLM-D (7 dummy heads)" : "plain InternViT",
                        c->nvlm ? "holds" : "lacks");
     return nv_fail(err, "%s: '%s' has shape [%lld, %lld], expected [%lld, %d]",
-                   e->file, name, (long long)e->shape[0],
-                   e->ndim > 1 ? (long long)e->shape[1] : -1LL,
+                   e->file, name, (long long)e->shape[0], (long long)cols,
                    (long long)want, c->hidden);
 }
 

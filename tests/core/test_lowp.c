@@ -127,25 +127,39 @@ done:
 /* Q8_0 weights: random int8 and f16 scales; the reference dequantizes in
  * double. Same tolerance as the f16 / bf16 products. K is a multiple of 32
  * (the format requires it). */
-static void check_q8(nv_pool *pool, int M, int K, int N, const char *isa)
+/* Weight k of row n of a Q8_0 (q4 = 0) or Q4_0 (q4 = 1, packed as
+ * core/tensor.h describes) matrix, scale not applied. */
+static int quant_value(const void *q, int q4, int K, int n, int k)
+{
+    if (!q4)
+        return ((const int8_t *)q)[(size_t)n * K + k];
+    const uint8_t *row = (const uint8_t *)q + (size_t)n * (K / 2);
+    uint8_t byte = row[k / 32 * 16 + k % 16];
+    return (k % 32 < 16 ? byte & 15 : byte >> 4) - 8;
+}
+
+static void check_q8(nv_pool *pool, int M, int K, int N, const char *isa,
+                     int q4)
 {
     uint64_t state = 99u + (uint64_t)(M * 100000 + K * 100 + N);
     int nb = K / NV_Q8_BLOCK;
+    size_t q_bytes = q4 ? (size_t)N * K / 2 : (size_t)N * K;
     float *x = malloc(sizeof(float) * (size_t)M * K);
-    int8_t *q = malloc((size_t)N * K);
+    int8_t *q = malloc(q_bytes);
     uint16_t *sc = malloc(sizeof(uint16_t) * (size_t)N * nb);
     float *y = malloc(sizeof(float) * (size_t)M * N);
     if (!CHECK(x && q && sc && y))
         goto done;
     for (long i = 0; i < (long)M * K; i++)
         x[i] = next_value(&state);
-    for (long i = 0; i < (long)N * K; i++)
-        q[i] = (int8_t)(next_value(&state) * 127.0f);
+    for (size_t i = 0; i < q_bytes; i++)
+        q[i] = q4 ? (int8_t)(uint8_t)((next_value(&state) + 1.0f) * 127.99f)
+                  : (int8_t)(next_value(&state) * 127.0f);
     for (long i = 0; i < (long)N * nb; i++)
         sc[i] = nv_f32_to_f16(0.001f + 0.01f * fabsf(next_value(&state)));
     for (long i = 0; i < (long)M * N; i++)
         y[i] = NAN;
-    nv_tensor wt = {NV_Q8_0, 2, {N, K}, q, 0, sc};
+    nv_tensor wt = {q4 ? NV_Q4_0 : NV_Q8_0, 2, {N, K}, q, 0, sc};
     nv_error err = {{0}};
     if (!CHECK(nv_linear_w(pool, y, x, &wt, NULL, M, K, N, &err) == 0))
         goto done;
@@ -169,14 +183,14 @@ static void check_q8(nv_pool *pool, int M, int K, int N, const char *isa)
                 blk[k] = dx > 0.0f ? roundf(blk[k] * (1.0f / dx)) * dx : 0.0f;
         }
     char what[128];
-    snprintf(what, sizeof what, "%s Q8_0 M=%d K=%d N=%d pool=%d", isa, M, K,
-             N, pool != NULL);
+    snprintf(what, sizeof what, "%s %s M=%d K=%d N=%d pool=%d", isa,
+             q4 ? "Q4_0" : "Q8_0", M, K, N, pool != NULL);
     int bad = 0;
     for (int m = 0; m < M && !bad; m++)
         for (int n = 0; n < N && !bad; n++) {
             double ref = 0, scale = 0;
             for (int k = 0; k < K; k++) {
-                double w = (double)q[(size_t)n * K + k] *
+                double w = (double)quant_value(q, q4, K, n, k) *
                            nv_f16_to_f32(sc[(size_t)n * nb + k / 32]);
                 if (onednn)
                     w = nv_bf16_to_f32(nv_f32_to_bf16((float)w));
@@ -289,17 +303,22 @@ static void check_loading(nv_dtype dt)
 
 /* "w": I8 [2, cols] and "w.q8_scales": F16 [srows, scols], all weights 3
  * and all scales 0.5. */
+/* A Q8_0 (q4 = 0) or Q4_0 pair "w" of 2 rows of `cols` values with scales
+ * [srows, scols] of scale_dtype, all 0.5; Q8_0 values 3, Q4_0 bytes 0x93
+ * (values 3 - 8 in the first 16 of a block, 9 - 8 in the last 16). */
 static int write_q8_file(const char *path, int cols, int srows, int scols,
-                         const char *scale_dtype)
+                         const char *scale_dtype, int q4)
 {
     char header[512];
-    int wbytes = 2 * cols, sbytes = 2 * srows * scols;
+    int stored_cols = q4 ? cols / 2 : cols;
+    int wbytes = 2 * stored_cols, sbytes = 2 * srows * scols;
     int hn = snprintf(header, sizeof header,
-                      "{\"w.q8_scales\":{\"dtype\":\"%s\",\"shape\":[%d,%d],"
+                      "{\"w.%s\":{\"dtype\":\"%s\",\"shape\":[%d,%d],"
                       "\"data_offsets\":[0,%d]},"
-                      "\"w\":{\"dtype\":\"I8\",\"shape\":[2,%d],"
+                      "\"w\":{\"dtype\":\"%s\",\"shape\":[2,%d],"
                       "\"data_offsets\":[%d,%d]}}",
-                      scale_dtype, srows, scols, sbytes, cols, sbytes,
+                      q4 ? "q4_scales" : "q8_scales", scale_dtype, srows,
+                      scols, sbytes, q4 ? "U8" : "I8", stored_cols, sbytes,
                       sbytes + wbytes);
     while (hn % 8)
         header[hn++] = ' ';
@@ -310,7 +329,7 @@ static int write_q8_file(const char *path, int cols, int srows, int scols,
         uint16_t half = nv_f32_to_f16(0.5f);
         for (int i = 0; i < srows * scols; i++)
             memcpy(data + 2 * i, &half, 2);
-        memset(data + sbytes, 3, (size_t)wbytes);
+        memset(data + sbytes, q4 ? 0x93 : 3, (size_t)wbytes);
         uint64_t len = (uint64_t)hn;
         ok = fwrite(&len, 8, 1, f) == 1 &&
              fwrite(header, 1, (size_t)hn, f) == (size_t)hn &&
@@ -321,8 +340,43 @@ static int write_q8_file(const char *path, int cols, int srows, int scols,
     return f && fclose(f) == 0 && ok ? 0 : -1;
 }
 
-/* A good Q8_0 pair loads (in place, or dequantized for f32), and pairs
- * that do not fit are refused with a message naming the tensor. */
+/* nv_q4_quantize_row then nv_weight_rows_f32 give back every weight within
+ * one step d of its block (half a step, except that +8 d clamps to +7 d),
+ * and the block's value of largest magnitude as -8 d, d rounded to f16. */
+static void check_q4_round_trip(void)
+{
+    enum { K = 96 };
+    uint64_t state = 4242;
+    float w[2 * K], back[2 * K];
+    uint8_t q[K];
+    uint16_t sc[2 * K / 32];
+    for (int i = 0; i < 2 * K; i++)
+        w[i] = next_value(&state) * (i < K ? 1.0f : 1e-3f);
+    w[5] = 0; /* a block of zeros too */
+    for (int k = 64; k < 96; k++)
+        w[k] = 0.0f;
+    nv_q4_quantize_row(w, K, q, sc);
+    nv_q4_quantize_row(w + K, K, q + K / 2, sc + K / 32);
+    nv_tensor t = {NV_Q4_0, 2, {2, K}, q, 0, sc};
+    nv_weight_rows_f32(&t, 0, 2, back);
+    int ok = 1;
+    for (int r = 0; r < 2; r++)
+        for (int b = 0; b < K / 32; b++) {
+            float d = nv_f16_to_f32(sc[r * K / 32 + b]);
+            const float *blk = w + r * K + b * 32, *got = back + r * K + b * 32;
+            int at = 0;
+            for (int k = 0; k < 32; k++) {
+                ok &= fabsf(blk[k] - got[k]) <= fabsf(d) * 1.0001f + 1e-12f;
+                if (fabsf(blk[k]) > fabsf(blk[at]))
+                    at = k;
+            }
+            ok &= got[at] == -8.0f * d;
+        }
+    CHECK(ok);
+}
+
+/* A good Q8_0 or Q4_0 pair loads (in place, or dequantized for f32), and
+ * pairs that do not fit are refused with a message naming the tensor. */
 static void check_q8_loading(void)
 {
     char path[] = "/tmp/nv_test_q8_XXXXXX";
@@ -333,16 +387,21 @@ static void check_q8_loading(void)
     const struct {
         int cols, srows, scols;
         const char *sdtype, *problem; /* NULL: loads */
+        int q4;
     } cases[] = {
-        {64, 2, 2, "F16", NULL},
-        {64, 2, 3, "F16", "do not fit"},
-        {64, 1, 2, "F16", "do not fit"},
-        {64, 2, 2, "BF16", "do not fit"},
-        {48, 2, 1, "F16", "multiple of 32"},
+        {64, 2, 2, "F16", NULL, 0},
+        {64, 2, 3, "F16", "do not fit", 0},
+        {64, 1, 2, "F16", "do not fit", 0},
+        {64, 2, 2, "BF16", "do not fit", 0},
+        {48, 2, 1, "F16", "multiple of 32", 0},
+        {64, 2, 2, "F16", NULL, 1},
+        {64, 2, 3, "F16", "do not fit", 1},
+        {48, 2, 1, "F16", "multiple of 32", 1},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int q4 = cases[c].q4;
         if (!CHECK(write_q8_file(path, cases[c].cols, cases[c].srows,
-                                 cases[c].scols, cases[c].sdtype) == 0))
+                                 cases[c].scols, cases[c].sdtype, q4) == 0))
             break;
         nv_error err = {{0}};
         nv_safetensors *st = nv_st_open(path, &err);
@@ -351,14 +410,17 @@ static void check_q8_loading(void)
         nv_tensor t;
         int rc = nv_st_get_weight(st, "w", -1, NULL, &t, &err);
         if (!cases[c].problem) {
-            if (CHECK(rc == 0 && t.dtype == NV_Q8_0 && !t.owned)) {
+            float first = q4 ? -2.5f : 1.5f, last = q4 ? 0.5f : 1.5f;
+            if (CHECK(rc == 0 && t.dtype == (q4 ? NV_Q4_0 : NV_Q8_0) &&
+                      !t.owned && t.shape[1] == 64)) {
                 float row[64];
                 nv_weight_rows_f32(&t, 1, 1, row);
-                CHECK(row[0] == 1.5f && row[63] == 1.5f);
+                CHECK(row[0] == first && row[63] == last);
                 nv_tensor_free(&t);
             }
             CHECK(nv_st_get_f32(st, "w", -1, NULL, &t, &err) == 0 &&
-                  t.dtype == NV_F32 && ((float *)t.data)[5] == 1.5f);
+                  t.dtype == NV_F32 && t.shape[1] == 64 &&
+                  ((float *)t.data)[5] == first);
             nv_tensor_free(&t);
         } else {
             CHECK(rc != 0 && strstr(err.msg, cases[c].problem) != NULL &&
@@ -399,10 +461,12 @@ int main(void)
                                     {40, 96, 33}, {1, 1024, 300},
                                     {3, 512, 600}, {64, 320, 250}};
         for (size_t q = 0; q < sizeof q8_shapes / sizeof q8_shapes[0]; q++) {
-            check_q8(NULL, q8_shapes[q][0], q8_shapes[q][1], q8_shapes[q][2],
-                     ran);
-            check_q8(pool, q8_shapes[q][0], q8_shapes[q][1], q8_shapes[q][2],
-                     ran);
+            for (int q4 = 0; q4 < 2; q4++) {
+                check_q8(NULL, q8_shapes[q][0], q8_shapes[q][1],
+                         q8_shapes[q][2], ran, q4);
+                check_q8(pool, q8_shapes[q][0], q8_shapes[q][1],
+                         q8_shapes[q][2], ran, q4);
+            }
         }
         nv_dtype types[2] = {NV_F16, NV_BF16};
         for (int d = 0; d < 2; d++) {
@@ -421,6 +485,7 @@ int main(void)
     check_loading(NV_F16);
     check_loading(NV_BF16);
     check_q8_loading();
+    check_q4_round_trip();
     printf("oneDNN bf16 products: %s\n",
            nv_dnnl_bf16_ready() ? "yes" : "no (widened panels)");
     printf("worst relative error %.2e (tolerance %.0e)\n", worst_rel,

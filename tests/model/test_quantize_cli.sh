@@ -3,8 +3,9 @@
 # and the bundled model quantized to q8_0 load and answer (the numbers
 # against the goldens are test_lowprec.c's); the copy is about half the
 # f32 / f16 bytes of its matrices; the source is untouched; the bundled
-# model's q8_0 copy reads every sample table to the same grid. Refusals:
-# an existing output folder, a missing model, an unknown type, no -o.
+# model's q8_0 copy reads every sample table to the same grid. --type
+# q4_0: U8 data, about a quarter of f16, loads and answers. Refusals: an
+# existing output folder, a missing model, an unknown type, no -o.
 set -u
 fail() { echo "FAIL: $*" >&2; exit 1; }
 tmp=$(mktemp -d) || fail "mktemp"
@@ -26,6 +27,22 @@ for h in d x h; do
         --image "$NV_SOURCE_ROOT/assets/samples/table1.png" -n 3 -t 1 >/dev/null 2>"$tmp/err" \
         || { cat "$tmp/err"; fail "ask with head $h on q8_0"; }
 done
+
+"$NVLM_BIN" quantize -m "$fx" -o "$tmp/fx4" --type q4_0 --min-elements 32 \
+    2>"$tmp/err" || { cat "$tmp/err"; fail "quantize the fixture to q4_0"; }
+grep -q "tensors to q4_0" "$tmp/err" || fail "no q4_0 summary line"
+"$NVLM_BIN" info -m "$tmp/fx4" | grep -q "U8 " || fail "info shows no U8 data"
+for h in d x h; do
+    "$NVLM_BIN" ask -m "$tmp/fx4" --fusion $h -p "Describe the tiles." \
+        --image "$NV_SOURCE_ROOT/assets/samples/table1.png" -n 3 -t 1 >/dev/null 2>"$tmp/err" \
+        || { cat "$tmp/err"; fail "ask with head $h on q4_0"; }
+done
+"$NVLM_BIN" quantize -m "$src" -o "$tmp/b4" --type q4_0 2>"$tmp/err" \
+    || { cat "$tmp/err"; fail "quantize the bundled model to q4_0"; }
+a=$(stat -c %s "$src/model.safetensors"); b=$(stat -c %s "$tmp/b4/model.safetensors")
+[ $((b * 10)) -lt $((a * 5)) ] || fail "q4_0 copy $b bytes, f16 source $a"
+"$NVLM_BIN" table -m "$tmp/b4" "$NV_SOURCE_ROOT/assets/samples/table1.png" -t 1 \
+    >"$tmp/out.md" 2>"$tmp/err" || { cat "$tmp/err"; fail "table with the q4_0 copy"; }
 
 "$NVLM_BIN" quantize -m "$src" -o "$tmp/b8" 2>"$tmp/err" \
     || { cat "$tmp/err"; fail "quantize the bundled model"; }
