@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/files.h"
@@ -38,6 +40,12 @@ static const random_shape shapes[] = {
      * for decode and prefill figures of the language model. */
     {"llama-134m", 0, 64, 256, 2, 2, 14, 224, 0, 1, 1, 0, 1,
      768, 2048, 12, 12, 12, 32000, 0, {5, 11}, 2, 1},
+    /* Llama 3.2 11B Vision's language model (dim 4096, 32 self-attention
+     * layers, 8 cross-attention blocks, GQA 32 / 8 heads, ffn 14336, vocab
+     * 128256, untied): 9.8 B parameters, a 20 GB bf16 file, behind the
+     * same small ViT - for memory (issue 15: q4 must fit in 24 GB). */
+    {"llama-11b", 0, 64, 256, 2, 2, 14, 224, 0, 1, 1, 0, 1,
+     4096, 14336, 32, 32, 8, 128256, 0, {3, 7, 11, 15, 19, 23, 27, 31}, 8, 1},
 };
 
 /* Ids of the byte-level tokenizer's special tokens (after the 256 bytes). */
@@ -46,7 +54,7 @@ enum { TOK_ENDOFTEXT = 256, TOK_IM_START, TOK_IM_END, TOK_VISION_PAD,
 
 const char *nv_bench_random_shapes(void)
 {
-    return "tiny, nvlm-1b, llama-134m";
+    return "tiny, nvlm-1b, llama-134m, llama-11b";
 }
 
 typedef enum init_kind {
@@ -477,20 +485,9 @@ int nv_bench_random_known(const char *shape)
     return 0;
 }
 
-int nv_bench_random_write(const char *shape, char *dir, size_t size,
-                          nv_error *err)
+/* The model of shape s into the existing, empty directory tmpl. */
+static int write_into(const random_shape *s, const char *tmpl, nv_error *err)
 {
-    const random_shape *s = NULL;
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        if (!strcmp(shapes[i].name, shape))
-            s = &shapes[i];
-    if (!s)
-        return nv_fail(err, "--random: unknown shape '%s' (known: %s)", shape,
-                       nv_bench_random_shapes());
-    char tmpl[] = "/tmp/nvlm-random-XXXXXX";
-    if (!mkdtemp(tmpl))
-        return nv_fail(err, "--random: cannot create a directory in /tmp");
-    snprintf(dir, size, "%s", tmpl);
     spec_list l = {0};
     char path[1200];
     cJSON *config = config_json(s), *tok = tokenizer_json();
@@ -508,7 +505,47 @@ int nv_bench_random_write(const char *shape, char *dir, size_t size,
     cJSON_Delete(config);
     cJSON_Delete(tok);
     free(l.items);
-    if (rc)
-        nv_bench_random_remove(tmpl);
     return rc ? -1 : 0;
+}
+
+static const random_shape *find_shape(const char *shape, nv_error *err)
+{
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        if (!strcmp(shapes[i].name, shape))
+            return &shapes[i];
+    nv_fail(err, "--random: unknown shape '%s' (known: %s)", shape,
+            nv_bench_random_shapes());
+    return NULL;
+}
+
+int nv_bench_random_write(const char *shape, char *dir, size_t size,
+                          nv_error *err)
+{
+    const random_shape *s = find_shape(shape, err);
+    if (!s)
+        return -1;
+    char tmpl[] = "/tmp/nvlm-random-XXXXXX";
+    if (!mkdtemp(tmpl))
+        return nv_fail(err, "--random: cannot create a directory in /tmp");
+    snprintf(dir, size, "%s", tmpl);
+    if (write_into(s, tmpl, err)) {
+        nv_bench_random_remove(tmpl);
+        return -1;
+    }
+    return 0;
+}
+
+int nv_bench_random_write_to(const char *shape, const char *dir,
+                             nv_error *err)
+{
+    const random_shape *s = find_shape(shape, err);
+    if (!s)
+        return -1;
+    if (mkdir(dir, 0755))
+        return nv_fail(err, "--write %s: %s", dir, strerror(errno));
+    if (write_into(s, dir, err)) {
+        nv_bench_random_remove(dir);
+        return -1;
+    }
+    return 0;
 }

@@ -45,6 +45,11 @@ int nv_bench_random_known(const char *shape);
 int nv_bench_random_write(const char *shape, char *dir, size_t size,
                           nv_error *err);
 
+/* The same model written into dir, a new directory (refused when it
+ * exists), kept. */
+int nv_bench_random_write_to(const char *shape, const char *dir,
+                             nv_error *err);
+
 /* Removes a directory made by nv_bench_random_write. */
 void nv_bench_random_remove(const char *dir);
 

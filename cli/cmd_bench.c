@@ -35,6 +35,7 @@
 struct bench_args {
     const char *model;
     const char *random;
+    const char *write_dir; /* --write DIR: keep the random model, no bench */
     char fusions[4]; /* --fusion, parsed ("hd"); "" = every head */
     const char *images;
     const char *sizes;
@@ -63,6 +64,9 @@ static void usage(FILE *out)
         "  -m, --model DIR      model directory; default: the bundled model\n"
         "  --random SHAPE       random weights of a named shape (%s),\n"
         "                       written to /tmp and removed afterwards\n"
+        "  --write DIR          with --random: write that model to DIR (a\n"
+        "                       new folder) and stop, for nvlm quantize and\n"
+        "                       -m runs (llama-11b: a 20 GB bf16 file)\n"
         "  --fusion LIST        heads to run, e.g. d,x,h (default: all the\n"
         "                       model has)\n"
         "  --images DIR         the images in DIR (sorted by name)\n"
@@ -123,6 +127,7 @@ static int parse_args(int argc, char **argv, struct bench_args *a, int *done)
     } opts[] = {
         {"--model", "-m", &a->model, NULL, 0, 0},
         {"--random", NULL, &a->random, NULL, 0, 0},
+        {"--write", NULL, &a->write_dir, NULL, 0, 0},
         {"--images", NULL, &a->images, NULL, 0, 0},
         {"--sizes", NULL, &a->sizes, NULL, 0, 0},
         {"--max-tiles", NULL, &a->max_tiles, NULL, 0, 0},
@@ -221,8 +226,11 @@ static int parse_int_list(const char *text, int *out, int *n_out,
 
 /* Splits --dtype into its names (each checked); *n = 1, "stored" without
  * the option. */
-static int parse_dtypes(const char *text, char names[5][8], int *n,
-                        nv_error *err)
+/* Weight types a --dtype list may name: each at most once. */
+#define BENCH_MAX_DTYPES 6
+
+static int parse_dtypes(const char *text, char names[BENCH_MAX_DTYPES][8],
+                        int *n, nv_error *err)
 {
     *n = 0;
     if (!text) {
@@ -234,7 +242,7 @@ static int parse_dtypes(const char *text, char names[5][8], int *n,
         size_t len = strcspn(p, ",");
         char one[8] = "";
         nv_weight_mode mode;
-        if (len == 0 || len >= sizeof one || *n == 5 ||
+        if (len == 0 || len >= sizeof one || *n == BENCH_MAX_DTYPES ||
             (memcpy(one, p, len), one[len] = '\0',
              nv_weight_mode_parse(one, &mode)))
             return nv_fail(err, "--dtype: '%s' is not a list of stored, f32, "
@@ -254,7 +262,7 @@ static int check_lists(const struct bench_args *a)
 {
     nv_error err = {{0}};
     int limits[BENCH_MAX_LIST], n = 0;
-    char dtypes[5][8];
+    char dtypes[BENCH_MAX_DTYPES][8];
     if (parse_dtypes(a->dtypes, dtypes, &n, &err)) {
         fprintf(stderr, "nvlm bench: %s\n", err.msg);
         return -1;
@@ -584,7 +592,7 @@ static int run_bench(const struct bench_args *a, const char *model_dir,
                                                &p.n_images, err);
     if (!rc && a->max_tiles)
         rc = parse_int_list(a->max_tiles, p.max_tiles, &p.n_max_tiles, err);
-    char fusions[3][2], dtypes[5][8];
+    char fusions[3][2], dtypes[BENCH_MAX_DTYPES][8];
     int n_fusions = 0, n_dtypes = 0;
     if (!rc)
         rc = pick_fusions(&p, fusions, &n_fusions, err);
@@ -668,6 +676,19 @@ int nv_cmd_bench(int argc, char **argv)
         return 1;
     nv_error err = {{0}};
     char model_dir[4096], model_name[4200];
+    if (a.write_dir) {
+        if (!a.random) {
+            fprintf(stderr, "nvlm bench: --write needs --random SHAPE\n");
+            return 2;
+        }
+        fprintf(stderr, "nvlm bench: writing the random '%s' model to %s...\n",
+                a.random, a.write_dir);
+        if (nv_bench_random_write_to(a.random, a.write_dir, &err)) {
+            fprintf(stderr, "nvlm bench: %s\n", err.msg);
+            return 1;
+        }
+        return 0;
+    }
     if (a.random) {
         fprintf(stderr, "nvlm bench: writing the random '%s' model...\n",
                 a.random);
@@ -683,7 +704,7 @@ int nv_cmd_bench(int argc, char **argv)
         snprintf(model_name, sizeof model_name, "%s", model_dir);
     }
     if (a.prompt_tokens) {
-        char dtypes[5][8];
+        char dtypes[BENCH_MAX_DTYPES][8];
         int n_dtypes = 0;
         rc = parse_dtypes(a.dtypes, dtypes, &n_dtypes, &err);
         if (!rc && n_dtypes > 1 && a.json)

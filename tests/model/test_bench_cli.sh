@@ -149,6 +149,19 @@ k=r['lowp_kernels']; bf=r['roofline']['bf16_gflops']
 assert (bf > r['roofline']['fma_gflops']) if k.startswith('avx512bf16') else bf == 0, r
 " "$tmp/w.json" || fail "--dtype / --roofline JSON"
 
+# --random SHAPE --write DIR keeps the model (for nvlm quantize and -m runs)
+# and stops; DIR must be new; --write needs --random.
+"$NVLM_BIN" bench --random tiny --write "$tmp/rnd" 2>"$tmp/err" \
+    || { cat "$tmp/err"; fail "--write"; }
+for f in config.json tokenizer.json model.safetensors; do
+    [ -s "$tmp/rnd/$f" ] || fail "--write left no $f"
+done
+"$NVLM_BIN" info -m "$tmp/rnd" >/dev/null 2>&1 || fail "the written model does not load"
+"$NVLM_BIN" bench --random tiny --write "$tmp/rnd" >/dev/null 2>"$tmp/err"
+[ $? = 1 ] && grep -q "rnd" "$tmp/err" || fail "--write over an existing folder"
+"$NVLM_BIN" bench -m "$tmp/rnd" --write "$tmp/rnd2" >/dev/null 2>"$tmp/err"
+[ $? = 2 ] && grep -q "needs --random" "$tmp/err" || fail "--write without --random"
+
 # Bad input: exit status 2 (usage) or 1 (error), a message, no crash.
 for args in "--fusion q" "--sizes 0x5" "--sizes abc" "--max-tiles 0" \
             "--dtype q3" "--dtype f32,f32" "--dtype f32, --chart $tmp/c.svg" \
