@@ -14,29 +14,24 @@ fx="$NV_FIXTURE_DIR/tiny_nvlm"
 src="$NV_SOURCE_ROOT/assets/models/nvlm-tables"
 
 before=$(md5sum "$fx/model.safetensors")
-"$NVLM_BIN" quantize -m "$fx" -o "$tmp/fx8" --min-elements 32 2>"$tmp/err" \
-    || { cat "$tmp/err"; fail "quantize the fixture"; }
-grep -q "tensors to q8_0" "$tmp/err" || fail "no summary line"
-[ "$before" = "$(md5sum "$fx/model.safetensors")" ] || fail "source changed"
-for f in config.json tokenizer.json; do
-    cmp -s "$fx/$f" "$tmp/fx8/$f" || fail "$f not copied"
-done
-"$NVLM_BIN" info -m "$tmp/fx8" | grep -q "I8 " || fail "info shows no I8 data"
-for h in d x h; do
-    "$NVLM_BIN" ask -m "$tmp/fx8" --fusion $h -p "Describe the tiles." \
-        --image "$NV_SOURCE_ROOT/assets/samples/table1.png" -n 3 -t 1 >/dev/null 2>"$tmp/err" \
-        || { cat "$tmp/err"; fail "ask with head $h on q8_0"; }
+# type, the dtype its data shows in `nvlm info`
+for t in "q8_0 I8" "q4_0 U8"; do
+    set -- $t
+    "$NVLM_BIN" quantize -m "$fx" -o "$tmp/fx_$1" --type $1 --min-elements 32 \
+        2>"$tmp/err" || { cat "$tmp/err"; fail "quantize the fixture to $1"; }
+    grep -q "tensors to $1" "$tmp/err" || fail "no $1 summary line"
+    [ "$before" = "$(md5sum "$fx/model.safetensors")" ] || fail "source changed"
+    for f in config.json tokenizer.json; do
+        cmp -s "$fx/$f" "$tmp/fx_$1/$f" || fail "$f not copied"
+    done
+    "$NVLM_BIN" info -m "$tmp/fx_$1" | grep -q "$2 " || fail "info shows no $2 data"
+    for h in d x h; do
+        "$NVLM_BIN" ask -m "$tmp/fx_$1" --fusion $h -p "Describe the tiles." \
+            --image "$NV_SOURCE_ROOT/assets/samples/table1.png" -n 3 -t 1 \
+            >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; fail "ask with head $h on $1"; }
+    done
 done
 
-"$NVLM_BIN" quantize -m "$fx" -o "$tmp/fx4" --type q4_0 --min-elements 32 \
-    2>"$tmp/err" || { cat "$tmp/err"; fail "quantize the fixture to q4_0"; }
-grep -q "tensors to q4_0" "$tmp/err" || fail "no q4_0 summary line"
-"$NVLM_BIN" info -m "$tmp/fx4" | grep -q "U8 " || fail "info shows no U8 data"
-for h in d x h; do
-    "$NVLM_BIN" ask -m "$tmp/fx4" --fusion $h -p "Describe the tiles." \
-        --image "$NV_SOURCE_ROOT/assets/samples/table1.png" -n 3 -t 1 >/dev/null 2>"$tmp/err" \
-        || { cat "$tmp/err"; fail "ask with head $h on q4_0"; }
-done
 "$NVLM_BIN" quantize -m "$src" -o "$tmp/b4" --type q4_0 2>"$tmp/err" \
     || { cat "$tmp/err"; fail "quantize the bundled model to q4_0"; }
 a=$(stat -c %s "$src/model.safetensors"); b=$(stat -c %s "$tmp/b4/model.safetensors")
@@ -58,7 +53,7 @@ for img in "$NV_SOURCE_ROOT"/assets/samples/table*.png; do
 done
 
 # Refusals: status 1 or 2 and a message.
-for args in "-m $fx -o $tmp/fx8" "-m $tmp/nope -o $tmp/n1" \
+for args in "-m $fx -o $tmp/fx_q8_0" "-m $tmp/nope -o $tmp/n1" \
             "-m $fx -o $tmp/n2 --type q4_9" "-m $fx" "--bogus"; do
     "$NVLM_BIN" quantize $args >/dev/null 2>"$tmp/err"
     rc=$?
