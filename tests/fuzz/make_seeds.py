@@ -5,7 +5,8 @@ from files the repo ships: tests/fixtures, assets/models, assets/samples.
     tests/fuzz/make_seeds.py OUTDIR     # OUTDIR/<target>/<seed files>
 
 Each target gets real inputs of its surface, small enough that a short run
-mutates them many times: safetensors files cut down to their first tensors,
+mutates them many times: safetensors files cut down to their first tensors
+(and a Q8_0 and a Q4_0 weight pair),
 an index over the two shards fuzz_st_index writes, the configs and
 tokenizers of the tiny fixtures and the bundled model, the slow layout
 (vocab.json NUL merges.txt) derived from a tokenizer.json, prompt texts,
@@ -58,6 +59,18 @@ def small_safetensors(path, keep):
     return struct.pack("<Q", len(h)) + h + data
 
 
+def quantized_pair(q4):
+    """A Q8_0 (I8 [2, 32]) or Q4_0 (U8 [2, 16]) weight "w" with its F16
+    scales [2, 1], so mutations reach the quantized-pair checks."""
+    cols, dtype, suffix = (16, "U8", "q4_scales") if q4 else (32, "I8", "q8_scales")
+    scales = struct.pack("<2e", 0.5, 0.25)
+    h = {"w." + suffix: {"dtype": "F16", "shape": [2, 1], "data_offsets": [0, 4]},
+         "w": {"dtype": dtype, "shape": [2, cols], "data_offsets": [4, 4 + 2 * cols]}}
+    hb = json.dumps(h).encode()
+    hb += b" " * (-len(hb) % 8)
+    return struct.pack("<Q", len(hb)) + hb + scales + bytes(range(7, 7 + 2 * cols))
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: make_seeds.py OUTDIR")
@@ -69,6 +82,8 @@ def main():
             for keep in (1, 3):
                 put(out, "st_header", "seed%d_%d.safetensors" % (i, keep),
                     small_safetensors(src, keep))
+    put(out, "st_header", "q8_0.safetensors", quantized_pair(False))
+    put(out, "st_header", "q4_0.safetensors", quantized_pair(True))
     put(out, "st_index", "two.json", json.dumps(
         {"metadata": {"total_size": 8},
          "weight_map": {"a": "s1.safetensors", "b": "s2.safetensors"}}))
