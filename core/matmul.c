@@ -109,9 +109,8 @@ static void panel_task(void *ctx, int index)
 /* A bf16 matrix against many rows on oneDNN (core/dnnl_gemm.h); a Q8_0 or
  * Q4_0 matrix the same way after its panel of rows is dequantized and
  * rounded to bf16 (a rounding of 2^-9 relative, well under a quantization
- * step). A task
- * oneDNN refuses, or without memory for its panel, runs the widening panel
- * path instead. */
+ * step). A task oneDNN refuses, or without memory for its panel, runs the
+ * widening panel path instead. */
 static void dnnl_task(void *ctx, int index)
 {
     lowp_job *j = ctx;
