@@ -16,17 +16,22 @@ void nv_linear(float *y, const float *x, const float *w, const float *bias,
                int M, int K, int N);
 
 /* y[M,N] = x[M,K] * w^T + bias for a weight tensor [N, K] stored as F32,
- * F16 or BF16 (borrowed from the mapped file; see core/lowp.h).
+ * F16, BF16, Q8_0 or Q4_0 (borrowed from the mapped file; core/lowp.h).
  *   - F32: nv_linear (OpenBLAS).
- *   - F16 / BF16, M < NV_LINEAR_GEMV_ROWS (decode, short chunks): the
- *     widening GEMV of lowp.c (bf16 on vdpbf16ps where the CPU has AVX-512
- *     BF16: activations rounded to bf16, see lowp.h), rows of w split
- *     over the pool, each weight byte read once.
- *   - F16 / BF16, larger M (prefill, ViT): the pool's tasks each widen a
- *     panel of w's rows into an f32 buffer and multiply it with OpenBLAS
- *     (one thread each inside the job), so only a few panels are ever f32
- *     at once instead of the whole model.
- * pool may be NULL (everything on the caller). Returns -1 only when a panel
+ *   - others, M < NV_LINEAR_GEMV_ROWS (decode, short chunks): the GEMV of
+ *     lowp.c, rows of w split over the pool, each weight byte read once
+ *     (with AVX-512 BF16 + VNNI: bf16 on vdpbf16ps with bf16-rounded
+ *     activations, Q8_0 / Q4_0 on vpdpbusd with activations quantized per
+ *     block of 32; see lowp.h).
+ *   - larger M (prefill, ViT), BF16 / Q8_0 / Q4_0 where oneDNN has a bf16
+ *     kernel (core/dnnl_gemm.h): each pool task multiplies a range of w's
+ *     rows (quantized ones dequantized into a bf16 panel first) by the
+ *     bf16-rounded activations on oneDNN, one thread each.
+ *   - larger M otherwise: the pool's tasks each widen a panel of w's rows
+ *     into an f32 buffer and multiply it with OpenBLAS (one thread each
+ *     inside the job), so only a few panels are ever f32 at once instead
+ *     of the whole model.
+ * pool may be NULL (everything on the caller). Returns -1 only when a
  * buffer cannot be allocated (y is then undefined). */
 #define NV_LINEAR_GEMV_ROWS 8
 int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
