@@ -1,4 +1,4 @@
-/* lowp.h - f16 and bf16 weights read as they are stored.
+/* lowp.h - f16, bf16, Q8_0 and Q4_0 weights read as they are stored.
  *
  * Model weights in f16 or bf16 stay in the mapped file (issue 15): the
  * kernels here widen them to f32 in registers as they stream past, so a
@@ -12,14 +12,19 @@
  * llama.cpp's bf16 path does too) and the products are exact in f32.
  *
  * Q8_0 weights (nvlm quantize) are int8 in blocks of 32 with an f16 scale
- * each; they are widened the same way and each block's sum scaled.
+ * each, Q4_0 ones 4-bit values likewise (core/tensor.h has the layout).
+ * With AVX-512 VNNI (the same CPUs) the decode product quantizes each
+ * activation row per block of 32 the same way (dx = max |x| / 127) and sums
+ * exact int8 products with vpdpbusd, as llama.cpp's q8_0 / q4_0 paths do;
+ * elsewhere the weights are widened and each block's sum scaled.
  *
  * Which instructions run is chosen at run time from CPUID, so one binary
- * runs on any x86-64: AVX-512 BF16 (the bf16 decode product above),
+ * runs on any x86-64: AVX-512 BF16 + VNNI (the decode products above),
  * AVX-512F (vcvtph2ps / a 16-bit shift for bf16, 16 lanes), AVX2 + FMA +
- * F16C (8 lanes), or plain C elsewhere. NV_LOWP_ISA=avx512|avx2|c in the
- * environment caps the choice (tests use it to check every path on one
- * machine; benchmarks to compare them).
+ * F16C (8 lanes), or plain C elsewhere (Q4_0 has no AVX-512F / AVX2 kernel:
+ * plain C there). NV_LOWP_ISA=avx512|avx2|c in the environment caps the
+ * choice (tests use it to check every path on one machine; benchmarks to
+ * compare them).
  */
 #ifndef NV_LOWP_H
 #define NV_LOWP_H
