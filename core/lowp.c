@@ -139,21 +139,32 @@ static void gemv_c(nv_dtype dt, const unsigned char *w, int K, int n0, int n1,
         }
 }
 
-/* Q8_0: one f16 scale per block of NV_Q8_BLOCK int8 weights. */
-static void gemv_q8_c(const int8_t *q, const uint16_t *scales, int K, int n0,
-                      int n1, const float *x, int M, float *y, int ldy,
-                      int acc)
+/* Q8_0 and Q4_0 (q4): one f16 scale per block of NV_Q8_BLOCK values. The
+ * k-th value of row n, scale not applied: an int8 for Q8_0; for Q4_0 a
+ * nibble minus 8, value j of a block in the low nibble of its byte j and
+ * value j + 16 in the high one (core/tensor.h). */
+static inline int quant_value(const void *q, int q4, int K, size_t n, int k)
+{
+    if (!q4)
+        return ((const int8_t *)q)[n * (size_t)K + (size_t)k];
+    const uint8_t *row = (const uint8_t *)q + n * (size_t)(K / 2);
+    uint8_t byte = row[(k / NV_Q8_BLOCK) * 16 + k % 16];
+    return (k % NV_Q8_BLOCK < 16 ? byte & 15 : byte >> 4) - 8;
+}
+
+static void gemv_quant_c(const void *q, int q4, const uint16_t *scales,
+                         int K, int n0, int n1, const float *x, int M,
+                         float *y, int ldy, int acc)
 {
     int nb = K / NV_Q8_BLOCK;
     for (int n = n0; n < n1; n++)
         for (int m = 0; m < M; m++) {
-            const int8_t *row = q + (size_t)n * K;
             const float *xm = x + (size_t)m * K;
             float s = 0.0f;
             for (int b = 0; b < nb; b++) {
                 float part = 0.0f;
                 for (int k = b * NV_Q8_BLOCK; k < (b + 1) * NV_Q8_BLOCK; k++)
-                    part += (float)row[k] * xm[k];
+                    part += (float)quant_value(q, q4, K, (size_t)n, k) * xm[k];
                 s += part * nv_f16_to_f32(scales[(size_t)n * nb + b]);
             }
             float *out = y + (size_t)m * ldy + n;
@@ -161,59 +172,17 @@ static void gemv_q8_c(const int8_t *q, const uint16_t *scales, int K, int n0,
         }
 }
 
-static void q8_rows_c(const int8_t *q, const uint16_t *scales, int K,
-                      int64_t row0, int64_t nrows, float *dst)
+static void quant_rows_c(const void *q, int q4, const uint16_t *scales, int K,
+                         int64_t row0, int64_t nrows, float *dst)
 {
     int nb = K / NV_Q8_BLOCK;
     for (int64_t r = 0; r < nrows; r++)
         for (int b = 0; b < nb; b++) {
             float d = nv_f16_to_f32(scales[(size_t)(row0 + r) * nb + b]);
-            const int8_t *src = q + (size_t)(row0 + r) * K + b * NV_Q8_BLOCK;
-            float *out = dst + (size_t)r * K + b * NV_Q8_BLOCK;
-            for (int k = 0; k < NV_Q8_BLOCK; k++)
-                out[k] = (float)src[k] * d;
+            for (int k = b * NV_Q8_BLOCK; k < (b + 1) * NV_Q8_BLOCK; k++)
+                dst[(size_t)r * K + k] =
+                    (float)quant_value(q, q4, K, (size_t)(row0 + r), k) * d;
         }
-}
-
-/* Q4_0: the k-th value of a row, -8 .. 7 (scale not applied). */
-static inline int q4_value(const uint8_t *row, int k)
-{
-    uint8_t byte = row[(k / NV_Q8_BLOCK) * 16 + k % 16];
-    return (k % NV_Q8_BLOCK < 16 ? byte & 15 : byte >> 4) - 8;
-}
-
-static void gemv_q4_c(const uint8_t *q, const uint16_t *scales, int K, int n0,
-                      int n1, const float *x, int M, float *y, int ldy,
-                      int acc)
-{
-    int nb = K / NV_Q8_BLOCK;
-    for (int n = n0; n < n1; n++)
-        for (int m = 0; m < M; m++) {
-            const uint8_t *row = q + (size_t)n * (size_t)(K / 2);
-            const float *xm = x + (size_t)m * K;
-            float s = 0.0f;
-            for (int b = 0; b < nb; b++) {
-                float part = 0.0f;
-                for (int k = b * NV_Q8_BLOCK; k < (b + 1) * NV_Q8_BLOCK; k++)
-                    part += (float)q4_value(row, k) * xm[k];
-                s += part * nv_f16_to_f32(scales[(size_t)n * nb + b]);
-            }
-            float *out = y + (size_t)m * ldy + n;
-            *out = acc ? *out + s : s;
-        }
-}
-
-static void q4_rows_c(const uint8_t *q, const uint16_t *scales, int K,
-                      int64_t row0, int64_t nrows, float *dst)
-{
-    int nb = K / NV_Q8_BLOCK;
-    for (int64_t r = 0; r < nrows; r++) {
-        const uint8_t *row = q + (size_t)(row0 + r) * (size_t)(K / 2);
-        for (int k = 0; k < K; k++)
-            dst[(size_t)r * K + k] =
-                (float)q4_value(row, k) *
-                nv_f16_to_f32(scales[(size_t)(row0 + r) * nb + k / NV_Q8_BLOCK]);
-    }
 }
 
 #ifdef NV_LOWP_X86
@@ -348,7 +317,7 @@ T512 static void gemv_q8_avx512(const int8_t *q, const uint16_t *scales,
             }
         }
         if (n < n1)
-            gemv_q8_c(q, scales, K, n, n1, x, 1, y, ldy, acc);
+            gemv_quant_c(q, 0, scales, K, n, n1, x, 1, y, ldy, acc);
         return;
     }
     for (int m = 0; m < M; m++) {
@@ -784,11 +753,11 @@ void nv_weight_rows_f32(const nv_tensor *w, int64_t row0, int64_t nrows,
 {
     int K = (int)w->shape[w->ndim - 1];
     if (w->dtype == NV_Q8_0) {
-        q8_rows_c(w->data, w->scales, K, row0, nrows, dst);
+        quant_rows_c(w->data, 0, w->scales, K, row0, nrows, dst);
         return;
     }
     if (w->dtype == NV_Q4_0) {
-        q4_rows_c(w->data, w->scales, K, row0, nrows, dst);
+        quant_rows_c(w->data, 1, w->scales, K, row0, nrows, dst);
         return;
     }
     size_t es = nv_dtype_size(w->dtype);
@@ -811,7 +780,8 @@ void nv_lowp_gemv_rows(const nv_tensor *w, int n0, int n1, const float *x,
                               accumulate, 1) == 0)
             return;
 #endif
-        gemv_q4_c(w->data, w->scales, K, n0, n1, x, M, y, ldy, accumulate);
+        gemv_quant_c(w->data, 1, w->scales, K, n0, n1, x, M, y, ldy,
+                     accumulate);
         return;
     }
     if (dt == NV_Q8_0) {
@@ -831,7 +801,8 @@ void nv_lowp_gemv_rows(const nv_tensor *w, int n0, int n1, const float *x,
             return;
         }
 #endif
-        gemv_q8_c(w->data, w->scales, K, n0, n1, x, M, y, ldy, accumulate);
+        gemv_quant_c(w->data, 0, w->scales, K, n0, n1, x, M, y, ldy,
+                     accumulate);
         return;
     }
 #ifdef NV_LOWP_X86

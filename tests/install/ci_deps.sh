@@ -27,9 +27,9 @@ installs() {
         grep -vx 'install' | sort
 }
 
-runtime="build-essential libcjson-dev libjpeg62-turbo-dev libmicrohttpd-dev
-libopenblas-dev libpcre2-dev libpng-dev libstb-dev libutf8proc-dev meson
-ninja-build pkg-config"
+runtime="build-essential libcjson-dev libdnnl-dev libjpeg62-turbo-dev
+libmicrohttpd-dev libopenblas-dev libpcre2-dev libpng-dev libstb-dev
+libutf8proc-dev meson ninja-build pkg-config"
 checks=$((checks + 1))
 got=$(installs --runtime-deps)
 want=$(tr ' ' '\n' <<<"$runtime" | sort)
