@@ -69,14 +69,21 @@ checks=$((checks + 1))
 grep -q "(loaded: x)" "$tmp/out" || fail "info --fusion X: $(cat "$tmp/out")"
 
 # ---- stop_reason: eos, limit, context ----
-q="Convert the table to Markdown."
+# The bundled model reads cells (a whole page is no task it was trained
+# for): one cell tile of the sample, cut as `nvlm table` cuts it, asked with
+# the cell reader's prompt, answers a few bytes and stops.
+mkdir -p "$tmp/cells"
+"$NVLM_BIN" table --dump-cells "$tmp/cells" "$img" >/dev/null 2>&1 ||
+    fail "table --dump-cells"
+cell="$tmp/cells/$(basename "${img%.*}")_r00_c01.ppm"
+q="Read the cell."
 # stop_reason_is FILE WANT: the --json of ask says why it stopped.
 stop_reason_is() {
     checks=$((checks + 1))
     $py -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["stop_reason"] == sys.argv[2], d["stop_reason"]' \
         "$1" "$2" || fail "ask --json: stop_reason is not $2 ($*)"
 }
-expect 0 "" ask --image "$img" -p "$q" --json
+expect 0 "" ask --image "$cell" --max-tiles 1 -p "$q" --json
 stop_reason_is "$tmp/out" eos
 cp "$tmp/out" "$tmp/full.json"
 # A context 2 tokens past the prompt: the answer (longer than 2 tokens) must hit it.
@@ -84,14 +91,14 @@ ctx=$($py -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["gen
 head5=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["text"][:5])' "$tmp/full.json")
 checks=$((checks + 1))
 grep -q "cut off" "$tmp/err" && fail "ask: a complete answer flagged as cut off"
-expect 0 "stopped at the limit of 5 new tokens" ask --image "$img" -p "$q" -n 5 --json
+expect 0 "stopped at the limit of 5 new tokens" ask --image "$cell" --max-tiles 1 -p "$q" -n 5 --json
 stop_reason_is "$tmp/out" limit
 checks=$((checks + 1))
 [ "$($py -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["generated_ids"]))' "$tmp/out")" = 5 ] \
     || fail "ask -n 5: not 5 ids"
-expect 0 "the context of $ctx tokens is full" ask --image "$img" -p "$q" -c "$ctx" --json
+expect 0 "the context of $ctx tokens is full" ask --image "$cell" --max-tiles 1 -p "$q" -c "$ctx" --json
 stop_reason_is "$tmp/out" context
-expect 0 "may be cut off (-n N" ask --image "$img" -p "$q" -n 5
+expect 0 "may be cut off (-n N" ask --image "$cell" --max-tiles 1 -p "$q" -n 5
 checks=$((checks + 1))
 [ "$(head -c 5 "$tmp/out")" = "$head5" ] || fail "ask -n 5: the answer itself changed: $(cat "$tmp/out"), not $head5..."
 
@@ -143,7 +150,7 @@ grep -q "TTFT" "$tmp/err" && fail "bench --chart into a missing folder ran the m
 expect 1 "it is a directory" bench --json "$tmp"
 
 # ---- bench: refusals before anything is announced or written ----
-expect 2 "--random: unknown shape 'foo' (known: tiny, nvlm-1b, llama-134m)" bench --random foo
+expect 2 "--random: unknown shape 'foo' (known: tiny, nvlm-1b, llama-134m, llama-11b)" bench --random foo
 checks=$((checks + 1))
 grep -q "writing" "$tmp/err" && fail "bench --random foo announced writing before refusing"
 expect 2 "--max-tiles: '0'" bench --max-tiles 0
