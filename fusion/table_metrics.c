@@ -209,6 +209,11 @@ typedef struct tree {
     int *tag;        /* [n + 1] */
     const char **text; /* [n + 1] cell text or NULL */
     int *leftmost;   /* [n + 1] postorder index of the leftmost leaf */
+    /* each cell's text in code points, decoded once (the distance
+     * compares every pair of cells): cp_off[i] into cp, cp_len[i] long */
+    uint32_t *cp;
+    size_t *cp_off, *cp_len;
+    size_t cp_max;   /* the longest cell, in code points */
 } tree;
 
 static void tree_free(tree *t)
@@ -216,6 +221,9 @@ static void tree_free(tree *t)
     free(t->tag);
     free(t->text);
     free(t->leftmost);
+    free(t->cp);
+    free(t->cp_off);
+    free(t->cp_len);
 }
 
 static int tree_node(tree *t, int tag, const char *text, int leftmost)
@@ -248,6 +256,54 @@ static int add_section(tree *t, const nv_table *tab, int from, int to,
     return first_leaf ? first_leaf : node;
 }
 
+/* Decodes UTF-8 into code points (an invalid byte stands for itself). */
+static size_t to_code_points(const char *s, uint32_t *out)
+{
+    size_t n = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        uint32_t cp = *p;
+        int extra = cp >= 0xF0 ? 3 : cp >= 0xE0 ? 2 : cp >= 0xC0 ? 1 : 0;
+        int ok = 1;
+        /* Stop at the first non-continuation byte: it may be the NUL. */
+        for (int k = 1; k <= extra && ok; k++)
+            ok = (p[k] & 0xC0) == 0x80;
+        if (!ok)
+            extra = 0;
+        else if (extra)
+            cp &= 0x3Fu >> extra;
+        for (int k = 1; k <= extra; k++)
+            cp = (cp << 6) | (p[k] & 0x3F);
+        out[n++] = cp;
+        p += 1 + extra;
+    }
+    return n;
+}
+
+/* Fills t->cp, cp_off, cp_len and cp_max from the cells' texts. */
+static int tree_code_points(tree *t)
+{
+    size_t bytes = 0;
+    for (int i = 1; i <= t->n; i++)
+        if (t->text[i])
+            bytes += strlen(t->text[i]);
+    t->cp = malloc(sizeof(uint32_t) * (bytes + 1));
+    t->cp_off = calloc((size_t)t->n + 1, sizeof(size_t));
+    t->cp_len = calloc((size_t)t->n + 1, sizeof(size_t));
+    if (!t->cp || !t->cp_off || !t->cp_len)
+        return -1;
+    size_t used = 0;
+    for (int i = 1; i <= t->n; i++) {
+        t->cp_off[i] = used;
+        if (t->text[i])
+            t->cp_len[i] = to_code_points(t->text[i], t->cp + used);
+        used += t->cp_len[i];
+        if (t->cp_len[i] > t->cp_max)
+            t->cp_max = t->cp_len[i];
+    }
+    return 0;
+}
+
 static int tree_build(tree *t, const nv_table *tab, nv_error *err)
 {
     int n = 1 + 2;
@@ -274,77 +330,50 @@ static int tree_build(tree *t, const nv_table *tab, nv_error *err)
             first_leaf = leaf;
     }
     tree_node(t, TAG_TABLE, NULL, first_leaf);
+    if (tree_code_points(t) < 0) {
+        tree_free(t);
+        return nv_fail(err, "table: out of memory");
+    }
     return 0;
 }
 
-/* Decodes UTF-8 into code points (an invalid byte stands for itself). */
-static size_t to_code_points(const char *s, uint32_t *out)
+/* Levenshtein distance over code points / the longer length; row is
+ * scratch of nb + 1 entries. */
+static double normalized_levenshtein(const uint32_t *ca, size_t na,
+                                     const uint32_t *cb, size_t nb,
+                                     size_t *row)
 {
-    size_t n = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        uint32_t cp = *p;
-        int extra = cp >= 0xF0 ? 3 : cp >= 0xE0 ? 2 : cp >= 0xC0 ? 1 : 0;
-        int ok = 1;
-        /* Stop at the first non-continuation byte: it may be the NUL. */
-        for (int k = 1; k <= extra && ok; k++)
-            ok = (p[k] & 0xC0) == 0x80;
-        if (!ok)
-            extra = 0;
-        else if (extra)
-            cp &= 0x3Fu >> extra;
-        for (int k = 1; k <= extra; k++)
-            cp = (cp << 6) | (p[k] & 0x3F);
-        out[n++] = cp;
-        p += 1 + extra;
-    }
-    return n;
-}
-
-/* Levenshtein distance over code points / the longer length. */
-static double normalized_levenshtein(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la == 0 && lb == 0)
+    if (na == 0 && nb == 0)
         return 0.0;
-    uint32_t *ca = malloc(sizeof(uint32_t) * (la + 1));
-    uint32_t *cb = malloc(sizeof(uint32_t) * (lb + 1));
-    size_t *row = malloc(sizeof(size_t) * (lb + 2));
-    double result = 1.0; /* out of memory: count as entirely different */
-    if (ca && cb && row) {
-        size_t na = to_code_points(a, ca), nb = to_code_points(b, cb);
-        for (size_t j = 0; j <= nb; j++)
-            row[j] = j;
-        for (size_t i = 1; i <= na; i++) {
-            size_t diag = row[0];
-            row[0] = i;
-            for (size_t j = 1; j <= nb; j++) {
-                size_t up = row[j];
-                size_t best = diag + (ca[i - 1] != cb[j - 1]);
-                if (up + 1 < best)
-                    best = up + 1;
-                if (row[j - 1] + 1 < best)
-                    best = row[j - 1] + 1;
-                row[j] = best;
-                diag = up;
-            }
+    for (size_t j = 0; j <= nb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (ca[i - 1] != cb[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
         }
-        size_t longest = na > nb ? na : nb;
-        result = (double)row[nb] / (double)longest;
     }
-    free(ca);
-    free(cb);
-    free(row);
-    return result;
+    size_t longest = na > nb ? na : nb;
+    return (double)row[nb] / (double)longest;
 }
 
-static double rename_cost(const tree *a, int i, const tree *b, int j)
+static double rename_cost(const tree *a, int i, const tree *b, int j,
+                          size_t *row)
 {
     if (a->tag[i] != b->tag[j])
         return 1.0;
     if (a->tag[i] != TAG_TD)
         return 0.0;
-    return normalized_levenshtein(a->text[i], b->text[j]);
+    return normalized_levenshtein(a->cp + a->cp_off[i], a->cp_len[i],
+                                  b->cp + b->cp_off[j], b->cp_len[j], row);
 }
 
 static double min3(double x, double y, double z)
@@ -375,7 +404,9 @@ static int tree_distance(const tree *a, const tree *b, double *out,
     double *fd = calloc(((size_t)a->n + 1) * w, sizeof(double));
     int *last = calloc(n_max, sizeof(int));
     unsigned char *key_a = calloc(n_max, 1), *key_b = calloc(n_max, 1);
-    if (!td || !fd || !last || !key_a || !key_b) {
+    size_t *row = malloc(sizeof(size_t) * (b->cp_max + 1));
+    if (!td || !fd || !last || !key_a || !key_b || !row) {
+        free(row);
         free(td);
         free(fd);
         free(last);
@@ -407,7 +438,7 @@ static int tree_distance(const tree *a, const tree *b, double *out,
                     if (lx == li && ly == lj) {
                         /* Both are whole trees rooted at x and y. */
                         double ren = fd[(x - 1) * w + y - 1] +
-                                     rename_cost(a, (int)x, b, (int)y);
+                                     rename_cost(a, (int)x, b, (int)y, row);
                         fd[x * w + y] = min3(del, ins, ren);
                         td[x * w + y] = fd[x * w + y];
                     } else {
@@ -418,6 +449,7 @@ static int tree_distance(const tree *a, const tree *b, double *out,
         }
     }
     *out = td[(size_t)a->n * w + (size_t)b->n];
+    free(row);
     free(td);
     free(fd);
     free(last);

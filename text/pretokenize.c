@@ -28,7 +28,7 @@ typedef struct run_ctx {
     const nv_tokenizer *tok;
     pcre2_match_data *match; /* sized for the largest pattern */
     pcre2_match_context *mctx;
-    pcre2_jit_stack *jit_stack;
+    pcre2_jit_stack *jit_stack; /* made on the first JIT stack overflow */
     nv_bpe_scratch *scratch;
     nv_idvec *out;
     nv_error *err;
@@ -67,6 +67,19 @@ static int find_segments(run_ctx *c, const nv_pretok_stage *st,
     while (pos < len) {
         int rc = pcre2_match(st->regex, (PCRE2_SPTR)s, len, pos,
                              PCRE2_NO_UTF_CHECK, c->match, c->mctx);
+        if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !c->jit_stack) {
+            /* PCRE2's own 32 KiB JIT stack can run out on long runs of one
+             * character class; 8 MiB is ample for any text. Made only
+             * then: creating it maps 8 MiB, which costs more than
+             * encoding a short prompt. */
+            c->jit_stack = pcre2_jit_stack_create(32 * 1024,
+                                                  8 * 1024 * 1024, NULL);
+            if (!c->jit_stack)
+                return nv_fail(c->err, "tokenizer: out of memory for regex "
+                                       "matching");
+            pcre2_jit_stack_assign(c->mctx, NULL, c->jit_stack);
+            continue;
+        }
         if (rc == PCRE2_ERROR_NOMATCH)
             break;
         if (rc < 0) {
@@ -210,17 +223,13 @@ int nv_pretokenize_and_merge(const nv_tokenizer *tok, const char *text,
     }
     c.match = pcre2_match_data_create(pairs, NULL);
     c.mctx = pcre2_match_context_create(NULL);
-    /* The default 32 KiB JIT stack can run out on long runs of one
-     * character class; 8 MiB is ample for any text. */
-    c.jit_stack = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
     int rc;
-    if (!c.match || !c.mctx || !c.jit_stack) {
+    if (!c.match || !c.mctx)
         rc = nv_fail(err, "tokenizer: out of memory for regex matching");
-    } else {
-        pcre2_jit_stack_assign(c.mctx, NULL, c.jit_stack);
+    else
         rc = run_stage(&c, 0, text, len);
-    }
-    pcre2_jit_stack_free(c.jit_stack);
+    if (c.jit_stack)
+        pcre2_jit_stack_free(c.jit_stack);
     pcre2_match_context_free(c.mctx);
     pcre2_match_data_free(c.match);
     return rc;

@@ -7,7 +7,7 @@
 #include "text/tok_maps.h"
 
 enum {
-    FIRST_SLOTS = 1 << 12,
+    FIRST_SLOTS = 1 << 8, /* 6 KiB: most prompts are short; the table doubles */
     MAX_SLOTS = 1 << 20, /* at most 512Ki words: ~60 MiB worst case */
 };
 

@@ -444,8 +444,56 @@ static void test_cached_empty_word(void)
     fixture_close(&d);
 }
 
+/* A Split whose repeated group keeps a backtracking frame per character
+ * overflows PCRE2's default 32 KiB JIT stack on a long run; the 8 MiB
+ * stack is made then (lazily: mapping it costs more than encoding a short
+ * prompt) and the match goes on. The run must split into one word. */
+static void test_jit_stack_grows(void)
+{
+    char json[4096];
+    snprintf(json, sizeof json, "%s",
+             "{\"version\":\"1.0\",\"added_tokens\":" MINI_ADDED
+             ",\"normalizer\":null,\"pre_tokenizer\":"
+             "{\"type\":\"Sequence\",\"pretokenizers\":["
+             "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(?:x|b)+\"},"
+             "\"behavior\":\"Isolated\"},"
+             "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
+             "\"use_regex\":false}]}"
+             ",\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":"
+             "\"BPE\",\"vocab\":" MINI_VOCAB ",\"merges\":" MINI_MERGES
+             "}}");
+    fixture_dir d;
+    char path[512];
+    nv_error err = {{0}};
+    nv_tokenizer *tok = load_text(&d, json, path, sizeof path, &err);
+    if (!check_true(tok != NULL, "Split (?:x|b)+ loads", __FILE__, __LINE__)) {
+        fprintf(stderr, "  %s\n", err.msg);
+        return;
+    }
+    size_t len = 200 * 1000;
+    char *text = malloc(len);
+    if (!CHECK(text != NULL))
+        return;
+    memset(text, 'b', len);
+    for (int round = 0; round < 2; round++) { /* short first, then long */
+        size_t n_text = round ? len : 3;
+        int32_t *ids = NULL;
+        size_t n = 0;
+        int rc = nv_tokenizer_encode(tok, text, n_text, 0, &ids, &n, &err);
+        if (!CHECK(rc == 0))
+            fprintf(stderr, "  %zu bytes: %s\n", n_text, err.msg);
+        /* 'b' is id 1 and has no merge with itself: one id per byte */
+        CHECK(rc != 0 || (n == n_text && ids[0] == 1 && ids[n - 1] == 1));
+        free(ids);
+    }
+    free(text);
+    nv_tokenizer_free(tok);
+    fixture_close(&d);
+}
+
 int main(void)
 {
+    test_jit_stack_grows();
     test_cached_empty_word();
     test_blank_merges(); /* first: it checks the peak RSS */
     test_many_added();
