@@ -17,13 +17,19 @@ const char nv_qwen2_pattern[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}"
     "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
-enum { ARENA_BLOCK = 1 << 20 };
+/* Blocks start small and double up to 1 MiB: a small tokenizer (tests,
+ * the fuzz targets) should not map a megabyte it does not use. */
+enum { ARENA_FIRST_BLOCK = 1 << 14, ARENA_BLOCK = 1 << 20 };
 
 char *nv_tok_strdup(nv_tokenizer *tok, const char *s, size_t len)
 {
     nv_arena_block *b = tok->arena;
     if (!b || b->cap - b->used < len + 1) {
-        size_t cap = len + 1 > ARENA_BLOCK ? len + 1 : ARENA_BLOCK;
+        size_t cap = b ? b->cap * 2 : ARENA_FIRST_BLOCK;
+        if (cap > ARENA_BLOCK)
+            cap = ARENA_BLOCK;
+        if (cap < len + 1)
+            cap = len + 1;
         nv_arena_block *nb = malloc(sizeof *nb + cap);
         if (!nb)
             return NULL;

@@ -7,6 +7,18 @@
 
 #include "core/matmul.h"
 
+/* The element-wise loops below (softmax's exp, GELU's erf) are written to
+ * vectorise; the build targets baseline x86-64 (SSE2, 4 lanes), so they
+ * are also compiled for AVX2 and AVX-512 and the CPU picks one at load
+ * time (GCC / clang function multi-versioning). ISO C mode compiles with
+ * -ffp-contract=off, so every version computes the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NV_VECTOR_CLONES \
+    __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define NV_VECTOR_CLONES
+#endif
+
 void nv_layer_norm_rows(float *y, const float *x, int rows, int dim,
                         const float *w, const float *b, float eps)
 {
@@ -111,7 +123,7 @@ static float erf_poly(float z)
     return select_bits(mask_if(a_bits < one_bits), small, large);
 }
 
-void nv_gelu_erf(float *x, size_t count)
+NV_VECTOR_CLONES void nv_gelu_erf(float *x, size_t count)
 {
     /* The same expression as PyTorch's, 1 + erf rounding included, so
      * that large negative inputs give the same (signed) zeros. */
@@ -149,7 +161,7 @@ static float exp_nonpositive(float x)
     return select_bits(underflow, 0.0f, p * scale);
 }
 
-void nv_softmax_rows(float *s, int rows, int cols)
+NV_VECTOR_CLONES void nv_softmax_rows(float *s, int rows, int cols)
 {
     enum { LANES = 8 };
     for (int r = 0; r < rows; r++) {
