@@ -166,6 +166,13 @@ static int task_rows(int N, int K, int workers, int panels)
     return rows < 1 ? 1 : rows;
 }
 
+int nv_attention_bf16_for(const nv_tensor *w)
+{
+    return (w->dtype == NV_BF16 || w->dtype == NV_Q8_0 ||
+            w->dtype == NV_Q4_0) &&
+           nv_lowp_isa() == NV_ISA_AVX512BF16 && nv_dnnl_bf16_ready();
+}
+
 const char *nv_linear_kernels(void)
 {
     nv_isa isa = nv_lowp_isa();

@@ -37,6 +37,12 @@ void nv_linear(float *y, const float *x, const float *w, const float *bias,
 int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
                 const float *bias, int M, int K, int N, nv_error *err);
 
+/* 1 when attention next to a matrix stored as w should multiply in bf16
+ * too (vision/vit_ops.h): w is bf16, Q8_0 or Q4_0 and nv_linear_w takes
+ * such products to oneDNN on this CPU; 0 for f32 weights, which keep f32
+ * attention. */
+int nv_attention_bf16_for(const nv_tensor *w);
+
 /* Which kernels nv_linear_w runs for weights other than f32: the ISA level
  * of core/lowp.c, and whether oneDNN takes the bf16, q8_0 and q4_0 products
  * of 8 rows or more ("avx512bf16 (bf16, q8_0, q4_0 x 8+ rows: oneDNN)", "avx512",

@@ -418,7 +418,7 @@ static void run_layer(const nv_clip_vit *v, const clip_layer *L,
     nv_linear(s->qkv, s->normed, L->qkv_w.data, L->qkv_b.data, M, C, 3 * C);
     nv_self_attention_fused(pool, s->workers, s->qkv, s->attn, s->scores, n,
                             T, c->heads, c->head_dim,
-                            1.0f / sqrtf((float)c->head_dim));
+                            1.0f / sqrtf((float)c->head_dim), 0);
     nv_linear(s->delta, s->attn, L->out_w.data, L->out_b.data, M, C, C);
     add_rows(s->x, s->delta, (size_t)M * C);
 

@@ -107,7 +107,8 @@ static int run_layer(const nv_vit_config *c, const nv_vit_layer *L,
     }
     nv_self_attention_fused(pool, s->workers, s->qkv, s->attn, s->scores, n,
                             1 + c->grid * c->grid, c->heads + c->dummy_heads,
-                            c->head_dim, 1.0f / sqrtf((float)c->head_dim));
+                            c->head_dim, 1.0f / sqrtf((float)c->head_dim),
+                            nv_attention_bf16_for(&L->qkv_w));
     if (nv_linear_w(pool, s->delta, s->attn, &L->proj_w,
                     nv_tensor_f32(&L->proj_b), M, W, C, err))
         return -1;

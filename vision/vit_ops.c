@@ -3,8 +3,11 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/dnnl_gemm.h"
+#include "core/lowp.h"
 #include "core/matmul.h"
 
 /* The element-wise loops below (softmax's exp, GELU's erf) are written to
@@ -345,7 +348,66 @@ typedef struct attn_job {
     float *scores;
     int tokens, heads, head_dim, width, pairs, workers;
     float scale;
+    int bf16;
 } attn_job;
+
+/* bf16 copies of one (sequence, head)'s operands, made per task. */
+typedef struct attn_bf16 {
+    uint16_t *q;  /* [T, d] q * scale */
+    uint16_t *k;  /* [T, d] */
+    uint16_t *vt; /* [d, T] v transposed: the product's weight rows */
+    uint16_t *p;  /* [T, T] probabilities */
+    float *row;   /* [max(T, d)] one row before rounding */
+} attn_bf16;
+
+static void attn_bf16_free(attn_bf16 *b)
+{
+    free(b->q);
+    free(b->k);
+    free(b->vt);
+    free(b->p);
+    free(b->row);
+}
+
+static int attn_bf16_alloc(attn_bf16 *b, int T, int d)
+{
+    size_t td = (size_t)T * d;
+    b->q = malloc(sizeof(uint16_t) * td);
+    b->k = malloc(sizeof(uint16_t) * td);
+    b->vt = malloc(sizeof(uint16_t) * td);
+    b->p = malloc(sizeof(uint16_t) * (size_t)T * T);
+    b->row = malloc(sizeof(float) * (size_t)(T > d ? T : d));
+    if (b->q && b->k && b->vt && b->p && b->row)
+        return 0;
+    attn_bf16_free(b);
+    memset(b, 0, sizeof *b);
+    return -1;
+}
+
+/* One pair in bf16: 0, or -1 when oneDNN refused (o is then untouched). */
+static int attn_pair_bf16(const attn_job *job, attn_bf16 *b,
+                          const float *q, float *scores, float *o)
+{
+    int T = job->tokens, d = job->head_dim, W = job->width;
+    for (int t = 0; t < T; t++) {
+        const float *qt = q + (size_t)t * 3 * W;
+        for (int i = 0; i < d; i++)
+            b->row[i] = qt[i] * job->scale;
+        nv_lowp_round_bf16(b->row, b->q + (size_t)t * d, (size_t)d);
+        nv_lowp_round_bf16(qt + W, b->k + (size_t)t * d, (size_t)d);
+    }
+    for (int i = 0; i < d; i++) {
+        for (int t = 0; t < T; t++)
+            b->row[t] = q[(size_t)t * 3 * W + 2 * W + i];
+        nv_lowp_round_bf16(b->row, b->vt + (size_t)i * T, (size_t)T);
+    }
+    nv_error err = {{0}};
+    if (nv_dnnl_bf16_gemm_nt(b->q, b->k, scores, T, d, T, T, &err) != 0)
+        return -1;
+    nv_softmax_rows(scores, T, T);
+    nv_lowp_round_bf16(scores, b->p, (size_t)T * T);
+    return nv_dnnl_bf16_gemm_nt(b->p, b->vt, o, T, T, d, W, &err);
+}
 
 static void attn_task(void *ctx, int worker)
 {
@@ -354,21 +416,27 @@ static void attn_task(void *ctx, int worker)
     float *scores = job->scores + (size_t)worker * T * T;
     int first = (int)((long long)job->pairs * worker / job->workers);
     int last = (int)((long long)job->pairs * (worker + 1) / job->workers);
+    attn_bf16 b = {0};
+    int bf16 = job->bf16 && first < last && attn_bf16_alloc(&b, T, d) == 0;
     for (int p = first; p < last; p++) {
         int seq = p / job->heads, head = p % job->heads;
         const float *q = job->qkv + (size_t)seq * T * 3 * W +
                          (size_t)head * d;
         float *o = job->out + (size_t)seq * T * W + (size_t)head * d;
+        if (bf16 && attn_pair_bf16(job, &b, q, scores, o) == 0)
+            continue;
         nv_gemm_nt(scores, q, q + W, T, d, T, 3 * W, 3 * W, T, job->scale,
                    0.0f);
         nv_softmax_rows(scores, T, T);
         nv_gemm_nn(o, scores, q + 2 * W, T, T, d, T, 3 * W, W, 1.0f, 0.0f);
     }
+    if (bf16)
+        attn_bf16_free(&b);
 }
 
 void nv_self_attention_fused(nv_pool *pool, int workers, const float *qkv,
                              float *out, float *scores, int n, int tokens,
-                             int heads, int head_dim, float scale)
+                             int heads, int head_dim, float scale, int bf16)
 {
     attn_job job = {
         .qkv = qkv,
@@ -381,6 +449,7 @@ void nv_self_attention_fused(nv_pool *pool, int workers, const float *qkv,
         .pairs = n * heads,
         .workers = workers,
         .scale = scale,
+        .bf16 = bf16,
     };
     /* Each task's products run single-threaded, side by side (nv_pool_run
      * pins OpenBLAS to 1 thread for the job). */

@@ -72,9 +72,15 @@ void nv_place_patch_tokens(const float *embedded, const float *cls,
  * out [n * tokens, width]: softmax(q k^T * scale) v per (sequence, head).
  * The (sequence, head) pairs are spread over `workers` pool tasks (pool
  * NULL or workers 1: the calling thread); scores holds
- * workers * tokens * tokens floats. */
+ * workers * tokens * tokens floats.
+ *
+ * bf16 = 1 runs the two products as bf16 x bf16 -> f32 on oneDNN (q * scale,
+ * k, v and the probabilities rounded to bf16, to nearest even; softmax in
+ * f32), as llama.cpp does for f16 models: for an encoder whose weights are
+ * bf16 or quantized (nv_attention_bf16_for). A pair whose bf16 product
+ * cannot run (no memory, oneDNN refuses) runs in f32. */
 void nv_self_attention_fused(nv_pool *pool, int workers, const float *qkv,
                              float *out, float *scores, int n, int tokens,
-                             int heads, int head_dim, float scale);
+                             int heads, int head_dim, float scale, int bf16);
 
 #endif
