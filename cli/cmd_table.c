@@ -264,6 +264,13 @@ static int layout_only(const struct table_args *a, const nvlm_model *m,
     char err[1024];
     if (m && table_cell_opts(m, &opts, err, sizeof err))
         opts = nv_cell_tile_opts_default();
+    /* The folder is made when missing (not its parents), as -o makes its
+     * file. */
+    if (a->dump_dir && mkdir(a->dump_dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "nvlm table: cannot make --dump-cells folder %s: "
+                        "%s\n", a->dump_dir, strerror(errno));
+        return 1;
+    }
     int status = 0;
     for (int i = 0; i < a->n_images; i++) {
         table_page page;

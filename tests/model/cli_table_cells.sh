@@ -101,9 +101,16 @@ checks=$((checks + 1))
 $py -c "from PIL import Image; import sys; assert Image.open(sys.argv[1]).size == (445, 291)" \
     "$tmp/dbg.png" || fail "--debug-png: bad PNG"
 checks=$((checks + 1))
-mkdir -p "$tmp/tiles"
+# the folder is made when missing; a missing parent is a clear refusal
 "$NVLM_BIN" table -m "$cells" --dump-cells "$tmp/tiles" "$samples/table2.png" 2>/dev/null \
     || fail "--dump-cells: exit $?"
+checks=$((checks + 1))
+if "$NVLM_BIN" table -m "$cells" --dump-cells "$tmp/none/tiles" "$samples/table2.png" \
+    2>"$tmp/dump_err"; then
+    fail "--dump-cells under a missing folder: exit 0"
+fi
+grep -q "cannot make --dump-cells folder $tmp/none/tiles" "$tmp/dump_err" \
+    || fail "--dump-cells under a missing folder: $(cat "$tmp/dump_err")"
 n=$(ls "$tmp/tiles" | grep -c "\.ppm$")
 want=$($py -c "import sys; t=open(sys.argv[1]).read().split('\n'); rows=[l for l in t if l.startswith('|')]; rows=rows[:1]+rows[2:]; import re; print(sum(1 for l in rows for c in re.split(r'(?<!\\\\) \| ', l[2:-2]) if c.strip()))" "$samples/table2.md")
 [ "$n" = "$want" ] || fail "--dump-cells: $n tiles, $want non-empty cells"
