@@ -283,16 +283,29 @@ T512 static void to_f32_avx512(nv_dtype dt, const unsigned char *src,
         dst[i] = widen1(dt, src + 2 * i);
 }
 
-/* 16 int8 weights at p as f32. */
-T512 static inline __m512 q8x16(const int8_t *p)
+/* Values 16h .. 16h + 15 of block b of row n as f32, scale not applied:
+ * int8 for Q8_0; for Q4_0 (q4) the block's low nibbles (h = 0) or high
+ * nibbles (h = 1) of its 16 bytes, minus 8 (the layout of quant_value). */
+T512 static inline __m512 quant16(const void *q, int q4, int K, size_t n,
+                                  int b, int h)
 {
-    return _mm512_cvtepi32_ps(
-        _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
+    if (!q4)
+        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
+            (const __m128i *)((const int8_t *)q + n * (size_t)K +
+                              NV_Q8_BLOCK * b + 16 * h))));
+    const uint8_t *p = (const uint8_t *)q + n * (size_t)(K / 2) + 16 * b;
+    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+    v = h ? _mm512_srli_epi32(v, 4)
+          : _mm512_and_si512(v, _mm512_set1_epi32(15));
+    return _mm512_cvtepi32_ps(_mm512_sub_epi32(v, _mm512_set1_epi32(8)));
 }
 
-T512 static void gemv_q8_avx512(const int8_t *q, const uint16_t *scales,
-                                int K, int n0, int n1, const float *x, int M,
-                                float *y, int ldy, int acc)
+/* Q8_0 or Q4_0 (q4) rows against f32 activations, the weights widened in
+ * registers (AVX-512F without VNNI / BF16). */
+T512 static void gemv_quant_avx512(const void *q, int q4,
+                                   const uint16_t *scales, int K, int n0,
+                                   int n1, const float *x, int M, float *y,
+                                   int ldy, int acc)
 {
     int nb = K / NV_Q8_BLOCK;
     if (M == 1) {
@@ -304,10 +317,11 @@ T512 static void gemv_q8_avx512(const int8_t *q, const uint16_t *scales,
                 __m512 x0 = _mm512_loadu_ps(x + 32 * b);
                 __m512 x1 = _mm512_loadu_ps(x + 32 * b + 16);
                 for (int i = 0; i < 4; i++) {
-                    const int8_t *r = q + (size_t)(n + i) * K + 32 * b;
-                    __m512 t = _mm512_fmadd_ps(q8x16(r + 16), x1,
-                                               _mm512_mul_ps(q8x16(r), x0));
-                    float d = nv_f16_to_f32(scales[(size_t)(n + i) * nb + b]);
+                    size_t row = (size_t)(n + i);
+                    __m512 t = _mm512_fmadd_ps(
+                        quant16(q, q4, K, row, b, 1), x1,
+                        _mm512_mul_ps(quant16(q, q4, K, row, b, 0), x0));
+                    float d = nv_f16_to_f32(scales[row * nb + b]);
                     a[i] = _mm512_fmadd_ps(t, _mm512_set1_ps(d), a[i]);
                 }
             }
@@ -317,7 +331,7 @@ T512 static void gemv_q8_avx512(const int8_t *q, const uint16_t *scales,
             }
         }
         if (n < n1)
-            gemv_quant_c(q, 0, scales, K, n, n1, x, 1, y, ldy, acc);
+            gemv_quant_c(q, q4, scales, K, n, n1, x, 1, y, ldy, acc);
         return;
     }
     for (int m = 0; m < M; m++) {
@@ -325,10 +339,11 @@ T512 static void gemv_q8_avx512(const int8_t *q, const uint16_t *scales,
         for (int n = n0; n < n1; n++) {
             __m512 a = _mm512_setzero_ps();
             for (int b = 0; b < nb; b++) {
-                const int8_t *r = q + (size_t)n * K + 32 * b;
                 __m512 t = _mm512_fmadd_ps(
-                    q8x16(r + 16), _mm512_loadu_ps(xm + 32 * b + 16),
-                    _mm512_mul_ps(q8x16(r), _mm512_loadu_ps(xm + 32 * b)));
+                    quant16(q, q4, K, (size_t)n, b, 1),
+                    _mm512_loadu_ps(xm + 32 * b + 16),
+                    _mm512_mul_ps(quant16(q, q4, K, (size_t)n, b, 0),
+                                  _mm512_loadu_ps(xm + 32 * b)));
                 float d = nv_f16_to_f32(scales[(size_t)n * nb + b]);
                 a = _mm512_fmadd_ps(t, _mm512_set1_ps(d), a);
             }
@@ -337,6 +352,24 @@ T512 static void gemv_q8_avx512(const int8_t *q, const uint16_t *scales,
             *out = acc ? *out + s : s;
         }
     }
+}
+
+/* Rows row0 .. row0 + nrows of a Q8_0 / Q4_0 matrix as f32 (the panels of
+ * the prefill products; quant_rows_c in registers). */
+T512 static void quant_rows_avx512(const void *q, int q4,
+                                   const uint16_t *scales, int K,
+                                   int64_t row0, int64_t nrows, float *dst)
+{
+    int nb = K / NV_Q8_BLOCK;
+    for (int64_t r = 0; r < nrows; r++)
+        for (int b = 0; b < nb; b++) {
+            size_t row = (size_t)(row0 + r);
+            __m512 d = _mm512_set1_ps(nv_f16_to_f32(scales[row * nb + b]));
+            float *out = dst + (size_t)r * K + NV_Q8_BLOCK * b;
+            _mm512_storeu_ps(out, _mm512_mul_ps(quant16(q, q4, K, row, b, 0), d));
+            _mm512_storeu_ps(out + 16,
+                             _mm512_mul_ps(quant16(q, q4, K, row, b, 1), d));
+        }
 }
 
 /* ---- AVX-512 BF16 -------------------------------------------------------- */
@@ -676,15 +709,28 @@ T256 static void to_f32_avx2(nv_dtype dt, const unsigned char *src,
 }
 
 /* 8 int8 weights at p as f32. */
-T256 static inline __m256 q8x8(const int8_t *p)
+/* Values 8e .. 8e + 7 (e = 0..3) of block b of row n as f32, scale not
+ * applied (quant16 for AVX2): Q4_0's values 0-15 are the low nibbles of
+ * its bytes 0-15, values 16-31 the high ones. */
+T256 static inline __m256 quant8(const void *q, int q4, int K, size_t n,
+                                 int b, int e)
 {
-    return _mm256_cvtepi32_ps(
-        _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+    if (!q4)
+        return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(
+            (const __m128i *)((const int8_t *)q + n * (size_t)K +
+                              NV_Q8_BLOCK * b + 8 * e))));
+    const uint8_t *p =
+        (const uint8_t *)q + n * (size_t)(K / 2) + 16 * b + 8 * (e & 1);
+    __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+    v = e >= 2 ? _mm256_srli_epi32(v, 4)
+               : _mm256_and_si256(v, _mm256_set1_epi32(15));
+    return _mm256_cvtepi32_ps(_mm256_sub_epi32(v, _mm256_set1_epi32(8)));
 }
 
-T256 static void gemv_q8_avx2(const int8_t *q, const uint16_t *scales, int K,
-                              int n0, int n1, const float *x, int M, float *y,
-                              int ldy, int acc)
+T256 static void gemv_quant_avx2(const void *q, int q4,
+                                 const uint16_t *scales, int K, int n0,
+                                 int n1, const float *x, int M, float *y,
+                                 int ldy, int acc)
 {
     int nb = K / NV_Q8_BLOCK;
     for (int m = 0; m < M; m++) {
@@ -692,12 +738,12 @@ T256 static void gemv_q8_avx2(const int8_t *q, const uint16_t *scales, int K,
         for (int n = n0; n < n1; n++) {
             __m256 a = _mm256_setzero_ps();
             for (int b = 0; b < nb; b++) {
-                const int8_t *r = q + (size_t)n * K + 32 * b;
                 const float *xb = xm + 32 * b;
-                __m256 t = _mm256_mul_ps(q8x8(r), _mm256_loadu_ps(xb));
-                t = _mm256_fmadd_ps(q8x8(r + 8), _mm256_loadu_ps(xb + 8), t);
-                t = _mm256_fmadd_ps(q8x8(r + 16), _mm256_loadu_ps(xb + 16), t);
-                t = _mm256_fmadd_ps(q8x8(r + 24), _mm256_loadu_ps(xb + 24), t);
+                __m256 t = _mm256_mul_ps(quant8(q, q4, K, (size_t)n, b, 0),
+                                         _mm256_loadu_ps(xb));
+                for (int e = 1; e < 4; e++)
+                    t = _mm256_fmadd_ps(quant8(q, q4, K, (size_t)n, b, e),
+                                        _mm256_loadu_ps(xb + 8 * e), t);
                 float d = nv_f16_to_f32(scales[(size_t)n * nb + b]);
                 a = _mm256_fmadd_ps(t, _mm256_set1_ps(d), a);
             }
@@ -706,6 +752,22 @@ T256 static void gemv_q8_avx2(const int8_t *q, const uint16_t *scales, int K,
             *out = acc ? *out + s : s;
         }
     }
+}
+
+T256 static void quant_rows_avx2(const void *q, int q4,
+                                 const uint16_t *scales, int K, int64_t row0,
+                                 int64_t nrows, float *dst)
+{
+    int nb = K / NV_Q8_BLOCK;
+    for (int64_t r = 0; r < nrows; r++)
+        for (int b = 0; b < nb; b++) {
+            size_t row = (size_t)(row0 + r);
+            __m256 d = _mm256_set1_ps(nv_f16_to_f32(scales[row * nb + b]));
+            float *out = dst + (size_t)r * K + NV_Q8_BLOCK * b;
+            for (int e = 0; e < 4; e++)
+                _mm256_storeu_ps(out + 8 * e,
+                                 _mm256_mul_ps(quant8(q, q4, K, row, b, e), d));
+        }
 }
 
 #endif /* NV_LOWP_X86 */
@@ -752,12 +814,20 @@ void nv_weight_rows_f32(const nv_tensor *w, int64_t row0, int64_t nrows,
                         float *dst)
 {
     int K = (int)w->shape[w->ndim - 1];
-    if (w->dtype == NV_Q8_0) {
-        quant_rows_c(w->data, 0, w->scales, K, row0, nrows, dst);
-        return;
-    }
-    if (w->dtype == NV_Q4_0) {
-        quant_rows_c(w->data, 1, w->scales, K, row0, nrows, dst);
+    if (w->dtype == NV_Q8_0 || w->dtype == NV_Q4_0) {
+        int q4 = w->dtype == NV_Q4_0;
+#ifdef NV_LOWP_X86
+        nv_isa isa = nv_lowp_isa();
+        if (isa >= NV_ISA_AVX512) {
+            quant_rows_avx512(w->data, q4, w->scales, K, row0, nrows, dst);
+            return;
+        }
+        if (isa == NV_ISA_AVX2) {
+            quant_rows_avx2(w->data, q4, w->scales, K, row0, nrows, dst);
+            return;
+        }
+#endif
+        quant_rows_c(w->data, q4, w->scales, K, row0, nrows, dst);
         return;
     }
     size_t es = nv_dtype_size(w->dtype);
@@ -773,35 +843,25 @@ void nv_lowp_gemv_rows(const nv_tensor *w, int n0, int n1, const float *x,
     nv_dtype dt = w->dtype;
     const unsigned char *wb = w->data;
     nv_isa isa = nv_lowp_isa();
-    if (dt == NV_Q4_0) {
+    if (dt == NV_Q8_0 || dt == NV_Q4_0) {
+        int q4 = dt == NV_Q4_0;
 #ifdef NV_LOWP_X86
         if (isa == NV_ISA_AVX512BF16 &&
             gemv_q8_quantized(w->data, w->scales, K, n0, n1, x, M, y, ldy,
-                              accumulate, 1) == 0)
-            return;
-#endif
-        gemv_quant_c(w->data, 1, w->scales, K, n0, n1, x, M, y, ldy,
-                     accumulate);
-        return;
-    }
-    if (dt == NV_Q8_0) {
-#ifdef NV_LOWP_X86
-        if (isa == NV_ISA_AVX512BF16 &&
-            gemv_q8_quantized(w->data, w->scales, K, n0, n1, x, M, y, ldy,
-                              accumulate, 0) == 0)
+                              accumulate, q4) == 0)
             return;
         if (isa >= NV_ISA_AVX512) {
-            gemv_q8_avx512(w->data, w->scales, K, n0, n1, x, M, y, ldy,
-                           accumulate);
+            gemv_quant_avx512(w->data, q4, w->scales, K, n0, n1, x, M, y,
+                              ldy, accumulate);
             return;
         }
         if (isa == NV_ISA_AVX2) {
-            gemv_q8_avx2(w->data, w->scales, K, n0, n1, x, M, y, ldy,
-                         accumulate);
+            gemv_quant_avx2(w->data, q4, w->scales, K, n0, n1, x, M, y, ldy,
+                            accumulate);
             return;
         }
 #endif
-        gemv_quant_c(w->data, 0, w->scales, K, n0, n1, x, M, y, ldy,
+        gemv_quant_c(w->data, q4, w->scales, K, n0, n1, x, M, y, ldy,
                      accumulate);
         return;
     }
