@@ -450,22 +450,17 @@ static void test_cached_empty_word(void)
  * prompt) and the match goes on. The run must split into one word. */
 static void test_jit_stack_grows(void)
 {
-    char json[4096];
-    snprintf(json, sizeof json, "%s",
-             "{\"version\":\"1.0\",\"added_tokens\":" MINI_ADDED
-             ",\"normalizer\":null,\"pre_tokenizer\":"
-             "{\"type\":\"Sequence\",\"pretokenizers\":["
-             "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(?:x|b)+\"},"
-             "\"behavior\":\"Isolated\"},"
-             "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
-             "\"use_regex\":false}]}"
-             ",\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":"
-             "\"BPE\",\"vocab\":" MINI_VOCAB ",\"merges\":" MINI_MERGES
-             "}}");
+    char *json = with_steps(
+        "null", "{\"type\":\"Sequence\",\"pretokenizers\":["
+                "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(?:x|b)+\"},"
+                "\"behavior\":\"Isolated\"},"
+                "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
+                "\"use_regex\":false}]}");
     fixture_dir d;
     char path[512];
     nv_error err = {{0}};
     nv_tokenizer *tok = load_text(&d, json, path, sizeof path, &err);
+    free(json);
     if (!check_true(tok != NULL, "Split (?:x|b)+ loads", __FILE__, __LINE__)) {
         fprintf(stderr, "  %s\n", err.msg);
         return;
