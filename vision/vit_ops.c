@@ -13,9 +13,11 @@
 /* The element-wise loops below (softmax's exp, GELU's erf) are written to
  * vectorise; the build targets baseline x86-64 (SSE2, 4 lanes), so they
  * are also compiled for AVX2 and AVX-512 and the CPU picks one at load
- * time (GCC / clang function multi-versioning). ISO C mode compiles with
- * -ffp-contract=off, so every version computes the same bits. */
-#if defined(__x86_64__) && defined(__GNUC__)
+ * time (GCC's function multi-versioning). ISO C mode compiles with
+ * -ffp-contract=off, so every version computes the same bits. Not with
+ * clang (the fuzz build): clang 14 leaves such a function of a static
+ * library undefined for the linker. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define NV_VECTOR_CLONES \
     __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
