@@ -166,11 +166,17 @@ static int task_rows(int N, int K, int workers, int panels)
     return rows < 1 ? 1 : rows;
 }
 
-int nv_attention_bf16_for(const nv_tensor *w)
+/* 1 when products of 8+ rows with w go to oneDNN as bf16 on this CPU. */
+static int dnnl_takes(const nv_tensor *w)
 {
     return (w->dtype == NV_BF16 || w->dtype == NV_Q8_0 ||
             w->dtype == NV_Q4_0) &&
            nv_lowp_isa() == NV_ISA_AVX512BF16 && nv_dnnl_bf16_ready();
+}
+
+int nv_attention_bf16_for(const nv_tensor *w)
+{
+    return dnnl_takes(w);
 }
 
 const char *nv_linear_kernels(void)
@@ -191,8 +197,7 @@ int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
     int workers = pool ? nv_pool_size(pool) : 1;
     int gemv = M < NV_LINEAR_GEMV_ROWS;
     int quantized = w->dtype == NV_Q8_0 || w->dtype == NV_Q4_0;
-    int dnnl = !gemv && (w->dtype == NV_BF16 || quantized) &&
-               nv_lowp_isa() == NV_ISA_AVX512BF16 && nv_dnnl_bf16_ready();
+    int dnnl = !gemv && dnnl_takes(w);
     uint16_t *x_bf16 = NULL;
     if (dnnl) {
         x_bf16 = malloc(sizeof(uint16_t) * (size_t)M * (size_t)K);
