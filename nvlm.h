@@ -47,9 +47,9 @@ typedef struct nvlm_options {
     int max_context;    /* <= 0: 4096 tokens (not checked against the
                            model's max_position_embeddings) */
     const char *dtype;  /* weight matrices: NULL or "stored" = as the file
-                           stores them (f16 / bf16 / q8_0 / q4_0 read in
-                           place, no copy); "f32", "bf16", "f16", "q8_0",
-                           "q4_0" = converted at load */
+                           stores them (f16 / bf16 / q8_0 / q4_0 / q4_k
+                           read in place, no copy); "f32", "bf16", "f16",
+                           "q8_0", "q4_0", "q4_k" = converted at load */
 } nvlm_options;
 
 void nvlm_options_init(nvlm_options *opt);

@@ -134,7 +134,7 @@ int nv_arg_dtype(const char *cmd, const char *value, const char **out)
     nv_weight_mode mode;
     if (nv_weight_mode_parse(value, &mode)) {
         fprintf(stderr, "nvlm %s: --dtype: unknown type '%s' (known: stored, "
-                "f32, bf16, f16, q8_0, q4_0)\n", cmd, value);
+                "f32, bf16, f16, q8_0, q4_0, q4_k)\n", cmd, value);
         return -1;
     }
     *out = value;

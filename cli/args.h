@@ -39,9 +39,9 @@ int nv_arg_dtype(const char *cmd, const char *value, const char **out);
 
 /* The --dtype line of every command's --help. */
 #define NV_ARG_DTYPE_HELP \
-    "  --dtype T           weight matrices as stored (f16/bf16/q8_0/q4_0\n" \
-    "                      read in place; default) or converted at load:\n" \
-    "                      f32, bf16, f16, q8_0, q4_0\n"
+    "  --dtype T           weight matrices as stored (f16/bf16/q8_0/q4_0/\n" \
+    "                      q4_k read in place; default) or converted at\n" \
+    "                      load: f32, bf16, f16, q8_0, q4_0, q4_k\n"
 
 /* The known fusion heads, in the order commands list them. */
 #define NV_ARG_FUSION_HEADS "dxh"

@@ -23,8 +23,8 @@ static double peak_mib(const bench_row *w)
 
 static const char *const fusion_names[3] = {"d", "x", "h"};
 
-static const char *const weight_names[6] = {"stored", "f32", "bf16", "f16",
-                                           "q8_0", "q4_0"};
+static const char *const weight_names[7] = {"stored", "f32", "bf16", "f16",
+                                           "q8_0", "q4_0", "q4_k"};
 
 /* Mean scores of one fusion's labelled rows with one weight type; returns
  * how many there are. */
@@ -140,7 +140,7 @@ void bench_write_markdown(const bench_report *r, FILE *out)
         return;
     fprintf(out, "\n| fusion | weights | images | exact match | cell "
             "accuracy | TEDS |\n|---|---|--:|--:|--:|--:|\n");
-    for (int d = 0; d < 6; d++)
+    for (int d = 0; d < 7; d++)
         for (int f = 0; f < 3; f++) {
             nv_table_scores mean;
             int n = label_means(r, fusion_names[f], weight_names[d], &mean);
@@ -227,7 +227,7 @@ int bench_write_json(const bench_report *r, const char *path, nv_error *err)
     for (int i = 0; rows && i < r->n_rows; i++)
         cJSON_AddItemToArray(rows, row_json(&r->rows[i]));
     cJSON *labels = cJSON_AddArrayToObject(root, "labels");
-    for (int f = 0; labels && f < 3 * 6; f++) {
+    for (int f = 0; labels && f < 3 * 7; f++) {
         nv_table_scores mean;
         const char *fusion = fusion_names[f % 3], *weights = weight_names[f / 3];
         int n = label_means(r, fusion, weights, &mean);

@@ -87,10 +87,10 @@ static void usage(FILE *out)
         "  --cost-only          no runs: token counts, FLOPs and KV bytes\n"
         "                       only (times are reported as 0; the chart\n"
         "                       plots GFLOP to the first token)\n"
-        "  --dtype LIST         weights as stored (f16 / bf16 / q8_0 / q4_0\n"
-        "                       read in place; the default) or converted at\n"
-        "                       load: stored, f32, bf16, f16, q8_0, q4_0; a\n"
-        "                       list runs each in turn\n"
+        "  --dtype LIST         weights as stored (f16 / bf16 / q8_0 / q4_0 /\n"
+        "                       q4_k read in place; the default) or converted\n"
+        "                       at load: stored, f32, bf16, f16, q8_0, q4_0,\n"
+        "                       q4_k; a list runs each in turn\n"
         "  --roofline           also measure this machine's FMA peak and\n"
         "                       read bandwidth and report each stage as a\n"
         "                       fraction of them\n"
@@ -227,7 +227,7 @@ static int parse_int_list(const char *text, int *out, int *n_out,
 /* Splits --dtype into its names (each checked); *n = 1, "stored" without
  * the option. */
 /* Weight types a --dtype list may name: each at most once. */
-#define BENCH_MAX_DTYPES 6
+#define BENCH_MAX_DTYPES 7
 
 static int parse_dtypes(const char *text, char names[BENCH_MAX_DTYPES][8],
                         int *n, nv_error *err)
@@ -246,7 +246,7 @@ static int parse_dtypes(const char *text, char names[BENCH_MAX_DTYPES][8],
             (memcpy(one, p, len), one[len] = '\0',
              nv_weight_mode_parse(one, &mode)))
             return nv_fail(err, "--dtype: '%s' is not a list of stored, f32, "
-                           "bf16, f16, q8_0, q4_0", text);
+                           "bf16, f16, q8_0, q4_0, q4_k", text);
         for (int i = 0; i < *n; i++)
             if (!strcmp(names[i], one))
                 return nv_fail(err, "--dtype: '%s' names %s twice", text,

@@ -17,7 +17,7 @@ static const struct {
     {"tokenize", nv_cmd_tokenize, "turn text into token ids"},
     {"serve", nv_cmd_serve, "an OpenAI-compatible HTTP server over the heads"},
     {"quantize", nv_cmd_quantize,
-     "write a copy of a model with q8_0 or q4_0 weights"},
+     "write a copy of a model with q8_0, q4_0 or q4_k weights"},
 };
 
 static void usage(FILE *out)

@@ -11,6 +11,12 @@
  * and each activation vector is loaded once per four rows. With M > 1 one
  * weight row is widened once per chunk and used for up to four activation
  * rows.
+ *
+ * Quantized decode products on AVX2 CPUs run on int8 (vpmaddubsw) against
+ * activations quantized per block of 32, as VNNI does on AVX-512 ones.
+ * Q4_K (a scale and an offset per block) has plain C and AVX2 kernels
+ * only; AVX-512 CPUs run the AVX2 ones. They were written on a CPU without
+ * AVX-512, where an AVX-512 version could not have been tested.
  */
 #include "core/lowp.h"
 #include "core/matmul.h" /* NV_LINEAR_GEMV_ROWS */
@@ -139,20 +145,49 @@ static void gemv_c(nv_dtype dt, const unsigned char *w, int K, int n0, int n1,
         }
 }
 
-/* Q8_0 and Q4_0 (q4): one f16 scale per block of NV_Q8_BLOCK values. The
- * k-th value of row n, scale not applied: an int8 for Q8_0; for Q4_0 a
- * nibble minus 8, value j of a block in the low nibble of its byte j and
- * value j + 16 in the high one (core/tensor.h). */
-static inline int quant_value(const void *q, int q4, int K, size_t n, int k)
+/* Q8_0 and Q4_0: one f16 scale per block of NV_Q8_BLOCK values; Q4_K: a
+ * scale and an offset per block from its super-block's record. The k-th
+ * value of row n, scale not applied: an int8 for Q8_0; for Q4_0 a nibble
+ * minus 8, for Q4_K the nibble itself, value j of a block in the low
+ * nibble of its byte j and value j + 16 in the high one (core/tensor.h). */
+static inline int quant_value(const void *q, nv_dtype dt, int K, size_t n,
+                              int k)
 {
-    if (!q4)
+    if (dt == NV_Q8_0)
         return ((const int8_t *)q)[n * (size_t)K + (size_t)k];
     const uint8_t *row = (const uint8_t *)q + n * (size_t)(K / 2);
     uint8_t byte = row[(k / NV_Q8_BLOCK) * 16 + k % 16];
-    return (k % NV_Q8_BLOCK < 16 ? byte & 15 : byte >> 4) - 8;
+    int u = k % NV_Q8_BLOCK < 16 ? byte & 15 : byte >> 4;
+    return dt == NV_Q4_0 ? u - 8 : u;
 }
 
-static void gemv_quant_c(const void *q, int q4, const uint16_t *scales,
+/* The Q4_K records of row n. */
+static inline const uint8_t *q4k_records(const uint16_t *scales, int K,
+                                         size_t n)
+{
+    return (const uint8_t *)scales +
+           n * (size_t)(K / NV_Q4K_SUPER) * NV_Q4K_RECORD;
+}
+
+/* Block b of row n stands for value x *d - *m (*m = 0 but for Q4_K). */
+static inline void block_affine(const uint16_t *scales, nv_dtype dt, int K,
+                                size_t n, int b, float *d, float *m)
+{
+    if (dt != NV_Q4_K) {
+        *d = nv_f16_to_f32(scales[n * (size_t)(K / NV_Q8_BLOCK) + (size_t)b]);
+        *m = 0.0f;
+        return;
+    }
+    const uint8_t *r = q4k_records(scales, K, n) +
+                       (size_t)(b / 8) * NV_Q4K_RECORD;
+    float dsup, msup;
+    memcpy(&dsup, r, 4);
+    memcpy(&msup, r + 4, 4);
+    *d = dsup * (float)r[8 + b % 8];
+    *m = msup * (float)r[16 + b % 8];
+}
+
+static void gemv_quant_c(const void *q, nv_dtype dt, const uint16_t *scales,
                          int K, int n0, int n1, const float *x, int M,
                          float *y, int ldy, int acc)
 {
@@ -162,26 +197,31 @@ static void gemv_quant_c(const void *q, int q4, const uint16_t *scales,
             const float *xm = x + (size_t)m * K;
             float s = 0.0f;
             for (int b = 0; b < nb; b++) {
-                float part = 0.0f;
-                for (int k = b * NV_Q8_BLOCK; k < (b + 1) * NV_Q8_BLOCK; k++)
-                    part += (float)quant_value(q, q4, K, (size_t)n, k) * xm[k];
-                s += part * nv_f16_to_f32(scales[(size_t)n * nb + b]);
+                float part = 0.0f, xsum = 0.0f, d, off;
+                for (int k = b * NV_Q8_BLOCK; k < (b + 1) * NV_Q8_BLOCK; k++) {
+                    part += (float)quant_value(q, dt, K, (size_t)n, k) * xm[k];
+                    xsum += xm[k];
+                }
+                block_affine(scales, dt, K, (size_t)n, b, &d, &off);
+                s += part * d - off * xsum;
             }
             float *out = y + (size_t)m * ldy + n;
             *out = acc ? *out + s : s;
         }
 }
 
-static void quant_rows_c(const void *q, int q4, const uint16_t *scales, int K,
-                         int64_t row0, int64_t nrows, float *dst)
+static void quant_rows_c(const void *q, nv_dtype dt, const uint16_t *scales,
+                         int K, int64_t row0, int64_t nrows, float *dst)
 {
     int nb = K / NV_Q8_BLOCK;
     for (int64_t r = 0; r < nrows; r++)
         for (int b = 0; b < nb; b++) {
-            float d = nv_f16_to_f32(scales[(size_t)(row0 + r) * nb + b]);
+            float d, off;
+            block_affine(scales, dt, K, (size_t)(row0 + r), b, &d, &off);
             for (int k = b * NV_Q8_BLOCK; k < (b + 1) * NV_Q8_BLOCK; k++)
                 dst[(size_t)r * K + k] =
-                    (float)quant_value(q, q4, K, (size_t)(row0 + r), k) * d;
+                    (float)quant_value(q, dt, K, (size_t)(row0 + r), k) * d -
+                    off;
         }
 }
 
@@ -331,7 +371,8 @@ T512 static void gemv_quant_avx512(const void *q, int q4,
             }
         }
         if (n < n1)
-            gemv_quant_c(q, q4, scales, K, n, n1, x, 1, y, ldy, acc);
+            gemv_quant_c(q, q4 ? NV_Q4_0 : NV_Q8_0, scales, K, n, n1, x, 1,
+                         y, ldy, acc);
         return;
     }
     for (int m = 0; m < M; m++) {
@@ -708,14 +749,13 @@ T256 static void to_f32_avx2(nv_dtype dt, const unsigned char *src,
         dst[i] = widen1(dt, src + 2 * i);
 }
 
-/* 8 int8 weights at p as f32. */
 /* Values 8e .. 8e + 7 (e = 0..3) of block b of row n as f32, scale not
- * applied (quant16 for AVX2): Q4_0's values 0-15 are the low nibbles of
- * its bytes 0-15, values 16-31 the high ones. */
-T256 static inline __m256 quant8(const void *q, int q4, int K, size_t n,
+ * applied (quant16 for AVX2): Q4_0's and Q4_K's values 0-15 are the low
+ * nibbles of the block's bytes 0-15, values 16-31 the high ones. */
+T256 static inline __m256 quant8(const void *q, nv_dtype dt, int K, size_t n,
                                  int b, int e)
 {
-    if (!q4)
+    if (dt == NV_Q8_0)
         return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(
             (const __m128i *)((const int8_t *)q + n * (size_t)K +
                               NV_Q8_BLOCK * b + 8 * e))));
@@ -724,28 +764,38 @@ T256 static inline __m256 quant8(const void *q, int q4, int K, size_t n,
     __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
     v = e >= 2 ? _mm256_srli_epi32(v, 4)
                : _mm256_and_si256(v, _mm256_set1_epi32(15));
-    return _mm256_cvtepi32_ps(_mm256_sub_epi32(v, _mm256_set1_epi32(8)));
+    if (dt == NV_Q4_0)
+        v = _mm256_sub_epi32(v, _mm256_set1_epi32(8));
+    return _mm256_cvtepi32_ps(v);
 }
 
-T256 static void gemv_quant_avx2(const void *q, int q4,
+T256 static void gemv_quant_avx2(const void *q, nv_dtype dt,
                                  const uint16_t *scales, int K, int n0,
                                  int n1, const float *x, int M, float *y,
                                  int ldy, int acc)
 {
     int nb = K / NV_Q8_BLOCK;
+    int affine = dt == NV_Q4_K;
     for (int m = 0; m < M; m++) {
         const float *xm = x + (size_t)m * K;
         for (int n = n0; n < n1; n++) {
             __m256 a = _mm256_setzero_ps();
             for (int b = 0; b < nb; b++) {
                 const float *xb = xm + 32 * b;
-                __m256 t = _mm256_mul_ps(quant8(q, q4, K, (size_t)n, b, 0),
-                                         _mm256_loadu_ps(xb));
-                for (int e = 1; e < 4; e++)
-                    t = _mm256_fmadd_ps(quant8(q, q4, K, (size_t)n, b, e),
-                                        _mm256_loadu_ps(xb + 8 * e), t);
-                float d = nv_f16_to_f32(scales[(size_t)n * nb + b]);
+                __m256 xv = _mm256_loadu_ps(xb);
+                __m256 t = _mm256_mul_ps(quant8(q, dt, K, (size_t)n, b, 0), xv);
+                __m256 xs = xv;
+                for (int e = 1; e < 4; e++) {
+                    xv = _mm256_loadu_ps(xb + 8 * e);
+                    t = _mm256_fmadd_ps(quant8(q, dt, K, (size_t)n, b, e), xv,
+                                        t);
+                    xs = _mm256_add_ps(xs, xv);
+                }
+                float d, off;
+                block_affine(scales, dt, K, (size_t)n, b, &d, &off);
                 a = _mm256_fmadd_ps(t, _mm256_set1_ps(d), a);
+                if (affine)
+                    a = _mm256_fnmadd_ps(xs, _mm256_set1_ps(off), a);
             }
             float s = hsum8(a);
             float *out = y + (size_t)m * ldy + n;
@@ -754,7 +804,7 @@ T256 static void gemv_quant_avx2(const void *q, int q4,
     }
 }
 
-T256 static void quant_rows_avx2(const void *q, int q4,
+T256 static void quant_rows_avx2(const void *q, nv_dtype dt,
                                  const uint16_t *scales, int K, int64_t row0,
                                  int64_t nrows, float *dst)
 {
@@ -762,12 +812,193 @@ T256 static void quant_rows_avx2(const void *q, int q4,
     for (int64_t r = 0; r < nrows; r++)
         for (int b = 0; b < nb; b++) {
             size_t row = (size_t)(row0 + r);
-            __m256 d = _mm256_set1_ps(nv_f16_to_f32(scales[row * nb + b]));
+            float dv, off;
+            block_affine(scales, dt, K, row, b, &dv, &off);
+            __m256 d = _mm256_set1_ps(dv), m = _mm256_set1_ps(off);
             float *out = dst + (size_t)r * K + NV_Q8_BLOCK * b;
             for (int e = 0; e < 4; e++)
                 _mm256_storeu_ps(out + 8 * e,
-                                 _mm256_mul_ps(quant8(q, q4, K, row, b, e), d));
+                                 _mm256_fmsub_ps(quant8(q, dt, K, row, b, e),
+                                                 d, m));
         }
+}
+
+/* ---- AVX2 int8 decode products ------------------------------------------ */
+
+/* The decode product of Q8_0, Q4_0 and Q4_K rows on AVX2 without widening
+ * the weights (what llama.cpp's AVX2 paths do): the activation row is
+ * quantized per block of 32 as for VNNI (xq = round(x / dx), dx = max |x| /
+ * 127) and each block's dot product is an exact integer sum from
+ * vpmaddubsw (unsigned x signed bytes, pairs added into int16: |u x| <=
+ * 127 x 127, so a pair stays below 32767) and vpmaddwd. Q8_0 weights
+ * are signed, so the sign moves onto the activations (|w| x sign(w) xq);
+ * Q4_0's and Q4_K's nibbles are unsigned already, and the offsets (Q4_0:
+ * 8 d) are taken off with the block sums of xq. */
+
+/* Block b of row `row` (packed nibbles) as 32 bytes in element order. */
+T256 static inline __m256i q4_bytes32(const uint8_t *row, int b)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(row + 16 * b));
+    __m128i low4 = _mm_set1_epi8(15);
+    __m128i lo = _mm_and_si128(v, low4);
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), low4);
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+}
+
+/* sum over pairs of u * s (u unsigned, s signed bytes) as 8 int32 lanes */
+T256 static inline __m256i dot_u8s8(__m256i u, __m256i s)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s),
+                             _mm256_set1_epi16(1));
+}
+
+/* The factors of blocks [g, g + ng) of row n (ng <= 8) against the
+ * quantized activations: scale[j] = d_b dx_b for the integer dot and
+ * offset[j] = m_b dx_b sum(xq_b) to take off, m_b being Q4_K's offset or,
+ * for Q4_0 read as unsigned nibbles, 8 d_b. Eight f16 scales convert in
+ * one vcvtph2ps; the scalar path covers a last partial group. */
+T256 static inline void block_factors8(const uint16_t *scales, nv_dtype dt,
+                                       int K, size_t n, int g, int ng,
+                                       const float *dx, const float *xsum_dx,
+                                       float *scale, float *offset)
+{
+    if (ng == 8 && dt != NV_Q4_K) {
+        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(
+            (const __m128i *)(scales + n * (size_t)(K / NV_Q8_BLOCK) + g)));
+        _mm256_storeu_ps(scale, _mm256_mul_ps(d, _mm256_loadu_ps(dx + g)));
+        __m256 m = dt == NV_Q4_0 ? _mm256_mul_ps(d, _mm256_set1_ps(8.0f))
+                                 : _mm256_setzero_ps();
+        _mm256_storeu_ps(offset, _mm256_mul_ps(m, _mm256_loadu_ps(xsum_dx + g)));
+        return;
+    }
+    if (ng == 8) { /* a Q4_K super-block: g is a multiple of 8 */
+        const uint8_t *r = q4k_records(scales, K, n) +
+                           (size_t)(g / 8) * NV_Q4K_RECORD;
+        float dsup, msup;
+        memcpy(&dsup, r, 4);
+        memcpy(&msup, r + 4, 4);
+        __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+            _mm_loadl_epi64((const __m128i *)(r + 8))));
+        __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+            _mm_loadl_epi64((const __m128i *)(r + 16))));
+        _mm256_storeu_ps(scale, _mm256_mul_ps(
+                                    _mm256_mul_ps(sc, _mm256_set1_ps(dsup)),
+                                    _mm256_loadu_ps(dx + g)));
+        _mm256_storeu_ps(offset, _mm256_mul_ps(
+                                     _mm256_mul_ps(mn, _mm256_set1_ps(msup)),
+                                     _mm256_loadu_ps(xsum_dx + g)));
+        return;
+    }
+    for (int j = 0; j < ng; j++) {
+        float d, m;
+        block_affine(scales, dt, K, n, g + j, &d, &m);
+        if (dt == NV_Q4_0)
+            m = 8.0f * d;
+        scale[j] = d * dx[g + j];
+        offset[j] = m * xsum_dx[g + j];
+    }
+}
+
+/* R weight rows (R <= 4; a constant at each call) against one quantized
+ * activation row: out[r] = sum over blocks of d_b dx_b x the integer dot,
+ * minus m_b dx_b sum(xq) (Q4_0's nibbles are read unsigned, m_b = 8 d_b). */
+T256 static inline __attribute__((always_inline)) void
+int8_rows_avx2(const void *q, nv_dtype dt, const uint16_t *scales, int K,
+               int n, int R, const int8_t *xq, const float *dx,
+               const float *xsum_dx, float *out)
+{
+    int nb = K / NV_Q8_BLOCK;
+    __m256 acc[4];
+    float off[4] = {0, 0, 0, 0};
+    const uint8_t *rows[4];
+    for (int r = 0; r < R; r++) {
+        acc[r] = _mm256_setzero_ps();
+        rows[r] = (const uint8_t *)q +
+                  (size_t)(n + r) * (dt == NV_Q8_0 ? (size_t)K : (size_t)K / 2);
+    }
+    for (int g = 0; g < nb; g += 8) {
+        int ng = nb - g < 8 ? nb - g : 8;
+        float scale[4][8], offset[4][8];
+        for (int r = 0; r < R; r++) {
+            block_factors8(scales, dt, K, (size_t)(n + r), g, ng, dx, xsum_dx,
+                           scale[r], offset[r]);
+            for (int j = 0; j < ng; j++)
+                off[r] += offset[r][j];
+        }
+        for (int j = 0; j < ng; j++) {
+            int b = g + j;
+            __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
+            for (int r = 0; r < R; r++) {
+                __m256i dot;
+                if (dt == NV_Q8_0) {
+                    __m256i w = _mm256_loadu_si256(
+                        (const __m256i *)(rows[r] + 32 * b));
+                    dot = dot_u8s8(_mm256_sign_epi8(w, w),
+                                   _mm256_sign_epi8(xv, w));
+                } else {
+                    dot = dot_u8s8(q4_bytes32(rows[r], b), xv);
+                }
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
+                                         _mm256_broadcast_ss(&scale[r][j]),
+                                         acc[r]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        out[r] = hsum8(acc[r]) - off[r];
+}
+
+/* 0 done, -1 when the activations' copies cannot be allocated. */
+T256 static int gemv_int8_avx2(const void *q, nv_dtype dt,
+                               const uint16_t *scales, int K, int n0, int n1,
+                               const float *x, int M, float *y, int ldy,
+                               int acc)
+{
+    int nb = K / NV_Q8_BLOCK;
+    uint8_t *xu = malloc((size_t)K);
+    float *dx = malloc(sizeof(float) * 2 * (size_t)(nb > 0 ? nb : 1));
+    if (!xu || !dx) {
+        free(xu);
+        free(dx);
+        return -1;
+    }
+    float *xsum_dx = dx + nb;
+    int8_t *xq = (int8_t *)xu;
+    for (int m = 0; m < M; m++) {
+        q8_quantize_x(x + (size_t)m * K, K, xu, dx);
+        for (int b = 0; b < nb; b++) {
+            int sum = 0;
+            for (int k = 0; k < NV_Q8_BLOCK; k++) {
+                xq[NV_Q8_BLOCK * b + k] =
+                    (int8_t)((int)xu[NV_Q8_BLOCK * b + k] - 128);
+                sum += xq[NV_Q8_BLOCK * b + k];
+            }
+            xsum_dx[b] = (float)sum * dx[b];
+        }
+        float *ym = y + (size_t)m * ldy;
+        for (int n = n0; n < n1;) {
+            float v[4];
+            int R = n1 - n >= 4 ? 4 : 1;
+            if (R == 4 && dt == NV_Q8_0)
+                int8_rows_avx2(q, NV_Q8_0, scales, K, n, 4, xq, dx, xsum_dx, v);
+            else if (R == 4 && dt == NV_Q4_0)
+                int8_rows_avx2(q, NV_Q4_0, scales, K, n, 4, xq, dx, xsum_dx, v);
+            else if (R == 4)
+                int8_rows_avx2(q, NV_Q4_K, scales, K, n, 4, xq, dx, xsum_dx, v);
+            else if (dt == NV_Q8_0)
+                int8_rows_avx2(q, NV_Q8_0, scales, K, n, 1, xq, dx, xsum_dx, v);
+            else if (dt == NV_Q4_0)
+                int8_rows_avx2(q, NV_Q4_0, scales, K, n, 1, xq, dx, xsum_dx, v);
+            else
+                int8_rows_avx2(q, NV_Q4_K, scales, K, n, 1, xq, dx, xsum_dx, v);
+            for (int r = 0; r < R; r++)
+                ym[n + r] = acc ? ym[n + r] + v[r] : v[r];
+            n += R;
+        }
+    }
+    free(xu);
+    free(dx);
+    return 0;
 }
 
 #endif /* NV_LOWP_X86 */
@@ -814,20 +1045,23 @@ void nv_weight_rows_f32(const nv_tensor *w, int64_t row0, int64_t nrows,
                         float *dst)
 {
     int K = (int)w->shape[w->ndim - 1];
-    if (w->dtype == NV_Q8_0 || w->dtype == NV_Q4_0) {
-        int q4 = w->dtype == NV_Q4_0;
+    nv_dtype dt = w->dtype;
+    if (nv_dtype_quantized(dt)) {
+        int q4 = dt == NV_Q4_0;
 #ifdef NV_LOWP_X86
         nv_isa isa = nv_lowp_isa();
-        if (isa >= NV_ISA_AVX512) {
+        /* Q4_K has AVX2 kernels only (written on a CPU without AVX-512,
+         * where nothing else could be tested); AVX-512 CPUs run them. */
+        if (isa >= NV_ISA_AVX512 && dt != NV_Q4_K) {
             quant_rows_avx512(w->data, q4, w->scales, K, row0, nrows, dst);
             return;
         }
-        if (isa == NV_ISA_AVX2) {
-            quant_rows_avx2(w->data, q4, w->scales, K, row0, nrows, dst);
+        if (isa >= NV_ISA_AVX2) {
+            quant_rows_avx2(w->data, dt, w->scales, K, row0, nrows, dst);
             return;
         }
 #endif
-        quant_rows_c(w->data, q4, w->scales, K, row0, nrows, dst);
+        quant_rows_c(w->data, dt, w->scales, K, row0, nrows, dst);
         return;
     }
     size_t es = nv_dtype_size(w->dtype);
@@ -843,25 +1077,33 @@ void nv_lowp_gemv_rows(const nv_tensor *w, int n0, int n1, const float *x,
     nv_dtype dt = w->dtype;
     const unsigned char *wb = w->data;
     nv_isa isa = nv_lowp_isa();
-    if (dt == NV_Q8_0 || dt == NV_Q4_0) {
+    if (nv_dtype_quantized(dt)) {
         int q4 = dt == NV_Q4_0;
 #ifdef NV_LOWP_X86
-        if (isa == NV_ISA_AVX512BF16 &&
-            gemv_q8_quantized(w->data, w->scales, K, n0, n1, x, M, y, ldy,
-                              accumulate, q4) == 0)
-            return;
-        if (isa >= NV_ISA_AVX512) {
-            gemv_quant_avx512(w->data, q4, w->scales, K, n0, n1, x, M, y,
-                              ldy, accumulate);
-            return;
+        if (dt != NV_Q4_K) {
+            if (isa == NV_ISA_AVX512BF16 &&
+                gemv_q8_quantized(w->data, w->scales, K, n0, n1, x, M, y,
+                                  ldy, accumulate, q4) == 0)
+                return;
+            if (isa >= NV_ISA_AVX512) {
+                gemv_quant_avx512(w->data, q4, w->scales, K, n0, n1, x, M, y,
+                                  ldy, accumulate);
+                return;
+            }
         }
-        if (isa == NV_ISA_AVX2) {
-            gemv_quant_avx2(w->data, q4, w->scales, K, n0, n1, x, M, y, ldy,
+        /* AVX2 CPUs, and Q4_K on AVX-512 ones too: the int8 kernel, or
+         * widened weights when its copies cannot be allocated */
+        if (isa >= NV_ISA_AVX2 &&
+            gemv_int8_avx2(w->data, dt, w->scales, K, n0, n1, x, M, y, ldy,
+                           accumulate) == 0)
+            return;
+        if (isa >= NV_ISA_AVX2) {
+            gemv_quant_avx2(w->data, dt, w->scales, K, n0, n1, x, M, y, ldy,
                             accumulate);
             return;
         }
 #endif
-        gemv_quant_c(w->data, q4, w->scales, K, n0, n1, x, M, y, ldy,
+        gemv_quant_c(w->data, dt, w->scales, K, n0, n1, x, M, y, ldy,
                      accumulate);
         return;
     }
@@ -933,5 +1175,97 @@ void nv_q8_quantize_row(const float *w, int64_t K, int8_t *q,
             q[b * NV_Q8_BLOCK + k] = (int8_t)v;
         }
         scales[b] = d16;
+    }
+}
+
+/* One block of 32 as u = round((w + m) / d) in 0..15 with d > 0, m >= 0
+ * (so the block's value 0 stays representable, as in llama.cpp's Q4_K):
+ * starting from the block's range, a few scales around it are tried and,
+ * for each rounding they give, the least-squares d and m; the pair of
+ * smallest squared error is kept. */
+static void q4k_fit_block(const float *w, float *d_out, float *m_out)
+{
+    float lo = 0.0f, hi = 0.0f;
+    for (int k = 0; k < NV_Q8_BLOCK; k++) {
+        lo = w[k] < lo ? w[k] : lo;
+        hi = w[k] > hi ? w[k] : hi;
+    }
+    *d_out = 0.0f;
+    *m_out = -lo;
+    if (hi <= lo)
+        return;
+    float best_err = INFINITY;
+    for (int step = 0; step <= 20; step++) {
+        /* 15 levels over the range, and a little more or less */
+        float inv = (15.0f + 0.1f * (float)(step - 10)) / (hi - lo);
+        float su = 0, suu = 0, sw = 0, suw = 0;
+        uint8_t u[NV_Q8_BLOCK];
+        for (int k = 0; k < NV_Q8_BLOCK; k++) {
+            int v = (int)lrintf((w[k] - lo) * inv);
+            u[k] = (uint8_t)(v < 0 ? 0 : v > 15 ? 15 : v);
+            su += u[k];
+            suu += (float)u[k] * u[k];
+            sw += w[k];
+            suw += u[k] * w[k];
+        }
+        /* w ~ d u - m: the normal equations of the two unknowns */
+        float n = (float)NV_Q8_BLOCK, det = n * suu - su * su;
+        if (det <= 0.0f)
+            continue;
+        float d = (n * suw - su * sw) / det;
+        float m = (su * suw - suu * sw) / det; /* -intercept */
+        if (m < 0.0f) { /* the offset must stay >= 0: refit d alone */
+            m = 0.0f;
+            d = suu > 0.0f ? suw / suu : 0.0f;
+        }
+        if (d <= 0.0f)
+            continue;
+        float err = 0.0f;
+        for (int k = 0; k < NV_Q8_BLOCK; k++) {
+            float e = d * u[k] - m - w[k];
+            err += e * e;
+        }
+        if (err < best_err) {
+            best_err = err;
+            *d_out = d;
+            *m_out = m;
+        }
+    }
+}
+
+void nv_q4k_quantize_row(const float *w, int64_t K, uint8_t *q,
+                         uint8_t *records)
+{
+    for (int64_t s = 0; s < K / NV_Q4K_SUPER; s++) {
+        const float *sw = w + s * NV_Q4K_SUPER;
+        uint8_t *rec = records + s * NV_Q4K_RECORD;
+        float d[8], m[8], d_max = 0.0f, m_max = 0.0f;
+        for (int b = 0; b < 8; b++) {
+            q4k_fit_block(sw + b * NV_Q8_BLOCK, &d[b], &m[b]);
+            d_max = d[b] > d_max ? d[b] : d_max;
+            m_max = m[b] > m_max ? m[b] : m_max;
+        }
+        /* the super-block's two scales */
+        float dsup = d_max / 255.0f, msup = m_max / 255.0f;
+        memcpy(rec, &dsup, 4);
+        memcpy(rec + 4, &msup, 4);
+        for (int b = 0; b < 8; b++) {
+            long sc = dsup > 0.0f ? lrintf(d[b] / dsup) : 0;
+            long mn = msup > 0.0f ? lrintf(m[b] / msup) : 0;
+            rec[8 + b] = (uint8_t)(sc < 0 ? 0 : sc > 255 ? 255 : sc);
+            rec[16 + b] = (uint8_t)(mn < 0 ? 0 : mn > 255 ? 255 : mn);
+            /* the nibbles from the factors the kernels will use */
+            float db = dsup * rec[8 + b], mb = msup * rec[16 + b];
+            float inv = db > 0.0f ? 1.0f / db : 0.0f;
+            const float *blk = sw + b * NV_Q8_BLOCK;
+            uint8_t *out = q + (s * 8 + b) * 16;
+            for (int k = 0; k < 16; k++) {
+                long lo = lrintf((blk[k] + mb) * inv);
+                long hi = lrintf((blk[k + 16] + mb) * inv);
+                lo = lo < 0 ? 0 : lo > 15 ? 15 : lo;
+                hi = hi < 0 ? 0 : hi > 15 ? 15 : hi;
+                out[k] = (uint8_t)(lo | hi << 4);
+            }
+        }
     }
 }

@@ -119,7 +119,7 @@ static void dnnl_task(void *ctx, int index)
     size_t panel_n = (size_t)(n1 - n0) * (size_t)j->K;
     const uint16_t *w = (const uint16_t *)j->w->data + (size_t)n0 * j->K;
     uint16_t *panel = NULL;
-    if (j->w->dtype == NV_Q8_0 || j->w->dtype == NV_Q4_0) {
+    if (nv_dtype_quantized(j->w->dtype)) {
         float *wide = malloc(sizeof(float) * panel_n);
         panel = malloc(sizeof(uint16_t) * panel_n);
         if (!wide || !panel) {
@@ -169,8 +169,7 @@ static int task_rows(int N, int K, int workers, int panels)
 /* 1 when products of 8+ rows with w go to oneDNN as bf16 on this CPU. */
 static int dnnl_takes(const nv_tensor *w)
 {
-    return (w->dtype == NV_BF16 || w->dtype == NV_Q8_0 ||
-            w->dtype == NV_Q4_0) &&
+    return (w->dtype == NV_BF16 || nv_dtype_quantized(w->dtype)) &&
            nv_lowp_isa() == NV_ISA_AVX512BF16 && nv_dnnl_bf16_ready();
 }
 
@@ -183,7 +182,7 @@ const char *nv_linear_kernels(void)
 {
     nv_isa isa = nv_lowp_isa();
     if (isa == NV_ISA_AVX512BF16 && nv_dnnl_bf16_ready())
-        return "avx512bf16 (bf16, q8_0, q4_0 x 8+ rows: oneDNN)";
+        return "avx512bf16 (bf16, q8_0, q4_0, q4_k x 8+ rows: oneDNN)";
     return nv_isa_name(isa);
 }
 
@@ -196,7 +195,7 @@ int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
     }
     int workers = pool ? nv_pool_size(pool) : 1;
     int gemv = M < NV_LINEAR_GEMV_ROWS;
-    int quantized = w->dtype == NV_Q8_0 || w->dtype == NV_Q4_0;
+    int quantized = nv_dtype_quantized(w->dtype);
     int dnnl = !gemv && dnnl_takes(w);
     uint16_t *x_bf16 = NULL;
     if (dnnl) {

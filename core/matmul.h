@@ -16,15 +16,17 @@ void nv_linear(float *y, const float *x, const float *w, const float *bias,
                int M, int K, int N);
 
 /* y[M,N] = x[M,K] * w^T + bias for a weight tensor [N, K] stored as F32,
- * F16, BF16, Q8_0 or Q4_0 (borrowed from the mapped file; core/lowp.h).
+ * F16, BF16, Q8_0, Q4_0 or Q4_K (borrowed from the mapped file;
+ * core/lowp.h).
  *   - F32: nv_linear (OpenBLAS).
  *   - others, M < NV_LINEAR_GEMV_ROWS (decode, short chunks): the GEMV of
  *     lowp.c, rows of w split over the pool, each weight byte read once
  *     (with AVX-512 BF16 + VNNI: bf16 on vdpbf16ps with bf16-rounded
  *     activations, Q8_0 / Q4_0 on vpdpbusd with activations quantized per
- *     block of 32; see lowp.h).
- *   - larger M (prefill, ViT), BF16 / Q8_0 / Q4_0 where oneDNN has a bf16
- *     kernel (core/dnnl_gemm.h): each pool task multiplies a range of w's
+ *     block of 32; with AVX2, Q8_0 / Q4_0 / Q4_K on vpmaddubsw likewise;
+ *     see lowp.h).
+ *   - larger M (prefill, ViT), BF16 and quantized types where oneDNN has a
+ *     bf16 kernel (core/dnnl_gemm.h): each pool task multiplies a range of w's
  *     rows (quantized ones dequantized into a bf16 panel first) by the
  *     bf16-rounded activations on oneDNN, one thread each.
  *   - larger M otherwise: the pool's tasks each widen a panel of w's rows
@@ -38,15 +40,15 @@ int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
                 const float *bias, int M, int K, int N, nv_error *err);
 
 /* 1 when attention next to a matrix stored as w should multiply in bf16
- * too (vision/vit_ops.h): w is bf16, Q8_0 or Q4_0 and nv_linear_w takes
+ * too (vision/vit_ops.h): w is bf16 or quantized and nv_linear_w takes
  * such products to oneDNN on this CPU; 0 for f32 weights, which keep f32
  * attention. */
 int nv_attention_bf16_for(const nv_tensor *w);
 
 /* Which kernels nv_linear_w runs for weights other than f32: the ISA level
- * of core/lowp.c, and whether oneDNN takes the bf16, q8_0 and q4_0 products
- * of 8 rows or more ("avx512bf16 (bf16, q8_0, q4_0 x 8+ rows: oneDNN)", "avx512",
- * "avx2", "c"). */
+ * of core/lowp.c, and whether oneDNN takes the bf16 and quantized products
+ * of 8 rows or more ("avx512bf16 (bf16, q8_0, q4_0, q4_k x 8+ rows:
+ * oneDNN)", "avx512", "avx2", "c"). */
 const char *nv_linear_kernels(void);
 
 /* c[M,N] = alpha * a[M,K] * b[K,N] + beta * c, with leading dimensions. */

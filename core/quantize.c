@@ -1,5 +1,5 @@
-/* quantize.c - writes a model directory with Q8_0 or Q4_0 weight matrices;
- * see quantize.h.
+/* quantize.c - writes a model directory with Q8_0, Q4_0 or Q4_K weight
+ * matrices; see quantize.h.
  *
  * Every 2-D float tensor named "*.weight" whose rows are a multiple of 32
  * long and that holds at least min_elements values becomes, for Q8_0, an
@@ -7,8 +7,10 @@
  * cols/32]: per block of 32 weights, d = f16(max |w| / 127) and q = round(w
  * / d) (the scale rounded first, so that q * d is what the runtime
  * computes); for Q4_0, a U8 tensor [rows, cols/2] of packed nibbles plus
- * "<name>.q4_scales" (nv_q4_quantize_row). Every other tensor is copied as
- * it is.
+ * "<name>.q4_scales" (nv_q4_quantize_row); for Q4_K, the same packed
+ * nibbles plus "<name>.q4k_scales", U8 [rows, cols/256 x 24] records
+ * (nv_q4k_quantize_row), or Q4_0 for a matrix whose rows are not a
+ * multiple of 256 long. Every other tensor is copied as it is.
  *
  * Tensors are written largest element first (8-, 4-, 2-, then 1-byte
  * types) with no gaps, so that every tensor starts on its natural
@@ -36,14 +38,20 @@
 typedef struct planned {
     const nv_st_entry *e;
     int quantize;
-    nv_dtype to;         /* NV_Q8_0 or NV_Q4_0 when quantized */
+    nv_dtype to;         /* NV_Q8_0, NV_Q4_0 or NV_Q4_K when quantized */
     size_t bytes;        /* of the data written under e->name */
-    size_t scale_bytes;  /* of "<name>.q8_scales" / ".q4_scales" */
+    size_t scale_bytes;  /* of "<name>.q8_scales" / ".q4_scales" / ... */
 } planned;
 
 static const char *scales_suffix(nv_dtype to)
 {
-    return to == NV_Q4_0 ? "q4_scales" : "q8_scales";
+    return to == NV_Q4_K ? "q4k_scales"
+           : to == NV_Q4_0 ? "q4_scales" : "q8_scales";
+}
+
+static const char *type_name(nv_dtype to)
+{
+    return to == NV_Q4_K ? "q4_k" : to == NV_Q4_0 ? "q4_0" : "q8_0";
 }
 
 static int ends_with(const char *s, const char *tail)
@@ -99,8 +107,7 @@ static char *header_text(planned *plan, size_t n, nv_dtype to, size_t *len)
     cJSON *h = cJSON_CreateObject();
     cJSON *meta = cJSON_AddObjectToObject(h, "__metadata__");
     cJSON_AddStringToObject(meta, "format", "pt");
-    cJSON_AddStringToObject(meta, "nvlm_quantization",
-                            to == NV_Q4_0 ? "q4_0" : "q8_0");
+    cJSON_AddStringToObject(meta, "nvlm_quantization", type_name(to));
     size_t off = 0;
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < n; i++) {
@@ -116,10 +123,16 @@ static char *header_text(planned *plan, size_t n, nv_dtype to, size_t *len)
                 char name[1100];
                 snprintf(name, sizeof name, "%s.%s", p->e->name,
                          scales_suffix(p->to));
-                int64_t sshape[2] = {p->e->shape[0],
-                                     p->e->shape[1] / NV_Q8_BLOCK};
-                cJSON_AddItemToObject(h, name, entry_json("F16", 2, sshape,
-                                      off, off + p->scale_bytes));
+                int q4k = p->to == NV_Q4_K;
+                int64_t sshape[2] = {
+                    p->e->shape[0],
+                    q4k ? p->e->shape[1] / NV_Q4K_SUPER * NV_Q4K_RECORD
+                        : p->e->shape[1] / NV_Q8_BLOCK};
+                /* Q4_K records: an even number of bytes a row, so the
+                 * 2-byte alignment of what follows holds */
+                cJSON_AddItemToObject(h, name,
+                                      entry_json(q4k ? "U8" : "F16", 2, sshape,
+                                                 off, off + p->scale_bytes));
                 off += p->scale_bytes;
             }
         }
@@ -128,11 +141,11 @@ static char *header_text(planned *plan, size_t n, nv_dtype to, size_t *len)
         if (written_size(p) != 1)
             continue;
         int64_t shape[2] = {p->e->shape[0], p->e->ndim > 1 ? p->e->shape[1] : 0};
-        if (p->quantize && p->to == NV_Q4_0)
+        if (p->quantize && p->to != NV_Q8_0)
             shape[1] /= 2; /* two values a byte */
         cJSON_AddItemToObject(h, p->e->name,
             entry_json(!p->quantize ? nv_dtype_name(p->e->dtype)
-                       : p->to == NV_Q4_0 ? "U8" : "I8",
+                       : p->to != NV_Q8_0 ? "U8" : "I8",
                        p->e->ndim, p->quantize ? shape : p->e->shape, off,
                        off + p->bytes));
         off += p->bytes;
@@ -162,17 +175,20 @@ static int write_quantized(FILE *f, const planned *p, int scales_pass,
     const nv_st_entry *e = p->e;
     int64_t R = e->shape[0], K = e->shape[1];
     size_t es = nv_dtype_size(e->dtype);
-    size_t row_bytes = p->to == NV_Q4_0 ? (size_t)K / 2 : (size_t)K;
+    size_t row_bytes = p->to == NV_Q8_0 ? (size_t)K : (size_t)K / 2;
     for (int64_t r = 0; r < R; r++) {
         nv_lowp_to_f32(e->dtype, (const unsigned char *)e->data +
                                      (size_t)r * (size_t)K * es,
                        row, (size_t)K);
-        if (p->to == NV_Q4_0)
+        if (p->to == NV_Q4_K)
+            nv_q4k_quantize_row(row, K, (uint8_t *)q, (uint8_t *)sc);
+        else if (p->to == NV_Q4_0)
             nv_q4_quantize_row(row, K, (uint8_t *)q, sc);
         else
             nv_q8_quantize_row(row, K, q, sc);
-        size_t want = scales_pass ? (size_t)(K / NV_Q8_BLOCK) : row_bytes;
-        size_t ok = scales_pass ? fwrite(sc, 2, want, f)
+        size_t want = scales_pass ? nv_quant_scale_bytes(p->to, 1, K)
+                                  : row_bytes;
+        size_t ok = scales_pass ? fwrite(sc, 1, want, f)
                                 : fwrite(q, 1, want, f);
         if (ok != want)
             return -1;
@@ -190,7 +206,9 @@ static int write_model(planned *plan, size_t n, nv_dtype to,
     FILE *f = fopen(path, "wb");
     float *row = malloc(sizeof(float) * (size_t)(widest ? widest : 1));
     int8_t *q = malloc((size_t)(widest ? widest : 1));
-    uint16_t *sc = malloc(2 * (size_t)(widest / NV_Q8_BLOCK + 1));
+    /* room for either kind of scales of the widest row */
+    uint16_t *sc = malloc(2 * (size_t)(widest / NV_Q8_BLOCK + 1) +
+                          NV_Q4K_RECORD * (size_t)(widest / NV_Q4K_SUPER + 1));
     int rc = f && row && q && sc ? 0 : -1;
     int progress = isatty(2);
     if (!rc) {
@@ -275,9 +293,9 @@ int nv_quantize_model(const char *src, const char *dst, nv_dtype to,
                       int64_t min_elements, nv_quantize_report *report,
                       nv_error *err)
 {
-    if (to != NV_Q8_0 && to != NV_Q4_0)
-        return nv_fail(err, "quantize: %s is no quantized type (Q8_0 or "
-                       "Q4_0)", nv_dtype_name(to));
+    if (!nv_dtype_quantized(to))
+        return nv_fail(err, "quantize: %s is no quantized type (Q8_0, Q4_0 "
+                       "or Q4_K)", nv_dtype_name(to));
     struct stat sb;
     if (stat(dst, &sb) == 0)
         return nv_fail(err, "%s: already exists (give a new folder)", dst);
@@ -295,12 +313,12 @@ int nv_quantize_model(const char *src, const char *dst, nv_dtype to,
         before += p->bytes;
         if (wants_q8(p->e, min_elements)) {
             p->quantize = 1;
-            p->to = to;
             int64_t K = p->e->shape[1];
+            p->to = to == NV_Q4_K && K % NV_Q4K_SUPER != 0 ? NV_Q4_0 : to;
             p->bytes = (size_t)(p->e->shape[0] * K);
-            if (to == NV_Q4_0)
+            if (p->to != NV_Q8_0)
                 p->bytes /= 2;
-            p->scale_bytes = (size_t)(p->e->shape[0] * (K / NV_Q8_BLOCK)) * 2;
+            p->scale_bytes = nv_quant_scale_bytes(p->to, p->e->shape[0], K);
             widest = K > widest ? K : widest;
             n_q++;
         }

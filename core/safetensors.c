@@ -712,24 +712,30 @@ static int64_t entry_numel(const nv_st_entry *e)
 }
 
 /* The quantized weight formats: the stored tensor's dtype, the name of its
- * scales tensor, and how many values a stored element packs. */
+ * scales tensor, how many values a stored element packs, and the scales
+ * tensor's dtype and columns: `scale_cols` per `group` values of a row. */
 typedef struct quant_format {
-    nv_dtype dtype;  /* NV_Q8_0 or NV_Q4_0 */
+    nv_dtype dtype;  /* NV_Q8_0, NV_Q4_0 or NV_Q4_K */
     nv_dtype stored; /* the data tensor's dtype */
     const char *suffix;
     int per_element;
+    nv_dtype scale_dtype;
+    int group, scale_cols;
 } quant_format;
 
-static const quant_format quant_formats[2] = {
-    {NV_Q8_0, NV_I8, ".q8_scales", 1},
-    {NV_Q4_0, NV_U8, ".q4_scales", 2},
+#define N_QUANT_FORMATS 3
+static const quant_format quant_formats[N_QUANT_FORMATS] = {
+    {NV_Q8_0, NV_I8, ".q8_scales", 1, NV_F16, NV_Q8_BLOCK, 1},
+    {NV_Q4_0, NV_U8, ".q4_scales", 2, NV_F16, NV_Q8_BLOCK, 1},
+    {NV_Q4_K, NV_U8, ".q4k_scales", 2, NV_U8, NV_Q4K_SUPER, NV_Q4K_RECORD},
 };
 
 /* The scales of a quantized weight: "<name>.q8_scales" for an I8 [rows,
- * cols] Q8_0 weight, "<name>.q4_scales" for a U8 [rows, cols / 2] Q4_0 one,
- * F16 [rows, cols / 32] either way; *fmt says which. NULL when `e` is no
- * quantized weight (no scales tensor: a plain I8 / U8 tensor); NULL with
- * *bad = 1 and a message when the pair does not fit. */
+ * cols] Q8_0 weight, "<name>.q4_scales" for a U8 [rows, cols / 2] Q4_0 one
+ * (F16 [rows, cols / 32] either way), "<name>.q4k_scales" for a U8 [rows,
+ * cols / 2] Q4_K one (U8 [rows, cols / 256 x 24]); *fmt says which. NULL
+ * when `e` is no quantized weight (no scales tensor: a plain I8 / U8
+ * tensor); NULL with *bad = 1 and a message when the pair does not fit. */
 static const nv_st_entry *quant_scales(const nv_safetensors *st,
                                        const nv_st_entry *e,
                                        const quant_format **fmt, int *bad,
@@ -738,7 +744,7 @@ static const nv_st_entry *quant_scales(const nv_safetensors *st,
     *bad = 0;
     const quant_format *f = NULL;
     const nv_st_entry *sc = NULL;
-    for (int i = 0; i < 2 && !sc; i++) {
+    for (int i = 0; i < N_QUANT_FORMATS && !sc; i++) {
         char name[1100];
         int n = snprintf(name, sizeof name, "%s%s", e->name,
                          quant_formats[i].suffix);
@@ -754,18 +760,20 @@ static const nv_st_entry *quant_scales(const nv_safetensors *st,
     *bad = 1;
     const char *what = nv_dtype_name(f->dtype);
     int64_t cols = e->ndim == 2 ? e->shape[1] * f->per_element : 0;
-    if (e->ndim != 2 || cols % NV_Q8_BLOCK != 0) {
+    if (e->ndim != 2 || cols % f->group != 0) {
         nv_fail(err, "%s: tensor '%s': a %s weight must be 2-D with rows "
-                "a multiple of %d long", e->file, e->name, what, NV_Q8_BLOCK);
+                "a multiple of %d long", e->file, e->name, what, f->group);
         return NULL;
     }
-    if (sc->dtype != NV_F16 || sc->ndim != 2 || sc->shape[0] != e->shape[0] ||
-        sc->shape[1] != cols / NV_Q8_BLOCK) {
+    int64_t want_cols = cols / f->group * f->scale_cols;
+    if (sc->dtype != f->scale_dtype || sc->ndim != 2 ||
+        sc->shape[0] != e->shape[0] || sc->shape[1] != want_cols) {
         nv_fail(err, "%s: tensor '%s': scales of dtype %s, %d-D, do not fit "
-                "the %s weight [%lld, %lld] (F16 [%lld, %lld] expected)",
+                "the %s weight [%lld, %lld] (%s [%lld, %lld] expected)",
                 sc->file, sc->name, nv_dtype_name(sc->dtype), sc->ndim, what,
                 (long long)e->shape[0], (long long)cols,
-                (long long)e->shape[0], (long long)(cols / NV_Q8_BLOCK));
+                nv_dtype_name(f->scale_dtype), (long long)e->shape[0],
+                (long long)want_cols);
         return NULL;
     }
     *bad = 0;
@@ -777,9 +785,12 @@ int64_t nv_st_model_dim(const nv_safetensors *st, const nv_st_entry *e,
 {
     int64_t n = e->shape[dim];
     if (dim == 1 && e->ndim == 2 && e->dtype == NV_U8) {
-        char name[1100];
+        char name[1100], name_k[1100];
         int len = snprintf(name, sizeof name, "%s.q4_scales", e->name);
-        if (len > 0 && (size_t)len < sizeof name && nv_st_find(st, name))
+        int len_k = snprintf(name_k, sizeof name_k, "%s.q4k_scales", e->name);
+        if ((len > 0 && (size_t)len < sizeof name && nv_st_find(st, name)) ||
+            (len_k > 0 && (size_t)len_k < sizeof name_k &&
+             nv_st_find(st, name_k)))
             n *= 2;
     }
     return n;
@@ -984,8 +995,8 @@ nv_weight_mode nv_st_weight_mode(const nv_safetensors *st)
 int nv_weight_mode_parse(const char *name, nv_weight_mode *out)
 {
     static const char *const names[] = {"stored", "f32", "bf16", "f16",
-                                        "q8_0", "q4_0"};
-    for (int i = 0; i < 6; i++)
+                                        "q8_0", "q4_0", "q4_k"};
+    for (int i = 0; i < 7; i++)
         if (!strcmp(name, names[i])) {
             *out = (nv_weight_mode)i;
             return 0;
@@ -996,8 +1007,8 @@ int nv_weight_mode_parse(const char *name, nv_weight_mode *out)
 const char *nv_weight_mode_name(nv_weight_mode mode)
 {
     static const char *const names[] = {"stored", "f32", "bf16", "f16",
-                                        "q8_0", "q4_0"};
-    return (unsigned)mode < 6 ? names[mode] : "?";
+                                        "q8_0", "q4_0", "q4_k"};
+    return (unsigned)mode < 7 ? names[mode] : "?";
 }
 
 /* An owned copy of a float entry rounded to f16 / bf16 (round to nearest
@@ -1010,8 +1021,9 @@ static int convert_lowp(const nv_st_entry *e, const char *name, nv_dtype to,
     return narrow(out, to, e->file, name, err);
 }
 
-/* An owned Q8_0 or Q4_0 copy of a 2-D float entry (nv_q8_quantize_row /
- * nv_q4_quantize_row per row). */
+/* An owned Q8_0, Q4_0 or Q4_K copy of a 2-D float entry
+ * (nv_q8_quantize_row / nv_q4_quantize_row / nv_q4k_quantize_row per
+ * row). */
 static int quantize_at_load(const nv_st_entry *e, const char *name,
                             nv_dtype to, nv_tensor *out, nv_error *err)
 {
@@ -1025,9 +1037,10 @@ static int quantize_at_load(const nv_st_entry *e, const char *name,
     out->shape[1] = K;
     out->owned = 1;
     size_t n = (size_t)R * (size_t)K;
-    size_t row_bytes = to == NV_Q4_0 ? (size_t)K / 2 : (size_t)K;
-    out->data = malloc(n ? (to == NV_Q4_0 ? n / 2 : n) : 1);
-    out->scales = malloc(n ? n / NV_Q8_BLOCK * 2 : 1);
+    size_t row_bytes = to == NV_Q8_0 ? (size_t)K : (size_t)K / 2;
+    size_t row_scales = nv_quant_scale_bytes(to, 1, K);
+    out->data = malloc(n ? (to == NV_Q8_0 ? n : n / 2) : 1);
+    out->scales = malloc(n ? (size_t)R * row_scales : 1);
     if (!out->data || !out->scales) {
         nv_tensor_free(&wide);
         nv_tensor_free(out);
@@ -1035,15 +1048,15 @@ static int quantize_at_load(const nv_st_entry *e, const char *name,
     }
     const float *src = wide.data;
     for (int64_t r = 0; r < R; r++) {
-        uint16_t *sc = out->scales + r * (K / NV_Q8_BLOCK);
-        if (to == NV_Q4_0)
-            nv_q4_quantize_row(src + r * K, K,
-                               (uint8_t *)out->data + (size_t)r * row_bytes,
-                               sc);
+        unsigned char *q = (unsigned char *)out->data + (size_t)r * row_bytes;
+        unsigned char *sc = (unsigned char *)out->scales +
+                            (size_t)r * row_scales;
+        if (to == NV_Q4_K)
+            nv_q4k_quantize_row(src + r * K, K, q, sc);
+        else if (to == NV_Q4_0)
+            nv_q4_quantize_row(src + r * K, K, q, (uint16_t *)sc);
         else
-            nv_q8_quantize_row(src + r * K, K,
-                               (int8_t *)out->data + (size_t)r * row_bytes,
-                               sc);
+            nv_q8_quantize_row(src + r * K, K, (int8_t *)q, (uint16_t *)sc);
     }
     nv_tensor_free(&wide);
     return 0;
@@ -1055,8 +1068,8 @@ int nv_st_get_weight(const nv_safetensors *st, const char *name, int ndim,
 {
     memset(out, 0, sizeof *out);
     /* a quantized file stays as it is in the quantized modes */
-    static const nv_dtype q8_as[6] = {NV_Q8_0, NV_F32, NV_BF16, NV_F16,
-                                      NV_Q8_0, NV_Q8_0};
+    static const nv_dtype q8_as[7] = {NV_Q8_0, NV_F32, NV_BF16, NV_F16,
+                                      NV_Q8_0, NV_Q8_0, NV_Q8_0};
     int q8 = get_quant(st, name, ndim, expect_shape, q8_as[st->weight_mode],
                        out, err);
     if (q8 <= 0)
@@ -1077,12 +1090,18 @@ int nv_st_get_weight(const nv_safetensors *st, const char *name, int ndim,
         break;
     case NV_WEIGHTS_Q8_0:
     case NV_WEIGHTS_Q4_0:
+    case NV_WEIGHTS_Q4_K:
+        /* Q4_K wants rows a multiple of 256 long; shorter multiples of 32
+         * become Q4_0, as `nvlm quantize --type q4_k` writes them */
         if (e->ndim == 2 && e->shape[1] % NV_Q8_BLOCK == 0)
-            return quantize_at_load(e, name,
-                                    st->weight_mode == NV_WEIGHTS_Q4_0
-                                        ? NV_Q4_0
-                                        : NV_Q8_0,
-                                    out, err);
+            return quantize_at_load(
+                e, name,
+                st->weight_mode == NV_WEIGHTS_Q8_0 ? NV_Q8_0
+                : st->weight_mode == NV_WEIGHTS_Q4_K &&
+                        e->shape[1] % NV_Q4K_SUPER == 0
+                    ? NV_Q4_K
+                    : NV_Q4_0,
+                out, err);
         if (want == NV_F64)
             want = NV_F32;
         break;

@@ -48,8 +48,8 @@ const nv_st_entry *nv_st_at(const nv_safetensors *st, size_t i);
 /* NULL when absent. */
 const nv_st_entry *nv_st_find(const nv_safetensors *st, const char *name);
 /* Dimension `dim` of an entry as the model sees it: the stored size, but
- * twice it for the columns of a Q4_0 weight (a U8 entry with
- * "<name>.q4_scales", two values a byte). For checks made on entries
+ * twice it for the columns of a Q4_0 or Q4_K weight (a U8 entry with
+ * "<name>.q4_scales" or "<name>.q4k_scales", two values a byte). For checks made on entries
  * before the weights are loaded. */
 int64_t nv_st_model_dim(const nv_safetensors *st, const nv_st_entry *e,
                         int dim);
@@ -74,10 +74,12 @@ typedef enum nv_weight_mode {
     NV_WEIGHTS_Q8_0,   /* 2-D weights with rows a multiple of 32 long
                           quantized to Q8_0 at load; others as stored */
     NV_WEIGHTS_Q4_0,   /* the same to Q4_0 */
+    NV_WEIGHTS_Q4_K,   /* to Q4_K where rows are a multiple of 256 long,
+                          else Q4_0 */
 } nv_weight_mode;
 
-/* "stored", "f32", "bf16", "f16", "q8_0", "q4_0"; parse returns -1 on
- * another name. */
+/* "stored", "f32", "bf16", "f16", "q8_0", "q4_0", "q4_k"; parse returns -1
+ * on another name. */
 int nv_weight_mode_parse(const char *name, nv_weight_mode *out);
 const char *nv_weight_mode_name(nv_weight_mode mode);
 

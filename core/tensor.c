@@ -15,15 +15,16 @@ static const struct {
     {NV_BOOL, "BOOL", 1},
 };
 
-/* Q8_0 and Q4_0 have names but are never parsed from a header. */
+/* Q8_0, Q4_0 and Q4_K have names but are never parsed from a header. */
 static const char q8_name[] = "Q8_0";
 static const char q4_name[] = "Q4_0";
+static const char q4k_name[] = "Q4_K";
 
 size_t nv_dtype_size(nv_dtype dt)
 {
     if (dt == NV_Q8_0)
         return 1;
-    if (dt == NV_Q4_0)
+    if (dt == NV_Q4_0 || dt == NV_Q4_K)
         return 0;
     for (size_t i = 0; i < sizeof dtype_table / sizeof dtype_table[0]; i++)
         if (dtype_table[i].dtype == dt)
@@ -37,6 +38,8 @@ const char *nv_dtype_name(nv_dtype dt)
         return q8_name;
     if (dt == NV_Q4_0)
         return q4_name;
+    if (dt == NV_Q4_K)
+        return q4k_name;
     for (size_t i = 0; i < sizeof dtype_table / sizeof dtype_table[0]; i++)
         if (dtype_table[i].dtype == dt)
             return dtype_table[i].name;
@@ -66,11 +69,19 @@ size_t nv_tensor_nbytes(const nv_tensor *t)
     if (!t->data)
         return 0;
     size_t n = (size_t)nv_tensor_numel(t);
-    if (t->dtype == NV_Q8_0)
-        return n + n / NV_Q8_BLOCK * 2;
-    if (t->dtype == NV_Q4_0)
-        return n / 2 + n / NV_Q8_BLOCK * 2;
+    if (nv_dtype_quantized(t->dtype) && t->ndim >= 1 && n > 0) {
+        int64_t cols = t->shape[t->ndim - 1];
+        return (t->dtype == NV_Q8_0 ? n : n / 2) +
+               nv_quant_scale_bytes(t->dtype, (int64_t)n / cols, cols);
+    }
     return n * nv_dtype_size(t->dtype);
+}
+
+size_t nv_quant_scale_bytes(nv_dtype dt, int64_t rows, int64_t cols)
+{
+    if (dt == NV_Q4_K)
+        return (size_t)rows * (size_t)(cols / NV_Q4K_SUPER) * NV_Q4K_RECORD;
+    return (size_t)rows * (size_t)(cols / NV_Q8_BLOCK) * 2;
 }
 
 int nv_tensor_alloc_f32(nv_tensor *t, int ndim, const int64_t *shape,

@@ -41,9 +41,20 @@ typedef enum nv_dtype {
      * nibble u standing for (u - 8) x the scale; the scales are an F16
      * tensor "<name>.q4_scales" (docs/model-format.md). */
     NV_Q4_0,
+    /* Not a safetensors dtype: 4-bit weights packed as for Q4_0, but each
+     * nibble u standing for d_b x u - m_b, the block's scale d_b and
+     * offset m_b given per super-block of NV_Q4K_SUPER values as two f32
+     * (d, dmin) and eight 8-bit multipliers of each (d_b = d x sc[b],
+     * m_b = dmin x mn[b]), as llama.cpp's Q4_K does with two f16 and 6-bit
+     * multipliers (f16 would make d = max d_b / 255 subnormal for weights
+     * of ordinary size). The records are a U8 tensor "<name>.q4k_scales"
+     * [rows, cols / 256 x 24] (docs/model-format.md). */
+    NV_Q4_K,
 } nv_dtype;
 
 #define NV_Q8_BLOCK 32
+#define NV_Q4K_SUPER 256 /* values per Q4_K super-block: 8 blocks of 32 */
+#define NV_Q4K_RECORD 24 /* bytes: f32 d, f32 dmin, u8 sc[8], u8 mn[8] */
 
 typedef struct nv_tensor {
     nv_dtype dtype;
@@ -51,18 +62,28 @@ typedef struct nv_tensor {
     int64_t shape[NV_MAX_DIMS];
     void *data;
     int owned;
-    /* NV_Q8_0 and NV_Q4_0 only: [rows, cols / NV_Q8_BLOCK] f16 scales,
-     * owned or borrowed with the data. */
+    /* Quantized dtypes only, owned or borrowed with the data: Q8_0 and
+     * Q4_0 [rows, cols / NV_Q8_BLOCK] f16 scales; Q4_K [rows, cols /
+     * NV_Q4K_SUPER] records of NV_Q4K_RECORD bytes. */
     uint16_t *scales;
 } nv_tensor;
 
-/* Bytes per element of a dtype (Q8_0: 1, the scales not counted; Q4_0,
- * half a byte: 0, nv_tensor_nbytes counts it). */
+/* Bytes per element of a dtype (Q8_0: 1, the scales not counted; Q4_0
+ * and Q4_K, half a byte: 0, nv_tensor_nbytes counts it). */
 size_t nv_dtype_size(nv_dtype dt);
 /* Name as written in safetensors headers ("F32", "BF16", ...). */
 const char *nv_dtype_name(nv_dtype dt);
 /* Parses a safetensors dtype name; returns -1 if unknown. */
 int nv_dtype_parse(const char *name, nv_dtype *out);
+
+/* 1 for the quantized weight types (Q8_0, Q4_0, Q4_K). */
+static inline int nv_dtype_quantized(nv_dtype dt)
+{
+    return dt == NV_Q8_0 || dt == NV_Q4_0 || dt == NV_Q4_K;
+}
+
+/* Bytes of the scales of a quantized [rows, cols] matrix of dtype dt. */
+size_t nv_quant_scale_bytes(nv_dtype dt, int64_t rows, int64_t cols);
 
 /* Product of the shape; 0 when any dimension is 0. */
 int64_t nv_tensor_numel(const nv_tensor *t);

@@ -2,8 +2,8 @@
 # bench_precision.sh - issue 15's figures, in one run on this machine: the
 # same random models loaded with their weights converted to f32 (what every
 # release before issue 15 did), as stored (bf16 read in place), and as
-# q8_0 and q4_0 (quantized at load), with the machine's own FMA peak, bf16
-# dot-product peak and read bandwidth measured in the same run
+# q8_0, q4_0 and q4_k (quantized at load), with the machine's own FMA
+# peak, bf16 dot-product peak and read bandwidth measured in the same run
 # (--roofline).
 #
 #     tools/bench_precision.sh [OUT_DIR]     (default /tmp/nvlm_precision)
@@ -25,13 +25,13 @@ nvlm=${NVLM:-build/cli/nvlm}
 out=${1:-/tmp/nvlm_precision}
 mkdir -p "$out"
 t=${THREADS:-2}
-"$nvlm" bench --random llama-134m --dtype f32,stored,q8_0,q4_0 --fusion d \
+"$nvlm" bench --random llama-134m --dtype f32,stored,q8_0,q4_0,q4_k --fusion d \
     --sizes 224x224 -n 64 --repeat 3 --warmup 1 -t "$t" --roofline \
     --json "$out/llama134m.json" | tee "$out/llama134m.md"
-"$nvlm" bench --random llama-134m --dtype f32,stored,q8_0,q4_0 \
+"$nvlm" bench --random llama-134m --dtype f32,stored,q8_0,q4_0,q4_k \
     --prompt-tokens 512 --repeat 3 --warmup 1 -t "$t" \
     | tee "$out/llama134m_prefill.md"
-"$nvlm" bench --random nvlm-1b --dtype f32,stored,q8_0,q4_0 --fusion d \
+"$nvlm" bench --random nvlm-1b --dtype f32,stored,q8_0,q4_0,q4_k --fusion d \
     --sizes 448x448 --max-tiles 1 -n 8 --repeat 2 --warmup 1 -t "$t" \
     --roofline --json "$out/nvlm1b.json" | tee "$out/nvlm1b.md"
 NV_LOWP_ISA=avx512 "$nvlm" bench --random llama-134m --dtype stored,q8_0 \

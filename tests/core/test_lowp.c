@@ -11,13 +11,16 @@
  *         |got - ref| <= 1e-5 * (sum_k |w_k x_k| + |bias|)
  *     (f32 accumulation, as test_matmul.c); the outputs start as NaN so
  *     that an element not written fails. Odd K and N cover every tail.
- *   - the same for Q8_0 weights (int8, an f16 scale per 32) against
- *     their dequantized values.
+ *   - the same for Q8_0 weights (int8, an f16 scale per 32), Q4_0 and
+ *     Q4_K against their dequantized values (the test decodes the formats
+ *     itself).
  *   - nv_lowp_to_f32 equals the scalar nv_f16_to_f32 / nv_bf16_to_f32 bit
  *     for bit on every 16-bit pattern, on every instruction set.
- *   - Q8_0 pairs (I8 weight + F16 "<name>.q8_scales") load in place or
- *     dequantized; scales of the wrong shape or dtype, or rows not a
- *     multiple of 32 long, are refused with the tensor's name.
+ *   - Q8_0 pairs (I8 weight + F16 "<name>.q8_scales"), Q4_0 and Q4_K
+ *     ones load in place or dequantized; scales of the wrong shape or
+ *     dtype, or rows not a multiple of 32 (Q4_K: 256) long, are refused
+ *     with the tensor's name.
+ *   - Q4_0 and Q4_K quantization round trips (bounds at each function).
  *   - nv_st_get_weight borrows F16 / BF16 with their dtype, copies
  *     unaligned data, and converts between f32 / f16 / bf16 as the weight
  *     mode asks (exact values chosen so that every conversion is exact).
@@ -124,48 +127,97 @@ done:
     free(y);
 }
 
-/* Q8_0 weights: random int8 and f16 scales; the reference dequantizes in
- * double. Same tolerance as the f16 / bf16 products. K is a multiple of 32
- * (the format requires it). */
-/* Weight k of row n of a Q8_0 (q4 = 0) or Q4_0 (q4 = 1, packed as
- * core/tensor.h describes) matrix, scale not applied. */
-static int quant_value(const void *q, int q4, int K, int n, int k)
+/* Quantized weights: random values and scales; the reference decodes the
+ * format itself (core/tensor.h) and dequantizes in double. Same tolerance
+ * as the f16 / bf16 products, relative to the sum of the magnitudes of the
+ * terms the kernels add: for Q4_K that is |d_b u x| and |m_b x| apart (the
+ * kernels sum d_b x dot(u, x) and m_b x sum(x) separately, as llama.cpp
+ * does, so a weight near 0 made of two large parts costs their size). K is
+ * a multiple of 32, of 256 for Q4_K (the formats require it). */
+enum { KIND_Q8_0, KIND_Q4_0, KIND_Q4_K };
+
+static const char *kind_name(int kind)
 {
-    if (!q4)
-        return ((const int8_t *)q)[(size_t)n * K + k];
+    return kind == KIND_Q4_K ? "Q4_K" : kind == KIND_Q4_0 ? "Q4_0" : "Q8_0";
+}
+
+/* Weight k of row n as (u, d, m): the value is u d - m. */
+static void quant_weight(const void *q, const void *scales, int kind, int K,
+                         int n, int k, int *u, double *d, double *m)
+{
+    *m = 0.0;
+    if (kind == KIND_Q8_0) {
+        *u = ((const int8_t *)q)[(size_t)n * K + k];
+        *d = nv_f16_to_f32(((const uint16_t *)scales)[(size_t)n * (K / 32) +
+                                                      k / 32]);
+        return;
+    }
     const uint8_t *row = (const uint8_t *)q + (size_t)n * (K / 2);
     uint8_t byte = row[k / 32 * 16 + k % 16];
-    return (k % 32 < 16 ? byte & 15 : byte >> 4) - 8;
+    *u = k % 32 < 16 ? byte & 15 : byte >> 4;
+    if (kind == KIND_Q4_0) {
+        *u -= 8;
+        *d = nv_f16_to_f32(((const uint16_t *)scales)[(size_t)n * (K / 32) +
+                                                      k / 32]);
+        return;
+    }
+    const uint8_t *rec = (const uint8_t *)scales +
+                         ((size_t)n * (K / 256) + (size_t)(k / 256)) * 24;
+    float dsup, msup;
+    memcpy(&dsup, rec, 4);
+    memcpy(&msup, rec + 4, 4);
+    int b = k % 256 / 32;
+    *d = (double)dsup * rec[8 + b];
+    *m = (double)msup * rec[16 + b];
 }
 
 static void check_q8(nv_pool *pool, int M, int K, int N, const char *isa,
-                     int q4)
+                     int kind)
 {
     uint64_t state = 99u + (uint64_t)(M * 100000 + K * 100 + N);
     int nb = K / NV_Q8_BLOCK;
-    size_t q_bytes = q4 ? (size_t)N * K / 2 : (size_t)N * K;
+    size_t q_bytes = kind != KIND_Q8_0 ? (size_t)N * K / 2 : (size_t)N * K;
+    size_t s_bytes = kind == KIND_Q4_K ? (size_t)N * (K / 256) * 24
+                                       : 2 * (size_t)N * nb;
     float *x = malloc(sizeof(float) * (size_t)M * K);
     int8_t *q = malloc(q_bytes);
-    uint16_t *sc = malloc(sizeof(uint16_t) * (size_t)N * nb);
+    uint16_t *sc = malloc(s_bytes);
     float *y = malloc(sizeof(float) * (size_t)M * N);
     if (!CHECK(x && q && sc && y))
         goto done;
     for (long i = 0; i < (long)M * K; i++)
         x[i] = next_value(&state);
     for (size_t i = 0; i < q_bytes; i++)
-        q[i] = q4 ? (int8_t)(uint8_t)((next_value(&state) + 1.0f) * 127.99f)
-                  : (int8_t)(next_value(&state) * 127.0f);
-    for (long i = 0; i < (long)N * nb; i++)
-        sc[i] = nv_f32_to_f16(0.001f + 0.01f * fabsf(next_value(&state)));
+        q[i] = kind != KIND_Q8_0
+                   ? (int8_t)(uint8_t)((next_value(&state) + 1.0f) * 127.99f)
+                   : (int8_t)(next_value(&state) * 127.0f);
+    if (kind == KIND_Q4_K) {
+        uint8_t *rec = (uint8_t *)sc;
+        for (size_t r = 0; r < s_bytes / 24; r++, rec += 24) {
+            float dsup = 1e-4f + 1e-4f * fabsf(next_value(&state));
+            float msup = 1e-4f * fabsf(next_value(&state));
+            memcpy(rec, &dsup, 4);
+            memcpy(rec + 4, &msup, 4);
+            for (int j = 8; j < 24; j++)
+                rec[j] = (uint8_t)((next_value(&state) + 1.0f) * 127.99f);
+        }
+    } else {
+        for (long i = 0; i < (long)N * nb; i++)
+            sc[i] = nv_f32_to_f16(0.001f + 0.01f * fabsf(next_value(&state)));
+    }
     for (long i = 0; i < (long)M * N; i++)
         y[i] = NAN;
-    nv_tensor wt = {q4 ? NV_Q4_0 : NV_Q8_0, 2, {N, K}, q, 0, sc};
+    nv_dtype dt = kind == KIND_Q4_K ? NV_Q4_K
+                  : kind == KIND_Q4_0 ? NV_Q4_0 : NV_Q8_0;
+    nv_tensor wt = {dt, 2, {N, K}, q, 0, sc};
     nv_error err = {{0}};
     if (!CHECK(nv_linear_w(pool, y, x, &wt, NULL, M, K, N, &err) == 0))
         goto done;
     /* With VNNI the decode product quantizes the activations per block of
      * 32 (dx = max |x| / 127, round to nearest, away from zero on ties):
-     * the reference takes the same values, so the bound stays f32's. */
+     * the reference takes the same values, so the bound stays f32's.
+     * (Quantized x: the block sums are exact integers, so only the scaling
+     * and the f32 accumulation round.) */
     /* With oneDNN (8 rows or more) the dequantized weights and the
      * activations are rounded to bf16 instead. */
     int onednn = strcmp(isa, "avx512bf16") == 0 &&
@@ -173,7 +225,11 @@ static void check_q8(nv_pool *pool, int M, int K, int N, const char *isa,
     if (onednn)
         for (long i = 0; i < (long)M * K; i++)
             x[i] = nv_bf16_to_f32(nv_f32_to_bf16(x[i]));
-    if (strcmp(isa, "avx512bf16") == 0 && M < NV_LINEAR_GEMV_ROWS)
+    /* So do the AVX2 int8 kernels: on AVX2 CPUs, and for Q4_K on every
+     * CPU with AVX2 (AVX-512F without VNNI widens Q8_0 and Q4_0). */
+    int int8_decode = M < NV_LINEAR_GEMV_ROWS && strcmp(isa, "c") != 0 &&
+                      (strcmp(isa, "avx512") != 0 || kind == KIND_Q4_K);
+    if (int8_decode)
         for (long b = 0; b < (long)M * nb; b++) {
             float *blk = x + b * 32, amax = 0.0f;
             for (int k = 0; k < 32; k++)
@@ -184,18 +240,23 @@ static void check_q8(nv_pool *pool, int M, int K, int N, const char *isa,
         }
     char what[128];
     snprintf(what, sizeof what, "%s %s M=%d K=%d N=%d pool=%d", isa,
-             q4 ? "Q4_0" : "Q8_0", M, K, N, pool != NULL);
+             kind_name(kind), M, K, N, pool != NULL);
     int bad = 0;
     for (int m = 0; m < M && !bad; m++)
         for (int n = 0; n < N && !bad; n++) {
             double ref = 0, scale = 0;
             for (int k = 0; k < K; k++) {
-                double w = (double)quant_value(q, q4, K, n, k) *
-                           nv_f16_to_f32(sc[(size_t)n * nb + k / 32]);
-                if (onednn)
+                int u;
+                double d, off;
+                quant_weight(q, sc, kind, K, n, k, &u, &d, &off);
+                double w = u * d - off, xv = x[(size_t)m * K + k];
+                if (onednn) {
                     w = nv_bf16_to_f32(nv_f32_to_bf16((float)w));
-                ref += w * x[(size_t)m * K + k];
-                scale += fabs(w * x[(size_t)m * K + k]);
+                    scale += fabs(w * xv);
+                } else {
+                    scale += fabs(u * d * xv) + fabs(off * xv);
+                }
+                ref += w * xv;
             }
             bad = !element_ok(y[(size_t)m * N + n], ref, scale, what, m, n);
         }
@@ -301,24 +362,28 @@ static void check_loading(nv_dtype dt)
     unlink(path);
 }
 
-/* "w": I8 [2, cols] and "w.q8_scales": F16 [srows, scols], all weights 3
- * and all scales 0.5. */
-/* A Q8_0 (q4 = 0) or Q4_0 pair "w" of 2 rows of `cols` values with scales
- * [srows, scols] of scale_dtype, all 0.5; Q8_0 values 3, Q4_0 bytes 0x93
- * (values 3 - 8 in the first 16 of a block, 9 - 8 in the last 16). */
+/* A Q8_0, Q4_0 or Q4_K pair "w" of 2 rows of `cols` values with scales
+ * [srows, scols] of scale_dtype: F16 scales all 0.5; Q4_K records of d =
+ * 0.5, dmin = 0.25 (f32), sc = 2, mn = 4 (every block 1 u - 1). Q8_0 values 3;
+ * 4-bit bytes 0x93 (nibble 3 in the first 16 values of a block, 9 in the
+ * last 16: 3 - 8 and 9 - 8 for Q4_0, 2 and 8 for Q4_K). */
 static int write_q8_file(const char *path, int cols, int srows, int scols,
-                         const char *scale_dtype, int q4)
+                         const char *scale_dtype, int kind)
 {
     char header[512];
-    int stored_cols = q4 ? cols / 2 : cols;
-    int wbytes = 2 * stored_cols, sbytes = 2 * srows * scols;
+    int stored_cols = kind != KIND_Q8_0 ? cols / 2 : cols;
+    int ssize = strcmp(scale_dtype, "U8") ? 2 : 1;
+    int wbytes = 2 * stored_cols, sbytes = ssize * srows * scols;
     int hn = snprintf(header, sizeof header,
                       "{\"w.%s\":{\"dtype\":\"%s\",\"shape\":[%d,%d],"
                       "\"data_offsets\":[0,%d]},"
                       "\"w\":{\"dtype\":\"%s\",\"shape\":[2,%d],"
                       "\"data_offsets\":[%d,%d]}}",
-                      q4 ? "q4_scales" : "q8_scales", scale_dtype, srows,
-                      scols, sbytes, q4 ? "U8" : "I8", stored_cols, sbytes,
+                      kind == KIND_Q4_K   ? "q4k_scales"
+                      : kind == KIND_Q4_0 ? "q4_scales"
+                                          : "q8_scales",
+                      scale_dtype, srows, scols, sbytes,
+                      kind != KIND_Q8_0 ? "U8" : "I8", stored_cols, sbytes,
                       sbytes + wbytes);
     while (hn % 8)
         header[hn++] = ' ';
@@ -327,9 +392,20 @@ static int write_q8_file(const char *path, int cols, int srows, int scols,
     int ok = data && f;
     if (ok) {
         uint16_t half = nv_f32_to_f16(0.5f);
-        for (int i = 0; i < srows * scols; i++)
-            memcpy(data + 2 * i, &half, 2);
-        memset(data + sbytes, q4 ? 0x93 : 3, (size_t)wbytes);
+        if (kind == KIND_Q4_K) {
+            float dsup = 0.5f, msup = 0.25f;
+            for (int i = 0; i + 24 <= sbytes; i += 24) {
+                memcpy(data + i, &dsup, 4);
+                memcpy(data + i + 4, &msup, 4);
+                memset(data + i + 8, 2, 8);
+                memset(data + i + 16, 4, 8);
+            }
+            memset(data + sbytes / 24 * 24, 0, (size_t)(sbytes % 24));
+        } else {
+            for (int i = 0; i + 2 <= sbytes; i += 2)
+                memcpy(data + i, &half, 2);
+        }
+        memset(data + sbytes, kind != KIND_Q8_0 ? 0x93 : 3, (size_t)wbytes);
         uint64_t len = (uint64_t)hn;
         ok = fwrite(&len, 8, 1, f) == 1 &&
              fwrite(header, 1, (size_t)hn, f) == (size_t)hn &&
@@ -375,8 +451,8 @@ static void check_q4_round_trip(void)
     CHECK(ok);
 }
 
-/* A good Q8_0 or Q4_0 pair loads (in place, or dequantized for f32), and
- * pairs that do not fit are refused with a message naming the tensor. */
+/* A good Q8_0, Q4_0 or Q4_K pair loads (in place, or dequantized for f32),
+ * and pairs that do not fit are refused with a message naming the tensor. */
 static void check_q8_loading(void)
 {
     char path[] = "/tmp/nv_test_q8_XXXXXX";
@@ -387,21 +463,27 @@ static void check_q8_loading(void)
     const struct {
         int cols, srows, scols;
         const char *sdtype, *problem; /* NULL: loads */
-        int q4;
+        int kind;
     } cases[] = {
-        {64, 2, 2, "F16", NULL, 0},
-        {64, 2, 3, "F16", "do not fit", 0},
-        {64, 1, 2, "F16", "do not fit", 0},
-        {64, 2, 2, "BF16", "do not fit", 0},
-        {48, 2, 1, "F16", "multiple of 32", 0},
-        {64, 2, 2, "F16", NULL, 1},
-        {64, 2, 3, "F16", "do not fit", 1},
-        {48, 2, 1, "F16", "multiple of 32", 1},
+        {64, 2, 2, "F16", NULL, KIND_Q8_0},
+        {64, 2, 3, "F16", "do not fit", KIND_Q8_0},
+        {64, 1, 2, "F16", "do not fit", KIND_Q8_0},
+        {64, 2, 2, "BF16", "do not fit", KIND_Q8_0},
+        {48, 2, 1, "F16", "multiple of 32", KIND_Q8_0},
+        {64, 2, 2, "F16", NULL, KIND_Q4_0},
+        {64, 2, 3, "F16", "do not fit", KIND_Q4_0},
+        {48, 2, 1, "F16", "multiple of 32", KIND_Q4_0},
+        {256, 2, 24, "U8", NULL, KIND_Q4_K},
+        {512, 2, 48, "U8", NULL, KIND_Q4_K},
+        {256, 2, 25, "U8", "do not fit", KIND_Q4_K},
+        {256, 1, 24, "U8", "do not fit", KIND_Q4_K},
+        {256, 2, 12, "F16", "do not fit", KIND_Q4_K},
+        {288, 2, 24, "U8", "multiple of 256", KIND_Q4_K},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        int q4 = cases[c].q4;
-        if (!CHECK(write_q8_file(path, cases[c].cols, cases[c].srows,
-                                 cases[c].scols, cases[c].sdtype, q4) == 0))
+        int kind = cases[c].kind, cols = cases[c].cols;
+        if (!CHECK(write_q8_file(path, cols, cases[c].srows, cases[c].scols,
+                                 cases[c].sdtype, kind) == 0))
             break;
         nv_error err = {{0}};
         nv_safetensors *st = nv_st_open(path, &err);
@@ -410,18 +492,25 @@ static void check_q8_loading(void)
         nv_tensor t;
         int rc = nv_st_get_weight(st, "w", -1, NULL, &t, &err);
         if (!cases[c].problem) {
-            float first = q4 ? -2.5f : 1.5f, last = q4 ? 0.5f : 1.5f;
-            if (CHECK(rc == 0 && t.dtype == (q4 ? NV_Q4_0 : NV_Q8_0) &&
-                      !t.owned && t.shape[1] == 64)) {
-                float row[64];
+            float first = kind == KIND_Q4_K ? 2.0f
+                          : kind == KIND_Q4_0 ? -2.5f : 1.5f;
+            float last = kind == KIND_Q4_K ? 8.0f
+                         : kind == KIND_Q4_0 ? 0.5f : 1.5f;
+            nv_dtype want = kind == KIND_Q4_K   ? NV_Q4_K
+                            : kind == KIND_Q4_0 ? NV_Q4_0
+                                                : NV_Q8_0;
+            if (CHECK(rc == 0 && t.dtype == want && !t.owned &&
+                      t.shape[1] == cols)) {
+                float row[512];
                 nv_weight_rows_f32(&t, 1, 1, row);
-                CHECK(row[0] == first && row[63] == last);
+                CHECK(row[0] == first && row[cols - 1] == last);
                 nv_tensor_free(&t);
             }
             CHECK(nv_st_get_f32(st, "w", -1, NULL, &t, &err) == 0 &&
-                  t.dtype == NV_F32 && t.shape[1] == 64 &&
+                  t.dtype == NV_F32 && t.shape[1] == cols &&
                   ((float *)t.data)[5] == first);
             nv_tensor_free(&t);
+            CHECK(nv_st_model_dim(st, nv_st_find(st, "w"), 1) == cols);
         } else {
             CHECK(rc != 0 && strstr(err.msg, cases[c].problem) != NULL &&
                   strstr(err.msg, "'w") != NULL);
@@ -431,6 +520,63 @@ static void check_q8_loading(void)
         nv_st_close(st);
     }
     unlink(path);
+}
+
+/* nv_q4k_quantize_row then nv_weight_rows_f32, on rows of different
+ * kinds (spread around 0, all positive, all negative, a block of zeros,
+ * one large value among small ones, tiny values): the dequantized row
+ * equals what the format's records and nibbles say (the reference decoder
+ * above), every weight is within one step d_b of its value (half a step
+ * of rounding, plus what the 8-bit multipliers move the block's grid) or,
+ * where the grid was clamped, within 4 steps, and over all rows the
+ * squared error is below Q4_0's on the same rows. */
+static void check_q4k_round_trip(void)
+{
+    enum { K = 512, R = 6 };
+    static float w[R * K], back[R * K], back0[R * K];
+    static uint8_t q[R * K / 2], q0[R * K / 2], rec[R * K / 256 * 24];
+    static uint16_t sc0[R * K / 32];
+    uint64_t state = 777;
+    for (int r = 0; r < R; r++)
+        for (int k = 0; k < K; k++) {
+            float v = next_value(&state);
+            float *out = &w[r * K + k];
+            switch (r) {
+            case 0: *out = v; break;
+            case 1: *out = 0.5f + 0.5f * v; break;
+            case 2: *out = -1.0f + 0.25f * v; break;
+            case 3: *out = k / 32 == 3 ? 0.0f : 0.1f * v; break;
+            case 4: *out = k % 100 == 7 ? 4.0f : 0.01f * v; break;
+            default: *out = 1e-5f * v; break;
+            }
+        }
+    for (int r = 0; r < R; r++) {
+        nv_q4k_quantize_row(w + r * K, K, q + r * K / 2, rec + r * K / 256 * 24);
+        nv_q4_quantize_row(w + r * K, K, q0 + r * K / 2, sc0 + r * K / 32);
+    }
+    nv_tensor t = {NV_Q4_K, 2, {R, K}, q, 0, (uint16_t *)rec};
+    nv_tensor t0 = {NV_Q4_0, 2, {R, K}, q0, 0, sc0};
+    nv_weight_rows_f32(&t, 0, R, back);
+    nv_weight_rows_f32(&t0, 0, R, back0);
+    int decoded = 1, near = 1;
+    double err = 0, err0 = 0;
+    for (int r = 0; r < R; r++)
+        for (int k = 0; k < K; k++) {
+            int u;
+            double d, m;
+            quant_weight(q, rec, KIND_Q4_K, K, r, k, &u, &d, &m);
+            double ref = u * d - m, got = back[r * K + k], wv = w[r * K + k];
+            decoded &= fabs(got - ref) <= 1e-6 * (fabs(u * d) + fabs(m));
+            double e = fabs(got - wv);
+            near &= e <= d * 1.0001 + 1e-12 ||
+                    ((u == 0 || u == 15) && e <= 4 * d + 1e-12);
+            err += e * e;
+            err0 += (back0[r * K + k] - wv) * (back0[r * K + k] - wv);
+        }
+    printf("Q4_K round trip: squared error %.3g (Q4_0 %.3g)\n", err, err0);
+    CHECK(decoded);
+    CHECK(near);
+    CHECK(err < err0);
 }
 
 int main(void)
@@ -454,18 +600,23 @@ int main(void)
         if (strcmp(ran, isas[i]) != 0)
             continue; /* the CPU lacks it: the lower levels still run */
         /* K of 32 .. 1024: 1 to 32 blocks, whole and partial groups of 16
-         * blocks and a last odd block on the VNNI path. */
+         * blocks and a last odd block on the VNNI path; K a multiple of
+         * 256 (Q4_K's too): one super-block, and a last group of 8 blocks. */
         const int q8_shapes[][3] = {{1, 32, 1},  {1, 64, 7},   {1, 96, 9},
                                     {1, 544, 5}, {2, 1056, 3}, {1, 512, 2},
                                     {2, 32, 5},  {5, 128, 11}, {8, 64, 16},
                                     {40, 96, 33}, {1, 1024, 300},
-                                    {3, 512, 600}, {64, 320, 250}};
+                                    {3, 512, 600}, {64, 320, 250},
+                                    {1, 256, 3}, {1, 768, 13}, {3, 1280, 6},
+                                    {9, 256, 24}, {64, 768, 250}};
         for (size_t q = 0; q < sizeof q8_shapes / sizeof q8_shapes[0]; q++) {
-            for (int q4 = 0; q4 < 2; q4++) {
+            for (int kind = KIND_Q8_0; kind <= KIND_Q4_K; kind++) {
+                if (kind == KIND_Q4_K && q8_shapes[q][1] % 256 != 0)
+                    continue;
                 check_q8(NULL, q8_shapes[q][0], q8_shapes[q][1],
-                         q8_shapes[q][2], ran, q4);
+                         q8_shapes[q][2], ran, kind);
                 check_q8(pool, q8_shapes[q][0], q8_shapes[q][1],
-                         q8_shapes[q][2], ran, q4);
+                         q8_shapes[q][2], ran, kind);
             }
         }
         nv_dtype types[2] = {NV_F16, NV_BF16};
@@ -486,6 +637,7 @@ int main(void)
     check_loading(NV_BF16);
     check_q8_loading();
     check_q4_round_trip();
+    check_q4k_round_trip();
     printf("oneDNN bf16 products: %s\n",
            nv_dnnl_bf16_ready() ? "yes" : "no (widened panels)");
     printf("worst relative error %.2e (tolerance %.0e)\n", worst_rel,

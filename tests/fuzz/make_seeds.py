@@ -71,6 +71,17 @@ def quantized_pair(q4):
     return struct.pack("<Q", len(hb)) + hb + scales + bytes(range(7, 7 + 2 * cols))
 
 
+def q4k_pair():
+    """A Q4_K weight "w" (U8 [2, 128]: 2 rows of 256 values) with its U8
+    records [2, 24] (f32 d, f32 dmin, 8 + 8 multipliers)."""
+    rec = struct.pack("<2f", 0.5, 0.25) + bytes([2] * 8) + bytes([4] * 8)
+    h = {"w.q4k_scales": {"dtype": "U8", "shape": [2, 24], "data_offsets": [0, 48]},
+         "w": {"dtype": "U8", "shape": [2, 128], "data_offsets": [48, 48 + 256]}}
+    hb = json.dumps(h).encode()
+    hb += b" " * (-len(hb) % 8)
+    return struct.pack("<Q", len(hb)) + hb + rec * 2 + bytes(range(256))
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: make_seeds.py OUTDIR")
@@ -84,6 +95,7 @@ def main():
                     small_safetensors(src, keep))
     put(out, "st_header", "q8_0.safetensors", quantized_pair(False))
     put(out, "st_header", "q4_0.safetensors", quantized_pair(True))
+    put(out, "st_header", "q4_k.safetensors", q4k_pair())
     put(out, "st_index", "two.json", json.dumps(
         {"metadata": {"total_size": 8},
          "weight_map": {"a": "s1.safetensors", "b": "s2.safetensors"}}))

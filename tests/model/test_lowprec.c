@@ -204,23 +204,26 @@ int main(void)
                    {"f16", "--dtype f16", 2e-3},
                    {"f32", "--dtype f32", 1e-5},
                    {"q8_0", "--dtype q8_0", 4e-2},
-                   {"q4_0", "--dtype q4_0", Q4_TOL}};
-    for (int k = 0; k < 5; k++)
+                   {"q4_0", "--dtype q4_0", Q4_TOL},
+                   /* the fixture's rows are 32-144 long, none a multiple
+                    * of 256: q4_k falls back to Q4_0 for every matrix */
+                   {"q4_k", "--dtype q4_k", Q4_TOL}};
+    for (int k = 0; k < 6; k++)
         for (int h = 0; h < 3; h++)
             check_head(src, fx, heads[h], at_load[k].label, at_load[k].dtype,
                        at_load[k].rel_tol, 0);
     /* f32 one position at a time: the chunked prompt itself is exact. */
     for (int h = 0; h < 3; h++)
         check_head(src, fx, heads[h], "--dtype f32", "f32", 1e-5, 1);
-    /* nvlm quantize's q8_0 and q4_0 (every matrix it can take: min 32
+    /* nvlm quantize's q8_0, q4_0 and q4_k (every matrix it can take: min 32
      * values). */
-    for (int q4 = 0; q4 < 2; q4++) {
-    const char *label = q4 ? "q4_0" : "q8_0";
-    double tol = q4 ? Q4_TOL : 4e-2;
+    const nv_dtype qtypes[3] = {NV_Q8_0, NV_Q4_0, NV_Q4_K};
+    for (int q = 0; q < 3; q++) {
+    const char *label = q == 0 ? "q8_0" : q == 1 ? "q4_0" : "q4_k";
+    double tol = q ? Q4_TOL : 4e-2;
     snprintf(dir, sizeof dir, "/tmp/nvlm_lowprec_%d_%s", (int)getpid(), label);
     nv_quantize_report qr;
-    if (CHECK(nv_quantize_model(src, dir, q4 ? NV_Q4_0 : NV_Q8_0, 32, &qr,
-                                &e) == 0)) {
+    if (CHECK(nv_quantize_model(src, dir, qtypes[q], 32, &qr, &e) == 0)) {
         printf("%s: %zu of %zu tensors quantized\n", label, qr.quantized,
                qr.tensors);
         CHECK(qr.quantized > 10);
