@@ -422,7 +422,7 @@ class Runner:
     def greedy(self, head, samples, max_new, pixels=None):
         """Greedy answers (ids, stopping after <|im_end|>) of samples (uint8 tiles, question, _);
         pixels: already normalised tiles instead. Recomputes the whole sequence each step
-        (exact math, no KV cache)."""
+        (exact math, no KV cache) for the sequences not yet finished."""
         batch = make_batch(self.prompter, head, [(t, q, "") for t, q, _ in samples], False)
         dev = self.device
         Z = None
@@ -440,15 +440,24 @@ class Runner:
             gen_rule.append(P.ROW_ALL if live else P.ROW_NONE)
         out = [[] for _ in samples]
         done = [False] * len(samples)
+        starts = [0]
+        for n in n_tiles:
+            starts.append(starts[-1] + n)
         for _ in range(max_new):
-            N = max(len(s) for s in seqs)
-            ids = torch.tensor([s + [0] * (N - len(s)) for s in seqs], device=dev)
-            rl = torch.tensor([r + [P.ROW_NONE] * (N - len(r)) for r in rules], device=dev)
-            logits = head_forward(self.w, self.cfg, head, ids, rl, n_tiles, Z, self.tag_ids)
-            for b in range(len(samples)):
-                if done[b]:
-                    continue
-                nxt = int(torch.argmax(logits[b, len(seqs[b]) - 1]))
+            # only the unfinished sequences run again (padding comes after
+            # each sequence, so under causal attention it changes nothing)
+            live = [b for b in range(len(samples)) if not done[b]]
+            N = max(len(seqs[b]) for b in live)
+            ids = torch.tensor([seqs[b] + [0] * (N - len(seqs[b])) for b in live], device=dev)
+            rl = torch.tensor([rules[b] + [P.ROW_NONE] * (N - len(rules[b])) for b in live],
+                              device=dev)
+            Zl = None if Z is None else torch.cat([Z[starts[b]:starts[b + 1]] for b in live])
+            if Zl is not None and Zl.shape[0] == 0:
+                Zl = None  # the live sequences have no image
+            logits = head_forward(self.w, self.cfg, head, ids, rl, [n_tiles[b] for b in live],
+                                  Zl, self.tag_ids)
+            for i, b in enumerate(live):
+                nxt = int(torch.argmax(logits[i, len(seqs[b]) - 1]))
                 out[b].append(nxt)
                 seqs[b].append(nxt)
                 rules[b].append(gen_rule[b])
