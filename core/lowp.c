@@ -1178,6 +1178,15 @@ void nv_q8_quantize_row(const float *w, int64_t K, int8_t *q,
     }
 }
 
+/* v rounded to the nearest of 0..15 (halves up; NaN gives 0, so that no
+ * float-to-int conversion is ever out of range). */
+static inline int q4k_nibble(float v)
+{
+    if (!(v > 0.0f))
+        return 0;
+    return v >= 15.0f ? 15 : (int)(v + 0.5f);
+}
+
 /* One block of 32 as u = round((w + m) / d) in 0..15 with d > 0, m >= 0
  * (so the block's value 0 stays representable, as in llama.cpp's Q4_K):
  * starting from the block's range, a few scales around it are tried and,
@@ -1201,8 +1210,9 @@ static void q4k_fit_block(const float *w, float *d_out, float *m_out)
         float su = 0, suu = 0, sw = 0, suw = 0;
         uint8_t u[NV_Q8_BLOCK];
         for (int k = 0; k < NV_Q8_BLOCK; k++) {
-            int v = (int)lrintf((w[k] - lo) * inv);
-            u[k] = (uint8_t)(v < 0 ? 0 : v > 15 ? 15 : v);
+            /* (lrintf would be a libm call here, and this loop is most of
+             * nvlm quantize's time) */
+            u[k] = (uint8_t)q4k_nibble((w[k] - lo) * inv);
             su += u[k];
             suu += (float)u[k] * u[k];
             sw += w[k];
@@ -1260,11 +1270,8 @@ void nv_q4k_quantize_row(const float *w, int64_t K, uint8_t *q,
             const float *blk = sw + b * NV_Q8_BLOCK;
             uint8_t *out = q + (s * 8 + b) * 16;
             for (int k = 0; k < 16; k++) {
-                long lo = lrintf((blk[k] + mb) * inv);
-                long hi = lrintf((blk[k + 16] + mb) * inv);
-                lo = lo < 0 ? 0 : lo > 15 ? 15 : lo;
-                hi = hi < 0 ? 0 : hi > 15 ? 15 : hi;
-                out[k] = (uint8_t)(lo | hi << 4);
+                out[k] = (uint8_t)(q4k_nibble((blk[k] + mb) * inv) |
+                                   q4k_nibble((blk[k + 16] + mb) * inv) << 4);
             }
         }
     }
