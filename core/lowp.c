@@ -1187,8 +1187,9 @@ static inline int q4k_nibble(float v)
     return v >= 15.0f ? 15 : (int)(v + 0.5f);
 }
 
-/* One block of 32 as u = round((w + m) / d) in 0..15 with d > 0, m >= 0
- * (so the block's value 0 stays representable, as in llama.cpp's Q4_K):
+/* One block of 32 as u = round((w + m) / d) in 0..15 with d > 0 and m >= 0
+ * (offsets are stored as unsigned multipliers; the range starts at
+ * min(0, min w), as llama.cpp's Q4_K does):
  * starting from the block's range, a few scales around it are tried and,
  * for each rounding they give, the least-squares d and m; the pair of
  * smallest squared error is kept. */
@@ -1210,8 +1211,8 @@ static void q4k_fit_block(const float *w, float *d_out, float *m_out)
         float su = 0, suu = 0, sw = 0, suw = 0;
         uint8_t u[NV_Q8_BLOCK];
         for (int k = 0; k < NV_Q8_BLOCK; k++) {
-            /* (lrintf would be a libm call here, and this loop is most of
-             * nvlm quantize's time) */
+            /* q4k_nibble, not lrintf: a libm call per value, and this loop
+             * is most of nvlm quantize's time */
             u[k] = (uint8_t)q4k_nibble((w[k] - lo) * inv);
             su += u[k];
             suu += (float)u[k] * u[k];
