@@ -167,8 +167,9 @@ static void quant_weight(const void *q, const void *scales, int kind, int K,
     memcpy(&dsup, rec, 4);
     memcpy(&msup, rec + 4, 4);
     int b = k % 256 / 32;
-    *d = (double)dsup * rec[8 + b];
-    *m = (double)msup * rec[16 + b];
+    /* rounded to f32 as the kernels compute them */
+    *d = (double)(dsup * (float)rec[8 + b]);
+    *m = (double)(msup * (float)rec[16 + b]);
 }
 
 static void check_q8(nv_pool *pool, int M, int K, int N, const char *isa,
@@ -251,7 +252,11 @@ static void check_q8(nv_pool *pool, int M, int K, int N, const char *isa,
                 quant_weight(q, sc, kind, K, n, k, &u, &d, &off);
                 double w = u * d - off, xv = x[(size_t)m * K + k];
                 if (onednn) {
-                    w = nv_bf16_to_f32(nv_f32_to_bf16((float)w));
+                    /* the panel's f32 value (one rounding of u d - m, as
+                     * the dequantizing kernels' fused multiply-subtract)
+                     * rounded to bf16 */
+                    w = nv_bf16_to_f32(nv_f32_to_bf16(
+                        fmaf((float)u, (float)d, -(float)off)));
                     scale += fabs(w * xv);
                 } else {
                     scale += fabs(u * d * xv) + fabs(off * xv);
