@@ -1277,3 +1277,14 @@ void nv_q4k_quantize_row(const float *w, int64_t K, uint8_t *q,
         }
     }
 }
+
+void nv_quantize_row(nv_dtype to, const float *w, int64_t K, void *q,
+                     void *scales)
+{
+    if (to == NV_Q4_K)
+        nv_q4k_quantize_row(w, K, q, scales);
+    else if (to == NV_Q4_0)
+        nv_q4_quantize_row(w, K, q, scales);
+    else
+        nv_q8_quantize_row(w, K, q, scales);
+}

@@ -92,6 +92,11 @@ void nv_q4_quantize_row(const float *w, int64_t K, uint8_t *q,
 void nv_q4k_quantize_row(const float *w, int64_t K, uint8_t *q,
                          uint8_t *records);
 
+/* One row of K values as `to` (Q8_0, Q4_0 or Q4_K: the three functions
+ * below); q and scales as those take them. */
+void nv_quantize_row(nv_dtype to, const float *w, int64_t K, void *q,
+                     void *scales);
+
 /* Q8_0 of one row of K values (K a multiple of NV_Q8_BLOCK): per block,
  * d = f16(max |w| / 127) and q = round(w / d) in [-127, 127], the scale
  * rounded first so that q * d is what the kernels compute. */

@@ -180,12 +180,7 @@ static int write_quantized(FILE *f, const planned *p, int scales_pass,
         nv_lowp_to_f32(e->dtype, (const unsigned char *)e->data +
                                      (size_t)r * (size_t)K * es,
                        row, (size_t)K);
-        if (p->to == NV_Q4_K)
-            nv_q4k_quantize_row(row, K, (uint8_t *)q, (uint8_t *)sc);
-        else if (p->to == NV_Q4_0)
-            nv_q4_quantize_row(row, K, (uint8_t *)q, sc);
-        else
-            nv_q8_quantize_row(row, K, q, sc);
+        nv_quantize_row(p->to, row, K, q, sc);
         size_t want = scales_pass ? nv_quant_scale_bytes(p->to, 1, K)
                                   : row_bytes;
         size_t ok = scales_pass ? fwrite(sc, 1, want, f)
@@ -314,7 +309,7 @@ int nv_quantize_model(const char *src, const char *dst, nv_dtype to,
         if (wants_q8(p->e, min_elements)) {
             p->quantize = 1;
             int64_t K = p->e->shape[1];
-            p->to = to == NV_Q4_K && K % NV_Q4K_SUPER != 0 ? NV_Q4_0 : to;
+            p->to = nv_quant_type_for(to, K);
             p->bytes = (size_t)(p->e->shape[0] * K);
             if (p->to != NV_Q8_0)
                 p->bytes /= 2;

@@ -784,14 +784,14 @@ int64_t nv_st_model_dim(const nv_safetensors *st, const nv_st_entry *e,
                         int dim)
 {
     int64_t n = e->shape[dim];
-    if (dim == 1 && e->ndim == 2 && e->dtype == NV_U8) {
-        char name[1100], name_k[1100];
-        int len = snprintf(name, sizeof name, "%s.q4_scales", e->name);
-        int len_k = snprintf(name_k, sizeof name_k, "%s.q4k_scales", e->name);
-        if ((len > 0 && (size_t)len < sizeof name && nv_st_find(st, name)) ||
-            (len_k > 0 && (size_t)len_k < sizeof name_k &&
-             nv_st_find(st, name_k)))
-            n *= 2;
+    /* the packed formats (two values a byte) say so by their scales */
+    for (int i = 0; dim == 1 && e->ndim == 2 && i < N_QUANT_FORMATS; i++) {
+        const quant_format *f = &quant_formats[i];
+        char name[1100];
+        int len = snprintf(name, sizeof name, "%s%s", e->name, f->suffix);
+        if (f->per_element == 2 && e->dtype == f->stored && len > 0 &&
+            (size_t)len < sizeof name && nv_st_find(st, name))
+            return n * 2;
     }
     return n;
 }
@@ -1051,12 +1051,7 @@ static int quantize_at_load(const nv_st_entry *e, const char *name,
         unsigned char *q = (unsigned char *)out->data + (size_t)r * row_bytes;
         unsigned char *sc = (unsigned char *)out->scales +
                             (size_t)r * row_scales;
-        if (to == NV_Q4_K)
-            nv_q4k_quantize_row(src + r * K, K, q, sc);
-        else if (to == NV_Q4_0)
-            nv_q4_quantize_row(src + r * K, K, q, (uint16_t *)sc);
-        else
-            nv_q8_quantize_row(src + r * K, K, (int8_t *)q, (uint16_t *)sc);
+        nv_quantize_row(to, src + r * K, K, q, sc);
     }
     nv_tensor_free(&wide);
     return 0;
@@ -1090,21 +1085,19 @@ int nv_st_get_weight(const nv_safetensors *st, const char *name, int ndim,
         break;
     case NV_WEIGHTS_Q8_0:
     case NV_WEIGHTS_Q4_0:
-    case NV_WEIGHTS_Q4_K:
-        /* Q4_K wants rows a multiple of 256 long; shorter multiples of 32
-         * become Q4_0, as `nvlm quantize --type q4_k` writes them */
+    case NV_WEIGHTS_Q4_K: {
+        nv_dtype to = st->weight_mode == NV_WEIGHTS_Q8_0   ? NV_Q8_0
+                      : st->weight_mode == NV_WEIGHTS_Q4_0 ? NV_Q4_0
+                                                           : NV_Q4_K;
+        /* Q4_K rows not a multiple of 256 long become Q4_0, as `nvlm
+         * quantize --type q4_k` writes them */
         if (e->ndim == 2 && e->shape[1] % NV_Q8_BLOCK == 0)
-            return quantize_at_load(
-                e, name,
-                st->weight_mode == NV_WEIGHTS_Q8_0 ? NV_Q8_0
-                : st->weight_mode == NV_WEIGHTS_Q4_K &&
-                        e->shape[1] % NV_Q4K_SUPER == 0
-                    ? NV_Q4_K
-                    : NV_Q4_0,
-                out, err);
+            return quantize_at_load(e, name, nv_quant_type_for(to, e->shape[1]),
+                                    out, err);
         if (want == NV_F64)
             want = NV_F32;
         break;
+    }
     default: /* stored: F64 is no weight format anyone ships */
         if (want == NV_F64)
             want = NV_F32;

@@ -85,6 +85,14 @@ static inline int nv_dtype_quantized(nv_dtype dt)
 /* Bytes of the scales of a quantized [rows, cols] matrix of dtype dt. */
 size_t nv_quant_scale_bytes(nv_dtype dt, int64_t rows, int64_t cols);
 
+/* The type a matrix with rows `cols` long (a multiple of NV_Q8_BLOCK) gets
+ * when `to` is asked for: `to`, but Q4_0 for Q4_K where the rows are not
+ * a multiple of NV_Q4K_SUPER long. */
+static inline nv_dtype nv_quant_type_for(nv_dtype to, int64_t cols)
+{
+    return to == NV_Q4_K && cols % NV_Q4K_SUPER != 0 ? NV_Q4_0 : to;
+}
+
 /* Product of the shape; 0 when any dimension is 0. */
 int64_t nv_tensor_numel(const nv_tensor *t);
 
