@@ -526,8 +526,10 @@ static int gemv_bf16_rounded(const unsigned char *w, int K, int n0, int n1,
 
 #define TVNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
-/* x's blocks as xq + 128 (bytes) and their scales dx. */
-static void q8_quantize_x(const float *x, int K, uint8_t *xu, float *dx)
+/* x's blocks as xq + bias (bytes: bias 128 for VNNI's unsigned operand, 0
+ * for the signed bytes of the AVX2 kernel) and their scales dx. */
+static void q8_quantize_x(const float *x, int K, int bias, uint8_t *xu,
+                          float *dx)
 {
     for (int b = 0; b < K / NV_Q8_BLOCK; b++) {
         const float *blk = x + b * NV_Q8_BLOCK;
@@ -539,7 +541,7 @@ static void q8_quantize_x(const float *x, int K, uint8_t *xu, float *dx)
         for (int k = 0; k < NV_Q8_BLOCK; k++) {
             float v = roundf(blk[k] * inv);
             v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-            xu[b * NV_Q8_BLOCK + k] = (uint8_t)((int)v + 128);
+            xu[b * NV_Q8_BLOCK + k] = (uint8_t)((int)v + bias);
         }
         dx[b] = d;
     }
@@ -679,7 +681,7 @@ static int gemv_q8_quantized(const int8_t *q, const uint16_t *scales, int K,
         return -1;
     }
     for (int m = 0; m < M; m++) {
-        q8_quantize_x(x + (size_t)m * K, K, xu, dx);
+        q8_quantize_x(x + (size_t)m * K, K, 128, xu, dx);
         gemv_q8_vnni(q, scales, K, n0, n1, xu, dx, y + (size_t)m * ldy, acc,
                      q4);
     }
@@ -965,14 +967,11 @@ T256 static int gemv_int8_avx2(const void *q, nv_dtype dt,
     float *xsum_dx = dx + nb;
     int8_t *xq = (int8_t *)xu;
     for (int m = 0; m < M; m++) {
-        q8_quantize_x(x + (size_t)m * K, K, xu, dx);
+        q8_quantize_x(x + (size_t)m * K, K, 0, xu, dx);
         for (int b = 0; b < nb; b++) {
             int sum = 0;
-            for (int k = 0; k < NV_Q8_BLOCK; k++) {
-                xq[NV_Q8_BLOCK * b + k] =
-                    (int8_t)((int)xu[NV_Q8_BLOCK * b + k] - 128);
+            for (int k = 0; k < NV_Q8_BLOCK; k++)
                 sum += xq[NV_Q8_BLOCK * b + k];
-            }
             xsum_dx[b] = (float)sum * dx[b];
         }
         float *ym = y + (size_t)m * ldy;
