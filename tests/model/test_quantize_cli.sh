@@ -51,6 +51,9 @@ n_k=$(grep -o '\.q4k_scales"' <<<"$header" | wc -l)
 n_0=$(grep -o '\.q4_scales"' <<<"$header" | wc -l)
 { [ "$n_k" -gt 10 ] && [ "$n_0" -gt 10 ]; } || fail "q4_k copy: $n_k q4k_scales, $n_0 q4_scales"
 grep -q '"nvlm_quantization":"q4_k"' <<<"$header" || fail "q4_k copy: no metadata"
+# a Markdown table's cells, one a line, separator rows left out
+cells() { grep '^|' "$1" | grep -v '^| ---' | sed 's/\\|/\x1/g' \
+          | tr '|' '\n' | sed '/^$/d'; }
 same=0; total=0
 for img in "$NV_SOURCE_ROOT"/assets/samples/table*.png; do
     for h in d x h; do
@@ -59,9 +62,6 @@ for img in "$NV_SOURCE_ROOT"/assets/samples/table*.png; do
         rec="$NV_SOURCE_ROOT/tests/model/bundled/$(basename "${img%.png}")_$h.md"
         [ "$(grep -c '^|' "$tmp/out.md")" = "$(grep -c '^|' "$rec")" ] \
             || fail "$img head $h: the q4_k copy's grid differs from $rec"
-        # cells side by side, one a line, separator rows left out
-        cells() { grep '^|' "$1" | grep -v '^| ---' | sed 's/\\|/\x1/g' \
-                  | tr '|' '\n' | sed '/^$/d'; }
         t=$(cells "$rec" | wc -l)
         s=$(paste <(cells "$tmp/out.md") <(cells "$rec") \
             | awk -F '\t' '$1 == $2' | wc -l)
