@@ -90,6 +90,10 @@ static int find_segments(run_ctx *c, const nv_pretok_stage *st,
         }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->match);
         size_t ms = ov[0], me = ov[1];
+        if (ms > me || me > len) /* \K in a lookaround, or invalid UTF-8 */
+            return nv_fail(c->err, "tokenizer: pre-tokenizer regex matched "
+                                   "outside the text (bytes %zu-%zu of %zu)",
+                           ms, me, len);
         if (me == ms) {
             /* An empty match splits nothing; step over one character. One
              * at the very end (`$`) has no character after it: s[len] is

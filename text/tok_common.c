@@ -8,6 +8,7 @@
 
 #include "core/json.h"
 #include "text/bytelevel.h"
+#include "text/utf8.h"
 
 const char nv_gpt2_pattern[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+"
@@ -220,6 +221,13 @@ int nv_tok_finish(nv_tokenizer *tok, nv_error *err)
         if (tok->added[i].len == 0)
             return nv_fail(err, "%s: added token %d is empty", tok->source,
                            tok->added[i].id);
+        /* The text is valid UTF-8 when it is matched (encode repairs it),
+         * so a valid token can only match whole characters; one like
+         * "\xbd" cut U+FFFD in two, and PCRE2 (told the pieces are valid)
+         * read past the half it was given. JSON strings are UTF-8. */
+        if (!nv_utf8_valid(tok->added[i].content, tok->added[i].len))
+            return nv_fail(err, "%s: added token %d is not valid UTF-8",
+                           tok->source, tok->added[i].id);
         if (tok->added[i].special)
             tok->is_special[tok->added[i].id] = 1;
         tok->added_first[(unsigned char)tok->added[i].content[0]] = 1;
