@@ -591,7 +591,8 @@ def cmd_joint(args):
     tiles through the shared ViT and then through every head, the heads' losses summed, so
     the three heads see the same tiles, steps, seed and batch, over one shared encoder."""
     torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
+    # OpenBLAS has --threads (main() set OPENBLAS_NUM_THREADS), PyTorch's own pool one
+    torch.set_num_threads(1)
     if args.bf16 and not cpu_has_bf16():
         # measured on an AVX2 EPYC (session 13): a 512x768x768 product took 123 ms in bf16
         # against 20 ms in f32 on one thread; the steps of a --bf16 run were ~6x slower
@@ -934,6 +935,21 @@ def cmd_export(args):
     return 0
 
 
+def blas_threads_reexec(args, argv):
+    """Re-executes `cells.py joint` once with OPENBLAS_NUM_THREADS=--threads (cmd_joint then
+    gives PyTorch's own pool one thread). Debian's PyTorch calls the pthread build of
+    OpenBLAS, which starts threads of its own beside PyTorch's OpenMP pool: batched attention
+    products (PyTorch parallel over the batch, each product threaded by OpenBLAS) put four
+    threads on two cores. A joint step of 16 cells on the 2-core AVX2 EPYC of session 14:
+    7.0 s with both pools at 2 threads, 4.5 s with OpenBLAS 1 / PyTorch 2, 4.0 s with OpenBLAS
+    2 / PyTorch 1. The variable is read when OpenBLAS loads, hence the re-execution; one set
+    by the caller is kept."""
+    if args.cmd != "joint" or "OPENBLAS_NUM_THREADS" in os.environ:
+        return
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads))
+    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__)] + list(argv), env)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -1034,6 +1050,7 @@ def main(argv=None):
     e.add_argument("--drop-closed-gates", type=float, default=0, metavar="EPS",
                    help="drop cross-attention blocks whose |tanh(gate)| stayed below EPS")
     args = ap.parse_args(argv)
+    blas_threads_reexec(args, sys.argv[1:] if argv is None else argv)
     return {"data": cmd_data, "train": cmd_train, "check": cmd_check, "point": cmd_point,
             "export": cmd_export, "joint": cmd_joint}[args.cmd](args)
 
