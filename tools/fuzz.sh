@@ -14,6 +14,10 @@
 #     encode, table_md, image_png, image_jpeg, image_gif, image_bmp,
 #     image_tga, image_pnm (default: all). Seeds come fresh from
 #     tests/fuzz/make_seeds.py on every run.
+#
+# Stop a campaign rather than pausing it (SIGSTOP): libFuzzer's -timeout
+# counts wall-clock time, so the input running across a pause is reported
+# as a hang.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=600
