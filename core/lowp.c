@@ -526,10 +526,9 @@ static int gemv_bf16_rounded(const unsigned char *w, int K, int n0, int n1,
 
 #define TVNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
-/* x's blocks as xq + bias (bytes: bias 128 for VNNI's unsigned operand, 0
- * for the signed bytes of the AVX2 kernel) and their scales dx. */
-static void q8_quantize_x(const float *x, int K, int bias, uint8_t *xu,
-                          float *dx)
+/* x's blocks as xq + 128 (bytes: VNNI's unsigned operand) and their
+ * scales dx. The AVX2 kernel quantizes with q8_quantize_x_avx2. */
+static void q8_quantize_x(const float *x, int K, uint8_t *xu, float *dx)
 {
     for (int b = 0; b < K / NV_Q8_BLOCK; b++) {
         const float *blk = x + b * NV_Q8_BLOCK;
@@ -541,7 +540,7 @@ static void q8_quantize_x(const float *x, int K, int bias, uint8_t *xu,
         for (int k = 0; k < NV_Q8_BLOCK; k++) {
             float v = roundf(blk[k] * inv);
             v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-            xu[b * NV_Q8_BLOCK + k] = (uint8_t)((int)v + bias);
+            xu[b * NV_Q8_BLOCK + k] = (uint8_t)((int)v + 128);
         }
         dx[b] = d;
     }
@@ -681,7 +680,7 @@ static int gemv_q8_quantized(const int8_t *q, const uint16_t *scales, int K,
         return -1;
     }
     for (int m = 0; m < M; m++) {
-        q8_quantize_x(x + (size_t)m * K, K, 128, xu, dx);
+        q8_quantize_x(x + (size_t)m * K, K, xu, dx);
         gemv_q8_vnni(q, scales, K, n0, n1, xu, dx, y + (size_t)m * ldy, acc,
                      q4);
     }
@@ -980,7 +979,7 @@ int8_rows_avx2(const void *q, nv_dtype dt, const uint16_t *scales, int K,
         out[r] = hsum8(_mm256_sub_ps(acc[r], offs[r]));
 }
 
-/* q8_quantize_x with bias 0, eight lanes at a time, and each block's
+/* q8_quantize_x without the +128, eight lanes at a time, and each block's
  * sum(xq) dx as well (Q4's offsets). Rounds half away from zero as roundf
  * does, so both give the same bytes: the scalar loop's roundf calls were
  * a tenth of a q8_0 decode's time. */
