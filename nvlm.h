@@ -149,6 +149,13 @@ typedef struct nvlm_stats {
      * nvlm_options.max_context, is full), "callback" (the token callback
      * asked to stop); NULL when nvlm_generate failed. A static string. */
     const char *stop_reason;
+    /* How sure the model was of what it wrote, under its own distribution
+     * (softmax of the logits at temperature 1, whatever sampled): the sum
+     * of the log-probabilities of the generated tokens, the stop token
+     * included, and the smallest probability among them (1 when nothing
+     * was generated). A reader can re-read an answer it doubts. */
+    double logprob;
+    double min_token_prob;
 } nvlm_stats;
 
 int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p, nvlm_token_fn fn,

@@ -3,6 +3,7 @@
  * -> decoder -> sampled tokens (docs/model-format.md sections 8 and 9). */
 #include "fusion/model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -725,6 +726,7 @@ int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p,
     double ms_pre = s->stats.ms_preprocess;
     memset(&s->stats, 0, sizeof s->stats);
     s->stats.ms_preprocess = ms_pre;
+    s->stats.min_token_prob = 1.0;
     double t_start = now_ms();
     int rc = nv_session_prefill(s, p->raw_prompt, &err);
     double t0 = now_ms();
@@ -741,6 +743,10 @@ int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p,
         rc = ids_reserve(s, s->n_prompt + max_new, &err);
     for (int i = 0; !rc && i < max_new; i++) {
         int32_t next = nv_sampler_pick(&sampler, s->logits);
+        double lp = nv_log_softmax_at(s->logits, m->llm.vocab_size, next);
+        s->stats.logprob += lp;
+        if (exp(lp) < s->stats.min_token_prob)
+            s->stats.min_token_prob = exp(lp);
         if (i == 0)
             s->stats.ms_first_token = now_ms() - t_start;
         s->ids[s->n_ids++] = next;

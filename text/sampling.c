@@ -44,6 +44,18 @@ float nv_rng_uniform(nv_rng *rng)
     return (float)(nv_rng_next(rng) >> 40) * (1.0f / 16777216.0f);
 }
 
+double nv_log_softmax_at(const float *logits, int n, int id)
+{
+    float max = logits[0];
+    for (int i = 1; i < n; i++)
+        if (logits[i] > max)
+            max = logits[i];
+    double sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += exp((double)logits[i] - max);
+    return (double)logits[id] - max - log(sum);
+}
+
 int nv_argmax(const float *x, int n)
 {
     int best = 0;

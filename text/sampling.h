@@ -42,6 +42,9 @@ typedef struct nv_sampler {
 /* First index of the largest value (NaN never wins). */
 int nv_argmax(const float *x, int n);
 
+/* log softmax(logits)[id] over n logits, computed stably. */
+double nv_log_softmax_at(const float *logits, int n, int id);
+
 int nv_sampler_init(nv_sampler *s, int vocab_size, float temperature,
                     int top_k, float top_p, uint64_t seed, nv_error *err);
 void nv_sampler_free(nv_sampler *s);

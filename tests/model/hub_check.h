@@ -6,6 +6,7 @@
 #ifndef NV_TESTS_HUB_CHECK_H
 #define NV_TESTS_HUB_CHECK_H
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,41 @@ static inline int hub_generate(nvlm_session *s, int raw, const char *label)
     return 0;
 }
 
+/* nvlm_stats.logprob and min_token_prob of a one-token answer against the
+ * reference's logits at the last prompt position (want_gen[n_ids] is the
+ * token it picks): log softmax computed here in double, independently of
+ * the runtime; within 2e-4 * max|logit| (the logits' own tolerance,
+ * twice: the logit and the log-sum-exp). */
+static inline void hub_check_logprob(nvlm_session *s, const float *want_logits,
+                                     int n_ids, const int64_t *want_gen,
+                                     const char *label)
+{
+    char err[1024];
+    int V = s->m->llm.vocab_size;
+    const float *last = want_logits + (size_t)(n_ids - 1) * V;
+    double max = last[0];
+    for (int i = 1; i < V; i++)
+        max = fmax(max, last[i]);
+    double sum = 0;
+    for (int i = 0; i < V; i++)
+        sum += exp(last[i] - max);
+    double want = last[want_gen[n_ids]] - max - log(sum);
+    nvlm_gen_params p;
+    nvlm_gen_params_init(&p);
+    p.max_new_tokens = 1;
+    p.ignore_eos = 1;
+    if (!CHECK(nvlm_generate(s, &p, NULL, NULL, err, sizeof err) == 0)) {
+        fprintf(stderr, "%s: %s\n", label, err);
+        return;
+    }
+    const nvlm_stats *st = nvlm_last_stats(s);
+    double tol = 2e-4 * fmax(1.0, fmax(fabs(max), check_max_abs(last, V)));
+    printf("%s: first token log-probability %.6f (reference %.6f, tol %.2g)\n",
+           label, st->logprob, want, tol);
+    CHECK(fabs(st->logprob - want) <= tol);
+    CHECK(fabs(st->min_token_prob - exp(want)) <= tol);
+}
+
 /* Runs the session by hub_generate (not raw) and compares it with golden
  * `g` (in_input_ids [1, N], logits, generated_ids [1, N + 8]) by
  * hub_compare_run within 1e-4. */
@@ -150,6 +186,7 @@ static inline void hub_check_generation(nvlm_session *s,
     hub_compare_run(s, ids.data, (int)ids.shape[1], logits.data,
                     (long)nv_tensor_numel(&logits), gen.data,
                     (int)gen.shape[1], 1e-4, label);
+    hub_check_logprob(s, logits.data, (int)ids.shape[1], gen.data, label);
 done:
     nv_tensor_free(&ids);
     nv_tensor_free(&logits);

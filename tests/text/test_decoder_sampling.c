@@ -164,8 +164,29 @@ static void test_greedy_and_seeds(void)
     nv_sampler_free(&c);
 }
 
+/* nv_log_softmax_at against the definition in long double, and on
+ * logits whose exp() overflows a double (the max is subtracted first). */
+static void test_log_softmax(void)
+{
+    float logits[V];
+    make_logits(logits);
+    long double sum = 0;
+    for (int i = 0; i < V; i++)
+        sum += expl((long double)logits[i]);
+    for (int i = 0; i < V; i++) {
+        double want = (double)((long double)logits[i] - logl(sum));
+        CHECK(fabs(nv_log_softmax_at(logits, V, i) - want) < 1e-12);
+    }
+    float big[3] = {1000.0f, 999.0f, -1000.0f};
+    double lse = 1000.0 + log(1.0 + exp(-1.0) + exp(-2000.0));
+    CHECK(fabs(nv_log_softmax_at(big, 3, 0) - (1000.0 - lse)) < 1e-12);
+    CHECK(fabs(nv_log_softmax_at(big, 3, 1) - (999.0 - lse)) < 1e-12);
+    CHECK(isfinite(nv_log_softmax_at(big, 3, 2)));
+}
+
 int main(void)
 {
+    test_log_softmax();
     test_distributions();
     test_greedy_and_seeds();
     return check_summary("test_decoder_sampling");
