@@ -14,7 +14,7 @@
 
 nv_cell_tile_opts nv_cell_tile_opts_default(void)
 {
-    nv_cell_tile_opts o = {224, 24, 28};
+    nv_cell_tile_opts o = {224, 24, 28, 1};
     return o;
 }
 
@@ -90,6 +90,9 @@ int nv_cell_tile_make(const nv_ink_map *map, const nv_table_layout *layout,
     if (b.y1 > map->height) b.y1 = map->height;
 
     int S = opts->tile_size, SH = opts->strip_height;
+    if (opts->line_height < 1 || SH < 1 || S < SH)
+        return nv_fail(err, "cell tile options out of range: line %d px, "
+                       "strips %d px, tile %d px", opts->line_height, SH, S);
     double scale = (double)opts->line_height /
                    (layout->line_height > 0 ? layout->line_height : 1);
     int sh = (int)lround((b.y1 - b.y0) * scale);
@@ -102,7 +105,10 @@ int nv_cell_tile_make(const nv_ink_map *map, const nv_table_layout *layout,
     int sw = (int)lround((b.x1 - b.x0) * scale);
     if (sw < 1)
         sw = 1;
-    int n_strips = S / SH, usable = S - 2;
+    int left = opts->strip_left;
+    if (left < 0 || left > S / 2)
+        return nv_fail(err, "strip_left %d is outside 0..%d", left, S / 2);
+    int n_strips = S / SH, usable = S - 1 - left;
     if (n_strips > NV_CELL_TILE_MAX_STRIPS)
         n_strips = NV_CELL_TILE_MAX_STRIPS;
     if (sw > (long)n_strips * usable)
@@ -127,7 +133,7 @@ int nv_cell_tile_make(const nv_ink_map *map, const nv_table_layout *layout,
         geom->crop = b;
         geom->scaled_w = sw;
         geom->scaled_h = sh;
-        geom->strip_left = 1;
+        geom->strip_left = left;
     }
     int x = 0, strip = 0;
     while (x < sw) {
@@ -153,7 +159,7 @@ int nv_cell_tile_make(const nv_ink_map *map, const nv_table_layout *layout,
             geom->n_strips = strip + 1;
         }
         for (int y = 0; y < sh; y++)
-            memcpy(tile->rgb + 3 * ((size_t)(y0 + y) * S + 1),
+            memcpy(tile->rgb + 3 * ((size_t)(y0 + y) * S + left),
                    scaled.rgb + 3 * ((size_t)y * sw + x), 3 * (size_t)(end - x));
         x = end;
         strip++;

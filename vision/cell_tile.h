@@ -31,6 +31,7 @@ typedef struct nv_cell_tile_opts {
     int tile_size;    /* the model's tile side, e.g. 224 */
     int line_height;  /* text line height on the tile, pixels */
     int strip_height; /* height of one strip of text on the tile */
+    int strip_left;   /* tile x of each strip's first column (default 1) */
 } nv_cell_tile_opts;
 
 /* Where the crop went, so that a point of the image can be found on the

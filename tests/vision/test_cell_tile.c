@@ -136,9 +136,71 @@ static void test_fold_and_refuse(void)
     nv_image_free(&img);
 }
 
+/* The re-reading views (cli/table_cells.c): strip_left moves the line
+ * across the tile by exactly that many pixels and changes nothing else;
+ * out-of-range options are refused, never written outside the tile. */
+static void test_strip_left(void)
+{
+    int glyphs[3] = {3, 5, 2};
+    nv_image img = {0};
+    nv_error err = {{0}};
+    CHECK(nv_image_alloc(&img, 300, 90, &err) == 0);
+    draw_table(&img, 3, 3, glyphs, 0, 6);
+    nv_cell_tile_opts o = nv_cell_tile_opts_default();
+    nv_image base = {0};
+    nv_cell_tile_geom gb;
+    nv_table_layout l;
+    CHECK(tile_of(&img, 1, 1, &o, &base, &gb, &l, &err) == 0);
+    nv_table_layout_free(&l);
+    for (int left = 0; left <= 4; left++) {
+        nv_cell_tile_opts m = o;
+        m.strip_left = left;
+        nv_image t = {0};
+        nv_cell_tile_geom g;
+        if (!CHECK(tile_of(&img, 1, 1, &m, &t, &g, &l, &err) == 0)) {
+            nv_table_layout_free(&l);
+            continue;
+        }
+        CHECK(g.strip_left == left && g.scaled_w == gb.scaled_w);
+        int same = 1, dx = left - o.strip_left;
+        for (int y = 0; y < 224 && same; y++)
+            for (int x = 0; x < 224 && same; x++) {
+                int sx = x - dx; /* where the base tile has this pixel */
+                int want = sx >= 0 && sx < 224
+                               ? base.rgb[3 * ((size_t)y * 224 + sx)]
+                               : 255;
+                same = t.rgb[3 * ((size_t)y * 224 + x)] == want;
+            }
+        if (!CHECK(same))
+            fprintf(stderr, "strip_left %d: not the base tile moved\n", left);
+        nv_image_free(&t);
+        nv_table_layout_free(&l);
+    }
+    int bad_left[2] = {-1, 113};
+    for (int k = 0; k < 2; k++) {
+        nv_cell_tile_opts m = o;
+        m.strip_left = bad_left[k];
+        nv_image t = {0};
+        nv_error e = {{0}};
+        CHECK(tile_of(&img, 1, 1, &m, &t, NULL, &l, &e) != 0);
+        CHECK(strstr(e.msg, "strip_left") != NULL && t.rgb == NULL);
+        nv_table_layout_free(&l);
+    }
+    nv_cell_tile_opts zero = o;
+    zero.line_height = 0;
+    nv_image t = {0};
+    nv_error e = {{0}};
+    CHECK(tile_of(&img, 1, 1, &zero, &t, NULL, &l, &e) != 0);
+    CHECK(strstr(e.msg, "out of range") != NULL && t.rgb == NULL);
+    nv_table_layout_free(&l);
+    nv_image_free(&base);
+    nv_image_free(&img);
+}
+
 int main(void)
 {
     test_polarity_and_geometry();
     test_fold_and_refuse();
+    test_strip_left();
     return check_summary("cell_tile");
 }
