@@ -29,7 +29,7 @@ static void usage(FILE *out)
     fprintf(out,
         "usage: nvlm bench --tables [-m DIR] [--fusion d,x,h] [--images DIR]\n"
         "                  [--whole] [--repeat N] [--warmup N] [-t N]\n"
-        "                  [--json FILE]\n"
+        "                  [--reread-below P] [--json FILE]\n"
         "\n"
         "Times `nvlm table` (the grid, then every cell read by the model)\n"
         "per fusion head on each image of --images, and scores it where a\n"
@@ -41,6 +41,8 @@ static void usage(FILE *out)
         "  --whole           time the one-generation path (--whole) instead\n"
         "  --repeat N        measured runs per image (default 3)\n"
         "  --warmup N        unmeasured runs first (default 1)\n"
+        "  --reread-below P  re-read doubted cells as `nvlm table` does\n"
+        "                    (default 0.7; 0: each cell once)\n"
         "  -t, --threads N   threads (default: all cores)\n"
         "  --json FILE       also write the results as JSON\n");
 }
@@ -50,6 +52,7 @@ struct tables_args {
     char fusion_list[4]; /* --fusion parsed by nv_arg_fusions; fusions
                             points here when given */
     int whole, repeat, warmup, threads;
+    double reread_below;
 };
 
 static int parse(int argc, char **argv, struct tables_args *a, int *done)
@@ -98,6 +101,11 @@ static int parse(int argc, char **argv, struct tables_args *a, int *done)
             if (m < 0 || nv_arg_int("bench", "--warmup", v, 0, 1000, &n))
                 return 2;
             a->warmup = (int)n;
+        } else if ((m = nv_arg_value("bench", argc, argv, &i,
+                                     "--reread-below", NULL, &v))) {
+            if (m < 0 || nv_arg_float("bench", "--reread-below", v, 0, 1,
+                                      &a->reread_below))
+                return 2;
         } else if ((m = nv_arg_value("bench", argc, argv, &i, "--threads",
                                      "-t", &v))) {
             if (m < 0 || nv_arg_int("bench", "-t", v, 1, 256, &n))
@@ -173,13 +181,14 @@ static int bench_head(const struct tables_args *a, const char *model_dir,
         fprintf(stderr, "nvlm bench --tables: %s\n", err);
         return -1;
     }
-    table_run_opts o = {a->whole, a->whole ? 1024 : 64, 0, 0.0f, 0};
+    table_run_opts o = {a->whole, a->whole ? 1024 : 64, 0, 0.0f, 0,
+                        a->reread_below};
     double *ms = malloc(sizeof(double) * (size_t)a->repeat);
     int rc = ms ? 0 : -1;
     for (int i = 0; i < n_imgs && !rc; i++) {
         table_result r;
         double layout_ms = 0;
-        int cells = 0, rows_found = 0, cols_found = 0;
+        int cells = 0, reread = 0, rows_found = 0, cols_found = 0;
         char *markdown = NULL;
         for (int k = 0; k < a->warmup + a->repeat && !rc; k++) {
             if (table_run(m, imgs[i].path, &o, &r, err, sizeof err)) {
@@ -192,6 +201,7 @@ static int bench_head(const struct tables_args *a, const char *model_dir,
                 layout_ms += r.ms_layout / a->repeat;
             }
             cells = r.cells_read;
+            reread = r.cells_reread;
             rows_found = r.rows;
             cols_found = r.cols;
             free(markdown);
@@ -210,6 +220,7 @@ static int bench_head(const struct tables_args *a, const char *model_dir,
         cJSON_AddNumberToObject(row, "rows", rows_found);
         cJSON_AddNumberToObject(row, "cols", cols_found);
         cJSON_AddNumberToObject(row, "cells_read", cells);
+        cJSON_AddNumberToObject(row, "cells_reread", reread);
         cJSON_AddNumberToObject(row, "median_ms", median);
         cJSON_AddNumberToObject(row, "layout_ms", layout_ms);
         cJSON_AddNumberToObject(row, "cells_per_s",
@@ -238,9 +249,10 @@ static int bench_head(const struct tables_args *a, const char *model_dir,
 
 static void print_table(const cJSON *rows)
 {
-    printf("| fusion | image | grid | cells read | median ms | layout ms | "
-           "cells/s | exact | cell acc | TEDS |\n"
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    printf("| fusion | image | grid | cells read | re-read | median ms | "
+           "layout ms | cells/s | exact | cell acc | TEDS |\n"
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+           "|\n");
     const cJSON *r;
     cJSON_ArrayForEach(r, rows)
     {
@@ -251,12 +263,13 @@ static void print_table(const cJSON *rows)
                      cJSON_GetObjectItem(r, "exact_match")->valuedouble,
                      acc->valuedouble,
                      cJSON_GetObjectItem(r, "teds")->valuedouble);
-        printf("| %s | %s | %dx%d | %d | %.0f | %.1f | %.1f | %s |\n",
+        printf("| %s | %s | %dx%d | %d | %d | %.0f | %.1f | %.1f | %s |\n",
                cJSON_GetObjectItem(r, "fusion")->valuestring,
                cJSON_GetObjectItem(r, "image")->valuestring,
                cJSON_GetObjectItem(r, "rows")->valueint,
                cJSON_GetObjectItem(r, "cols")->valueint,
                cJSON_GetObjectItem(r, "cells_read")->valueint,
+               cJSON_GetObjectItem(r, "cells_reread")->valueint,
                cJSON_GetObjectItem(r, "median_ms")->valuedouble,
                cJSON_GetObjectItem(r, "layout_ms")->valuedouble,
                cJSON_GetObjectItem(r, "cells_per_s")->valuedouble, scores);
@@ -265,7 +278,8 @@ static void print_table(const cJSON *rows)
 
 int nv_bench_tables(int argc, char **argv)
 {
-    struct tables_args a = {.repeat = 3, .warmup = 1};
+    struct tables_args a = {.repeat = 3, .warmup = 1,
+                            .reread_below = TABLE_REREAD_BELOW};
     int done = 0;
     int rc = parse(argc, argv, &a, &done);
     if (rc || done)

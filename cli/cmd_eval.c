@@ -42,6 +42,8 @@ static void usage(FILE *out)
         "                     setting) instead of the grid + cell reader\n"
         "  -n, --n-predict N  most tokens per cell (default 64) or, with\n"
         "                     --whole, per table (default 1024)\n"
+        "  --reread-below P   re-read cells the model doubts, as `nvlm table`\n"
+        "                     does (default 0.7; 0: read each cell once)\n"
         "  -t, --threads N    threads (default: all cores)\n"
         NV_ARG_DTYPE_HELP
         "  --json FILE        also write the scores as JSON\n"
@@ -53,6 +55,7 @@ struct eval_args {
     const char *dtype; /* --dtype; NULL: as stored */
     char fusions[4]; /* --fusion, parsed ("dx"); "" = every head */
     int limit, threads, max_new, whole;
+    double reread_below;
 };
 
 static int parse_args(int argc, char **argv, struct eval_args *a, int *done)
@@ -95,6 +98,11 @@ static int parse_args(int argc, char **argv, struct eval_args *a, int *done)
             if (m < 0 || nv_arg_int("eval", "-n", v, 1, 1 << 20, &n))
                 return 2;
             a->max_new = (int)n;
+        } else if ((m = nv_arg_value("eval", argc, argv, &i,
+                                     "--reread-below", NULL, &v))) {
+            if (m < 0 || nv_arg_float("eval", "--reread-below", v, 0, 1,
+                                      &a->reread_below))
+                return 2;
         } else if ((m = nv_arg_value("eval", argc, argv, &i, "--dtype", NULL,
                                      &v))) {
             if (m < 0 || nv_arg_dtype("eval", v, &a->dtype))
@@ -141,7 +149,8 @@ static int eval_head(const char *dir, const char *head,
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         table_result r;
-        table_run_opts topts = {a->whole, a->max_new, 0, 0.0f, 0};
+        table_run_opts topts = {a->whole, a->max_new, 0, 0.0f, 0,
+                                a->reread_below};
         if (table_run(m, imgs[i].path, &topts, &r, err, sizeof err)) {
             fprintf(stderr, "nvlm eval: %s\n", err);
             rc = -1;
@@ -160,16 +169,18 @@ static int eval_head(const char *dir, const char *head,
         mean->cell_accuracy += sc.cell_accuracy / n;
         mean->teds += sc.teds / n;
         fprintf(stderr, "[%s %d/%d] %s: exact %.0f, cells %.3f, TEDS %.3f%s "
-                "(%.0f ms)\n", head, i + 1, n, imgs[i].name, sc.exact_match,
-                sc.cell_accuracy, sc.teds,
+                "(%.0f ms, %d of %d cells re-read)\n", head, i + 1, n,
+                imgs[i].name, sc.exact_match, sc.cell_accuracy, sc.teds,
                 r.markdown ? (r.n_repairs ? ", repaired" : "") : ", no table",
-                r.ms_total);
+                r.ms_total, r.cells_reread, r.cells_read);
         if (per_image) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "image", imgs[i].name);
             cJSON_AddNumberToObject(o, "exact_match", sc.exact_match);
             cJSON_AddNumberToObject(o, "cell_accuracy", sc.cell_accuracy);
             cJSON_AddNumberToObject(o, "teds", sc.teds);
+            cJSON_AddNumberToObject(o, "cells_read", r.cells_read);
+            cJSON_AddNumberToObject(o, "cells_reread", r.cells_reread);
             cJSON_AddItemToArray(per_image, o);
         }
         table_result_free(&r);
@@ -183,6 +194,7 @@ int nv_cmd_eval(int argc, char **argv)
     struct eval_args a;
     memset(&a, 0, sizeof a);
     a.max_new = 0;
+    a.reread_below = TABLE_REREAD_BELOW;
     int done = 0;
     int rc = parse_args(argc, argv, &a, &done);
     if (rc || done)
@@ -236,6 +248,7 @@ int nv_cmd_eval(int argc, char **argv)
     }
     cJSON *root = cJSON_CreateObject();
     cJSON_AddNumberToObject(root, "images", n);
+    cJSON_AddNumberToObject(root, "reread_below", a.reread_below);
     cJSON *results = cJSON_AddObjectToObject(root, "fusions");
     printf("| fusion | images | exact match | cell accuracy | TEDS |\n"
            "| --- | --- | --- | --- | --- |\n");

@@ -45,7 +45,8 @@ static void usage(FILE *out)
         "  --json             print one JSON object per image: image, fusion,\n"
         "                     mode, markdown, truncated, notes, ms; then\n"
         "                     rows, cols, cells_read, cells_empty,\n"
-        "                     cells_failed, cells_truncated, ms_layout (or\n"
+        "                     cells_failed, cells_truncated, cells_reread,\n"
+        "                     ms_layout (or\n"
         "                     raw, repaired, stop_reason with --whole);\n"
         "                     error when there is no table\n"
         "  --whole            the model writes the whole table in one\n"
@@ -60,6 +61,10 @@ static void usage(FILE *out)
         "                     with several images, FILE gets -N before .png\n"
         "  -n, --n-predict N  most tokens per cell (default 64) or, with\n"
         "                     --whole, per table (default 1024)\n"
+        "  --reread-below P   a cell whose answer had a token less likely than\n"
+        "                     P is read again from its tile moved 1-2 px and\n"
+        "                     the likeliest reading kept (default 0.7; 0: read\n"
+        "                     each cell once; greedy only)\n"
         "  --temp T           sampling temperature (default 0: greedy)\n"
         "  --seed N           sampling seed with --temp (default 0)\n"
         "  --max-pixels N     refuse images over N pixels (default 64 M)\n"
@@ -85,7 +90,7 @@ struct table_args {
     nvlm_options opt;
     int json, whole, layout_only;
     int max_new;
-    double temperature;
+    double temperature, reread_below;
     int64_t seed;
 };
 
@@ -157,6 +162,11 @@ static int parse_args(int argc, char **argv, struct table_args *a, int *done)
                                      NULL, &v))) {
             if (m < 0 || nv_arg_float("table", "--temp", v, 0, 100,
                                       &a->temperature))
+                return 2;
+        } else if ((m = nv_arg_value("table", argc, argv, &i,
+                                     "--reread-below", NULL, &v))) {
+            if (m < 0 || nv_arg_float("table", "--reread-below", v, 0, 1,
+                                      &a->reread_below))
                 return 2;
         } else if ((m = nv_arg_value("table", argc, argv, &i, "--seed",
                                      NULL, &v))) {
@@ -341,7 +351,8 @@ static int read_tables(const struct table_args *a, nvlm_model *m, FILE *out)
     int status = 0;
     char err[1024];
     table_run_opts o = {a->whole, a->max_new, a->opt.max_pixels,
-                        (float)a->temperature, (uint64_t)a->seed};
+                        (float)a->temperature, (uint64_t)a->seed,
+                        a->reread_below};
     for (int i = 0; i < a->n_images; i++) {
         const char *image = a->images[i];
         table_result r;
@@ -407,6 +418,7 @@ int nv_cmd_table(int argc, char **argv)
     if (!a.images)
         return 1;
     nvlm_options_init(&a.opt);
+    a.reread_below = TABLE_REREAD_BELOW;
     int done = 0;
     int rc = parse_args(argc, argv, &a, &done);
     if (rc || done) {

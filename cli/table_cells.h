@@ -58,16 +58,32 @@ int table_dump_cells(const table_page *page, const nv_cell_tile_opts *opts,
 /* Cell statistics of one table read. */
 typedef struct cells_read_stats {
     int cells, empty, read, failed, truncated;
+    int reread; /* cells read again because the model doubted them */
     double ms_layout, ms_read;
 } cells_read_stats;
 
-/* Reads every non-empty cell with the model (at most max_new tokens each;
- * greedy when temperature is 0, else sampled with seed + the cell's index)
- * into a table (header row first). Cells that cannot be read (too long for
- * a tile) are left empty and counted in stats->failed with a line each in
- * *notes (malloc'd, caller frees; NULL when none). */
-int table_read_cells(nvlm_model *m, const table_page *page, int max_new,
-                     float temperature, uint64_t seed, nv_table *out,
+/* How cells are read. */
+typedef struct cells_read_opts {
+    int max_new;        /* most tokens per cell */
+    float temperature;  /* 0: greedy */
+    uint64_t seed;      /* sampling seed (+ the cell's index) */
+    /* Greedy only: a cell whose least likely answer token had a probability
+     * below this is read again from its tile moved 1-2 px, and the likeliest
+     * of its readings is kept (benchmarks.md, "Re-reading doubtful cells").
+     * 0: every cell is read once. */
+    double reread_below;
+} cells_read_opts;
+
+/* The default of cells_read_opts.reread_below, chosen on generated val
+ * tables (not the test split): it re-reads about a tenth of the cells. */
+#define TABLE_REREAD_BELOW 0.7
+
+/* Reads every non-empty cell with the model into a table (header row
+ * first). Cells that cannot be read (too long for a tile) are left empty
+ * and counted in stats->failed with a line each in *notes (malloc'd,
+ * caller frees; NULL when none). */
+int table_read_cells(nvlm_model *m, const table_page *page,
+                     const cells_read_opts *ro, nv_table *out,
                      cells_read_stats *stats, char **notes, char *err,
                      size_t errlen);
 

@@ -123,8 +123,9 @@ static int run_cells(nvlm_model *m, const char *image, const nv_image *img,
     out->cols = page.layout.n_cols;
     nv_table t;
     cells_read_stats st;
-    rc = table_read_cells(m, &page, o->max_new, o->temperature, o->seed, &t,
-                          &st, &out->repairs, err, errlen);
+    cells_read_opts ro = {o->max_new, o->temperature, o->seed,
+                          o->reread_below};
+    rc = table_read_cells(m, &page, &ro, &t, &st, &out->repairs, err, errlen);
     table_page_free(&page);
     if (rc)
         return -1;
@@ -132,6 +133,7 @@ static int run_cells(nvlm_model *m, const char *image, const nv_image *img,
     out->cells_empty = st.empty;
     out->cells_failed = st.failed;
     out->cells_truncated = st.truncated;
+    out->cells_reread = st.reread;
     out->truncated = st.truncated > 0;
     out->n_repairs = st.failed + st.truncated;
     nv_error e = {{0}};
@@ -173,6 +175,7 @@ void table_result_json_grid(cJSON *o, const table_result *r)
     cJSON_AddNumberToObject(o, "cells_empty", r->cells_empty);
     cJSON_AddNumberToObject(o, "cells_failed", r->cells_failed);
     cJSON_AddNumberToObject(o, "cells_truncated", r->cells_truncated);
+    cJSON_AddNumberToObject(o, "cells_reread", r->cells_reread);
 }
 
 void table_result_json_raw(cJSON *o, const table_result *r)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/table_cells.h"
 #include "cli/table_run.h"
 #include "serve/server.h"
 
@@ -68,7 +69,8 @@ serve_reply serve_tables(serve_server *srv, struct MHD_Connection *c,
                         q.max_tokens > 0 ? q.max_tokens
                         : q.whole        ? TABLE_WHOLE_MAX_NEW
                                          : TABLE_CELL_MAX_NEW,
-                        srv->cfg->max_pixels, (float)q.temperature, q.seed};
+                        srv->cfg->max_pixels, (float)q.temperature, q.seed,
+                        TABLE_REREAD_BELOW};
     table_result r;
     char err[1024] = "";
     int rc = table_run_image(slot.model, "image", &q.image, &o, &r, err,

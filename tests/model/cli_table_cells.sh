@@ -178,6 +178,29 @@ checks=$((checks + 1))
 cmp -s "$tmp/s1.md" "$tmp/s2.md" && shape "$tmp/s1.md" >/dev/null \
     || fail "--temp --seed: not repeatable or not well-formed"
 expect_error 2 "--temp" table -m "$cells" --temp -1 "$samples/table1.png"
+# Doubted cells are read again (greedy only): --reread-below 0 never, 1
+# every cell (a random model is never sure), sampling never; the count is
+# in --json, the table keeps its shape; a threshold outside 0..1 is refused.
+checks=$((checks + 1))
+for r in 0 1; do
+    "$NVLM_BIN" table -m "$cells" -n 4 --json --reread-below $r "$samples/table1.png" \
+        >"$tmp/rr$r.json" 2>/dev/null
+done
+"$NVLM_BIN" table -m "$cells" -n 4 --json --reread-below 1 --temp 0.9 --seed 7 \
+    "$samples/table1.png" >"$tmp/rrt.json" 2>/dev/null
+"$NVLM_BIN" table -m "$cells" -n 4 --json "$samples/table1.png" >"$tmp/rrd.json" 2>/dev/null
+$py - "$tmp/rr0.json" "$tmp/rr1.json" "$tmp/rrt.json" "$tmp/rrd.json" <<'PY' || fail "--reread-below"
+import json, sys
+r0, r1, rt, rd = (json.load(open(p)) for p in sys.argv[1:])
+assert r0["cells_reread"] == 0, r0
+assert r1["cells_reread"] == r1["cells_read"] > 0, r1
+assert rt["cells_reread"] == 0, rt
+assert 0 <= rd["cells_reread"] <= rd["cells_read"], rd
+for d in (r0, r1, rt, rd):
+    assert (d["rows"], d["cols"]) == (r0["rows"], r0["cols"]) and d["markdown"], d
+PY
+expect_error 2 "--reread-below" table -m "$cells" --reread-below 1.5 "$samples/table1.png"
+expect_error 2 "--reread-below" table -m "$cells" --reread-below x "$samples/table1.png"
 # A reading cut at -n is flagged (stderr, "truncated" in --json) and exits 1,
 # the table still printed; --whole says why the generation stopped.
 checks=$((checks + 1))

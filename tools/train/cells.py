@@ -851,8 +851,10 @@ def cmd_check(args):
         subprocess.run([args.nvlm, "table", "-m", args.model, "--dump-cells", cells_dir] + paths,
                        capture_output=True, check=False)
         for head in args.heads.split(","):
+            # Each cell read once from its own tile (no re-reading of doubted cells: those
+            # readings come from moved tiles, which the reference is not given here).
             out = subprocess.run([args.nvlm, "table", "-m", args.model, "--fusion", head,
-                                  "--json", "-t", str(args.threads)] + paths,
+                                  "--json", "--reread-below", "0", "-t", str(args.threads)] + paths,
                                  capture_output=True, text=True)
             c_tables = {}
             for line in out.stdout.splitlines():
