@@ -27,7 +27,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
         "usage: nvlm eval --data DIR [--fusion d,x,h] [-m DIR] [--limit N]\n"
-        "                 [-t N] [-n N] [--json FILE]\n"
+        "                 [-t N] [-n N] [--reread-below P] [--json FILE]\n"
         "\n"
         "Reads every image of DIR that has a Markdown truth beside it\n"
         "(table.png + table.md; images without one are skipped, with a line\n"
