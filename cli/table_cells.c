@@ -382,10 +382,10 @@ typedef struct cell_reading {
  * moved 1 px left, 1 px right and 2 px right, and its text line 1 px
  * shorter and 1 px taller. The reader turned out to be sensitive to where
  * its glyphs fall on the 14 px patch grid (moving every tile by 1 px costs
- * ~0.01 of cell accuracy, by 3 px ~0.1: benchmarks.md), and its mistakes
- * at one position are mostly not made at the next, so a doubtful cell read
- * at its neighbours and kept at its likeliest reading is right more often.
- * Moves of 3 px or more read worse and were rarely picked. */
+ * ~0.01 of cell accuracy, by 3 px ~0.05, by 4 px nearly all of it:
+ * benchmarks.md), and its mistakes at one position are mostly not made at
+ * the next, so a doubtful cell read at its neighbours and kept at its
+ * likeliest reading is right more often. */
 typedef struct reread_view {
     int dx;          /* added to nv_cell_tile_opts.strip_left */
     int line_height; /* added to nv_cell_tile_opts.line_height */
