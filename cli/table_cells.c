@@ -307,6 +307,7 @@ static int read_session(nvlm_session *s, int max_new, float temperature,
     p.max_new_tokens = max_new;
     p.temperature = temperature;
     p.seed = seed;
+    p.want_logprob = 1; /* the doubted cells are read again */
     cell_text t = {{0}, 0};
     int rc = nvlm_generate(s, &p, collect, &t, err, errlen);
     nv_error e = {{0}};
@@ -544,20 +545,13 @@ int table_read_cells(nvlm_model *m, const table_page *page,
     /* Greedy answers the model doubts are read again (REREAD_VIEWS), all
      * views of all doubted cells in one run of batches. */
     if (!rc && ro->temperature <= 0.0f && ro->reread_below > 0.0) {
-        int n_doubt = 0;
-        for (int j = 0; j < n_jobs; j++) {
-            int i = jobs[j].cell;
-            if (cells[i].text && cells[i].min_prob < ro->reread_below)
-                jobs[n_doubt++].cell = i; /* n_doubt <= j: read already */
-        }
-        stats->reread = n_doubt;
-        n_jobs = n_doubt * N_REREAD_VIEWS;
-        /* From the last doubted cell down, so that each is read before its
-         * place is taken by an earlier cell's views. */
-        for (int d = n_doubt - 1; d >= 0; d--) {
-            int i = jobs[d].cell;
+        n_jobs = 0;
+        for (size_t i = 0; i < total; i++) {
+            if (!cells[i].text || !(cells[i].min_prob < ro->reread_below))
+                continue;
+            stats->reread++;
             for (int v = 0; v < N_REREAD_VIEWS; v++)
-                jobs[d * N_REREAD_VIEWS + v] = (read_job){i, v};
+                jobs[n_jobs++] = (read_job){(int)i, v};
         }
         rc = read_jobs(m, prompt, page, &opts, ro, cells, jobs, n_jobs,
                        stats, NULL, err, errlen);

@@ -69,7 +69,7 @@ typedef struct cells_read_opts {
     uint64_t seed;      /* sampling seed (+ the cell's index) */
     /* Greedy only: a cell whose least likely answer token had a probability
      * below this is read again from its tile moved 1-2 px, and the likeliest
-     * of its readings is kept (benchmarks.md, "Re-reading doubtful cells").
+     * of its readings is kept (benchmarks.md, "Re-reading doubted cells").
      * 0: every cell is read once. */
     double reread_below;
 } cells_read_opts;

@@ -726,7 +726,8 @@ int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p,
     double ms_pre = s->stats.ms_preprocess;
     memset(&s->stats, 0, sizeof s->stats);
     s->stats.ms_preprocess = ms_pre;
-    s->stats.min_token_prob = 1.0;
+    s->stats.logprob = p->want_logprob ? 0.0 : NAN;
+    s->stats.min_token_prob = p->want_logprob ? 1.0 : NAN;
     double t_start = now_ms();
     int rc = nv_session_prefill(s, p->raw_prompt, &err);
     double t0 = now_ms();
@@ -743,10 +744,11 @@ int nvlm_generate(nvlm_session *s, const nvlm_gen_params *p,
         rc = ids_reserve(s, s->n_prompt + max_new, &err);
     for (int i = 0; !rc && i < max_new; i++) {
         int32_t next = nv_sampler_pick(&sampler, s->logits);
-        double lp = nv_log_softmax_at(s->logits, m->llm.vocab_size, next);
-        s->stats.logprob += lp;
-        if (exp(lp) < s->stats.min_token_prob)
-            s->stats.min_token_prob = exp(lp);
+        if (p->want_logprob) {
+            double lp = nv_log_softmax_at(s->logits, m->llm.vocab_size, next);
+            s->stats.logprob += lp;
+            s->stats.min_token_prob = fmin(s->stats.min_token_prob, exp(lp));
+        }
         if (i == 0)
             s->stats.ms_first_token = now_ms() - t_start;
         s->ids[s->n_ids++] = next;

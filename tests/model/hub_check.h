@@ -154,6 +154,7 @@ static inline void hub_check_logprob(nvlm_session *s, const float *want_logits,
     nvlm_gen_params_init(&p);
     p.max_new_tokens = 1;
     p.ignore_eos = 1;
+    p.want_logprob = 1;
     if (!CHECK(nvlm_generate(s, &p, NULL, NULL, err, sizeof err) == 0)) {
         fprintf(stderr, "%s: %s\n", label, err);
         return;
