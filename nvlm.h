@@ -111,6 +111,18 @@ int nvlm_add_image_rgb(nvlm_session *s, int width, int height,
  * skips its vision pass. Hub families encode one image at a time. */
 int nvlm_encode_sessions(nvlm_session **sessions, int n, char *err,
                          size_t errlen);
+/* Copies into s the keys and values of the leading prompt tokens of
+ * `from` (a session of the same model that has generated) that no image
+ * touched: the chat template and system prompt before the image. s's next
+ * prompts start after the tokens they share with that prefix instead of
+ * computing them again (nvlm_stats.prompt_tokens_reused says how many).
+ * Many questions with one template, e.g. one per table cell, then pay for
+ * the template once. `from` may be freed afterwards. The text generated is
+ * the same as without; logits may differ in their last bits (the products
+ * run over fewer rows). A model of a hub family, or a session that keeps
+ * every prompt logit, shares nothing (not an error). */
+int nvlm_session_reuse_prefix(nvlm_session *s, const nvlm_session *from,
+                              char *err, size_t errlen);
 /* Appends text to the user's turn. */
 int nvlm_add_text(nvlm_session *s, const char *text, char *err,
                   size_t errlen);
@@ -138,6 +150,8 @@ typedef int (*nvlm_token_fn)(void *user, int32_t id, const char *text,
 
 typedef struct nvlm_stats {
     int prompt_tokens;
+    int prompt_tokens_reused; /* of prompt_tokens, taken from another
+                                 session (nvlm_session_reuse_prefix) */
     int generated_tokens;
     int tiles;
     int image_tokens_in_stream;

@@ -405,13 +405,15 @@ typedef struct read_job {
  * then each answer. A reading replaces its cell's when the cell has none
  * yet or the new one is likelier. A tile that cannot be made is skipped;
  * for the model's own view the cell is counted as failed, with a line in
- * `notes`. */
+ * `notes`. Every cell's prompt starts with the same chat template, so the
+ * first session read is kept in *donor (the caller frees it) and the
+ * others start from its keys and values (nvlm_session_reuse_prefix). */
 static int read_jobs(nvlm_model *m, const char *prompt,
                      const table_page *page, const nv_cell_tile_opts *opts,
                      const cells_read_opts *ro, cell_reading *cells,
                      const read_job *jobs, int n_jobs,
-                     cells_read_stats *stats, nv_strbuf *notes, char *err,
-                     size_t errlen)
+                     cells_read_stats *stats, nv_strbuf *notes,
+                     nvlm_session **donor, char *err, size_t errlen)
 {
     const nv_table_layout *l = &page->layout;
     nvlm_session *batch[CELL_BATCH];
@@ -457,11 +459,21 @@ static int read_jobs(nvlm_model *m, const char *prompt,
             uint64_t cell_seed = ro->seed +
                                  (uint64_t)c->row * (uint64_t)l->n_cols +
                                  (uint64_t)c->col;
-            rc = read_session(batch[k], ro->max_new, ro->temperature,
-                              cell_seed, &text, &truncated, err, errlen);
+            if (*donor)
+                rc = nvlm_session_reuse_prefix(batch[k], *donor, err, errlen);
+            if (!rc)
+                rc = read_session(batch[k], ro->max_new, ro->temperature,
+                                  cell_seed, &text, &truncated, err, errlen);
             if (rc)
                 break;
             const nvlm_stats *st = nvlm_last_stats(batch[k]);
+            stats->prompt_tokens += st->prompt_tokens;
+            stats->prompt_tokens_reused += st->prompt_tokens_reused;
+            if (!*donor) {
+                *donor = batch[k];
+                batch[k] = NULL;
+                st = nvlm_last_stats(*donor);
+            }
             if (c->text && !(st->logprob > c->logprob)) {
                 free(text);
                 continue;
@@ -540,8 +552,9 @@ int table_read_cells(nvlm_model *m, const table_page *page,
         else
             jobs[n_jobs++] = (read_job){(int)i, -1};
     }
+    nvlm_session *donor = NULL;
     int rc = read_jobs(m, prompt, page, &opts, ro, cells, jobs, n_jobs, stats,
-                       &note, err, errlen);
+                       &note, &donor, err, errlen);
     /* Greedy answers the model doubts are read again (REREAD_VIEWS), all
      * views of all doubted cells in one run of batches. */
     if (!rc && ro->temperature <= 0.0f && ro->reread_below > 0.0) {
@@ -554,8 +567,9 @@ int table_read_cells(nvlm_model *m, const table_page *page,
                 jobs[n_jobs++] = (read_job){(int)i, v};
         }
         rc = read_jobs(m, prompt, page, &opts, ro, cells, jobs, n_jobs,
-                       stats, NULL, err, errlen);
+                       stats, NULL, &donor, err, errlen);
     }
+    nvlm_session_free(donor);
     for (size_t i = 0; i < total && !rc; i++)
         if (cells[i].text && place_cell(out, &cells[i], ro->max_new, stats,
                                         &note)) {

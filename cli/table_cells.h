@@ -59,6 +59,9 @@ int table_dump_cells(const table_page *page, const nv_cell_tile_opts *opts,
 typedef struct cells_read_stats {
     int cells, empty, read, failed, truncated;
     int reread; /* cells read again because the model doubted them */
+    /* prompt tokens of all readings, and those taken from the first
+     * reading's chat template instead of run again */
+    long prompt_tokens, prompt_tokens_reused;
     double ms_layout, ms_read;
 } cells_read_stats;
 

@@ -134,6 +134,8 @@ static int run_cells(nvlm_model *m, const char *image, const nv_image *img,
     out->cells_failed = st.failed;
     out->cells_truncated = st.truncated;
     out->cells_reread = st.reread;
+    out->prompt_tokens = st.prompt_tokens;
+    out->prompt_tokens_reused = st.prompt_tokens_reused;
     out->truncated = st.truncated > 0;
     out->n_repairs = st.failed + st.truncated;
     nv_error e = {{0}};
@@ -176,6 +178,9 @@ void table_result_json_grid(cJSON *o, const table_result *r)
     cJSON_AddNumberToObject(o, "cells_failed", r->cells_failed);
     cJSON_AddNumberToObject(o, "cells_truncated", r->cells_truncated);
     cJSON_AddNumberToObject(o, "cells_reread", r->cells_reread);
+    cJSON_AddNumberToObject(o, "prompt_tokens", (double)r->prompt_tokens);
+    cJSON_AddNumberToObject(o, "prompt_tokens_reused",
+                            (double)r->prompt_tokens_reused);
 }
 
 void table_result_json_raw(cJSON *o, const table_result *r)

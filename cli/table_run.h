@@ -28,6 +28,8 @@ typedef struct table_result {
     int rows, cols; /* cells: the layout's grid */
     int cells_read, cells_empty, cells_failed, cells_truncated;
     int cells_reread; /* cells: read again, doubted (cells_read_opts) */
+    long prompt_tokens;        /* cells: of all readings */
+    long prompt_tokens_reused; /* cells: of those, the shared template's */
     double ms_layout;
     char *raw;      /* whole: what the model generated (UTF-8 as generated);
                        cells: why there is no table, else NULL */

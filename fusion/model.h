@@ -97,6 +97,14 @@ struct nvlm_session {
      * the KV cache like decode (1: every product goes through the decode
      * kernels; tests check those against the prefill goldens). */
     int prefill_chunk;
+    /* Keys and values of leading prompt tokens copied from another session
+     * (nvlm_session_reuse_prefix): kv positions 0 .. n_prefix-1 hold them,
+     * computed for the ids prefix_ids (owned). */
+    int32_t *prefix_ids;
+    int n_prefix;
+    /* Leading positions of the last prompt that no image touched (what
+     * this session can give to another); 0 before its first prefill. */
+    int n_clean;
     nvlm_stats stats;
 };
 

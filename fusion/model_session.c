@@ -68,6 +68,7 @@ void nvlm_session_free(nvlm_session *s)
     nv_kv_cache_free(&s->kv);
     free(s->logits);
     free(s->prompt_logits);
+    free(s->prefix_ids);
     free(s);
 }
 
@@ -644,6 +645,76 @@ static int prepare_xattn(nvlm_session *s, int max_tokens, nv_error *err)
     return 0;
 }
 
+/* Leading positions of s's prompt that no image touches: before the first
+ * image-context token (D, H) and before the first position that sees
+ * cross-attention keys (X, H). Their keys and values depend on the ids
+ * alone. A hub family's prompt is not examined (0). */
+static int clean_prefix(const nvlm_session *s)
+{
+    const nvlm_model *m = s->m;
+    if (m->family)
+        return 0;
+    int keyed = s->has_image && s->n_keys > 0 && m->fusion != NV_FUSION_D;
+    if (keyed && !s->rows.begin)
+        return 0;
+    for (int i = 0; i < s->n_prompt; i++)
+        if (s->ids[i] == m->image_token_id ||
+            (keyed && s->rows.end[i] > s->rows.begin[i]))
+            return i;
+    return s->n_prompt;
+}
+
+/* Positions of s's prompt whose keys and values are already in s->kv
+ * (copied by nvlm_session_reuse_prefix): the ids it shares with the
+ * prefix, all clean, and at least the last position left to run for
+ * its logits. */
+static int reusable_prefix(const nvlm_session *s, int n_clean)
+{
+    if (s->keep_prompt_logits)
+        return 0;
+    int n = s->n_prefix < n_clean ? s->n_prefix : n_clean;
+    if (n > s->n_prompt - 1)
+        n = s->n_prompt - 1;
+    int same = 0;
+    while (same < n && s->ids[same] == s->prefix_ids[same])
+        same++;
+    return same;
+}
+
+int nvlm_session_reuse_prefix(nvlm_session *s, const nvlm_session *from,
+                              char *errbuf, size_t errlen)
+{
+    if (s->m != from->m) {
+        snprintf(errbuf, errlen, "nvlm_session_reuse_prefix: the sessions "
+                 "belong to different models");
+        return -1;
+    }
+    int n = from->n_clean;
+    free(s->prefix_ids);
+    s->prefix_ids = NULL;
+    s->n_prefix = 0;
+    if (n <= 0 || s == from)
+        return 0;
+    s->prefix_ids = malloc(sizeof(int32_t) * (size_t)n);
+    if (!s->prefix_ids) {
+        snprintf(errbuf, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(s->prefix_ids, from->ids, sizeof(int32_t) * (size_t)n);
+    /* Both caches have the model's dimensions: the same block layout. */
+    const nv_kv_cache *src = &from->kv;
+    size_t row = sizeof(float) * (size_t)src->head_dim;
+    for (int l = 0; l < src->n_layers; l++)
+        for (int h = 0; h < src->n_kv_heads; h++) {
+            memcpy(nv_kv_cache_k(&s->kv, l, h), nv_kv_cache_k(src, l, h),
+                   row * (size_t)n);
+            memcpy(nv_kv_cache_v(&s->kv, l, h), nv_kv_cache_v(src, l, h),
+                   row * (size_t)n);
+        }
+    s->n_prefix = n;
+    return 0;
+}
+
 int nv_session_prefill(nvlm_session *s, int raw, nv_error *err)
 {
     nvlm_model *m = s->m;
@@ -676,11 +747,25 @@ int nv_session_prefill(nvlm_session *s, int raw, nv_error *err)
         return nv_fail(err, "out of memory for a prompt of %d tokens", N);
     }
     int rc = embed_prompt(s, emb, err);
-    int chunk = s->prefill_chunk > 0 && s->prefill_chunk < N ? s->prefill_chunk
-                                                             : N;
+    /* The positions shared with a copied prefix are in the cache already. */
+    int n_clean = clean_prefix(s);
+    int reused = reusable_prefix(s, n_clean);
+    s->kv.len = reused;
+    s->stats.prompt_tokens_reused = reused;
+    /* This prompt now owns the cache rows from `reused` on; they still
+     * hold the prefix where the ids agree and no image reaches. */
+    int agree = reused;
+    while (agree < s->n_prefix && agree < n_clean &&
+           s->ids[agree] == s->prefix_ids[agree])
+        agree++;
+    s->n_prefix = agree;
+    s->n_clean = 0; /* set once the whole prompt has run */
+    int chunk = s->prefill_chunk > 0 && s->prefill_chunk < N - reused
+                    ? s->prefill_chunk
+                    : N - reused;
     if (!rc)
         rc = nv_decoder_reserve(m->dec, chunk, m->max_context, err);
-    for (int at = 0; !rc && at < N; at += chunk) {
+    for (int at = reused; !rc && at < N; at += chunk) {
         int T = N - at < chunk ? N - at : chunk;
         nv_decoder_run run = {
             .embeds = emb + (size_t)at * H,
@@ -698,6 +783,8 @@ int nv_session_prefill(nvlm_session *s, int raw, nv_error *err)
         memcpy(s->logits, s->prompt_logits + (size_t)(N - 1) * V,
                sizeof(float) * (size_t)V);
     free(emb);
+    if (!rc)
+        s->n_clean = n_clean;
     s->stats.ms_prefill = now_ms() - t0;
     return rc;
 }
