@@ -20,6 +20,7 @@
 #include "cli/bench_images.h"
 #include "cli/model_path.h"
 #include "cli/table_cells.h"
+#include "cli/table_readers.h"
 #include "cli/table_run.h"
 #include "fusion/table_metrics.h"
 #include "nvlm.h"
@@ -29,7 +30,7 @@ static void usage(FILE *out)
     fprintf(out,
         "usage: nvlm bench --tables [-m DIR] [--fusion d,x,h] [--images DIR]\n"
         "                  [--whole] [--repeat N] [--warmup N] [-t N]\n"
-        "                  [--reread-below P] [--json FILE]\n"
+        "                  [--reread-below P] [--cell-readers N] [--json FILE]\n"
         "\n"
         "Times `nvlm table` (the grid, then every cell read by the model)\n"
         "per fusion head on each image of --images, and scores it where a\n"
@@ -44,6 +45,9 @@ static void usage(FILE *out)
         "  --reread-below P  re-read doubted cells as `nvlm table` does\n"
         "                    (default 0.7; 0: each cell once)\n"
         "  -t, --threads N   threads (default: all cores)\n"
+        "  --cell-readers N  models reading cells side by side, one thread\n"
+        "                    each (default: one per thread, as `nvlm table`;\n"
+        "                    1: the model alone, on all its threads)\n"
         "  --json FILE       also write the results as JSON\n");
 }
 
@@ -52,6 +56,7 @@ struct tables_args {
     char fusion_list[4]; /* --fusion parsed by nv_arg_fusions; fusions
                             points here when given */
     int whole, repeat, warmup, threads;
+    int cell_readers; /* 0: one per thread */
     double reread_below;
 };
 
@@ -106,6 +111,12 @@ static int parse(int argc, char **argv, struct tables_args *a, int *done)
             if (m < 0 || nv_arg_float("bench", "--reread-below", v, 0, 1,
                                       &a->reread_below))
                 return 2;
+        } else if ((m = nv_arg_value("bench", argc, argv, &i,
+                                     "--cell-readers", NULL, &v))) {
+            if (m < 0 || nv_arg_int("bench", "--cell-readers", v, 1,
+                                    TABLE_MAX_READERS, &n))
+                return 2;
+            a->cell_readers = (int)n;
         } else if ((m = nv_arg_value("bench", argc, argv, &i, "--threads",
                                      "-t", &v))) {
             if (m < 0 || nv_arg_int("bench", "-t", v, 1, 256, &n))
@@ -181,8 +192,20 @@ static int bench_head(const struct tables_args *a, const char *model_dir,
         fprintf(stderr, "nvlm bench --tables: %s\n", err);
         return -1;
     }
+    /* Cells are read as `nvlm table` reads them: one single-threaded
+     * model per thread, unless --cell-readers says otherwise. */
+    table_readers readers = {{0}, 0};
+    nvlm_options ropt = opt;
+    if (a->cell_readers > 0)
+        ropt.threads = a->cell_readers;
+    if (!a->whole &&
+        table_readers_open(&readers, model_dir, &ropt, err, sizeof err)) {
+        fprintf(stderr, "nvlm bench --tables: %s\n", err);
+        nvlm_free(m);
+        return -1;
+    }
     table_run_opts o = {a->whole, a->whole ? 1024 : 64, 0, 0.0f, 0,
-                        a->reread_below};
+                        a->reread_below, &readers};
     double *ms = malloc(sizeof(double) * (size_t)a->repeat);
     int rc = ms ? 0 : -1;
     for (int i = 0; i < n_imgs && !rc; i++) {
@@ -221,6 +244,8 @@ static int bench_head(const struct tables_args *a, const char *model_dir,
         cJSON_AddNumberToObject(row, "cols", cols_found);
         cJSON_AddNumberToObject(row, "cells_read", cells);
         cJSON_AddNumberToObject(row, "cells_reread", reread);
+        cJSON_AddNumberToObject(row, "cell_readers",
+                                readers.n > 0 ? readers.n : 1);
         cJSON_AddNumberToObject(row, "median_ms", median);
         cJSON_AddNumberToObject(row, "layout_ms", layout_ms);
         cJSON_AddNumberToObject(row, "cells_per_s",
@@ -243,6 +268,7 @@ static int bench_head(const struct tables_args *a, const char *model_dir,
         fprintf(stderr, "[%s] %s: %.0f ms\n", name, imgs[i].name, median);
     }
     free(ms);
+    table_readers_close(&readers);
     nvlm_free(m);
     return rc;
 }
@@ -327,6 +353,7 @@ int nv_bench_tables(int argc, char **argv)
     cJSON_AddStringToObject(root, "model", model_dir);
     cJSON_AddStringToObject(root, "mode", a.whole ? "whole" : "cells");
     cJSON_AddNumberToObject(root, "threads", a.threads);
+    cJSON_AddNumberToObject(root, "cell_readers_asked", a.cell_readers);
     cJSON_AddStringToObject(root, "blas_kernels", nvlm_blas_kernels());
     cJSON_AddNumberToObject(root, "repeat", a.repeat);
     cJSON *rows = cJSON_AddArrayToObject(root, "rows");
@@ -334,11 +361,15 @@ int nv_bench_tables(int argc, char **argv)
     for (int h = 0; heads[h] && !rc; h++)
         rc = bench_head(&a, model_dir, heads[h], imgs, n_imgs, rows) ? 1 : 0;
     if (!rc) {
-        printf("nvlm bench --tables: %s, %s, threads %s, OpenBLAS kernels "
-               "%s, median of %d runs\n\n", model_dir,
+        char readers[64] = "";
+        if (!a.whole)
+            snprintf(readers, sizeof readers, ", cell readers %s",
+                     a.cell_readers ? "as given" : "one per thread");
+        printf("nvlm bench --tables: %s, %s, threads %s%s, OpenBLAS "
+               "kernels %s, median of %d runs\n\n", model_dir,
                a.whole ? "whole-table generation" : "grid + cell reader",
-               a.threads ? "as given" : "all cores", nvlm_blas_kernels(),
-               a.repeat);
+               a.threads ? "as given" : "all cores", readers,
+               nvlm_blas_kernels(), a.repeat);
         print_table(rows);
         if (a.json) {
             char *text = cJSON_Print(root);

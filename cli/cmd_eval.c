@@ -19,6 +19,7 @@
 #include "cli/files.h"
 #include "cli/model_path.h"
 #include "cli/table_cells.h"
+#include "cli/table_readers.h"
 #include "cli/table_run.h"
 #include "fusion/table_metrics.h"
 #include "nvlm.h"
@@ -145,12 +146,21 @@ static int eval_head(const char *dir, const char *head,
         fprintf(stderr, "nvlm eval: %s\n", err);
         return -1;
     }
+    /* Cells are read as `nvlm table` reads them: one single-threaded
+     * model per thread. */
+    table_readers readers = {{0}, 0};
+    if (!a->whole &&
+        table_readers_open(&readers, dir, &opt, err, sizeof err)) {
+        fprintf(stderr, "nvlm eval: %s\n", err);
+        nvlm_free(m);
+        return -1;
+    }
     memset(mean, 0, sizeof *mean);
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         table_result r;
         table_run_opts topts = {a->whole, a->max_new, 0, 0.0f, 0,
-                                a->reread_below};
+                                a->reread_below, &readers};
         if (table_run(m, imgs[i].path, &topts, &r, err, sizeof err)) {
             fprintf(stderr, "nvlm eval: %s\n", err);
             rc = -1;
@@ -185,6 +195,7 @@ static int eval_head(const char *dir, const char *head,
         }
         table_result_free(&r);
     }
+    table_readers_close(&readers);
     nvlm_free(m);
     return rc;
 }

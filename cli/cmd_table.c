@@ -24,6 +24,7 @@
 #include "cli/commands.h"
 #include "cli/model_path.h"
 #include "cli/table_cells.h"
+#include "cli/table_readers.h"
 #include "cli/table_run.h"
 #include "nvlm.h"
 
@@ -47,6 +48,7 @@ static void usage(FILE *out)
         "                     mode, markdown, truncated, notes, ms; then\n"
         "                     rows, cols, cells_read, cells_empty,\n"
         "                     cells_failed, cells_truncated, cells_reread,\n"
+        "                     prompt_tokens, prompt_tokens_reused,\n"
         "                     ms_layout (or\n"
         "                     raw, repaired, stop_reason with --whole);\n"
         "                     error when there is no table\n"
@@ -71,7 +73,9 @@ static void usage(FILE *out)
         "  --max-pixels N     refuse images over N pixels (default 64 M)\n"
         "  --max-tiles N      with --whole, most image tiles (default: the\n"
         "                     model's)\n"
-        "  -t, --threads N    threads (default: all cores)\n"
+        "  -t, --threads N    threads (default: all cores); cells are read\n"
+        "                     side by side, one thread each (the model is\n"
+        "                     loaded once more per thread)\n"
         NV_ARG_DTYPE_HELP
         "  -h, --help         this text\n"
         "\n"
@@ -347,13 +351,14 @@ static int layout_only(const struct table_args *a, const nvlm_model *m,
     return status;
 }
 
-static int read_tables(const struct table_args *a, nvlm_model *m, FILE *out)
+static int read_tables(const struct table_args *a, nvlm_model *m,
+                       const table_readers *readers, FILE *out)
 {
     int status = 0;
     char err[1024];
     table_run_opts o = {a->whole, a->max_new, a->opt.max_pixels,
                         (float)a->temperature, (uint64_t)a->seed,
-                        a->reread_below};
+                        a->reread_below, readers};
     for (int i = 0; i < a->n_images; i++) {
         const char *image = a->images[i];
         table_result r;
@@ -458,10 +463,22 @@ int nv_cmd_table(int argc, char **argv)
         if (nvlm_model_warning(m) && !grid_only)
             fprintf(stderr, "nvlm table: note: %s\n", nvlm_model_warning(m));
     }
+    /* Cells are read side by side, one single-threaded model per thread. */
+    table_readers readers = {{0}, 0};
+    if (!grid_only && !a.whole &&
+        table_readers_open(&readers, dir, &a.opt, err, sizeof err)) {
+        fprintf(stderr, "nvlm table: %s\n", err);
+        nvlm_free(m);
+        if (a.stdin_path[0])
+            unlink(a.stdin_path);
+        free(a.images);
+        return 1;
+    }
     FILE *out = stdout;
     if (a.output && !(out = fopen(a.output, "w"))) {
         fprintf(stderr, "nvlm table: cannot write %s: %s\n", a.output,
                 strerror(errno));
+        table_readers_close(&readers);
         nvlm_free(m);
         if (a.stdin_path[0])
             unlink(a.stdin_path);
@@ -469,12 +486,13 @@ int nv_cmd_table(int argc, char **argv)
         return 1;
     }
     int status = grid_only ? layout_only(&a, m, out)
-                                                : read_tables(&a, m, out);
+                           : read_tables(&a, m, &readers, out);
     if (out != stdout && fclose(out) != 0) {
         fprintf(stderr, "nvlm table: cannot write %s: %s\n", a.output,
                 strerror(errno));
         status = 1;
     }
+    table_readers_close(&readers);
     nvlm_free(m);
     if (a.stdin_path[0])
         unlink(a.stdin_path);

@@ -4,11 +4,14 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/strbuf.h"
+#include "core/threads.h"
 #include "text/utf8.h"
 #include "vision/image_write.h"
 
@@ -401,95 +404,205 @@ typedef struct read_job {
     int cell, view;
 } read_job;
 
-/* Reads the jobs' tiles CELL_BATCH at a time: one vision pass per batch,
- * then each answer. A reading replaces its cell's when the cell has none
- * yet or the new one is likelier. A tile that cannot be made is skipped;
- * for the model's own view the cell is counted as failed, with a line in
- * `notes`. Every cell's prompt starts with the same chat template, so the
- * first session read is kept in *donor (the caller frees it) and the
- * others start from its keys and values (nvlm_session_reuse_prefix). */
-static int read_jobs(nvlm_model *m, const char *prompt,
-                     const table_page *page, const nv_cell_tile_opts *opts,
-                     const cells_read_opts *ro, cell_reading *cells,
-                     const read_job *jobs, int n_jobs,
-                     cells_read_stats *stats, nv_strbuf *notes,
-                     nvlm_session **donor, char *err, size_t errlen)
+/* What one job's reading gave. */
+typedef struct job_result {
+    int made;        /* the tile could be made and was read */
+    char *text;      /* as generated (malloc'd) */
+    double logprob, min_prob;
+    int truncated;
+    int prompt_tokens, prompt_tokens_reused;
+    char *why;       /* !made: why the tile could not be made (malloc'd) */
+} job_result;
+
+/* The jobs of one table read, shared by the readers: each takes the next
+ * batch, and the results land in their job's slot, so that they are merged
+ * afterwards in job order whatever reader read them. */
+typedef struct read_work {
+    const char *prompt;
+    const table_page *page;
+    const nv_cell_tile_opts *opts;
+    const cells_read_opts *ro;
+    const cell_reading *cells;
+    const read_job *jobs;
+    int n_jobs, batch, n_batches;
+    job_result *results;
+    atomic_int next_batch;
+    atomic_int failed; /* a reader failed: the others stop */
+    pthread_mutex_t err_lock;
+    char err[1024];    /* the first failure's message */
+} read_work;
+
+/* One reader: a model (one per thread) and the session whose chat template
+ * its other sessions start from (nvlm_session_reuse_prefix). */
+typedef struct cell_reader {
+    nvlm_model *m;
+    nvlm_session *donor; /* owned; NULL until its first reading */
+    read_work *w;
+} cell_reader;
+
+/* Reads batch b of the work: one vision pass for its tiles, then each
+ * answer. A tile that cannot be made is recorded (made = 0) and skipped. */
+static int read_batch(cell_reader *rd, int b, char *err, size_t errlen)
 {
-    const nv_table_layout *l = &page->layout;
+    read_work *w = rd->w;
+    const nv_table_layout *l = &w->page->layout;
     nvlm_session *batch[CELL_BATCH];
     int at[CELL_BATCH];
     int n = 0, rc = 0;
-    for (int j = 0; j <= n_jobs && !rc; j++) {
-        if (j < n_jobs) {
-            cell_reading *c = &cells[jobs[j].cell];
-            nv_cell_tile_opts o = *opts;
-            if (jobs[j].view >= 0) {
-                o.strip_left += REREAD_VIEWS[jobs[j].view].dx;
-                o.line_height += REREAD_VIEWS[jobs[j].view].line_height;
-            }
-            nv_image tile;
-            nv_error e = {{0}};
-            if (nv_cell_tile_make(&page->map, l, c->row, c->col, &o, &tile,
-                                  NULL, &e)) {
-                if (jobs[j].view < 0) {
-                    stats->failed++;
-                    nv_strbuf_addf(notes, "row %d, column %d not read: ",
-                                   c->row + 1, c->col + 1);
-                    nv_strbuf_add(notes, e.msg);
-                    nv_strbuf_add(notes, "\n");
-                }
-                continue;
-            }
-            batch[n] = cell_session(m, prompt, &tile, err, errlen);
-            nv_image_free(&tile);
-            if (!batch[n]) {
-                rc = -1;
-                break;
-            }
-            at[n++] = jobs[j].cell;
-            if (n < CELL_BATCH)
-                continue;
+    int j1 = (b + 1) * w->batch < w->n_jobs ? (b + 1) * w->batch : w->n_jobs;
+    for (int j = b * w->batch; j < j1; j++) {
+        const cell_reading *c = &w->cells[w->jobs[j].cell];
+        nv_cell_tile_opts o = *w->opts;
+        if (w->jobs[j].view >= 0) {
+            o.strip_left += REREAD_VIEWS[w->jobs[j].view].dx;
+            o.line_height += REREAD_VIEWS[w->jobs[j].view].line_height;
         }
-        /* A full batch, or the last tiles: one vision pass, then each. */
-        rc = nvlm_encode_sessions(batch, n, err, errlen);
-        for (int k = 0; k < n && !rc; k++) {
-            cell_reading *c = &cells[at[k]];
-            char *text = NULL;
-            int truncated = 0;
-            uint64_t cell_seed = ro->seed +
-                                 (uint64_t)c->row * (uint64_t)l->n_cols +
-                                 (uint64_t)c->col;
-            if (*donor)
-                rc = nvlm_session_reuse_prefix(batch[k], *donor, err, errlen);
-            if (!rc)
-                rc = read_session(batch[k], ro->max_new, ro->temperature,
-                                  cell_seed, &text, &truncated, err, errlen);
-            if (rc)
-                break;
-            const nvlm_stats *st = nvlm_last_stats(batch[k]);
-            stats->prompt_tokens += st->prompt_tokens;
-            stats->prompt_tokens_reused += st->prompt_tokens_reused;
-            if (!*donor) {
-                *donor = batch[k];
-                batch[k] = NULL;
-                st = nvlm_last_stats(*donor);
-            }
-            if (c->text && !(st->logprob > c->logprob)) {
-                free(text);
-                continue;
-            }
-            free(c->text);
-            c->text = text;
-            c->logprob = st->logprob;
-            c->min_prob = st->min_token_prob;
-            c->truncated = truncated;
+        nv_image tile;
+        nv_error e = {{0}};
+        if (nv_cell_tile_make(&w->page->map, l, c->row, c->col, &o, &tile,
+                              NULL, &e)) {
+            w->results[j].why = strdup(e.msg);
+            continue;
         }
-        for (int k = 0; k < n; k++)
-            nvlm_session_free(batch[k]);
-        n = 0;
+        batch[n] = cell_session(rd->m, w->prompt, &tile, err, errlen);
+        nv_image_free(&tile);
+        if (!batch[n]) {
+            rc = -1;
+            break;
+        }
+        at[n++] = j;
     }
-    for (int k = 0; k < n; k++) /* left by a failure mid-batch */
+    if (!rc)
+        rc = nvlm_encode_sessions(batch, n, err, errlen);
+    for (int k = 0; k < n && !rc; k++) {
+        job_result *r = &w->results[at[k]];
+        const cell_reading *c = &w->cells[w->jobs[at[k]].cell];
+        uint64_t cell_seed = w->ro->seed +
+                             (uint64_t)c->row * (uint64_t)l->n_cols +
+                             (uint64_t)c->col;
+        if (rd->donor)
+            rc = nvlm_session_reuse_prefix(batch[k], rd->donor, err, errlen);
+        if (!rc)
+            rc = read_session(batch[k], w->ro->max_new, w->ro->temperature,
+                              cell_seed, &r->text, &r->truncated, err,
+                              errlen);
+        if (rc)
+            break;
+        const nvlm_stats *st = nvlm_last_stats(batch[k]);
+        r->made = 1;
+        r->logprob = st->logprob;
+        r->min_prob = st->min_token_prob;
+        r->prompt_tokens = st->prompt_tokens;
+        r->prompt_tokens_reused = st->prompt_tokens_reused;
+        if (!rd->donor) {
+            rd->donor = batch[k];
+            batch[k] = NULL;
+        }
+    }
+    for (int k = 0; k < n; k++)
         nvlm_session_free(batch[k]);
+    return rc;
+}
+
+static void *reader_main(void *arg)
+{
+    cell_reader *rd = arg;
+    read_work *w = rd->w;
+    char err[1024];
+    for (;;) {
+        int b = atomic_fetch_add(&w->next_batch, 1);
+        if (b >= w->n_batches || atomic_load(&w->failed))
+            break;
+        if (read_batch(rd, b, err, sizeof err)) {
+            pthread_mutex_lock(&w->err_lock);
+            if (!atomic_exchange(&w->failed, 1))
+                snprintf(w->err, sizeof w->err, "%s", err);
+            pthread_mutex_unlock(&w->err_lock);
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* Reads the jobs' tiles in batches of at most CELL_BATCH, with every
+ * reader at once (one thread each; readers[0] on this thread), then merges
+ * the readings in job order: a reading replaces its cell's when the cell
+ * has none yet or the new one is likelier. A tile that cannot be made is
+ * skipped; for the model's own view the cell is counted as failed, with a
+ * line in `notes`. */
+static int read_jobs(cell_reader *readers, int n_readers, const char *prompt,
+                     const table_page *page, const nv_cell_tile_opts *opts,
+                     const cells_read_opts *ro, cell_reading *cells,
+                     const read_job *jobs, int n_jobs,
+                     cells_read_stats *stats, nv_strbuf *notes, char *err,
+                     size_t errlen)
+{
+    if (n_jobs == 0)
+        return 0;
+    job_result *results = calloc((size_t)n_jobs, sizeof *results);
+    if (!results) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* As many batches as fill every reader evenly, none above CELL_BATCH. */
+    int n_batches = (n_jobs + CELL_BATCH - 1) / CELL_BATCH;
+    n_batches = (n_batches + n_readers - 1) / n_readers * n_readers;
+    if (n_batches > n_jobs)
+        n_batches = n_jobs;
+    read_work w = {
+        .prompt = prompt, .page = page, .opts = opts, .ro = ro,
+        .cells = cells, .jobs = jobs, .n_jobs = n_jobs,
+        .batch = (n_jobs + n_batches - 1) / n_batches,
+        .results = results,
+    };
+    w.n_batches = (n_jobs + w.batch - 1) / w.batch;
+    atomic_init(&w.next_batch, 0);
+    atomic_init(&w.failed, 0);
+    pthread_mutex_init(&w.err_lock, NULL);
+    pthread_t threads[TABLE_MAX_READERS];
+    int started[TABLE_MAX_READERS] = {0};
+    for (int i = 0; i < n_readers; i++)
+        readers[i].w = &w;
+    /* A reader whose thread cannot start leaves its share to the others. */
+    for (int i = 1; i < n_readers && i < w.n_batches; i++)
+        started[i] = pthread_create(&threads[i], NULL, reader_main,
+                                    &readers[i]) == 0;
+    reader_main(&readers[0]);
+    for (int i = 1; i < n_readers; i++)
+        if (started[i])
+            pthread_join(threads[i], NULL);
+    pthread_mutex_destroy(&w.err_lock);
+    int rc = atomic_load(&w.failed) ? -1 : 0;
+    if (rc)
+        snprintf(err, errlen, "%s", w.err);
+    for (int j = 0; j < n_jobs && !rc; j++) {
+        job_result *r = &results[j];
+        cell_reading *c = &cells[jobs[j].cell];
+        if (!r->made) {
+            if (jobs[j].view < 0 && notes) {
+                stats->failed++;
+                nv_strbuf_addf(notes, "row %d, column %d not read: %s\n",
+                               c->row + 1, c->col + 1,
+                               r->why ? r->why : "out of memory");
+            }
+            continue;
+        }
+        stats->prompt_tokens += r->prompt_tokens;
+        stats->prompt_tokens_reused += r->prompt_tokens_reused;
+        if (c->text && !(r->logprob > c->logprob))
+            continue;
+        free(c->text);
+        c->text = r->text;
+        r->text = NULL;
+        c->logprob = r->logprob;
+        c->min_prob = r->min_prob;
+        c->truncated = r->truncated;
+    }
+    for (int j = 0; j < n_jobs; j++) {
+        free(results[j].text);
+        free(results[j].why);
+    }
+    free(results);
     return rc;
 }
 
@@ -552,9 +665,20 @@ int table_read_cells(nvlm_model *m, const table_page *page,
         else
             jobs[n_jobs++] = (read_job){(int)i, -1};
     }
-    nvlm_session *donor = NULL;
-    int rc = read_jobs(m, prompt, page, &opts, ro, cells, jobs, n_jobs, stats,
-                       &note, &donor, err, errlen);
+    /* The readers: ro->readers side by side (one thread each), else m. */
+    cell_reader readers[TABLE_MAX_READERS] = {{0}};
+    int n_readers = ro->n_readers > 0 ? ro->n_readers : 1;
+    if (n_readers > TABLE_MAX_READERS)
+        n_readers = TABLE_MAX_READERS;
+    for (int i = 0; i < n_readers; i++)
+        readers[i].m = ro->n_readers > 0 ? ro->readers[i] : m;
+    /* One owner of the cores: the readers' products run on their own
+     * threads, OpenBLAS's threads stay out of them. */
+    int blas_threads = nv_threads_get_blas();
+    if (n_readers > 1)
+        nv_threads_set_blas(1);
+    int rc = read_jobs(readers, n_readers, prompt, page, &opts, ro, cells,
+                       jobs, n_jobs, stats, &note, err, errlen);
     /* Greedy answers the model doubts are read again (REREAD_VIEWS), all
      * views of all doubted cells in one run of batches. */
     if (!rc && ro->temperature <= 0.0f && ro->reread_below > 0.0) {
@@ -566,10 +690,13 @@ int table_read_cells(nvlm_model *m, const table_page *page,
             for (int v = 0; v < N_REREAD_VIEWS; v++)
                 jobs[n_jobs++] = (read_job){(int)i, v};
         }
-        rc = read_jobs(m, prompt, page, &opts, ro, cells, jobs, n_jobs,
-                       stats, NULL, &donor, err, errlen);
+        rc = read_jobs(readers, n_readers, prompt, page, &opts, ro, cells,
+                       jobs, n_jobs, stats, NULL, err, errlen);
     }
-    nvlm_session_free(donor);
+    if (n_readers > 1)
+        nv_threads_set_blas(blas_threads);
+    for (int i = 0; i < n_readers; i++)
+        nvlm_session_free(readers[i].donor);
     for (size_t i = 0; i < total && !rc; i++)
         if (cells[i].text && place_cell(out, &cells[i], ro->max_new, stats,
                                         &note)) {

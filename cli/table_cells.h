@@ -75,7 +75,15 @@ typedef struct cells_read_opts {
      * of its readings is kept (benchmarks.md, "Re-reading doubted cells").
      * 0: every cell is read once. */
     double reread_below;
+    /* Models that read cells side by side, one thread each (the same
+     * model loaded once per reader: table_readers_open); the readings are
+     * the same as one reader's. n_readers 0: the model given reads alone. */
+    nvlm_model *const *readers;
+    int n_readers;
 } cells_read_opts;
+
+/* Most readers side by side. */
+#define TABLE_MAX_READERS 64
 
 /* The default of cells_read_opts.reread_below, chosen on generated val
  * tables (not the test split): it re-reads about a tenth of the cells. */

@@ -1,5 +1,6 @@
 /* table_run.c - a table image through the model; see table_run.h. */
 #include "cli/table_run.h"
+#include "cli/table_readers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,7 +125,9 @@ static int run_cells(nvlm_model *m, const char *image, const nv_image *img,
     nv_table t;
     cells_read_stats st;
     cells_read_opts ro = {o->max_new, o->temperature, o->seed,
-                          o->reread_below};
+                          o->reread_below,
+                          o->readers ? o->readers->models : NULL,
+                          o->readers ? o->readers->n : 0};
     rc = table_read_cells(m, &page, &ro, &t, &st, &out->repairs, err, errlen);
     table_page_free(&page);
     if (rc)

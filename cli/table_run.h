@@ -21,6 +21,9 @@ typedef struct table_run_opts {
     float temperature;  /* 0: greedy (the default) */
     uint64_t seed;      /* sampling seed when temperature > 0 */
     double reread_below; /* cells: cells_read_opts.reread_below (0: off) */
+    /* cells: models that read the cells side by side (table_readers.h);
+     * NULL: the model given to table_run reads them */
+    const struct table_readers *readers;
 } table_run_opts;
 
 typedef struct table_result {

@@ -70,7 +70,10 @@ serve_reply serve_tables(serve_server *srv, struct MHD_Connection *c,
                         : q.whole        ? TABLE_WHOLE_MAX_NEW
                                          : TABLE_CELL_MAX_NEW,
                         srv->cfg->max_pixels, (float)q.temperature, q.seed,
-                        TABLE_REREAD_BELOW};
+                        TABLE_REREAD_BELOW,
+                        /* The slots are the server's side-by-side unit
+                         * (--parallel): a slot's model reads alone. */
+                        NULL};
     table_result r;
     char err[1024] = "";
     int rc = table_run_image(slot.model, "image", &q.image, &o, &r, err,

@@ -7,7 +7,8 @@
 # --dump-cells, several images, --json, and the refusals: no table in the
 # image (blank, one line, a photo), an unreadable image, -o into a missing
 # folder (refused before any model runs), standard input ("-"), --fusion,
-# --temp/--seed, and a reading cut at -n (flagged, exit 1).
+# --temp/--seed, re-reading, cells read side by side (-t), and a reading
+# cut at -n (flagged, exit 1).
 set -u
 : "${NVLM_BIN:?}" "${NV_FIXTURE_DIR:?}" "${NV_SOURCE_ROOT:?}"
 py=/usr/bin/python3
@@ -198,6 +199,38 @@ assert rt["cells_reread"] == 0, rt
 assert 0 <= rd["cells_reread"] <= rd["cells_read"], rd
 for d in (r0, r1, rt, rd):
     assert (d["rows"], d["cols"]) == (r0["rows"], r0["cols"]) and d["markdown"], d
+PY
+# Cells are read side by side, one single-threaded model per thread
+# (cli/table_readers.h): one, two or three readers, with every cell re-read
+# from every view (many jobs, merged in job order), give the same table
+# and counts; every reading after a reader's first starts from its chat
+# template (prompt_tokens_reused).
+checks=$((checks + 1))
+for t in 1 2 3; do
+    "$NVLM_BIN" table -m "$cells" -n 4 --json --reread-below 1 -t $t \
+        "$samples/table1.png" "$samples/table2.png" >"$tmp/par$t.json" 2>/dev/null
+done
+$py - "$tmp/par1.json" "$tmp/par2.json" "$tmp/par3.json" <<'PY' || fail "readers side by side"
+import json, sys
+runs = []
+for p in sys.argv[1:]:
+    text = open(p).read()
+    dec, at, objs = json.JSONDecoder(), 0, []
+    while at < len(text):
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at < len(text):
+            o, at = dec.raw_decode(text, at)
+            objs.append(o)
+    runs.append(objs)
+keys = ("markdown", "cells_read", "cells_reread", "prompt_tokens")
+for objs in runs[1:]:
+    assert len(objs) == len(runs[0]) == 2, objs
+    for a, b in zip(runs[0], objs):
+        assert all(a[k] == b[k] for k in keys), (a, b)
+for objs in runs:
+    for o in objs:
+        assert 0 < o["prompt_tokens_reused"] < o["prompt_tokens"], o
 PY
 expect_error 2 "--reread-below" table -m "$cells" --reread-below 1.5 "$samples/table1.png"
 expect_error 2 "--reread-below" table -m "$cells" --reread-below x "$samples/table1.png"
