@@ -12,6 +12,12 @@ what reads each cell.
   # the model directory (the heads of RUN over --init's ViT; config gets nvlm_cell_reader):
   /usr/bin/python3 tools/train/cells.py export .train/cells/run --out assets/models/nvlm-tables
 
+  # the ViT and the three heads together on fresh cells (the way the shipped model was
+  # trained; docs/training.md has each run's command), --shift PX moving a share of the
+  # tiles sideways; and how tied a model is to where its glyphs fall on the patch grid:
+  /usr/bin/python3 tools/train/cells.py joint --init assets/models/nvlm-tables ... --shift 13
+  /usr/bin/python3 tools/train/cells.py shifts --model DIR --val VAL.pt --shifts 0,2,4,8
+
 --init (default: the bundled model) gives the ViT, the config and the starting heads; --from
 continues a run's head. The tile geometry (line height, strip height) is the runtime's
 default (vision/cell_tile.h) and is written to the exported config.
@@ -59,11 +65,35 @@ def read_ppm(path):
     return np.frombuffer(parts[3], dtype=np.uint8, count=w * h * 3).reshape(h, w, 3)
 
 
-def cell_tiles(nvlm, split, seed, start, count, workdir):
+def shift_tile(tile, rng, max_shift, share):
+    """The tile's content moved a random k px sideways (k in -1..max_shift, 0 for a
+    `share` - complement of the tiles, and never so far that ink leaves the tile), with k.
+    The reader learned its glyphs where the runtime puts them (strips from x = 1) and reads
+    them much worse 3-4 px away (benchmarks.md, "Re-reading doubted cells"); moved tiles
+    teach it glyphs anywhere on the 14 px patch grid. The background is white (255)."""
+    if max_shift <= 0 or rng.random() >= share:
+        return tile, 0
+    ink = np.nonzero((tile < 255).any(axis=(0, 2)))[0]
+    if len(ink) == 0:
+        return tile, 0
+    lo, hi = -min(1, int(ink[0])), min(max_shift, tile.shape[1] - 1 - int(ink[-1]))
+    k = int(rng.integers(lo, hi + 1)) if hi >= lo else 0
+    if k == 0:
+        return tile, 0
+    out = np.full_like(tile, 255)
+    if k > 0:
+        out[:, k:] = tile[:, :-k]
+    else:
+        out[:, :k] = tile[:, -k:]
+    return out, k
+
+
+def cell_tiles(nvlm, split, seed, start, count, workdir, shift=None):
     """The C runtime's tiles of every non-empty cell of tables start..start+count-1 whose
     grid the layout found exactly: (uint8 tiles [n,S,S,3], texts, keys, grids_found,
     pointing targets {key: per answer byte, its glyph's image tokens}, character slots
-    {key: [(token, slot, class)]})."""
+    {key: [(token, slot, class)]}). shift: (rng, max px, share) moves tiles (shift_tile),
+    the pointing and slot targets with them."""
     samples, paths = [], []
     for i in range(start, start + count):
         s = gen.make_sample(split, seed, i)
@@ -90,16 +120,26 @@ def cell_tiles(nvlm, split, seed, start, count, workdir):
         if lo.get("rows") != len(rows) or lo.get("cols") != len(t["header"]):
             continue
         found += 1
+        moved = {}
+        for r, line in enumerate(rows):
+            for c, text in enumerate(line):
+                name = "%s_r%02d_c%02d.ppm" % (s["id"], r, c)
+                f = os.path.join(cells_dir, name)
+                if text and os.path.exists(f):
+                    tile = read_ppm(f)
+                    if shift:
+                        tile, k = shift_tile(tile, *shift)
+                        if k and name in geoms:
+                            geoms[name] = dict(geoms[name],
+                                               strip_left=geoms[name]["strip_left"] + k)
+                    moved[(r, c)] = tile
         p, m = cell_points(s, geoms, s["id"])
         points.update(p)
         slots.update(m)
-        for r, line in enumerate(rows):
-            for c, text in enumerate(line):
-                f = os.path.join(cells_dir, "%s_r%02d_c%02d.ppm" % (s["id"], r, c))
-                if text and os.path.exists(f):
-                    tiles.append(read_ppm(f))
-                    texts.append(text)
-                    keys.append("%s/%d/%d" % (s["id"], r, c))
+        for (r, c), tile in moved.items():
+            tiles.append(tile)
+            texts.append(rows[r][c])
+            keys.append("%s/%d/%d" % (s["id"], r, c))
     shutil.rmtree(cells_dir)
     for p in paths:
         os.remove(p)
@@ -417,15 +457,19 @@ class TileStream:
     cells served in batches shuffled within each chunk of tables. Table i is the same on
     every run, so a run continued with --start from where one stopped sees new tables."""
 
-    def __init__(self, nvlm, split, seed, start, chunk, batch, workdir):
+    def __init__(self, nvlm, split, seed, start, chunk, batch, workdir, shift=0,
+                 shift_share=0.5):
         self.nvlm, self.split, self.seed = nvlm, split, seed
         self.next_table, self.chunk, self.batch, self.work = start, chunk, batch, workdir
         self.rng = np.random.default_rng(seed * 1000003 + start)
+        self.shift = (np.random.default_rng(seed * 7919 + start), shift,
+                      shift_share) if shift > 0 else None
 
     def __iter__(self):
         while True:
             tiles, texts, keys, _, points, slots = cell_tiles(
-                self.nvlm, self.split, self.seed, self.next_table, self.chunk, self.work)
+                self.nvlm, self.split, self.seed, self.next_table, self.chunk, self.work,
+                self.shift)
             self.next_table += self.chunk
             order = self.rng.permutation(len(texts))
             for i in range(0, len(order) - self.batch + 1, self.batch):
@@ -474,6 +518,7 @@ class BrowserStream:
         self.nvlm, self.chunk, self.batch, self.work = nvlm, chunk, batch, workdir
         self.rng = np.random.default_rng(seed)
         self.cells = self.tables_read = 0
+        self.shift = None  # (rng, max px, share): tiles moved as shift_tile moves them
 
     def listing(self):
         """The folder's complete tables (each .md is written after its .png), listed again
@@ -490,6 +535,9 @@ class BrowserStream:
             part = self.tables[at:at + self.chunk]
             at += self.chunk
             tiles, texts = browser_cell_tiles(self.nvlm, part, self.work)
+            if self.shift:
+                tiles = np.stack([shift_tile(t, *self.shift)[0] for t in tiles]) \
+                    if len(tiles) else tiles
             self.tables_read += len(part)
             self.cells += len(texts)
             order = self.rng.permutation(len(texts))
@@ -696,9 +744,12 @@ def cmd_joint(args):
 
     with tempfile.TemporaryDirectory(prefix="nvlm_joint_") as work:
         stream = TileStream(args.nvlm, "train", args.data_seed, args.start, args.chunk,
-                            args.batch - n_browser, work)
+                            args.batch - n_browser, work, args.shift, args.shift_share)
         browser = (BrowserStream(args.nvlm, args.browser, args.chunk, n_browser, args.seed, work)
                    if n_browser else None)
+        if browser and args.shift > 0:
+            browser.shift = (np.random.default_rng(args.seed * 7919 + 1), args.shift,
+                             args.shift_share)
         done, samples, wall = TS.train(joint, "all", params, Batches(), args.steps, args.lr, log,
                                        "joint", args.max_minutes * 60, scale, on_log,
                                        args.log_every, cpu_bf16=args.bf16)
@@ -893,6 +944,55 @@ def cmd_check(args):
 
 # ---------------------------------------------------------------- export
 
+def move_tile(tile, k):
+    """The tile's content moved k px sideways, or None when ink would leave the tile."""
+    ink = np.nonzero((tile < 255).any(axis=(0, 2)))[0]
+    if len(ink) and (int(ink[0]) + k < 0 or int(ink[-1]) + k > tile.shape[1] - 1):
+        return None
+    out = np.full_like(tile, 255)
+    if k > 0:
+        out[:, k:] = tile[:, :-k]
+    elif k < 0:
+        out[:, :k] = tile[:, -k:]
+    else:
+        out[:] = tile
+    return out
+
+
+def cmd_shifts(args):
+    """Greedy exact per head on the val cells with every tile moved k px sideways: how tied
+    the reader is to where its glyphs fall on the 14 px patch grid (PyTorch, f16-rounded
+    weights as the runtime reads them). Only cells whose ink stays on the tile at every k
+    are counted, so each column is over the same cells."""
+    torch.set_num_threads(args.threads)
+    raw, w = load_model(args.model)
+    tok = NT.write_tokenizer(tempfile.mkdtemp(prefix="nvlm_tok_"))
+    runner = NT.Runner(raw, tok, TS.rounded(w), torch.device("cpu"))
+    val = torch.load(args.val)
+    shifts = [int(v) for v in args.shifts.split(",")]
+    tiles, texts = [], []
+    for t, text in zip(val["tiles"].numpy(), val["texts"]):
+        moved = [move_tile(t, k) for k in shifts]
+        if all(m is not None for m in moved):
+            tiles.append(moved)
+            texts.append(text)
+        if len(texts) == args.count:
+            break
+    report = {"model": args.model, "cells": len(texts), "shifts": shifts}
+    for head in args.heads.split(","):
+        row = {}
+        for i, k in enumerate(shifts):
+            imgs = torch.from_numpy(np.stack([m[i] for m in tiles]))
+            preds = greedy_texts(runner, head, imgs, max_new=48)
+            row[k] = round(float(np.mean([p == t for p, t in zip(preds, texts)])), 3)
+        report[head] = row
+        print(json.dumps({head: row}), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+    return 0
+
+
 def cmd_export(args):
     """RUN of `train` (fusion_<head> + lm_<head> over --init's model) or of `joint` (its
     whole model, RUN/model) -> the model directory, with the model card."""
@@ -1027,11 +1127,24 @@ def main(argv=None):
                    help="share of each batch taken from --browser (default 0.25)")
     j.add_argument("--browser-val", metavar="DIR", help="browser-rendered tables whose cells' "
                    "byte accuracy is logged (made with another --seed than --browser)")
+    j.add_argument("--shift", type=int, default=0, metavar="PX",
+                   help="move a share of the training tiles by -1..PX px sideways, their "
+                   "targets with them (0: off; shift_tile)")
+    j.add_argument("--shift-share", type=float, default=0.5, metavar="F",
+                   help="share of the tiles --shift moves (default 0.5)")
     j.add_argument("--x-layers", metavar="L,L,...", help="give head x cross-attention blocks "
                    "before these decoder layers (new blocks: copies of its first, gates 0)")
     pt = sub.add_parser("point", help="add pointing targets to a data file")
     pt.add_argument("--nvlm", default=os.path.join(ROOT, "build", "cli", "nvlm"))
     pt.add_argument("--data", required=True)
+    sh = sub.add_parser("shifts", help="greedy exact per head on val tiles moved k px")
+    sh.add_argument("--model", default=BUNDLED)
+    sh.add_argument("--val", required=True, help="cells.py data --keep-tiles file")
+    sh.add_argument("--count", type=int, default=150)
+    sh.add_argument("--shifts", default="0,1,2,3,4,6,8,12")
+    sh.add_argument("--heads", default="d,x,h")
+    sh.add_argument("--threads", type=int, default=1)
+    sh.add_argument("--json", metavar="FILE")
     c = sub.add_parser("check", help="C runtime = PyTorch on the cells of generated tables")
     c.add_argument("--nvlm", default=os.path.join(ROOT, "build", "cli", "nvlm"))
     c.add_argument("--model", default=BUNDLED)
@@ -1054,7 +1167,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     blas_threads_reexec(args, sys.argv[1:] if argv is None else argv)
     return {"data": cmd_data, "train": cmd_train, "check": cmd_check, "point": cmd_point,
-            "export": cmd_export, "joint": cmd_joint}[args.cmd](args)
+            "export": cmd_export, "joint": cmd_joint, "shifts": cmd_shifts}[args.cmd](args)
 
 
 if __name__ == "__main__":

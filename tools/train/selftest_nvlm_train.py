@@ -296,6 +296,39 @@ def check_cell_points():
           "cells char_loss of a uniform read-out = log(classes): %.4f" % float(loss))
 
 
+def check_shift_tile():
+    """cells.shift_tile (training tiles moved sideways, --shift): the content moves by k
+    whole pixels, k in -1..max and never so far that ink leaves the tile, no tile moves at
+    share 0; cells.move_tile refuses a move that would cut ink; a glyph's character slot on
+    a geometry moved by k is the one at its position + k."""
+    import numpy as np
+    import cells  # noqa: E402
+    tile = np.full((224, 224, 3), 255, np.uint8)
+    tile[10:30, 1:60] = 0      # ink from x = 1 to 59
+    tile[40:60, 100:215] = 90  # and to x = 214: at most 9 px to the right
+    rng = np.random.default_rng(5)
+    ks, ok = set(), True
+    for _ in range(300):
+        moved, k = cells.shift_tile(tile, rng, 13, 0.7)
+        ks.add(k)
+        ok &= -1 <= k <= 9 and moved.shape == tile.shape
+        ok &= bool((moved[:, max(0, k):224 + min(0, k)] == tile[:, max(0, -k):224 - max(0, k)]).all())
+        ok &= int((moved < 255).sum()) == int((tile < 255).sum())
+    check(ok and ks == set(range(-1, 10)), "cells shift_tile: moves %s, ink kept" % sorted(ks))
+    check(all(cells.shift_tile(tile, rng, 13, 0.0)[1] == 0 for _ in range(50)),
+          "cells shift_tile: share 0 moves nothing")
+    check(cells.move_tile(tile, 10) is None and cells.move_tile(tile, -2) is None
+          and cells.move_tile(tile, 9) is not None, "cells move_tile: refuses cutting ink")
+    geom = {"crop": [0, 0, 100, 20], "scaled": [120, 24], "strip_left": 1,
+            "strips": [[0, 120, 2]]}
+    box = [40, 2, 48, 18]  # centre x 44 -> 52.8 px scaled
+    for k in (0, 5, 13):
+        got = cells.glyph_slot(box, dict(geom, strip_left=1 + k))
+        tx = 1 + k + 52.8
+        want = (int(tx // 28), int((tx % 28) * 3 / 28))
+        check(got == want, "cells glyph_slot on a geometry moved %d px: %s" % (k, got))
+
+
 def main():
     torch.set_num_threads(1)
     root = os.environ.get("NV_FIXTURE_DIR", os.path.join(ROOT, "tests", "fixtures"))
@@ -329,6 +362,7 @@ def main():
     check_point_layout(os.path.join(root, "tiny_nvlm"))
     check_glyph_tokens()
     check_cell_points()
+    check_shift_tile()
     with tempfile.TemporaryDirectory() as tmp:
         btok = NT.write_tokenizer(tmp)
         text = "| Name | Price |\n| --- | --- |\n| Ada | €1,200.50 |"
