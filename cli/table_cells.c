@@ -579,11 +579,12 @@ static int read_jobs(cell_reader *readers, int n_readers, const char *prompt,
         job_result *r = &results[j];
         cell_reading *c = &cells[jobs[j].cell];
         if (!r->made) {
-            if (jobs[j].view < 0 && notes) {
+            if (jobs[j].view < 0) {
                 stats->failed++;
-                nv_strbuf_addf(notes, "row %d, column %d not read: %s\n",
-                               c->row + 1, c->col + 1,
-                               r->why ? r->why : "out of memory");
+                if (notes)
+                    nv_strbuf_addf(notes, "row %d, column %d not read: %s\n",
+                                   c->row + 1, c->col + 1,
+                                   r->why ? r->why : "out of memory");
             }
             continue;
         }

@@ -664,17 +664,12 @@ static int clean_prefix(const nvlm_session *s)
     return s->n_prompt;
 }
 
-/* Positions of s's prompt whose keys and values are already in s->kv
- * (copied by nvlm_session_reuse_prefix): the ids it shares with the
- * prefix, all clean, and at least the last position left to run for
- * its logits. */
-static int reusable_prefix(const nvlm_session *s, int n_clean)
+/* Leading positions of s's prompt whose keys and values equal those of
+ * the prefix copied by nvlm_session_reuse_prefix: the ids they share,
+ * within the first n_clean (no image reaches them). */
+static int shared_prefix(const nvlm_session *s, int n_clean)
 {
-    if (s->keep_prompt_logits)
-        return 0;
     int n = s->n_prefix < n_clean ? s->n_prefix : n_clean;
-    if (n > s->n_prompt - 1)
-        n = s->n_prompt - 1;
     int same = 0;
     while (same < n && s->ids[same] == s->prefix_ids[same])
         same++;
@@ -747,18 +742,19 @@ int nv_session_prefill(nvlm_session *s, int raw, nv_error *err)
         return nv_fail(err, "out of memory for a prompt of %d tokens", N);
     }
     int rc = embed_prompt(s, emb, err);
-    /* The positions shared with a copied prefix are in the cache already. */
+    /* The positions shared with a copied prefix are in the cache already;
+     * at least the last one runs again, for its logits, and a run that
+     * keeps every prompt logit runs them all. */
     int n_clean = clean_prefix(s);
-    int reused = reusable_prefix(s, n_clean);
+    int shared = shared_prefix(s, n_clean);
+    int reused = s->keep_prompt_logits ? 0
+                 : shared < N - 1    ? shared
+                                     : N - 1;
     s->kv.len = reused;
     s->stats.prompt_tokens_reused = reused;
-    /* This prompt now owns the cache rows from `reused` on; they still
-     * hold the prefix where the ids agree and no image reaches. */
-    int agree = reused;
-    while (agree < s->n_prefix && agree < n_clean &&
-           s->ids[agree] == s->prefix_ids[agree])
-        agree++;
-    s->n_prefix = agree;
+    /* This prompt now owns the cache rows from `reused` on; those below
+     * `shared` are computed from the same ids and still hold the prefix. */
+    s->n_prefix = shared;
     s->n_clean = 0; /* set once the whole prompt has run */
     int chunk = s->prefill_chunk > 0 && s->prefill_chunk < N - reused
                     ? s->prefill_chunk
