@@ -384,18 +384,21 @@ typedef struct cell_reading {
 
 /* The tiles a doubtful cell is read from again: the first reading's tile
  * moved 1 px left, 1 px right and 2 px right, and its text line 1 px
- * shorter and 1 px taller. The reader turned out to be sensitive to where
- * its glyphs fall on the 14 px patch grid (moving every tile by 1 px costs
- * ~0.01 of cell accuracy, by 3 px ~0.05, by 4 px nearly all of it:
- * benchmarks.md), and its mistakes at one position are mostly not made at
- * the next, so a doubtful cell read at its neighbours and kept at its
- * likeliest reading is right more often. */
+ * shorter and 1, 2 and 4 px taller (never past the strip). The reader
+ * turned out to be sensitive to where its glyphs fall on the 14 px patch
+ * grid (moving every tile by 1 px costs ~0.01 of cell accuracy, by 3 px
+ * ~0.05, by 4 px nearly all of it: benchmarks.md), and its mistakes at one
+ * position are mostly not made at the next, so a doubtful cell read at its
+ * neighbours and kept at its likeliest reading is right more often. The
+ * taller lines help narrow fonts most (Liberation Sans Narrow's glyphs are
+ * thin at 24 px), where the model's own line height is best for the wide
+ * ones (benchmarks.md, "Taller re-read views"). */
 typedef struct reread_view {
     int dx;          /* added to nv_cell_tile_opts.strip_left */
     int line_height; /* added to nv_cell_tile_opts.line_height */
 } reread_view;
 static const reread_view REREAD_VIEWS[] = {
-    {-1, 0}, {1, 0}, {2, 0}, {0, -1}, {0, 1}};
+    {-1, 0}, {1, 0}, {2, 0}, {0, -1}, {0, 1}, {0, 2}, {0, 4}};
 #define N_REREAD_VIEWS ((int)(sizeof REREAD_VIEWS / sizeof REREAD_VIEWS[0]))
 
 /* One tile to read: cell `cell` with the options of view `view` (-1: the
@@ -456,6 +459,8 @@ static int read_batch(cell_reader *rd, int b, char *err, size_t errlen)
         if (w->jobs[j].view >= 0) {
             o.strip_left += REREAD_VIEWS[w->jobs[j].view].dx;
             o.line_height += REREAD_VIEWS[w->jobs[j].view].line_height;
+            if (o.line_height > o.strip_height)
+                o.line_height = o.strip_height;
         }
         nv_image tile;
         nv_error e = {{0}};

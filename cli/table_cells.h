@@ -71,7 +71,8 @@ typedef struct cells_read_opts {
     float temperature;  /* 0: greedy */
     uint64_t seed;      /* sampling seed (+ the cell's index) */
     /* Greedy only: a cell whose least likely answer token had a probability
-     * below this is read again from its tile moved 1-2 px, and the likeliest
+     * below this is read again from its tile moved 1-2 px and with taller
+     * and shorter text lines (REREAD_VIEWS in table_cells.c), and the likeliest
      * of its readings is kept (benchmarks.md, "Re-reading doubted cells").
      * 0: every cell is read once. */
     double reread_below;
