@@ -88,6 +88,11 @@ for t in "${targets[@]}"; do
     total=$((total + execs))
     if [ $rc = 0 ]; then
         result=ok
+    elif [ $rc = 72 ] && grep -q 'libFuzzer: run interrupted' "$log" &&
+        ! grep -q -E 'ERROR|runtime error|Test unit written' "$log"; then
+        # SIGINT stops a campaign early: libFuzzer exits 72 with no input
+        # written, which is not a finding.
+        result="stopped (SIGINT)"
     else
         result="FINDING (exit $rc): $log"
         status=1
