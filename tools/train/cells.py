@@ -14,7 +14,8 @@ what reads each cell.
 
   # the ViT and the three heads together on fresh cells (the way the shipped model was
   # trained; docs/training.md has each run's command), --shift PX moving a share of the
-  # tiles sideways; and how tied a model is to where its glyphs fall on the patch grid:
+  # tiles sideways, --line-heights 24,26,28 cutting each chunk's tiles at one of these text
+  # line heights; and how tied a model is to where its glyphs fall on the patch grid:
   /usr/bin/python3 tools/train/cells.py joint --init assets/models/nvlm-tables ... --shift 13
   /usr/bin/python3 tools/train/cells.py shifts --model DIR --val VAL.pt --shifts 0,2,4,8
 
@@ -88,12 +89,37 @@ def shift_tile(tile, rng, max_shift, share):
     return out, k
 
 
-def cell_tiles(nvlm, split, seed, start, count, workdir, shift=None):
+def line_height_models(heights, workdir):
+    """{line height: model folder} for --line-heights: the bundled model's config with
+    nvlm_cell_reader.line_height changed, its weights and tokenizer linked, so that
+    `nvlm table -m DIR --dump-cells` cuts the tiles at that height (the strips stay)."""
+    out = {}
+    with open(os.path.join(BUNDLED, "config.json")) as f:
+        cfg = json.load(f)
+    strip = cfg["nvlm_cell_reader"]["strip_height"]
+    for h in heights:
+        if not 4 <= h <= strip:
+            raise SystemExit("cells joint: --line-heights %d is outside 4..%d (the strip)"
+                             % (h, strip))
+        d = os.path.join(workdir, "line%d" % h)
+        os.makedirs(d, exist_ok=True)
+        cfg["nvlm_cell_reader"]["line_height"] = h
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        for name in ("model.safetensors", "tokenizer.json"):
+            if not os.path.exists(os.path.join(d, name)):
+                os.symlink(os.path.join(BUNDLED, name), os.path.join(d, name))
+        out[h] = d
+    return out
+
+
+def cell_tiles(nvlm, split, seed, start, count, workdir, shift=None, model=None):
     """The C runtime's tiles of every non-empty cell of tables start..start+count-1 whose
     grid the layout found exactly: (uint8 tiles [n,S,S,3], texts, keys, grids_found,
     pointing targets {key: per answer byte, its glyph's image tokens}, character slots
     {key: [(token, slot, class)]}). shift: (rng, max px, share) moves tiles (shift_tile),
-    the pointing and slot targets with them."""
+    the pointing and slot targets with them. model: the folder whose cell-reader settings
+    cut the tiles (line_height_models; None: the bundled model's)."""
     samples, paths = [], []
     for i in range(start, start + count):
         s = gen.make_sample(split, seed, i)
@@ -103,7 +129,8 @@ def cell_tiles(nvlm, split, seed, start, count, workdir, shift=None):
         paths.append(path)
     cells_dir = os.path.join(workdir, "cells")
     os.makedirs(cells_dir, exist_ok=True)
-    lay = subprocess.run([nvlm, "table", "--layout", "--dump-cells", cells_dir] + paths,
+    lay = subprocess.run([nvlm, "table", "--layout", "--dump-cells", cells_dir]
+                         + (["-m", model] if model else []) + paths,
                          capture_output=True, text=True)
     layouts = [json.loads(x) for x in lay.stdout.splitlines() if x.strip()]
     geoms = {}
@@ -458,18 +485,25 @@ class TileStream:
     every run, so a run continued with --start from where one stopped sees new tables."""
 
     def __init__(self, nvlm, split, seed, start, chunk, batch, workdir, shift=0,
-                 shift_share=0.5):
+                 shift_share=0.5, line_models=None):
         self.nvlm, self.split, self.seed = nvlm, split, seed
         self.next_table, self.chunk, self.batch, self.work = start, chunk, batch, workdir
         self.rng = np.random.default_rng(seed * 1000003 + start)
         self.shift = (np.random.default_rng(seed * 7919 + start), shift,
                       shift_share) if shift > 0 else None
+        # --line-heights: each chunk's tiles cut at one of these heights, drawn per chunk
+        self.line_models = line_models
+        self.line_rng = np.random.default_rng(seed * 104729 + start)
 
     def __iter__(self):
         while True:
+            model = None
+            if self.line_models:
+                model = self.line_models[sorted(self.line_models)[
+                    self.line_rng.integers(len(self.line_models))]]
             tiles, texts, keys, _, points, slots = cell_tiles(
                 self.nvlm, self.split, self.seed, self.next_table, self.chunk, self.work,
-                self.shift)
+                self.shift, model)
             self.next_table += self.chunk
             order = self.rng.permutation(len(texts))
             for i in range(0, len(order) - self.batch + 1, self.batch):
@@ -478,14 +512,16 @@ class TileStream:
                        [points.get(keys[j]) for j in idx], [slots.get(keys[j]) for j in idx])
 
 
-def browser_cell_tiles(nvlm, tables, workdir):
+def browser_cell_tiles(nvlm, tables, workdir, model=None):
     """The C runtime's tiles of every non-empty cell of browser-rendered tables (tables:
     [(png path, Markdown truth path)], tools/browser_tables.py --train) whose grid the
     layout found exactly: (uint8 tiles [n,S,S,3], texts). Their truth is the page's HTML,
-    so there are no glyph boxes: no pointing targets, no character slots."""
+    so there are no glyph boxes: no pointing targets, no character slots. model: as for
+    cell_tiles."""
     cells_dir = os.path.join(workdir, "bcells")
     os.makedirs(cells_dir, exist_ok=True)
     lay = subprocess.run([nvlm, "table", "--layout", "--dump-cells", cells_dir]
+                         + (["-m", model] if model else [])
                          + [png for png, _ in tables], capture_output=True, text=True)
     layouts = [json.loads(x) for x in lay.stdout.splitlines() if x.strip()]
     tiles, texts = [], []
@@ -519,6 +555,8 @@ class BrowserStream:
         self.rng = np.random.default_rng(seed)
         self.cells = self.tables_read = 0
         self.shift = None  # (rng, max px, share): tiles moved as shift_tile moves them
+        self.line_models = None  # as TileStream's
+        self.line_rng = np.random.default_rng(seed * 104729 + 1)
 
     def listing(self):
         """The folder's complete tables (each .md is written after its .png), listed again
@@ -534,7 +572,11 @@ class BrowserStream:
                 self.tables, at = self.listing(), 0
             part = self.tables[at:at + self.chunk]
             at += self.chunk
-            tiles, texts = browser_cell_tiles(self.nvlm, part, self.work)
+            model = None
+            if self.line_models:
+                model = self.line_models[sorted(self.line_models)[
+                    self.line_rng.integers(len(self.line_models))]]
+            tiles, texts = browser_cell_tiles(self.nvlm, part, self.work, model)
             if self.shift:
                 tiles = np.stack([shift_tile(t, *self.shift)[0] for t in tiles]) \
                     if len(tiles) else tiles
@@ -743,10 +785,15 @@ def cmd_joint(args):
                        "ids": torch.zeros(len(texts), 1)}
 
     with tempfile.TemporaryDirectory(prefix="nvlm_joint_") as work:
+        line_models = (line_height_models([int(v) for v in args.line_heights.split(",")],
+                                          work) if args.line_heights else None)
         stream = TileStream(args.nvlm, "train", args.data_seed, args.start, args.chunk,
-                            args.batch - n_browser, work, args.shift, args.shift_share)
+                            args.batch - n_browser, work, args.shift, args.shift_share,
+                            line_models)
         browser = (BrowserStream(args.nvlm, args.browser, args.chunk, n_browser, args.seed, work)
                    if n_browser else None)
+        if browser:
+            browser.line_models = line_models
         if browser and args.shift > 0:
             browser.shift = (np.random.default_rng(args.seed * 7919 + 1), args.shift,
                              args.shift_share)
@@ -1132,6 +1179,9 @@ def main(argv=None):
                    "targets with them (0: off; shift_tile)")
     j.add_argument("--shift-share", type=float, default=0.5, metavar="F",
                    help="share of the tiles --shift moves (default 0.5)")
+    j.add_argument("--line-heights", metavar="PX,PX,...", help="cut each chunk's tiles at "
+                   "one of these text-line heights, drawn per chunk (e.g. 24,26,28; default: "
+                   "the bundled model's 24 only); the runtime's re-read views use 26 and 28")
     j.add_argument("--x-layers", metavar="L,L,...", help="give head x cross-attention blocks "
                    "before these decoder layers (new blocks: copies of its first, gates 0)")
     pt = sub.add_parser("point", help="add pointing targets to a data file")

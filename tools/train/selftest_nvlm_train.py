@@ -296,6 +296,46 @@ def check_cell_points():
           "cells char_loss of a uniform read-out = log(classes): %.4f" % float(loss))
 
 
+def check_line_heights():
+    """cells.line_height_models (--line-heights): a model folder per height whose config
+    says that line height and nothing else changed, a height past the strip refused; and,
+    with the C runtime at hand ($NVLM_BIN), the tiles of the same tables cut at 28 px hold
+    taller ink than at 24, with a pointing target for every cell."""
+    import numpy as np
+    import cells  # noqa: E402
+    with tempfile.TemporaryDirectory() as work:
+        models = cells.line_height_models([24, 28], work)
+        with open(os.path.join(cells.BUNDLED, "config.json")) as f:
+            base = json.load(f)
+        for h, d in models.items():
+            with open(os.path.join(d, "config.json")) as f:
+                cfg = json.load(f)
+            want = dict(base, nvlm_cell_reader=dict(base["nvlm_cell_reader"], line_height=h))
+            check(cfg == want and os.path.exists(os.path.join(d, "model.safetensors")),
+                  "cells line_height_models: %d px folder" % h)
+        try:
+            cells.line_height_models([30], work)
+            check(False, "cells line_height_models: 30 px (past the 28 px strip) refused")
+        except SystemExit:
+            check(True, "cells line_height_models: 30 px (past the 28 px strip) refused")
+        nvlm = os.environ.get("NVLM_BIN")
+        if not nvlm:
+            return
+        ink = {}
+        for h in (24, 28):
+            sub = os.path.join(work, "t%d" % h)
+            os.makedirs(sub)
+            tiles, texts, keys, _, points, _ = cells.cell_tiles(nvlm, "train", 1, 0, 2, sub,
+                                                                None, models[h])
+            rows = [(t[:, :, 0] < 128).any(axis=1).nonzero()[0] for t in tiles]
+            ink[h] = float(np.mean([r[-1] - r[0] + 1 for r in rows if len(r)]))
+            check(len(texts) > 0 and all(points.get(k) for k in keys),
+                  "cells cell_tiles at %d px: %d cells, each with pointing targets"
+                  % (h, len(texts)))
+        check(ink[28] > ink[24], "cells cell_tiles: ink %.1f px tall at 28 against %.1f at 24"
+              % (ink[28], ink[24]))
+
+
 def check_shift_tile():
     """cells.shift_tile (training tiles moved sideways, --shift): the content moves by k
     whole pixels, k in -1..max and never so far that ink leaves the tile, no tile moves at
@@ -363,6 +403,7 @@ def main():
     check_glyph_tokens()
     check_cell_points()
     check_shift_tile()
+    check_line_heights()
     with tempfile.TemporaryDirectory() as tmp:
         btok = NT.write_tokenizer(tmp)
         text = "| Name | Price |\n| --- | --- |\n| Ada | €1,200.50 |"
