@@ -113,6 +113,13 @@ def line_height_models(heights, workdir):
     return out
 
 
+def pick_line_model(line_models, rng):
+    """One folder of line_height_models drawn at random; None without --line-heights."""
+    if not line_models:
+        return None
+    return line_models[sorted(line_models)[rng.integers(len(line_models))]]
+
+
 def cell_tiles(nvlm, split, seed, start, count, workdir, shift=None, model=None):
     """The C runtime's tiles of every non-empty cell of tables start..start+count-1 whose
     grid the layout found exactly: (uint8 tiles [n,S,S,3], texts, keys, grids_found,
@@ -497,10 +504,7 @@ class TileStream:
 
     def __iter__(self):
         while True:
-            model = None
-            if self.line_models:
-                model = self.line_models[sorted(self.line_models)[
-                    self.line_rng.integers(len(self.line_models))]]
+            model = pick_line_model(self.line_models, self.line_rng)
             tiles, texts, keys, _, points, slots = cell_tiles(
                 self.nvlm, self.split, self.seed, self.next_table, self.chunk, self.work,
                 self.shift, model)
@@ -572,10 +576,7 @@ class BrowserStream:
                 self.tables, at = self.listing(), 0
             part = self.tables[at:at + self.chunk]
             at += self.chunk
-            model = None
-            if self.line_models:
-                model = self.line_models[sorted(self.line_models)[
-                    self.line_rng.integers(len(self.line_models))]]
+            model = pick_line_model(self.line_models, self.line_rng)
             tiles, texts = browser_cell_tiles(self.nvlm, part, self.work, model)
             if self.shift:
                 tiles = np.stack([shift_tile(t, *self.shift)[0] for t in tiles]) \
