@@ -120,6 +120,17 @@ def pick_line_model(line_models, rng):
     return line_models[sorted(line_models)[rng.integers(len(line_models))]]
 
 
+def dump_layouts(nvlm, cells_dir, paths, model=None):
+    """`nvlm table --layout --dump-cells cells_dir` over the images: each cell's tile into
+    cells_dir (and its geometry into tiles.jsonl), the grid of every image returned as
+    parsed JSON. model: a folder whose cell-reader settings cut the tiles (None: the
+    bundled model's)."""
+    lay = subprocess.run([nvlm, "table", "--layout", "--dump-cells", cells_dir]
+                         + (["-m", model] if model else []) + paths,
+                         capture_output=True, text=True)
+    return [json.loads(x) for x in lay.stdout.splitlines() if x.strip()]
+
+
 def cell_tiles(nvlm, split, seed, start, count, workdir, shift=None, model=None):
     """The C runtime's tiles of every non-empty cell of tables start..start+count-1 whose
     grid the layout found exactly: (uint8 tiles [n,S,S,3], texts, keys, grids_found,
@@ -136,10 +147,7 @@ def cell_tiles(nvlm, split, seed, start, count, workdir, shift=None, model=None)
         paths.append(path)
     cells_dir = os.path.join(workdir, "cells")
     os.makedirs(cells_dir, exist_ok=True)
-    lay = subprocess.run([nvlm, "table", "--layout", "--dump-cells", cells_dir]
-                         + (["-m", model] if model else []) + paths,
-                         capture_output=True, text=True)
-    layouts = [json.loads(x) for x in lay.stdout.splitlines() if x.strip()]
+    layouts = dump_layouts(nvlm, cells_dir, paths, model)
     geoms = {}
     if os.path.exists(os.path.join(cells_dir, "tiles.jsonl")):
         with open(os.path.join(cells_dir, "tiles.jsonl")) as f:
@@ -524,10 +532,7 @@ def browser_cell_tiles(nvlm, tables, workdir, model=None):
     cell_tiles."""
     cells_dir = os.path.join(workdir, "bcells")
     os.makedirs(cells_dir, exist_ok=True)
-    lay = subprocess.run([nvlm, "table", "--layout", "--dump-cells", cells_dir]
-                         + (["-m", model] if model else [])
-                         + [png for png, _ in tables], capture_output=True, text=True)
-    layouts = [json.loads(x) for x in lay.stdout.splitlines() if x.strip()]
+    layouts = dump_layouts(nvlm, cells_dir, [png for png, _ in tables], model)
     tiles, texts = [], []
     for (png, md), lo in zip(tables, layouts):
         with open(md) as f:
@@ -795,9 +800,9 @@ def cmd_joint(args):
                    if n_browser else None)
         if browser:
             browser.line_models = line_models
-        if browser and args.shift > 0:
-            browser.shift = (np.random.default_rng(args.seed * 7919 + 1), args.shift,
-                             args.shift_share)
+            if args.shift > 0:
+                browser.shift = (np.random.default_rng(args.seed * 7919 + 1), args.shift,
+                                 args.shift_share)
         done, samples, wall = TS.train(joint, "all", params, Batches(), args.steps, args.lr, log,
                                        "joint", args.max_minutes * 60, scale, on_log,
                                        args.log_every, cpu_bf16=args.bf16)
