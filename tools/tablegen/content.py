@@ -103,6 +103,57 @@ def make_value(rng, kind):
     raise ValueError("tablegen: unknown content kind %r" % kind)
 
 
+# Open vocabulary (training only): made-up words in the shape of European words and
+# names, so that a reader trained on them reads letters instead of recalling the lists
+# above (the browser-rendered tables' words are in none of them).
+ONSETS = ("b", "br", "c", "ch", "d", "dr", "f", "fl", "g", "gr", "h", "j", "k", "kl",
+          "l", "m", "n", "p", "pr", "qu", "r", "s", "sch", "sh", "sk", "st", "t", "th",
+          "tr", "v", "w", "z", "")
+NUCLEI = ("a", "e", "i", "o", "u", "a", "e", "i", "o", "ai", "ei", "ou", "y", "ie")
+CODAS = ("", "", "", "", "", "n", "r", "l", "s", "t", "nd", "rt", "st", "ck", "m", "x", "qv",
+         "ng", "rd", "lt", "z")
+
+
+def open_word(rng):
+    """One made-up word of 1-3 syllables."""
+    return "".join(rng.choice(ONSETS) + rng.choice(NUCLEI) + rng.choice(CODAS)
+                   for _ in range(rng.choice((1, 2, 2, 3))))
+
+
+def open_value(rng, kind):
+    """A made-up cell of an open-vocabulary kind (word, name, place)."""
+    if kind == "word":
+        words = [open_word(rng) for _ in range(rng.choice((1, 1, 2)))]
+        return " ".join(words).capitalize() if rng.random() < 0.5 else " ".join(words)
+    if kind == "name":
+        last = open_word(rng).capitalize()
+        if rng.random() < 0.3:
+            return "%s. %s" % (rng.choice("ABCDEFGHIJKLMNOPRSTUVWZ"), last)
+        return "%s %s" % (open_word(rng).capitalize(), last)
+    return " ".join(open_word(rng).capitalize() for _ in range(rng.choice((1, 1, 1, 2))))
+
+
+OPEN_TYPES = ("word", "name", "place")
+
+
+def open_vocabulary(table, rng, share):
+    """Replaces each non-empty word, name and place cell by a made-up one with probability
+    share (row keys stay unique). rng is a stream of its own, so the table's other cells
+    and its style are those of the closed-vocabulary sample."""
+    keys = set(row[0] for row in table["rows"])
+    for row in table["rows"]:
+        for col, kind in enumerate(table["kinds"]):
+            if kind not in OPEN_TYPES or not row[col] or rng.random() >= share:
+                continue
+            text = open_value(rng, kind)
+            if col == 0:
+                if text in keys:
+                    continue
+                keys.discard(row[0])
+                keys.add(text)
+            row[col] = text
+
+
 def make_table(rng, n_rows, n_cols, empty_rate):
     """Returns a dict: header [str], kinds [str], rows [[str]], numbers [[float|None]]."""
     kinds = [rng.choice(KEY_TYPES)]

@@ -48,14 +48,19 @@ def _fit(table, st, max_width):
 
 
 def make_sample(split, seed, index, max_width=DEFAULT_MAX_WIDTH, qa_count=6, rows=(2, 8),
-                cols=(2, 5)):
+                cols=(2, 5), open_vocab=0.0):
     """Returns a dict with image (PIL), markdown, glyphs, cells, qa, style, table.
     rows / cols: inclusive ranges of body rows and columns (the defaults are the full
-    distribution; smaller ranges make the training curriculum's first levels)."""
+    distribution; smaller ranges make the training curriculum's first levels).
+    open_vocab: share of word, name and place cells replaced by made-up words
+    (content.open_vocabulary; training only, 0 leaves the sample as it always was)."""
     rng = sample_rng(split, seed, index)
     st = style_mod.sample_style(rng, split)
     table = content.make_table(rng, rng.randint(*rows), rng.randint(*cols),
                                rng.choice((0.0, 0.0, 0.05, 0.15)))
+    if open_vocab > 0:
+        content.open_vocabulary(table, random.Random("nvlm-tablegen-open/%s/%d/%d" % (
+            split, seed, index)), open_vocab)
     table, st = _fit(table, st, max_width)
     image, glyphs, cells = render.render(table, st)
     return {

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from . import fonts, markdown, render, style as style_mod
+from . import content, fonts, markdown, render, style as style_mod
 from .gen import DEFAULT_MAX_WIDTH, make_sample
 
 N_SAMPLES = 60
@@ -43,6 +43,43 @@ def test_levels():
     one = make_sample("test", 5, 0, rows=(1, 1), cols=(2, 2))
     check(len(one["table"]["rows"]) == 1 and len(one["table"]["header"]) == 2,
           "rows (1, 1) x cols (2, 2) is not a 1 x 2 table")
+
+
+def test_open_vocab():
+    """open_vocab 0 is the sample as always; 1 makes up every non-empty word, name and
+    place cell (none from the closed lists), keeps row keys unique, the other cells and
+    the style drawn, and is a pure function of (split, seed, index)."""
+    closed = set(content.WORDS) | set(w.capitalize() for w in content.WORDS) | \
+        set(content.PLACES) | set(content.LAST_NAMES)
+    made_up = 0
+    for index in range(20):
+        base = make_sample("train", 3, index)
+        check(make_sample("train", 3, index, open_vocab=0.0)["markdown"] == base["markdown"],
+              "open_vocab 0 changed a sample")
+        a = make_sample("train", 3, index, open_vocab=1.0)
+        b = make_sample("train", 3, index, open_vocab=1.0)
+        check(a["markdown"] == b["markdown"], "open_vocab is not deterministic")
+        keys = [row[0] for row in a["table"]["rows"]]
+        check(len(set(keys)) == len(keys), "open_vocab made a duplicate row key")
+        # _fit may shrink the font for longer words; the style drawn stays
+        check((a["style"].family, a["style"].rule, a["style"].fill) ==
+              (base["style"].family, base["style"].rule, base["style"].fill),
+              "open_vocab changed the style")
+        for r, row in enumerate(a["table"]["rows"]):
+            for c, kind in enumerate(a["table"]["kinds"]):
+                text = row[c]
+                if kind not in content.OPEN_TYPES:
+                    if c < len(base["table"]["kinds"]):
+                        check(text == base["table"]["rows"][r][c],
+                              "open_vocab changed a %s cell" % kind)
+                    continue
+                if not text:
+                    continue
+                last = text.split(" ")[-1]
+                check(text not in closed and last not in closed,
+                      "open_vocab kept the listed %s %r" % (kind, text))
+                made_up += 1
+    check(made_up > 40, "open_vocab made up only %d cells" % made_up)
 
 
 def test_held_out_styles():
@@ -142,6 +179,7 @@ def main():
     fonts.discover()
     test_determinism()
     test_levels()
+    test_open_vocab()
     test_held_out_styles()
     test_markdown()
     outside, ink = test_samples()

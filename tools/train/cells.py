@@ -15,7 +15,9 @@ what reads each cell.
   # the ViT and the three heads together on fresh cells (the way the shipped model was
   # trained; docs/training.md has each run's command), --shift PX moving a share of the
   # tiles sideways, --line-heights 24,26,28 cutting each chunk's tiles at one of these text
-  # line heights; and how tied a model is to where its glyphs fall on the patch grid:
+  # line heights, --open-vocab F making up a share F of the word, name and place cells
+  # (tablegen's lists are small and the reader learns them by heart); and how tied a model
+  # is to where its glyphs fall on the patch grid:
   /usr/bin/python3 tools/train/cells.py joint --init assets/models/nvlm-tables ... --shift 13
   /usr/bin/python3 tools/train/cells.py shifts --model DIR --val VAL.pt --shifts 0,2,4,8
 
@@ -131,16 +133,17 @@ def dump_layouts(nvlm, cells_dir, paths, model=None):
     return [json.loads(x) for x in lay.stdout.splitlines() if x.strip()]
 
 
-def cell_tiles(nvlm, split, seed, start, count, workdir, shift=None, model=None):
+def cell_tiles(nvlm, split, seed, start, count, workdir, shift=None, model=None, open_vocab=0.0):
     """The C runtime's tiles of every non-empty cell of tables start..start+count-1 whose
     grid the layout found exactly: (uint8 tiles [n,S,S,3], texts, keys, grids_found,
     pointing targets {key: per answer byte, its glyph's image tokens}, character slots
     {key: [(token, slot, class)]}). shift: (rng, max px, share) moves tiles (shift_tile),
     the pointing and slot targets with them. model: the folder whose cell-reader settings
-    cut the tiles (line_height_models; None: the bundled model's)."""
+    cut the tiles (line_height_models; None: the bundled model's). open_vocab: the share
+    of word, name and place cells made up (gen.make_sample)."""
     samples, paths = [], []
     for i in range(start, start + count):
-        s = gen.make_sample(split, seed, i)
+        s = gen.make_sample(split, seed, i, open_vocab=open_vocab)
         path = os.path.join(workdir, s["id"] + ".png")
         s["image"].save(path)
         samples.append(s)
@@ -500,8 +503,9 @@ class TileStream:
     every run, so a run continued with --start from where one stopped sees new tables."""
 
     def __init__(self, nvlm, split, seed, start, chunk, batch, workdir, shift=0,
-                 shift_share=0.5, line_models=None):
+                 shift_share=0.5, line_models=None, open_vocab=0.0):
         self.nvlm, self.split, self.seed = nvlm, split, seed
+        self.open_vocab = open_vocab
         self.next_table, self.chunk, self.batch, self.work = start, chunk, batch, workdir
         self.rng = np.random.default_rng(seed * 1000003 + start)
         self.shift = (np.random.default_rng(seed * 7919 + start), shift,
@@ -515,7 +519,7 @@ class TileStream:
             model = pick_line_model(self.line_models, self.line_rng)
             tiles, texts, keys, _, points, slots = cell_tiles(
                 self.nvlm, self.split, self.seed, self.next_table, self.chunk, self.work,
-                self.shift, model)
+                self.shift, model, self.open_vocab)
             self.next_table += self.chunk
             order = self.rng.permutation(len(texts))
             for i in range(0, len(order) - self.batch + 1, self.batch):
@@ -795,7 +799,7 @@ def cmd_joint(args):
                                           work) if args.line_heights else None)
         stream = TileStream(args.nvlm, "train", args.data_seed, args.start, args.chunk,
                             args.batch - n_browser, work, args.shift, args.shift_share,
-                            line_models)
+                            line_models, args.open_vocab)
         browser = (BrowserStream(args.nvlm, args.browser, args.chunk, n_browser, args.seed, work)
                    if n_browser else None)
         if browser:
@@ -1185,6 +1189,9 @@ def main(argv=None):
                    "targets with them (0: off; shift_tile)")
     j.add_argument("--shift-share", type=float, default=0.5, metavar="F",
                    help="share of the tiles --shift moves (default 0.5)")
+    j.add_argument("--open-vocab", type=float, default=0.0, metavar="F",
+                   help="make up this share of the tablegen word, name and place cells "
+                        "(content.open_vocabulary; val stays as generated)")
     j.add_argument("--line-heights", metavar="PX,PX,...", help="cut each chunk's tiles at "
                    "one of these text-line heights, drawn per chunk (e.g. 24,26,28; default: "
                    "the bundled model's 24 only); the runtime's re-read views use 26 and 28")
