@@ -11,8 +11,8 @@
 # -c  where corpora grow and findings land (default .fuzz; per target
 #     CORPUS/corpus/TARGET, findings CORPUS/findings/TARGET-*)
 # TARGET: st_header, st_index, config_load, tokenizer_json, vocab_merges,
-#     encode, table_md, image_png, image_jpeg, image_gif, image_bmp,
-#     image_tga, image_pnm (default: all). Seeds come fresh from
+#     encode, table_md, table_score, image_png, image_jpeg, image_gif,
+#     image_bmp, image_tga, image_pnm (default: all). Seeds come fresh from
 #     tests/fuzz/make_seeds.py on every run.
 #
 # Stop a campaign rather than pausing it (SIGSTOP): libFuzzer's -timeout
@@ -34,7 +34,7 @@ while getopts t:b:c: opt; do
 done
 shift $((OPTIND - 1))
 all=(st_header st_index config_load tokenizer_json vocab_merges encode
-     table_md image_png image_jpeg image_gif image_bmp image_tga image_pnm)
+     table_md table_score image_png image_jpeg image_gif image_bmp image_tga image_pnm)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 

@@ -145,9 +145,10 @@ def main():
                 if 0 < os.path.getsize(p) <= 65536:
                     put(out, "image_" + fmt, os.path.basename(p),
                         open(p, "rb").read())
-    for p in glob.glob(os.path.join(ROOT, "assets", "samples", "*.md")):
-        put(out, "table_md", os.path.basename(p), open(p, "rb").read())
-    put(out, "table_md", "ragged.md", "| a | b |\n|---|\n| 1 | 2 | 3 |\n| x\n")
+    for target in ("table_md", "table_score"):
+        for p in glob.glob(os.path.join(ROOT, "assets", "samples", "*.md")):
+            put(out, target, os.path.basename(p), open(p, "rb").read())
+        put(out, target, "ragged.md", "| a | b |\n|---|\n| 1 | 2 | 3 |\n| x\n")
     for t in sorted(os.listdir(out)):
         print("%-16s %3d seeds" % (t, len(os.listdir(os.path.join(out, t)))))
 
