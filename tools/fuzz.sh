@@ -34,7 +34,8 @@ while getopts t:b:c: opt; do
 done
 shift $((OPTIND - 1))
 all=(st_header st_index config_load tokenizer_json vocab_merges encode
-     table_md table_score image_png image_jpeg image_gif image_bmp image_tga image_pnm)
+     table_md table_score image_png image_jpeg image_gif image_bmp image_tga
+     image_pnm)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 

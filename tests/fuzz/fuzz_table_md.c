@@ -1,7 +1,7 @@
 /* fuzz_table_md.c - libFuzzer target: the Markdown table reader of `nvlm
  * eval` and `nvlm table`. The input is parsed, regularised and written
- * back. Scoring (TEDS, a tree edit distance) runs some hundred times slower
- * than the parser, so it has its own target, fuzz_table_score.c. */
+ * back. Scoring (TEDS, a tree edit distance) ran ten to twenty times slower
+ * than the reader, so it has its own target, fuzz_table_score.c. */
 #include "fuzz_util.h"
 #include "fusion/table_format.h"
 
