@@ -21,6 +21,10 @@ what reads each cell.
   /usr/bin/python3 tools/train/cells.py joint --init assets/models/nvlm-tables ... --shift 13
   /usr/bin/python3 tools/train/cells.py shifts --model DIR --val VAL.pt --shifts 0,2,4,8
 
+  # the mean of the weights of runs that all started from one model (a model soup; the
+  # bundled model since session 20 is one):
+  /usr/bin/python3 tools/train/cells.py soup --out DIR assets/models/nvlm-tables RUN/model ...
+
 --init (default: the bundled model) gives the ViT, the config and the starting heads; --from
 continues a run's head. The tile geometry (line height, strip height) is the runtime's
 default (vision/cell_tile.h) and is written to the exported config.
@@ -1075,22 +1079,66 @@ def cmd_export(args):
     if args.drop_closed_gates:
         for head in heads:
             drop_closed_xattn(raw, tensors, head, args.drop_closed_gates)
+    size = write_model_dir(args.out, raw, tensors, args.trained, args.warning)
+    print("cells export: heads %s, %d bytes in %s" % (",".join(heads), size, args.out))
+    return 0
+
+
+def write_model_dir(out, raw, tensors, trained, warning):
+    """config.json (model card set), model.safetensors (f16) and tokenizer.json in OUT;
+    returns the directory's size in bytes."""
     card = raw.setdefault("nvlm_model_card", {})
-    card["trained"] = args.trained
-    if args.warning:
-        card["warning"] = args.warning
+    card["trained"] = trained
+    if warning:
+        card["warning"] = warning
     else:
         card.pop("warning", None)
-    os.makedirs(args.out, exist_ok=True)
+    os.makedirs(out, exist_ok=True)
     tensors = {k: v.to(torch.float16).contiguous() for k, v in tensors.items()}
-    st_io.write_file(os.path.join(args.out, "model.safetensors"), tensors,
+    st_io.write_file(os.path.join(out, "model.safetensors"), tensors,
                      {"format": "pt", "producer": "nvlm tools/train/cells.py"})
-    with open(os.path.join(args.out, "config.json"), "w") as f:
+    with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(raw, f, indent=1)
         f.write("\n")
-    NT.write_tokenizer(args.out)
-    size = sum(os.path.getsize(os.path.join(args.out, n)) for n in os.listdir(args.out))
-    print("cells export: heads %s, %d bytes in %s" % (",".join(heads), size, args.out))
+    NT.write_tokenizer(out)
+    return sum(os.path.getsize(os.path.join(out, n)) for n in os.listdir(out))
+
+
+def cmd_soup(args):
+    """The weighted mean of the weights of model directories that were trained from one
+    start (a "model soup", Wortsman et al. 2022; with the start among them, WiSE-FT): runs
+    that each gained on one table set and lost on another can, averaged, keep both gains
+    (docs/training.md, session 20). Every model must have the same config (model card
+    aside) and the same tensors; the mean is taken in f32 and written in f16."""
+    weights = [1.0] * len(args.models)
+    if args.weights:
+        weights = [float(v) for v in args.weights.split(",")]
+        if len(weights) != len(args.models) or min(weights) < 0 or sum(weights) <= 0:
+            raise SystemExit("cells soup: --weights needs one non-negative weight per model")
+    raw0, mean = None, None
+    for path, wt in zip(args.models, weights):
+        raw, tensors = load_model(path)
+        plain = {k: v for k, v in raw.items() if k != "nvlm_model_card"}
+        if raw0 is None:
+            raw0, plain0 = raw, plain
+            mean = {k: v.float() * wt for k, v in tensors.items()}
+            continue
+        if plain != plain0:
+            raise SystemExit("cells soup: %s has another config than %s"
+                             % (path, args.models[0]))
+        if tensors.keys() != mean.keys() or any(tensors[k].shape != mean[k].shape
+                                                 for k in mean):
+            raise SystemExit("cells soup: %s holds other tensors than %s"
+                             % (path, args.models[0]))
+        for k, v in tensors.items():
+            mean[k] += v.float() * wt
+    total = sum(weights)
+    mean = {k: v / total for k, v in mean.items()}
+    trained = args.trained or "tools/train/cells.py soup of %s (weights %s)" % (
+        ", ".join(args.models), ",".join("%g" % w for w in weights))
+    size = write_model_dir(args.out, raw0, mean, trained, args.warning)
+    print("cells soup: %d models, %d tensors, %d bytes in %s"
+          % (len(args.models), len(mean), size, args.out))
     return 0
 
 
@@ -1227,10 +1275,18 @@ def main(argv=None):
     e.add_argument("--warning", default="")
     e.add_argument("--drop-closed-gates", type=float, default=0, metavar="EPS",
                    help="drop cross-attention blocks whose |tanh(gate)| stayed below EPS")
+    so = sub.add_parser("soup", help="average the weights of runs from one start")
+    so.add_argument("models", nargs="+", metavar="MODEL_DIR")
+    so.add_argument("--weights", metavar="W,W,...", help="one weight per model (default: equal)")
+    so.add_argument("--out", required=True)
+    so.add_argument("--trained", default="", help="the model card's 'trained' (default: "
+                    "the soup's recipe)")
+    so.add_argument("--warning", default="")
     args = ap.parse_args(argv)
     blas_threads_reexec(args, sys.argv[1:] if argv is None else argv)
     return {"data": cmd_data, "train": cmd_train, "check": cmd_check, "point": cmd_point,
-            "export": cmd_export, "joint": cmd_joint, "shifts": cmd_shifts}[args.cmd](args)
+            "export": cmd_export, "joint": cmd_joint, "shifts": cmd_shifts,
+            "soup": cmd_soup}[args.cmd](args)
 
 
 if __name__ == "__main__":

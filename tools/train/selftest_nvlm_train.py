@@ -369,6 +369,45 @@ def check_shift_tile():
         check(got == want, "cells glyph_slot on a geometry moved %d px: %s" % (k, got))
 
 
+def check_soup(fixture):
+    """cells soup: the weighted mean of the models' weights in f16, the first model's config
+    with the model card set; a model with another config or other tensors refused."""
+    import shutil
+    import cells  # noqa: E402
+    _, a = cells.load_model(fixture)
+    with tempfile.TemporaryDirectory() as work:
+        other = os.path.join(work, "other")
+        shutil.copytree(fixture, other)
+        b = {k: v * -2.0 + 0.25 for k, v in a.items()}
+        st_io.write_file(os.path.join(other, "model.safetensors"),
+                         {k: v.contiguous() for k, v in b.items()}, {})
+        out = os.path.join(work, "soup")
+        cells.main(["soup", "--out", out, "--weights", "3,1", fixture, other])
+        raw, got = cells.load_model(out)
+        worst = max(float((got[k] - ((3 * a[k] + b[k]) / 4).half().float()).abs().max())
+                    for k in a)
+        check(worst == 0.0 and got.keys() == a.keys(),
+              "cells soup: weights 3,1 give the f16 mean (max |diff| %.3g)" % worst)
+        with open(os.path.join(fixture, "config.json")) as f:
+            want = json.load(f)
+        card = raw.pop("nvlm_model_card", {})
+        want.pop("nvlm_model_card", None)
+        check(raw == want and "soup" in card.get("trained", ""),
+              "cells soup: the config kept, the card says how it was made")
+        st_io.write_file(os.path.join(other, "model.safetensors"),
+                         {k: v.contiguous() for k, v in list(b.items())[1:]}, {})
+        for bad in ("tensors", "config"):
+            if bad == "config":
+                with open(os.path.join(other, "config.json"), "w") as f:
+                    json.dump(dict(want, llm_config={}), f)
+            try:
+                cells.main(["soup", "--out", os.path.join(work, "bad"), fixture, other])
+                check(False, "cells soup: a model with other %s refused" % bad)
+            except SystemExit as e:
+                check("other" in str(e), "cells soup: a model with other %s refused (%s)"
+                      % (bad, e))
+
+
 def main():
     torch.set_num_threads(1)
     root = os.environ.get("NV_FIXTURE_DIR", os.path.join(ROOT, "tests", "fixtures"))
@@ -404,6 +443,7 @@ def main():
     check_cell_points()
     check_shift_tile()
     check_line_heights()
+    check_soup(fixture)
     with tempfile.TemporaryDirectory() as tmp:
         btok = NT.write_tokenizer(tmp)
         text = "| Name | Price |\n| --- | --- |\n| Ada | €1,200.50 |"
