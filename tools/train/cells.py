@@ -1115,15 +1115,13 @@ def cmd_soup(args):
         weights = [float(v) for v in args.weights.split(",")]
         if len(weights) != len(args.models) or min(weights) < 0 or sum(weights) <= 0:
             raise SystemExit("cells soup: --weights needs one non-negative weight per model")
-    raw0, mean = None, None
-    for path, wt in zip(args.models, weights):
+    def without_card(raw):
+        return {k: v for k, v in raw.items() if k != "nvlm_model_card"}
+    raw0, tensors = load_model(args.models[0])
+    mean = {k: v.float() * weights[0] for k, v in tensors.items()}
+    for path, wt in zip(args.models[1:], weights[1:]):
         raw, tensors = load_model(path)
-        plain = {k: v for k, v in raw.items() if k != "nvlm_model_card"}
-        if raw0 is None:
-            raw0, plain0 = raw, plain
-            mean = {k: v.float() * wt for k, v in tensors.items()}
-            continue
-        if plain != plain0:
+        if without_card(raw) != without_card(raw0):
             raise SystemExit("cells soup: %s has another config than %s"
                              % (path, args.models[0]))
         if tensors.keys() != mean.keys() or any(tensors[k].shape != mean[k].shape
