@@ -12,11 +12,9 @@
  * weight row is widened once per chunk and used for up to four activation
  * rows.
  *
- * Quantized decode products on AVX2 CPUs run on int8 (vpmaddubsw) against
- * activations quantized per block of 32, as VNNI does on AVX-512 ones.
- * Q4_K (a scale and an offset per block) has plain C and AVX2 kernels
- * only; AVX-512 CPUs run the AVX2 ones. They were written on a CPU without
- * AVX-512, where an AVX-512 version could not have been tested.
+ * Quantized decode products run on int8 against activations quantized
+ * per block of 32: vpdpbusd on AVX-512 VNNI CPUs (Q8_0, Q4_0, Q4_K),
+ * vpmaddubsw on AVX2 ones (and for Q4_K on AVX-512F CPUs without VNNI).
  */
 #include "core/lowp.h"
 #include "core/matmul.h" /* NV_LINEAR_GEMV_ROWS */
@@ -491,6 +489,56 @@ TBF16 static void gemv_bf16dot(const unsigned char *w, int K, int n0, int n1,
     }
 }
 
+/* Rows row0 .. row0 + nrows of a Q8_0, Q4_0 or Q4_K matrix as bf16, in
+ * one pass: each value as the f32 kernels make it (u d, or u d - m in one
+ * fused rounding for Q4_K) and then rounded to nearest even, so the
+ * result equals nv_weight_rows_f32 followed by nv_lowp_round_bf16 bit
+ * for bit, without the f32 panel between them (the prefill panels). */
+TBF16 static void quant_rows_bf16(const void *q, nv_dtype dt,
+                                  const uint16_t *scales, int K,
+                                  int64_t row0, int64_t nrows, uint16_t *dst)
+{
+    int nb = K / NV_Q8_BLOCK;
+    for (int64_t r = 0; r < nrows; r++) {
+        size_t row = (size_t)(row0 + r);
+        for (int b = 0; b < nb; b++) {
+            float dv, mv;
+            block_affine(scales, dt, K, row, b, &dv, &mv);
+            __m512 d = _mm512_set1_ps(dv), m = _mm512_set1_ps(mv);
+            __m512 lo, hi;
+            if (dt == NV_Q8_0) {
+                const int8_t *p = (const int8_t *)q + row * (size_t)K +
+                                  NV_Q8_BLOCK * b;
+                lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                       _mm_loadu_si128((const __m128i *)p))),
+                                   d);
+                hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                       _mm_loadu_si128(
+                                           (const __m128i *)(p + 16)))),
+                                   d);
+            } else {
+                const uint8_t *p = (const uint8_t *)q + row * (size_t)(K / 2) +
+                                   16 * b;
+                __m512i v = _mm512_cvtepu8_epi32(
+                    _mm_loadu_si128((const __m128i *)p));
+                __m512i l = _mm512_and_si512(v, _mm512_set1_epi32(15));
+                __m512i h = _mm512_srli_epi32(v, 4);
+                if (dt == NV_Q4_0) {
+                    l = _mm512_sub_epi32(l, _mm512_set1_epi32(8));
+                    h = _mm512_sub_epi32(h, _mm512_set1_epi32(8));
+                    lo = _mm512_mul_ps(_mm512_cvtepi32_ps(l), d);
+                    hi = _mm512_mul_ps(_mm512_cvtepi32_ps(h), d);
+                } else {
+                    lo = _mm512_fmsub_ps(_mm512_cvtepi32_ps(l), d, m);
+                    hi = _mm512_fmsub_ps(_mm512_cvtepi32_ps(h), d, m);
+                }
+            }
+            _mm512_storeu_si512(dst + (size_t)r * K + NV_Q8_BLOCK * b,
+                                (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+        }
+    }
+}
+
 /* The bf16 decode product on vdpbf16ps: 0 done, -1 when the activations'
  * bf16 copy cannot be allocated (the caller then widens instead). */
 static int gemv_bf16_rounded(const unsigned char *w, int K, int n0, int n1,
@@ -526,23 +574,43 @@ static int gemv_bf16_rounded(const unsigned char *w, int K, int n0, int n1,
 
 #define TVNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
-/* x's blocks as xq + 128 (bytes: VNNI's unsigned operand) and their
- * scales dx. The AVX2 kernel quantizes with q8_quantize_x_avx2. */
-static void q8_quantize_x(const float *x, int K, uint8_t *xu, float *dx)
+/* x's blocks as xq + 128 (bytes: VNNI's unsigned operand), their scales
+ * dx and each block's sum(xq) dx (Q4_K's offsets), sixteen lanes at a
+ * time. Rounds half away from zero, as roundf does (the AVX2 quantizer
+ * does the same), so every path quantizes x to the same bytes. */
+TVNNI static void q8_quantize_x(const float *x, int K, uint8_t *xu, float *dx,
+                                float *xsum_dx)
 {
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    const __m512 lim = _mm512_set1_ps(127.0f), neg_lim = _mm512_set1_ps(-127.0f);
+    const __m512i sign_bit = _mm512_set1_epi32((int)0x80000000u);
     for (int b = 0; b < K / NV_Q8_BLOCK; b++) {
-        const float *blk = x + b * NV_Q8_BLOCK;
-        float amax = 0.0f;
-        for (int k = 0; k < NV_Q8_BLOCK; k++)
-            amax = fabsf(blk[k]) > amax ? fabsf(blk[k]) : amax;
-        float d = amax / 127.0f;
-        float inv = d > 0.0f ? 1.0f / d : 0.0f;
-        for (int k = 0; k < NV_Q8_BLOCK; k++) {
-            float v = roundf(blk[k] * inv);
-            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-            xu[b * NV_Q8_BLOCK + k] = (uint8_t)((int)v + 128);
+        const float *blk = x + (size_t)b * NV_Q8_BLOCK;
+        __m512 v[2] = {_mm512_loadu_ps(blk), _mm512_loadu_ps(blk + 16)};
+        float d = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v[0]),
+                                                     _mm512_abs_ps(v[1]))) /
+                  127.0f;
+        __m512 inv = _mm512_set1_ps(d > 0.0f ? 1.0f / d : 0.0f);
+        __m512i sum = _mm512_setzero_si512();
+        for (int i = 0; i < 2; i++) {
+            __m512 t = _mm512_mul_ps(v[i], inv);
+            __m512 r = _mm512_roundscale_ps(t, _MM_FROUND_TO_ZERO |
+                                                  _MM_FROUND_NO_EXC);
+            __m512 frac = _mm512_abs_ps(_mm512_sub_ps(t, r));
+            __m512 away = _mm512_castsi512_ps(_mm512_or_si512(
+                _mm512_and_si512(_mm512_castps_si512(t), sign_bit),
+                _mm512_castps_si512(one)));
+            r = _mm512_mask_add_ps(r, _mm512_cmp_ps_mask(frac, half, _CMP_GE_OQ),
+                                   r, away);
+            r = _mm512_min_ps(_mm512_max_ps(r, neg_lim), lim);
+            __m512i q = _mm512_cvttps_epi32(r);
+            sum = _mm512_add_epi32(sum, q);
+            _mm_storeu_si128((__m128i *)(xu + (size_t)b * NV_Q8_BLOCK + 16 * i),
+                             _mm512_cvtepi32_epi8(_mm512_add_epi32(
+                                 q, _mm512_set1_epi32(128))));
         }
         dx[b] = d;
+        xsum_dx[b] = (float)_mm512_reduce_add_epi32(sum) * d;
     }
 }
 
@@ -562,29 +630,73 @@ TVNNI static inline __m512i q4_unpack(const uint8_t *p, int whole)
     return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
 }
 
+/* The three block formats the VNNI kernel reads. */
+enum { VNNI_Q8_0, VNNI_Q4_0, VNNI_Q4_K };
+
+/* Blocks [b0, b0 + nblk) of one Q4_K row's records (b0 a multiple of 16,
+ * nblk 8 or 16: one or two super-blocks) as sixteen lanes: the blocks'
+ * scales d_b and offsets m_b (lanes past nblk 0). */
+TVNNI static inline void q4k_factors16(const uint8_t *records, int b0,
+                                       int nblk, __m512 *d, __m512 *m)
+{
+    const uint8_t *r = records + (size_t)(b0 / 8) * NV_Q4K_RECORD;
+    float dsup[2] = {0.0f, 0.0f}, msup[2] = {0.0f, 0.0f};
+    __m128i sc = _mm_loadl_epi64((const __m128i *)(r + 8));
+    __m128i mn = _mm_loadl_epi64((const __m128i *)(r + 16));
+    memcpy(&dsup[0], r, 4);
+    memcpy(&msup[0], r + 4, 4);
+    if (nblk > 8) {
+        const uint8_t *r1 = r + NV_Q4K_RECORD;
+        sc = _mm_unpacklo_epi64(sc, _mm_loadl_epi64((const __m128i *)(r1 + 8)));
+        mn = _mm_unpacklo_epi64(mn, _mm_loadl_epi64((const __m128i *)(r1 + 16)));
+        memcpy(&dsup[1], r1, 4);
+        memcpy(&msup[1], r1 + 4, 4);
+    }
+    __m512 dv = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(dsup[0]),
+                                     _mm512_set1_ps(dsup[1]));
+    __m512 mv = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(msup[0]),
+                                     _mm512_set1_ps(msup[1]));
+    *d = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc)), dv);
+    *m = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)), mv);
+}
+
 /* For R weight rows (R <= 4) over the blocks [b0, b0 + nblk) (nblk <= 16):
  * acc[r] += dw * dx * dot(w, xq) lane-wise. Two blocks fill a vector:
  * lanes 0-7 hold the first block's partial sums, 8-15 the second's, so
  * each pair's scales are spread with one permute. Several rows at once
  * keep several weight streams in flight and load each x vector once.
- * q4: Q4_0 rows (packed nibbles u = q + 8): vpdpbusd takes the nibbles as
- * the unsigned operand and xq as the signed one, and 8 * sum(xq) comes
- * off; Q8_0 rows as described above. */
+ * Q4_0 and Q4_K rows (packed nibbles u; Q4_0's u = q + 8): vpdpbusd takes
+ * the nibbles as the unsigned operand and xq as the signed one; Q4_0's
+ * 8 * sum(xq) comes off per pair, Q4_K's offsets m_b sum(xq_b) dx_b per
+ * sixteen blocks (only the lanes' total matters). Q8_0 rows as described
+ * above. ws[r]: row r's f16 scales, or its Q4_K records. */
 TVNNI static inline __attribute__((always_inline)) void
-q8_rows_blocks(const int8_t *const *w, const uint16_t *const *ws, int R,
-               const uint8_t *xu, const float *dx, int b0, int nblk,
-               __m512 *acc, int q4)
+q8_rows_blocks(const int8_t *const *w, const void *const *ws, int R,
+               const uint8_t *xu, const float *dx, const float *xsum_dx,
+               int b0, int nblk, __m512 *acc, int kind)
 {
     __mmask16 live = (__mmask16)((1u << nblk) - 1);
     __m512 x_scale = _mm512_maskz_loadu_ps(live, dx + b0);
     __m512 scale[4];
-    for (int r = 0; r < R; r++)
-        scale[r] = _mm512_mul_ps(
-            _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(live, ws[r] + b0)), x_scale);
+    for (int r = 0; r < R; r++) {
+        if (kind == VNNI_Q4_K) {
+            __m512 d, m;
+            q4k_factors16(ws[r], b0, nblk, &d, &m);
+            scale[r] = _mm512_mul_ps(d, x_scale);
+            acc[r] = _mm512_fnmadd_ps(
+                m, _mm512_maskz_loadu_ps(live, xsum_dx + b0), acc[r]);
+        } else {
+            scale[r] = _mm512_mul_ps(
+                _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(
+                    live, (const uint16_t *)ws[r] + b0)),
+                x_scale);
+        }
+    }
     const __m512i ones = _mm512_set1_epi8(1);
     const __m512i two = _mm512_set1_epi32(2);
     __m512i pick = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
                                     0, 0);
+    int q4 = kind != VNNI_Q8_0;
     for (int j = 0; 2 * j < nblk; j++, pick = _mm512_add_epi32(pick, two)) {
         size_t at = (size_t)(b0 + 2 * j) * NV_Q8_BLOCK;
         /* A masked load only for a last odd block: a masked load that
@@ -593,14 +705,14 @@ q8_rows_blocks(const int8_t *const *w, const uint16_t *const *ws, int R,
         __m512i xv = whole ? _mm512_loadu_si512(xu + at)
                            : _mm512_zextsi256_si512(
                                  _mm256_loadu_si256((const __m256i *)(xu + at)));
-        /* q4: xq itself (the +128 flipped off), and 8 * sum(xq) */
+        /* q4: xq itself (the +128 flipped off); Q4_0: and 8 * sum(xq) */
         __m512i xs = _mm512_setzero_si512(), x_off = _mm512_setzero_si512();
-        if (q4) {
+        if (q4)
             xs = _mm512_maskz_xor_epi32(whole ? 0xffff : 0x00ff, xv,
                                         _mm512_set1_epi8((char)0x80));
+        if (kind == VNNI_Q4_0)
             x_off = _mm512_slli_epi32(
                 _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, xs), 3);
-        }
         size_t w_at = q4 ? at / 2 : at;
         for (int r = 0; r < R; r++) {
             _mm_prefetch((const char *)(w[r] + w_at + Q8_PREFETCH_BYTES),
@@ -608,8 +720,9 @@ q8_rows_blocks(const int8_t *const *w, const uint16_t *const *ws, int R,
             __m512i dot;
             if (q4) {
                 __m512i wv = q4_unpack((const uint8_t *)w[r] + w_at, whole);
-                dot = _mm512_sub_epi32(
-                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xs), x_off);
+                dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xs);
+                if (kind == VNNI_Q4_0)
+                    dot = _mm512_sub_epi32(dot, x_off);
             } else {
                 __m512i wv = whole ? _mm512_loadu_si512(w[r] + at)
                                    : _mm512_zextsi256_si512(_mm256_loadu_si256(
@@ -626,63 +739,81 @@ q8_rows_blocks(const int8_t *const *w, const uint16_t *const *ws, int R,
     }
 }
 
-TVNNI static void gemv_q8_vnni(const int8_t *q, const uint16_t *scales, int K,
-                               int n0, int n1, const uint8_t *xu,
-                               const float *dx, float *y, int acc, int q4)
+/* R rows from n (R a constant at each call below, so that the
+ * accumulators stay in registers) over the whole row. */
+TVNNI static inline __attribute__((always_inline)) void
+q8_rows(const int8_t *q, const uint8_t *scales, int K, int n, int R,
+        const uint8_t *xu, const float *dx, const float *xsum_dx, float *out,
+        int kind)
 {
     int nb = K / NV_Q8_BLOCK;
-    size_t row_bytes = q4 ? (size_t)K / 2 : (size_t)K;
+    size_t row_bytes = kind != VNNI_Q8_0 ? (size_t)K / 2 : (size_t)K;
+    size_t scale_bytes = kind == VNNI_Q4_K
+                             ? (size_t)(K / NV_Q4K_SUPER) * NV_Q4K_RECORD
+                             : 2 * (size_t)nb;
+    const int8_t *w[4];
+    const void *ws[4];
+    __m512 a[4];
+    for (int r = 0; r < R; r++) {
+        w[r] = q + (size_t)(n + r) * row_bytes;
+        ws[r] = scales + (size_t)(n + r) * scale_bytes;
+        a[r] = _mm512_setzero_ps();
+    }
+    for (int b = 0; b < nb; b += 16)
+        q8_rows_blocks(w, ws, R, xu, dx, xsum_dx, b, nb - b < 16 ? nb - b : 16,
+                       a, kind);
+    for (int r = 0; r < R; r++)
+        out[r] = _mm512_reduce_add_ps(a[r]);
+}
+
+TVNNI static void gemv_q8_vnni(const int8_t *q, const uint8_t *scales, int K,
+                               int n0, int n1, const uint8_t *xu,
+                               const float *dx, const float *xsum_dx,
+                               float *y, int acc, int kind)
+{
     for (int n = n0; n < n1;) {
-        /* R is a constant at each call below, so the accumulators stay in
-         * registers. */
         int R = n1 - n >= 4 ? 4 : 1;
-        const int8_t *w[4];
-        const uint16_t *ws[4];
-        __m512 a[4];
-        for (int r = 0; r < 4; r++) {
-            int row = n + (r < R ? r : 0);
-            w[r] = q + (size_t)row * row_bytes;
-            ws[r] = scales + (size_t)row * nb;
-            a[r] = _mm512_setzero_ps();
-        }
-        for (int b = 0; b < nb; b += 16) {
-            int nblk = nb - b < 16 ? nb - b : 16;
-            if (R == 4 && q4)
-                q8_rows_blocks(w, ws, 4, xu, dx, b, nblk, a, 1);
-            else if (R == 4)
-                q8_rows_blocks(w, ws, 4, xu, dx, b, nblk, a, 0);
-            else if (q4)
-                q8_rows_blocks(w, ws, 1, xu, dx, b, nblk, a, 1);
-            else
-                q8_rows_blocks(w, ws, 1, xu, dx, b, nblk, a, 0);
-        }
-        for (int r = 0; r < R; r++) {
-            float v = _mm512_reduce_add_ps(a[r]);
-            y[n + r] = acc ? y[n + r] + v : v;
-        }
+        float v[4];
+        if (R == 4 && kind == VNNI_Q8_0)
+            q8_rows(q, scales, K, n, 4, xu, dx, xsum_dx, v, VNNI_Q8_0);
+        else if (R == 4 && kind == VNNI_Q4_0)
+            q8_rows(q, scales, K, n, 4, xu, dx, xsum_dx, v, VNNI_Q4_0);
+        else if (R == 4)
+            q8_rows(q, scales, K, n, 4, xu, dx, xsum_dx, v, VNNI_Q4_K);
+        else if (kind == VNNI_Q8_0)
+            q8_rows(q, scales, K, n, 1, xu, dx, xsum_dx, v, VNNI_Q8_0);
+        else if (kind == VNNI_Q4_0)
+            q8_rows(q, scales, K, n, 1, xu, dx, xsum_dx, v, VNNI_Q4_0);
+        else
+            q8_rows(q, scales, K, n, 1, xu, dx, xsum_dx, v, VNNI_Q4_K);
+        for (int r = 0; r < R; r++)
+            y[n + r] = acc ? y[n + r] + v[r] : v[r];
         n += R;
     }
 }
 
-/* The Q8_0 decode product on VNNI for M activation rows (each row's
+/* The quantized decode product on VNNI for M activation rows (each row's
  * quantized copy made here; the weights are read once per row): 0 done,
  * -1 when the copies cannot be allocated (the caller widens instead). */
-static int gemv_q8_quantized(const int8_t *q, const uint16_t *scales, int K,
-                             int n0, int n1, const float *x, int M, float *y,
-                             int ldy, int acc, int q4)
+static int gemv_q8_quantized(const void *q, nv_dtype dt, const void *scales,
+                             int K, int n0, int n1, const float *x, int M,
+                             float *y, int ldy, int acc)
 {
     int nb = K / NV_Q8_BLOCK;
+    int kind = dt == NV_Q4_K ? VNNI_Q4_K : dt == NV_Q4_0 ? VNNI_Q4_0
+                                                          : VNNI_Q8_0;
     uint8_t *xu = malloc((size_t)K);
-    float *dx = malloc(sizeof(float) * (size_t)(nb > 0 ? nb : 1));
+    float *dx = malloc(sizeof(float) * 2 * (size_t)(nb > 0 ? nb : 1));
     if (!xu || !dx) {
         free(xu);
         free(dx);
         return -1;
     }
+    float *xsum_dx = dx + nb;
     for (int m = 0; m < M; m++) {
-        q8_quantize_x(x + (size_t)m * K, K, xu, dx);
-        gemv_q8_vnni(q, scales, K, n0, n1, xu, dx, y + (size_t)m * ldy, acc,
-                     q4);
+        q8_quantize_x(x + (size_t)m * K, K, xu, dx, xsum_dx);
+        gemv_q8_vnni(q, scales, K, n0, n1, xu, dx, xsum_dx,
+                     y + (size_t)m * ldy, acc, kind);
     }
     free(xu);
     free(dx);
@@ -1111,6 +1242,28 @@ void nv_lowp_round_bf16(const float *x, uint16_t *out, size_t n)
         out[i] = nv_f32_to_bf16(x[i]);
 }
 
+int nv_weight_rows_bf16(const nv_tensor *w, int64_t row0, int64_t nrows,
+                        uint16_t *dst)
+{
+    int K = (int)w->shape[w->ndim - 1];
+#ifdef NV_LOWP_X86
+    if (nv_dtype_quantized(w->dtype) && nv_lowp_isa() == NV_ISA_AVX512BF16) {
+        quant_rows_bf16(w->data, w->dtype, w->scales, K, row0, nrows, dst);
+        return 0;
+    }
+#endif
+    /* a row at a time through f32 */
+    float *wide = malloc(sizeof(float) * (size_t)K);
+    if (!wide)
+        return -1;
+    for (int64_t r = 0; r < nrows; r++) {
+        nv_weight_rows_f32(w, row0 + r, 1, wide);
+        nv_lowp_round_bf16(wide, dst + (size_t)r * K, (size_t)K);
+    }
+    free(wide);
+    return 0;
+}
+
 void nv_weight_rows_f32(const nv_tensor *w, int64_t row0, int64_t nrows,
                         float *dst)
 {
@@ -1120,8 +1273,9 @@ void nv_weight_rows_f32(const nv_tensor *w, int64_t row0, int64_t nrows,
         int q4 = dt == NV_Q4_0;
 #ifdef NV_LOWP_X86
         nv_isa isa = nv_lowp_isa();
-        /* Q4_K has AVX2 kernels only (written on a CPU without AVX-512,
-         * where nothing else could be tested); AVX-512 CPUs run them. */
+        /* Q4_K's f32 rows come from the AVX2 kernel on AVX-512 CPUs too:
+         * with AVX-512 BF16 its prefill panels are made by
+         * nv_weight_rows_bf16 instead, so these are a fallback there. */
         if (isa >= NV_ISA_AVX512 && dt != NV_Q4_K) {
             quant_rows_avx512(w->data, q4, w->scales, K, row0, nrows, dst);
             return;
@@ -1150,19 +1304,19 @@ void nv_lowp_gemv_rows(const nv_tensor *w, int n0, int n1, const float *x,
     if (nv_dtype_quantized(dt)) {
         int q4 = dt == NV_Q4_0;
 #ifdef NV_LOWP_X86
+        if (isa == NV_ISA_AVX512BF16 &&
+            gemv_q8_quantized(w->data, dt, w->scales, K, n0, n1, x, M, y,
+                              ldy, accumulate) == 0)
+            return;
         if (dt != NV_Q4_K) {
-            if (isa == NV_ISA_AVX512BF16 &&
-                gemv_q8_quantized(w->data, w->scales, K, n0, n1, x, M, y,
-                                  ldy, accumulate, q4) == 0)
-                return;
             if (isa >= NV_ISA_AVX512) {
                 gemv_quant_avx512(w->data, q4, w->scales, K, n0, n1, x, M, y,
                                   ldy, accumulate);
                 return;
             }
         }
-        /* AVX2 CPUs, and Q4_K on AVX-512 ones too: the int8 kernel, or
-         * widened weights when its copies cannot be allocated */
+        /* AVX2 CPUs, and Q4_K on AVX-512F ones without VNNI: the int8
+         * kernel, or widened weights when its copies cannot be allocated */
         if (isa >= NV_ISA_AVX2 &&
             gemv_int8_avx2(w->data, dt, w->scales, K, n0, n1, x, M, y, ldy,
                            accumulate) == 0)

@@ -17,10 +17,10 @@
  * super-block of 256 (core/tensor.h has the layouts).
  * With AVX-512 VNNI (the same CPUs) the decode product quantizes each
  * activation row per block of 32 the same way (dx = max |x| / 127) and sums
- * exact int8 products with vpdpbusd, as llama.cpp's q8_0 / q4_0 paths do;
- * with AVX2 likewise on vpmaddubsw (Q8_0, Q4_0, Q4_K; Q4_K on AVX-512
- * CPUs too); elsewhere the weights are widened and each block's sum
- * scaled.
+ * exact int8 products with vpdpbusd, as llama.cpp's q8_0 / q4_0 paths do
+ * (Q8_0, Q4_0, Q4_K); with AVX2 likewise on vpmaddubsw (and Q4_K on
+ * AVX-512F CPUs without VNNI); elsewhere the weights are widened and each
+ * block's sum scaled.
  *
  * Which instructions run is chosen at run time from CPUID, so one binary
  * runs on any x86-64: AVX-512 BF16 + VNNI (the decode products above),
@@ -62,6 +62,13 @@ void nv_lowp_round_bf16(const float *x, uint16_t *out, size_t n);
  * in dst. */
 void nv_weight_rows_f32(const nv_tensor *w, int64_t row0, int64_t nrows,
                         float *dst);
+
+/* The same rows rounded to bf16 (as nv_lowp_round_bf16 rounds them):
+ * equal bit for bit to nv_weight_rows_f32 then nv_lowp_round_bf16, in one
+ * pass for quantized matrices on AVX-512 BF16 CPUs. 0 done, -1 out of
+ * memory. */
+int nv_weight_rows_bf16(const nv_tensor *w, int64_t row0, int64_t nrows,
+                        uint16_t *dst);
 
 /* For the weight rows [n0, n1) of w (F32, F16, BF16, Q8_0, Q4_0 or Q4_K;
  * [N, K]) and the M activation rows x[m * K ...]:

@@ -120,17 +120,12 @@ static void dnnl_task(void *ctx, int index)
     const uint16_t *w = (const uint16_t *)j->w->data + (size_t)n0 * j->K;
     uint16_t *panel = NULL;
     if (nv_dtype_quantized(j->w->dtype)) {
-        float *wide = malloc(sizeof(float) * panel_n);
         panel = malloc(sizeof(uint16_t) * panel_n);
-        if (!wide || !panel) {
-            free(wide);
+        if (!panel || nv_weight_rows_bf16(j->w, n0, n1 - n0, panel) != 0) {
             free(panel);
             panel_task(ctx, index);
             return;
         }
-        nv_weight_rows_f32(j->w, n0, n1 - n0, wide);
-        nv_lowp_round_bf16(wide, panel, panel_n);
-        free(wide);
         w = panel;
     }
     nv_error err = {{0}};
@@ -226,5 +221,52 @@ int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
     if (job.failed)
         return nv_fail(err, "linear: out of memory for a %d x %d weight "
                        "panel", job.rows_per_task, K);
+    return 0;
+}
+
+/* The decode products of a group in one pool job: task t belongs to the
+ * first part whose first_task[] + its task count passes t. */
+typedef struct group_job {
+    lowp_job parts[NV_LINEAR_GROUP_MAX];
+    int first_task[NV_LINEAR_GROUP_MAX + 1];
+    int n_parts;
+} group_job;
+
+static void group_task(void *ctx, int index)
+{
+    group_job *g = ctx;
+    int p = 0;
+    while (index >= g->first_task[p + 1])
+        p++;
+    gemv_task(&g->parts[p], index - g->first_task[p]);
+}
+
+int nv_linear_w_group(nv_pool *pool, const float *x, int M, int K,
+                      const nv_linear_part *parts, int n_parts, nv_error *err)
+{
+    int grouped = pool && nv_pool_size(pool) > 1 && M < NV_LINEAR_GEMV_ROWS &&
+                  n_parts > 1 && n_parts <= NV_LINEAR_GROUP_MAX;
+    for (int p = 0; grouped && p < n_parts; p++)
+        grouped = parts[p].w->dtype != NV_F32;
+    if (!grouped) {
+        for (int p = 0; p < n_parts; p++)
+            if (nv_linear_w(pool, parts[p].y, x, parts[p].w, parts[p].bias, M,
+                            K, parts[p].N, err))
+                return -1;
+        return 0;
+    }
+    int workers = nv_pool_size(pool);
+    group_job g = {.n_parts = n_parts};
+    for (int p = 0; p < n_parts; p++) {
+        int N = parts[p].N;
+        lowp_job *j = &g.parts[p];
+        *j = (lowp_job){x, NULL, parts[p].w, parts[p].bias, parts[p].y, M, K,
+                        N, task_rows(N, K, workers, 0), 0};
+        if ((double)N * K < 262144.0)
+            j->rows_per_task = N;
+        g.first_task[p + 1] =
+            g.first_task[p] + (N + j->rows_per_task - 1) / j->rows_per_task;
+    }
+    nv_pool_run(pool, g.first_task[n_parts], group_task, &g);
     return 0;
 }

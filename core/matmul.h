@@ -39,6 +39,25 @@ void nv_linear(float *y, const float *x, const float *w, const float *bias,
 int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
                 const float *bias, int M, int K, int N, nv_error *err);
 
+/* Several products of one input (a layer's q, k and v; gate and up):
+ * parts[p].y = x * parts[p].w^T + parts[p].bias, as nv_linear_w computes
+ * each. For decode (M < NV_LINEAR_GEMV_ROWS, weights other than f32, a
+ * pool of 2+ threads) all of them run as one pool job: a pool job's
+ * hand-over costs microseconds, a decoder layer ran eight of them per
+ * token, and the group's rows also spread more evenly over the threads.
+ * Otherwise, and for more than NV_LINEAR_GROUP_MAX parts, one nv_linear_w
+ * call per part. Returns -1 only when a buffer cannot be allocated. */
+#define NV_LINEAR_GROUP_MAX 4
+typedef struct nv_linear_part {
+    float *y;
+    const nv_tensor *w; /* [N, K] */
+    const float *bias;  /* NULL for none */
+    int N;
+} nv_linear_part;
+int nv_linear_w_group(nv_pool *pool, const float *x, int M, int K,
+                      const nv_linear_part *parts, int n_parts,
+                      nv_error *err);
+
 /* 1 when attention next to a matrix stored as w should multiply in bf16
  * too (vision/vit_ops.h): w is bf16 or quantized and nv_linear_w takes
  * such products to oneDNN on this CPU; 0 for f32 weights, which keep f32

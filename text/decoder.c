@@ -472,12 +472,10 @@ static int layer_forward(nv_decoder *dec, nv_kv_cache *kv, int l, int T,
     nv_pool *pool = dec->pool;
 
     rms_norm(s->h, s->x, nv_tensor_f32(&L->attn_norm), T, H, eps);
-    if (nv_linear_w(pool, s->q, s->h, &L->wq, bias_of(&L->bq), T, H, qd,
-                    err) ||
-        nv_linear_w(pool, s->k, s->h, &L->wk, bias_of(&L->bk), T, H, kvd,
-                    err) ||
-        nv_linear_w(pool, s->v, s->h, &L->wv, bias_of(&L->bv), T, H, kvd,
-                    err))
+    nv_linear_part qkv[3] = {{s->q, &L->wq, bias_of(&L->bq), qd},
+                             {s->k, &L->wk, bias_of(&L->bk), kvd},
+                             {s->v, &L->wv, bias_of(&L->bv), kvd}};
+    if (nv_linear_w_group(pool, s->h, T, H, qkv, 3, err))
         return -1;
     nv_rope_apply(s->q, T, c->n_heads, hd, qd, s->rope_cos, s->rope_sin);
     nv_rope_apply(s->k, T, c->n_kv_heads, hd, kvd, s->rope_cos, s->rope_sin);
@@ -492,10 +490,10 @@ static int layer_forward(nv_decoder *dec, nv_kv_cache *kv, int l, int T,
         s->x[i] += s->h[i];
 
     rms_norm(s->h, s->x, nv_tensor_f32(&L->mlp_norm), T, H, eps);
-    if (nv_linear_w(pool, s->gate, s->h, &L->w_gate, bias_of(&L->b_gate), T,
-                    H, I, err) ||
-        nv_linear_w(pool, s->up, s->h, &L->w_up, bias_of(&L->b_up), T, H, I,
-                    err))
+    nv_linear_part gate_up[2] = {
+        {s->gate, &L->w_gate, bias_of(&L->b_gate), I},
+        {s->up, &L->w_up, bias_of(&L->b_up), I}};
+    if (nv_linear_w_group(pool, s->h, T, H, gate_up, 2, err))
         return -1;
     silu_mul(s->gate, s->up, (size_t)T * I);
     if (nv_linear_w(pool, s->h, s->gate, &L->w_down, bias_of(&L->b_down), T,

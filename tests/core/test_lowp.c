@@ -21,6 +21,10 @@
  *     dtype, or rows not a multiple of 32 (Q4_K: 256) long, are refused
  *     with the tensor's name.
  *   - Q4_0 and Q4_K quantization round trips (bounds at each function).
+ *   - quantized rows as bf16 (the prefill panels), one pass on AVX-512
+ *     BF16, equal bit for bit to the f32 value rounded to bf16.
+ *   - nv_linear_w_group (decode's q / k / v and gate / up in one pool job)
+ *     equals one nv_linear_w per part bit for bit.
  *   - nv_st_get_weight borrows F16 / BF16 with their dtype, copies
  *     unaligned data, and converts between f32 / f16 / bf16 as the weight
  *     mode asks (exact values chosen so that every conversion is exact).
@@ -271,6 +275,110 @@ done:
     free(q);
     free(sc);
     free(y);
+}
+
+/* nv_weight_rows_bf16 (the prefill panels of quantized matrices) equals
+ * each value u d - m, rounded once to f32 as the f32 kernels round it,
+ * then rounded to bf16 (nv_f32_to_bf16): bit for bit, rows 2 .. 6 of 8. */
+static void check_rows_bf16(int kind, const char *isa)
+{
+    enum { N = 8, K = 512, ROW0 = 2, NROWS = 5 };
+    static uint8_t q[N * K];
+    static uint8_t sc[N * K / 16]; /* >= Q4_K's records and the f16 scales */
+    static uint16_t got[NROWS * K];
+    uint64_t state = 7u + (uint64_t)kind;
+    for (size_t i = 0; i < sizeof q; i++)
+        q[i] = (uint8_t)((next_value(&state) + 1.0f) * 127.99f);
+    if (kind == KIND_Q4_K) {
+        for (int r = 0; r < N * K / 256; r++) {
+            uint8_t *rec = sc + 24 * r;
+            float dsup = 1e-3f * (1.0f + fabsf(next_value(&state)));
+            float msup = 1e-2f * fabsf(next_value(&state));
+            memcpy(rec, &dsup, 4);
+            memcpy(rec + 4, &msup, 4);
+            for (int j = 8; j < 24; j++)
+                rec[j] = (uint8_t)((next_value(&state) + 1.0f) * 127.99f);
+        }
+    } else {
+        uint16_t *f = (uint16_t *)sc;
+        for (int i = 0; i < N * K / 32; i++)
+            f[i] = nv_f32_to_f16(0.001f + 0.1f * next_value(&state));
+    }
+    nv_dtype dt = kind == KIND_Q4_K ? NV_Q4_K
+                  : kind == KIND_Q4_0 ? NV_Q4_0 : NV_Q8_0;
+    nv_tensor wt = {dt, 2, {N, K}, q, 0, (uint16_t *)sc};
+    if (!CHECK(nv_weight_rows_bf16(&wt, ROW0, NROWS, got) == 0))
+        return;
+    int bad = 0;
+    for (int r = 0; r < NROWS && !bad; r++)
+        for (int k = 0; k < K && !bad; k++) {
+            int u;
+            double d, m;
+            quant_weight(q, sc, kind, K, ROW0 + r, k, &u, &d, &m);
+            uint16_t want =
+                nv_f32_to_bf16(fmaf((float)u, (float)d, -(float)m));
+            if (got[r * K + k] != want) {
+                printf("FAIL %s %s bf16 rows: row %d col %d: %04x, want "
+                       "%04x\n", isa, kind_name(kind), ROW0 + r, k,
+                       got[r * K + k], want);
+                bad = 1;
+            }
+        }
+    CHECK(!bad);
+}
+
+/* nv_linear_w_group equals one nv_linear_w per part bit for bit (the same
+ * kernels on the same rows; the group only hands them to the pool as one
+ * job): three bf16 parts of different widths, one with a bias, and a
+ * Q8_0 pair, on a pool of 3 threads and on none. */
+static void check_group(nv_pool *pool, int M, const char *isa)
+{
+    enum { K = 256, NQ = 300, NK = 96, NV = 40 };
+    static uint16_t wq[NQ * K], wk[NK * K], wv[NV * K];
+    static int8_t q8[NQ * K];
+    static uint16_t q8s[NQ * K / 32];
+    static float x[4 * K], bias[NK], sep[4 * NQ], grp[4 * NQ];
+    uint64_t state = 5u + (uint64_t)M;
+    for (int i = 0; i < NQ * K; i++) {
+        wq[i] = nv_f32_to_bf16(next_value(&state));
+        q8[i] = (int8_t)(next_value(&state) * 127.0f);
+    }
+    for (int i = 0; i < NQ * K / 32; i++)
+        q8s[i] = nv_f32_to_f16(0.01f * (1.0f + next_value(&state)));
+    for (int i = 0; i < NK * K; i++)
+        wk[i] = nv_f32_to_bf16(next_value(&state));
+    for (int i = 0; i < NV * K; i++)
+        wv[i] = nv_f32_to_bf16(next_value(&state));
+    for (int i = 0; i < M * K; i++)
+        x[i] = next_value(&state);
+    for (int i = 0; i < NK; i++)
+        bias[i] = next_value(&state);
+    nv_tensor tq = {NV_BF16, 2, {NQ, K}, wq, 0, NULL};
+    nv_tensor tk = {NV_BF16, 2, {NK, K}, wk, 0, NULL};
+    nv_tensor tv = {NV_BF16, 2, {NV, K}, wv, 0, NULL};
+    nv_tensor t8 = {NV_Q8_0, 2, {NQ, K}, q8, 0, q8s};
+    static float gk[4 * NK], gv[4 * NV], g8[4 * NQ];
+    static float sk[4 * NK], sv[4 * NV], s8[4 * NQ];
+    nv_error err = {{0}};
+    nv_linear_part parts[4] = {{grp, &tq, NULL, NQ},
+                               {gk, &tk, bias, NK},
+                               {gv, &tv, NULL, NV},
+                               {g8, &t8, NULL, NQ}};
+    int ok = nv_linear_w_group(pool, x, M, K, parts, 4, &err) == 0 &&
+             nv_linear_w(pool, sep, x, &tq, NULL, M, K, NQ, &err) == 0 &&
+             nv_linear_w(pool, sk, x, &tk, bias, M, K, NK, &err) == 0 &&
+             nv_linear_w(pool, sv, x, &tv, NULL, M, K, NV, &err) == 0 &&
+             nv_linear_w(pool, s8, x, &t8, NULL, M, K, NQ, &err) == 0;
+    if (!CHECK(ok))
+        return;
+    int same = memcmp(grp, sep, sizeof(float) * (size_t)M * NQ) == 0 &&
+               memcmp(gk, sk, sizeof(float) * (size_t)M * NK) == 0 &&
+               memcmp(gv, sv, sizeof(float) * (size_t)M * NV) == 0 &&
+               memcmp(g8, s8, sizeof(float) * (size_t)M * NQ) == 0;
+    if (!same)
+        printf("FAIL %s group M=%d pool=%d differs from separate products\n",
+               isa, M, pool != NULL);
+    CHECK(same);
 }
 
 static void check_widen(nv_dtype dt, const char *isa)
@@ -623,6 +731,12 @@ int main(void)
                 check_q8(pool, q8_shapes[q][0], q8_shapes[q][1],
                          q8_shapes[q][2], ran, kind);
             }
+        }
+        for (int kind = KIND_Q8_0; kind <= KIND_Q4_K; kind++)
+            check_rows_bf16(kind, ran);
+        for (int m = 1; m <= 4; m += 3) {
+            check_group(pool, m, ran);
+            check_group(NULL, m, ran);
         }
         nv_dtype types[2] = {NV_F16, NV_BF16};
         for (int d = 0; d < 2; d++) {
