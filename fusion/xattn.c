@@ -504,14 +504,11 @@ int nv_xattn_forward_mlp_masked(const nv_xattn *x, nv_pool *pool,
     for (int t = 0; t < T; t++)
         rms_norm(s->normed + (size_t)t * H, hidden + (size_t)t * H, post_w, H,
                  x->dims.rms_eps);
-    if (nv_linear_w(pool, s->gate, s->normed, &x->gate_proj, NULL, T, H, I,
-                    err) ||
-        nv_linear_w(pool, s->up, s->normed, &x->up_proj, NULL, T, H, I, err))
+    nv_linear_part gate_up[2] = {{s->gate, &x->gate_proj, NULL, I},
+                                 {s->up, &x->up_proj, NULL, I}};
+    if (nv_linear_w_group(pool, s->normed, T, H, gate_up, 2, err))
         return -1;
-    for (size_t i = 0; i < (size_t)T * I; i++) {
-        const float g = s->gate[i];
-        s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
-    }
+    nv_silu_mul(s->gate, s->up, (size_t)T * I);
     if (nv_linear_w(pool, s->out, s->gate, &x->down_proj, NULL, T, I, H, err))
         return -1;
     for (int t = 0; t < T; t++) {

@@ -8,6 +8,7 @@
 
 #include "core/lowp.h"
 #include "core/matmul.h"
+#include "core/vec_math.h"
 #include "text/rope.h"
 
 /* Queries per attention task: bounds the score scratch of a worker to
@@ -367,20 +368,10 @@ typedef struct attn_job {
     size_t scores_stride; /* floats per worker */
 } attn_job;
 
+/* Softmax over the first n_valid keys (the causal ones), zero after. */
 static void softmax_causal_row(float *row, int n_valid, int n_keys)
 {
-    float mx = row[0];
-    for (int j = 1; j < n_valid; j++)
-        if (row[j] > mx)
-            mx = row[j];
-    float sum = 0;
-    for (int j = 0; j < n_valid; j++) {
-        row[j] = expf(row[j] - mx);
-        sum += row[j];
-    }
-    float inv = 1.0f / sum;
-    for (int j = 0; j < n_valid; j++)
-        row[j] *= inv;
+    nv_softmax_rows(row, 1, n_valid);
     for (int j = n_valid; j < n_keys; j++)
         row[j] = 0.0f;
 }
@@ -452,14 +443,6 @@ static void store_kv(const nv_decoder *dec, nv_kv_cache *kv, int layer,
     }
 }
 
-static void silu_mul(float *gate, const float *up, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
-    }
-}
-
 static int layer_forward(nv_decoder *dec, nv_kv_cache *kv, int l, int T,
                          int pos0, nv_error *err)
 {
@@ -495,7 +478,7 @@ static int layer_forward(nv_decoder *dec, nv_kv_cache *kv, int l, int T,
         {s->up, &L->w_up, bias_of(&L->b_up), I}};
     if (nv_linear_w_group(pool, s->h, T, H, gate_up, 2, err))
         return -1;
-    silu_mul(s->gate, s->up, (size_t)T * I);
+    nv_silu_mul(s->gate, s->up, (size_t)T * I);
     if (nv_linear_w(pool, s->h, s->gate, &L->w_down, bias_of(&L->b_down), T,
                     I, H, err))
         return -1;

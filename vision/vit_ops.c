@@ -9,20 +9,8 @@
 #include "core/dnnl_gemm.h"
 #include "core/lowp.h"
 #include "core/matmul.h"
+#include "core/vec_math.h"
 
-/* The element-wise loops below (softmax's exp, GELU's erf) are written to
- * vectorise; the build targets baseline x86-64 (SSE2, 4 lanes), so they
- * are also compiled for AVX2 and AVX-512 and the CPU picks one at load
- * time (GCC's function multi-versioning). ISO C mode compiles with
- * -ffp-contract=off, so every version computes the same bits. Not with
- * clang (the fuzz build): clang 14 leaves such a function of a static
- * library undefined for the linker. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define NV_VECTOR_CLONES \
-    __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define NV_VECTOR_CLONES
-#endif
 
 void nv_layer_norm_rows(float *y, const float *x, int rows, int dim,
                         const float *w, const float *b, float eps)
@@ -56,35 +44,6 @@ void nv_rms_norm_rows(float *y, const float *x, int rows, int ld, int dim,
         for (int i = 0; i < dim; i++)
             yr[i] = xr[i] * scale * w[i];
     }
-}
-
-static uint32_t float_bits(float value)
-{
-    uint32_t bits;
-    memcpy(&bits, &value, sizeof bits);
-    return bits;
-}
-
-static float bits_float(uint32_t bits)
-{
-    float value;
-    memcpy(&value, &bits, sizeof value);
-    return value;
-}
-
-/* Picks a where mask is all ones, b where it is zero. The selects below are
- * written as bit masks from integer comparisons of bit patterns: with float
- * ternaries GCC (under its default -ftrapping-math) sinks the float work
- * into branches and the loop no longer vectorises. For non-negative floats
- * the integer order of the patterns is the float order. */
-static float select_bits(uint32_t mask, float a, float b)
-{
-    return bits_float((float_bits(a) & mask) | (float_bits(b) & ~mask));
-}
-
-static uint32_t mask_if(int condition)
-{
-    return 0u - (uint32_t)condition;
 }
 
 /* erf(z) in float to about 1.5 ulp, branch-free so that the GELU loop
@@ -135,72 +94,6 @@ NV_VECTOR_CLONES void nv_gelu_erf(float *x, size_t count)
     const float inv_sqrt2 = 0.70710678118654752440f;
     for (size_t i = 0; i < count; i++)
         x[i] = 0.5f * x[i] * (1.0f + erf_poly(x[i] * inv_sqrt2));
-}
-
-/* exp(x) for x <= 0 (softmax after subtracting the row maximum) to about
- * 1 ulp, branch-free so that it vectorises: x = n ln2 + r with |r| <=
- * ln2 / 2 (ln2 in two parts so n ln2 is exact), Cephes' expf polynomial for
- * exp(r), and 2^n built in the exponent bits. Below -87 (where expf turns
- * subnormal, < 1.7e-38: nothing next to the row maximum's 1) the result is
- * 0, as for -inf. */
-static float exp_nonpositive(float x)
-{
-    const float round_magic = 12582912.0f; /* 1.5 * 2^23 */
-    const uint32_t floor_bits = 0xc2ae0000;  /* -87.0f */
-    /* Integer compare as in erf_poly: for negative floats a larger pattern
-     * is a larger magnitude. */
-    uint32_t underflow = mask_if(float_bits(x) > floor_bits);
-    x = select_bits(underflow, -87.0f, x);
-    float n = (x * 1.44269504088896341f + round_magic) - round_magic;
-    float r = x - n * 0.693359375f;
-    r = r + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    /* n is in [-126, 0] here, so n + 127 is a normal exponent. */
-    float scale = bits_float((uint32_t)((int32_t)n + 127) << 23);
-    return select_bits(underflow, 0.0f, p * scale);
-}
-
-NV_VECTOR_CLONES void nv_softmax_rows(float *s, int rows, int cols)
-{
-    enum { LANES = 8 };
-    for (int r = 0; r < rows; r++) {
-        float *row = s + (size_t)r * cols;
-        /* Lane-wise partial maxima and sums keep these loops vectorisable
-         * without reassociation flags. */
-        float lane_max[LANES];
-        for (int l = 0; l < LANES; l++)
-            lane_max[l] = row[0];
-        int body = cols - cols % LANES;
-        for (int i = 0; i < body; i += LANES)
-            for (int l = 0; l < LANES; l++)
-                lane_max[l] = row[i + l] > lane_max[l] ? row[i + l]
-                                                       : lane_max[l];
-        float max = lane_max[0];
-        for (int l = 1; l < LANES; l++)
-            max = lane_max[l] > max ? lane_max[l] : max;
-        for (int i = body; i < cols; i++)
-            max = row[i] > max ? row[i] : max;
-        for (int i = 0; i < cols; i++)
-            row[i] = exp_nonpositive(row[i] - max);
-        double lane_sum[LANES] = {0};
-        for (int i = 0; i < body; i += LANES)
-            for (int l = 0; l < LANES; l++)
-                lane_sum[l] += row[i + l];
-        double sum = 0;
-        for (int l = 0; l < LANES; l++)
-            sum += lane_sum[l];
-        for (int i = body; i < cols; i++)
-            sum += row[i];
-        float inv = (float)(1.0 / sum);
-        for (int i = 0; i < cols; i++)
-            row[i] *= inv;
-    }
 }
 
 void nv_add_scaled_rows(float *x, const float *delta, const float *scale,

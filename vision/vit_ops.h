@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "core/threads.h"
+#include "core/vec_math.h" /* nv_softmax_rows */
 
 /* y[r] = (x[r] - mean) / sqrt(var + eps) * w + b over rows of dim values;
  * y may equal x. */
@@ -42,9 +43,7 @@ void nv_rms_norm_rows_pooled(nv_pool *pool, float *y, const float *x,
                              int rows, int ld, int dim, int var_dim,
                              const float *w, float eps);
 
-/* Softmax of each row, in place (exp from a vectorisable polynomial, about
- * 1 ulp; values more than 87 below the row maximum give 0). */
-void nv_softmax_rows(float *s, int rows, int cols);
+/* nv_softmax_rows: core/vec_math.h */
 
 /* x[r] += scale * delta[r] element-wise (InternViT's ls1 / ls2). */
 void nv_add_scaled_rows(float *x, const float *delta, const float *scale,

@@ -1,0 +1,80 @@
+/* vec_math.c - the element-wise loops of vec_math.h. */
+#include "core/vec_math.h"
+
+/* exp(x) for x <= 0 (softmax after subtracting the row maximum) to about
+ * 1 ulp, branch-free so that it vectorises: x = n ln2 + r with |r| <=
+ * ln2 / 2 (ln2 in two parts so n ln2 is exact), Cephes' expf polynomial for
+ * exp(r), and 2^n built in the exponent bits. Below -87 (where expf turns
+ * subnormal, < 1.7e-38: nothing next to the row maximum's 1) the result is
+ * 0, as for -inf. */
+static float exp_nonpositive(float x)
+{
+    const float round_magic = 12582912.0f; /* 1.5 * 2^23 */
+    const uint32_t floor_bits = 0xc2ae0000;  /* -87.0f */
+    /* Integer compare as in erf_poly: for negative floats a larger pattern
+     * is a larger magnitude. */
+    uint32_t underflow = mask_if(float_bits(x) > floor_bits);
+    x = select_bits(underflow, -87.0f, x);
+    float n = (x * 1.44269504088896341f + round_magic) - round_magic;
+    float r = x - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    /* n is in [-126, 0] here, so n + 127 is a normal exponent. */
+    float scale = bits_float((uint32_t)((int32_t)n + 127) << 23);
+    return select_bits(underflow, 0.0f, p * scale);
+}
+
+NV_VECTOR_CLONES void nv_softmax_rows(float *s, int rows, int cols)
+{
+    enum { LANES = 8 };
+    for (int r = 0; r < rows; r++) {
+        float *row = s + (size_t)r * cols;
+        /* Lane-wise partial maxima and sums keep these loops vectorisable
+         * without reassociation flags. */
+        float lane_max[LANES];
+        for (int l = 0; l < LANES; l++)
+            lane_max[l] = row[0];
+        int body = cols - cols % LANES;
+        for (int i = 0; i < body; i += LANES)
+            for (int l = 0; l < LANES; l++)
+                lane_max[l] = row[i + l] > lane_max[l] ? row[i + l]
+                                                       : lane_max[l];
+        float max = lane_max[0];
+        for (int l = 1; l < LANES; l++)
+            max = lane_max[l] > max ? lane_max[l] : max;
+        for (int i = body; i < cols; i++)
+            max = row[i] > max ? row[i] : max;
+        for (int i = 0; i < cols; i++)
+            row[i] = exp_nonpositive(row[i] - max);
+        double lane_sum[LANES] = {0};
+        for (int i = 0; i < body; i += LANES)
+            for (int l = 0; l < LANES; l++)
+                lane_sum[l] += row[i + l];
+        double sum = 0;
+        for (int l = 0; l < LANES; l++)
+            sum += lane_sum[l];
+        for (int i = body; i < cols; i++)
+            sum += row[i];
+        float inv = (float)(1.0 / sum);
+        for (int i = 0; i < cols; i++)
+            row[i] *= inv;
+    }
+}
+
+NV_VECTOR_CLONES void nv_silu_mul(float *gate, const float *up, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        uint32_t negative = mask_if(float_bits(g) >> 31);
+        float e = exp_nonpositive(bits_float(float_bits(g) | 0x80000000u));
+        /* g >= 0: g / (1 + e^-g); g < 0: g e^g / (1 + e^g) */
+        float num = select_bits(negative, g * e, g);
+        gate[i] = num / (1.0f + e) * up[i];
+    }
+}

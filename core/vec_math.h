@@ -1,0 +1,65 @@
+/* vec_math.h - element-wise float functions written to vectorise: the
+ * softmax and SiLU of the decoder, the ViTs and the cross-attention
+ * layers, and the bit-level helpers their polynomials (and GELU's erf in
+ * vision/vit_ops.c) select with.
+ */
+#ifndef NV_VEC_MATH_H
+#define NV_VEC_MATH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Element-wise loops (softmax's exp, SiLU, GELU's erf in vision/vit_ops.c)
+ * are written to vectorise; the build targets baseline x86-64 (SSE2, 4 lanes), so they
+ * are also compiled for AVX2 and AVX-512 and the CPU picks one at load
+ * time (GCC's function multi-versioning). ISO C mode compiles with
+ * -ffp-contract=off, so every version computes the same bits. Not with
+ * clang (the fuzz build): clang 14 leaves such a function of a static
+ * library undefined for the linker. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define NV_VECTOR_CLONES \
+    __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define NV_VECTOR_CLONES
+#endif
+
+static inline uint32_t float_bits(float value)
+{
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    return bits;
+}
+
+static inline float bits_float(uint32_t bits)
+{
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+/* Picks a where mask is all ones, b where it is zero. The selects below are
+ * written as bit masks from integer comparisons of bit patterns: with float
+ * ternaries GCC (under its default -ftrapping-math) sinks the float work
+ * into branches and the loop no longer vectorises. For non-negative floats
+ * the integer order of the patterns is the float order. */
+static inline float select_bits(uint32_t mask, float a, float b)
+{
+    return bits_float((float_bits(a) & mask) | (float_bits(b) & ~mask));
+}
+
+static inline uint32_t mask_if(int condition)
+{
+    return 0u - (uint32_t)condition;
+}
+
+/* Softmax of each row, in place (exp from a vectorisable polynomial, about
+ * 1 ulp; values more than 87 below the row maximum give 0; sums in
+ * double). */
+void nv_softmax_rows(float *s, int rows, int cols);
+
+/* gate[i] = silu(gate[i]) * up[i] for n values, silu(g) = g / (1 + e^-g)
+ * with the same exp (written with e^-|g| so it never overflows). */
+void nv_silu_mul(float *gate, const float *up, size_t n);
+
+#endif
