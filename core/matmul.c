@@ -7,6 +7,7 @@
 
 #include "core/dnnl_gemm.h"
 #include "core/lowp.h"
+#include "core/vec_math.h"
 
 void nv_linear(float *y, const float *x, const float *w, const float *bias,
                int M, int K, int N)
@@ -137,11 +138,7 @@ static void dnnl_task(void *ctx, int index)
         return;
     }
     if (j->bias)
-        for (int m = 0; m < j->M; m++) {
-            float *row = j->y + (size_t)m * j->N;
-            for (int n = n0; n < n1; n++)
-                row[n] += j->bias[n];
-        }
+        nv_add_bias_rows(j->y, j->N, j->bias, j->M, n0, n1);
 }
 
 /* Rows of w per task: a few tasks per worker so uneven cores still even

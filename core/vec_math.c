@@ -30,40 +30,75 @@ static float exp_nonpositive(float x)
     return select_bits(underflow, 0.0f, p * scale);
 }
 
-NV_VECTOR_CLONES void nv_softmax_rows(float *s, int rows, int cols)
+/* f as bf16, to nearest even (nv_f32_to_bf16 without its NaN case:
+ * probabilities are never NaN unless the scores were). */
+static inline uint16_t bf16_bits(float f)
+{
+    uint32_t u = float_bits(f);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* The softmax of one row in place; with out, the result also rounded to
+ * bf16 there, while the row is still in L1 (a separate pass over a T x T
+ * score matrix reads it back from memory). */
+static inline __attribute__((always_inline)) void
+softmax_row(float *row, int cols, uint16_t *out)
 {
     enum { LANES = 8 };
-    for (int r = 0; r < rows; r++) {
-        float *row = s + (size_t)r * cols;
-        /* Lane-wise partial maxima and sums keep these loops vectorisable
-         * without reassociation flags. */
-        float lane_max[LANES];
+    /* Lane-wise partial maxima and sums keep these loops vectorisable
+     * without reassociation flags. */
+    float lane_max[LANES];
+    for (int l = 0; l < LANES; l++)
+        lane_max[l] = row[0];
+    int body = cols - cols % LANES;
+    for (int i = 0; i < body; i += LANES)
         for (int l = 0; l < LANES; l++)
-            lane_max[l] = row[0];
-        int body = cols - cols % LANES;
-        for (int i = 0; i < body; i += LANES)
-            for (int l = 0; l < LANES; l++)
-                lane_max[l] = row[i + l] > lane_max[l] ? row[i + l]
-                                                       : lane_max[l];
-        float max = lane_max[0];
-        for (int l = 1; l < LANES; l++)
-            max = lane_max[l] > max ? lane_max[l] : max;
-        for (int i = body; i < cols; i++)
-            max = row[i] > max ? row[i] : max;
+            lane_max[l] = row[i + l] > lane_max[l] ? row[i + l] : lane_max[l];
+    float max = lane_max[0];
+    for (int l = 1; l < LANES; l++)
+        max = lane_max[l] > max ? lane_max[l] : max;
+    for (int i = body; i < cols; i++)
+        max = row[i] > max ? row[i] : max;
+    for (int i = 0; i < cols; i++)
+        row[i] = exp_nonpositive(row[i] - max);
+    double lane_sum[LANES] = {0};
+    for (int i = 0; i < body; i += LANES)
+        for (int l = 0; l < LANES; l++)
+            lane_sum[l] += row[i + l];
+    double sum = 0;
+    for (int l = 0; l < LANES; l++)
+        sum += lane_sum[l];
+    for (int i = body; i < cols; i++)
+        sum += row[i];
+    float inv = (float)(1.0 / sum);
+    if (out)
         for (int i = 0; i < cols; i++)
-            row[i] = exp_nonpositive(row[i] - max);
-        double lane_sum[LANES] = {0};
-        for (int i = 0; i < body; i += LANES)
-            for (int l = 0; l < LANES; l++)
-                lane_sum[l] += row[i + l];
-        double sum = 0;
-        for (int l = 0; l < LANES; l++)
-            sum += lane_sum[l];
-        for (int i = body; i < cols; i++)
-            sum += row[i];
-        float inv = (float)(1.0 / sum);
+            out[i] = bf16_bits(row[i] * inv);
+    else
         for (int i = 0; i < cols; i++)
             row[i] *= inv;
+}
+
+NV_VECTOR_CLONES void nv_softmax_rows(float *s, int rows, int cols)
+{
+    for (int r = 0; r < rows; r++)
+        softmax_row(s + (size_t)r * cols, cols, NULL);
+}
+
+NV_VECTOR_CLONES void nv_softmax_rows_bf16(float *s, int rows, int cols,
+                                           uint16_t *out)
+{
+    for (int r = 0; r < rows; r++)
+        softmax_row(s + (size_t)r * cols, cols, out + (size_t)r * cols);
+}
+
+NV_VECTOR_CLONES void nv_add_bias_rows(float *y, int ldy, const float *bias,
+                                       int rows, int n0, int n1)
+{
+    for (int r = 0; r < rows; r++) {
+        float *row = y + (size_t)r * ldy;
+        for (int n = n0; n < n1; n++)
+            row[n] += bias[n];
     }
 }
 

@@ -58,6 +58,15 @@ static inline uint32_t mask_if(int condition)
  * double). */
 void nv_softmax_rows(float *s, int rows, int cols);
 
+/* The same softmax, its result rounded to bf16 (to nearest even, as
+ * nv_f32_to_bf16 rounds a number) into out[rows * cols] instead; s is
+ * left holding the unnormalised exponentials. */
+void nv_softmax_rows_bf16(float *s, int rows, int cols, uint16_t *out);
+
+/* y[r * ldy + n] += bias[n] for rows [0, rows), columns [n0, n1). */
+void nv_add_bias_rows(float *y, int ldy, const float *bias, int rows, int n0,
+                      int n1);
+
 /* gate[i] = silu(gate[i]) * up[i] for n values, silu(g) = g / (1 + e^-g)
  * with the same exp (written with e^-|g| so it never overflows). */
 void nv_silu_mul(float *gate, const float *up, size_t n);

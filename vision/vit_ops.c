@@ -299,8 +299,7 @@ static int attn_pair_bf16(const attn_job *job, attn_bf16 *b,
     nv_error err = {{0}};
     if (nv_dnnl_bf16_gemm_nt(b->q, b->k, scores, T, d, T, T, &err) != 0)
         return -1;
-    nv_softmax_rows(scores, T, T);
-    nv_lowp_round_bf16(scores, b->p, (size_t)T * T);
+    nv_softmax_rows_bf16(scores, T, T, b->p);
     return nv_dnnl_bf16_gemm_nt(b->p, b->vt, o, T, T, d, W, &err);
 }
 

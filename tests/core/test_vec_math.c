@@ -9,11 +9,14 @@
  *     within (4e-7 + 1.2e-7 |x - max|) relative (the float subtraction
  *     x - max is itself rounded by up to half an ulp of it), rows summing to 1 within 1e-6, on row lengths
  *     1 .. 40 (every vector tail) and a row with -inf.
+ *   - nv_softmax_rows_bf16 equals nv_softmax_rows then nv_f32_to_bf16 bit
+ *     for bit.
  * (tests/vision/test_vit_ops.c checks the softmax inside attention too.)
  */
 #include <math.h>
 #include <stdio.h>
 
+#include "core/tensor.h"
 #include "core/vec_math.h"
 #include "tests/check.h"
 
@@ -91,9 +94,32 @@ static void check_softmax(void)
     CHECK(!bad);
 }
 
+/* nv_softmax_rows_bf16 = nv_softmax_rows then nv_f32_to_bf16, bit for bit,
+ * on rows of 1 .. 70 values (every vector tail), ties included. */
+static void check_softmax_bf16(void)
+{
+    static float a[3 * 70], b[3 * 70];
+    static uint16_t got[3 * 70];
+    int bad = 0;
+    for (int cols = 1; cols <= 70 && !bad; cols++) {
+        for (int i = 0; i < 3 * cols; i++)
+            a[i] = b[i] = (float)cos(0.7 * i + cols) * 9.0f;
+        nv_softmax_rows(a, 3, cols);
+        nv_softmax_rows_bf16(b, 3, cols, got);
+        for (int i = 0; i < 3 * cols && !bad; i++)
+            if (got[i] != nv_f32_to_bf16(a[i])) {
+                printf("FAIL softmax bf16 cols %d [%d]: %04x, want %04x\n",
+                       cols, i, got[i], nv_f32_to_bf16(a[i]));
+                bad = 1;
+            }
+    }
+    CHECK(!bad);
+}
+
 int main(void)
 {
     check_silu();
     check_softmax();
+    check_softmax_bf16();
     return check_summary("vec_math");
 }
