@@ -695,8 +695,9 @@ def cmd_joint(args):
     tiles through the shared ViT and then through every head, the heads' losses summed, so
     the three heads see the same tiles, steps, seed and batch, over one shared encoder."""
     torch.manual_seed(args.seed)
-    # OpenBLAS has --threads (main() set OPENBLAS_NUM_THREADS), PyTorch's own pool one
-    torch.set_num_threads(1)
+    # f32: OpenBLAS has --threads (main() set OPENBLAS_NUM_THREADS), PyTorch's own pool
+    # one; bf16: the other way round (blas_threads_reexec)
+    torch.set_num_threads(args.threads if args.bf16 and cpu_has_bf16() else 1)
     if args.bf16 and not cpu_has_bf16():
         # measured on an AVX2 EPYC (session 13): a 512x768x768 product took 123 ms in bf16
         # against 20 ms in f32 on one thread; the steps of a --bf16 run were ~6x slower
@@ -1148,10 +1149,13 @@ def blas_threads_reexec(args, argv):
     threads on two cores. A joint step of 16 cells on the 2-core AVX2 EPYC of session 14:
     7.0 s with both pools at 2 threads, 4.5 s with OpenBLAS 1 / PyTorch 2, 4.0 s with OpenBLAS
     2 / PyTorch 1. The variable is read when OpenBLAS loads, hence the re-execution; one set
-    by the caller is kept."""
+    by the caller is kept. With --bf16 on a CPU with AVX-512 BF16 the products run on
+    PyTorch's own oneDNN kernels, not OpenBLAS, so PyTorch's pool gets the threads and
+    OpenBLAS one."""
     if args.cmd != "joint" or "OPENBLAS_NUM_THREADS" in os.environ:
         return
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads))
+    blas = 1 if args.bf16 and cpu_has_bf16() else args.threads
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(blas))
     os.execve(sys.executable, [sys.executable, os.path.abspath(__file__)] + list(argv), env)
 
 
