@@ -284,7 +284,7 @@ static void check_rows_bf16(int kind, const char *isa)
 {
     enum { N = 8, K = 512, ROW0 = 2, NROWS = 5 };
     static uint8_t q[N * K];
-    static uint8_t sc[N * K / 16]; /* >= Q4_K's records and the f16 scales */
+    static uint8_t sc[N * K / 256 * 24]; /* Q4_K records; f16 scales fit */
     static uint16_t got[NROWS * K];
     uint64_t state = 7u + (uint64_t)kind;
     for (size_t i = 0; i < sizeof q; i++)
