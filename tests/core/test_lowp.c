@@ -176,6 +176,21 @@ static void quant_weight(const void *q, const void *scales, int kind, int K,
     *m = (double)(msup * (float)rec[16 + b]);
 }
 
+/* n random Q4_K records (24 bytes each): d = d0 (1 + |v|), dmin = m0 |v|,
+ * then 16 random 8-bit multipliers. */
+static void random_q4k_records(uint8_t *rec, size_t n, float d0, float m0,
+                               uint64_t *state)
+{
+    for (size_t r = 0; r < n; r++, rec += 24) {
+        float dsup = d0 + d0 * fabsf(next_value(state));
+        float msup = m0 * fabsf(next_value(state));
+        memcpy(rec, &dsup, 4);
+        memcpy(rec + 4, &msup, 4);
+        for (int j = 8; j < 24; j++)
+            rec[j] = (uint8_t)((next_value(state) + 1.0f) * 127.99f);
+    }
+}
+
 static void check_q8(nv_pool *pool, int M, int K, int N, const char *isa,
                      int kind)
 {
@@ -197,15 +212,7 @@ static void check_q8(nv_pool *pool, int M, int K, int N, const char *isa,
                    ? (int8_t)(uint8_t)((next_value(&state) + 1.0f) * 127.99f)
                    : (int8_t)(next_value(&state) * 127.0f);
     if (kind == KIND_Q4_K) {
-        uint8_t *rec = (uint8_t *)sc;
-        for (size_t r = 0; r < s_bytes / 24; r++, rec += 24) {
-            float dsup = 1e-4f + 1e-4f * fabsf(next_value(&state));
-            float msup = 1e-4f * fabsf(next_value(&state));
-            memcpy(rec, &dsup, 4);
-            memcpy(rec + 4, &msup, 4);
-            for (int j = 8; j < 24; j++)
-                rec[j] = (uint8_t)((next_value(&state) + 1.0f) * 127.99f);
-        }
+        random_q4k_records((uint8_t *)sc, s_bytes / 24, 1e-4f, 1e-4f, &state);
     } else {
         for (long i = 0; i < (long)N * nb; i++)
             sc[i] = nv_f32_to_f16(0.001f + 0.01f * fabsf(next_value(&state)));
@@ -290,15 +297,7 @@ static void check_rows_bf16(int kind, const char *isa)
     for (size_t i = 0; i < sizeof q; i++)
         q[i] = (uint8_t)((next_value(&state) + 1.0f) * 127.99f);
     if (kind == KIND_Q4_K) {
-        for (int r = 0; r < N * K / 256; r++) {
-            uint8_t *rec = sc + 24 * r;
-            float dsup = 1e-3f * (1.0f + fabsf(next_value(&state)));
-            float msup = 1e-2f * fabsf(next_value(&state));
-            memcpy(rec, &dsup, 4);
-            memcpy(rec + 4, &msup, 4);
-            for (int j = 8; j < 24; j++)
-                rec[j] = (uint8_t)((next_value(&state) + 1.0f) * 127.99f);
-        }
+        random_q4k_records(sc, N * K / 256, 1e-3f, 1e-2f, &state);
     } else {
         uint16_t *f = (uint16_t *)sc;
         for (int i = 0; i < N * K / 32; i++)
