@@ -158,6 +158,19 @@ static int task_rows(int N, int K, int workers, int panels)
     return rows < 1 ? 1 : rows;
 }
 
+/* Rows of w per task of one product: task_rows, or all N when the
+ * product is too small to share. Waking the pool costs tens of
+ * microseconds: a product smaller than about that much work (a 512 x 512
+ * f16 matrix read once, ~4 M multiply-adds) runs on the caller alone. */
+static int job_rows(int M, int K, int N, int workers, int panels)
+{
+    int gemv = M < NV_LINEAR_GEMV_ROWS;
+    double work = gemv ? (double)N * K : (double)M * N * K;
+    if (work < (gemv ? 262144.0 : 4194304.0))
+        return N;
+    return task_rows(N, K, workers, panels);
+}
+
 /* 1 when products of 8+ rows with w go to oneDNN as bf16 on this CPU. */
 static int dnnl_takes(const nv_tensor *w)
 {
@@ -198,15 +211,8 @@ int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
         nv_lowp_round_bf16(x, x_bf16, (size_t)M * (size_t)K);
     }
     lowp_job job = {x, x_bf16, w, bias, y, M, K, N,
-                    task_rows(N, K, workers,
-                              !gemv && (!dnnl || quantized)),
+                    job_rows(M, K, N, workers, !gemv && (!dnnl || quantized)),
                     0};
-    /* Waking the pool costs tens of microseconds: a product smaller than
-     * about that much work (a 512 x 512 f16 matrix read once, ~4 M
-     * multiply-adds) runs on the caller alone. */
-    double work = gemv ? (double)N * K : (double)M * N * K;
-    if (work < (gemv ? 262144.0 : 4194304.0))
-        job.rows_per_task = N;
     int tasks = (N + job.rows_per_task - 1) / job.rows_per_task;
     nv_task_fn fn = gemv ? gemv_task : dnnl ? dnnl_task : panel_task;
     if (pool && tasks > 1)
@@ -258,9 +264,7 @@ int nv_linear_w_group(nv_pool *pool, const float *x, int M, int K,
         int N = parts[p].N;
         lowp_job *j = &g.parts[p];
         *j = (lowp_job){x, NULL, parts[p].w, parts[p].bias, parts[p].y, M, K,
-                        N, task_rows(N, K, workers, 0), 0};
-        if ((double)N * K < 262144.0)
-            j->rows_per_task = N;
+                        N, job_rows(M, K, N, workers, 0), 0};
         g.first_task[p + 1] =
             g.first_task[p] + (N + j->rows_per_task - 1) / j->rows_per_task;
     }
