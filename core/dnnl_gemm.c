@@ -37,15 +37,21 @@ static void matmul_free(matmul *mm)
         dnnl_primitive_attr_destroy(mm->attr);
 }
 
-/* Descriptors of x [M, K] (bf16, rows K apart), w^T [K, N] (bf16, w's rows
- * K apart) and y [M, N] (f32, rows ldy apart). */
-static dnnl_status_t describe(int M, int K, int N, int ldy,
+/* Descriptors of x [M, K] (bf16, rows ldx apart), the product's right
+ * operand [K, N] (bf16: w's rows of K, ldw apart, read transposed, or with
+ * w_kn rows of N, ldw apart) and y [M, N] (f32, rows ldy apart). */
+static dnnl_status_t describe(const nv_dnnl_bf16_product *p,
                               dnnl_memory_desc_t *x, dnnl_memory_desc_t *wt,
                               dnnl_memory_desc_t *y)
 {
-    dnnl_dims_t xd = {M, K}, xs = {K, 1};
-    dnnl_dims_t wd = {K, N}, ws = {1, K};
-    dnnl_dims_t yd = {M, N}, ys = {ldy, 1};
+    dnnl_dims_t xd = {p->M, p->K}, xs = {p->ldx, 1};
+    dnnl_dims_t wd = {p->K, p->N};
+    dnnl_dims_t ws = {1, p->ldw};
+    if (p->w_kn) {
+        ws[0] = p->ldw;
+        ws[1] = 1;
+    }
+    dnnl_dims_t yd = {p->M, p->N}, ys = {p->ldy, 1};
     dnnl_status_t st =
         dnnl_memory_desc_init_by_strides(x, 2, xd, dnnl_bf16, xs);
     if (st == dnnl_success)
@@ -85,7 +91,9 @@ static void probe(void)
     omp_set_num_threads(1);
     dnnl_memory_desc_t x, wt, y;
     matmul mm;
-    if (describe(64, 64, 64, 64, &x, &wt, &y) == dnnl_success &&
+    nv_dnnl_bf16_product p = {.M = 64, .K = 64, .N = 64, .ldx = 64,
+                              .ldw = 64, .ldy = 64};
+    if (describe(&p, &x, &wt, &y) == dnnl_success &&
         matmul_make(&mm, &x, &wt, &y) == dnnl_success) {
         const char *impl = NULL;
         if (dnnl_primitive_desc_query(mm.pd, dnnl_query_impl_info_str, 0,
@@ -105,6 +113,16 @@ int nv_dnnl_bf16_ready(void)
 int nv_dnnl_bf16_gemm_nt(const uint16_t *x, const uint16_t *w, float *y,
                          int M, int K, int N, int ldy, nv_error *err)
 {
+    nv_dnnl_bf16_product p = {.x = x, .w = w, .y = y, .M = M, .K = K,
+                              .N = N, .ldx = K, .ldw = K, .ldy = ldy};
+    return nv_dnnl_bf16_gemm(&p, err);
+}
+
+int nv_dnnl_bf16_gemm(const nv_dnnl_bf16_product *p, nv_error *err)
+{
+    const uint16_t *x = p->x, *w = p->w;
+    float *y = p->y;
+    int M = p->M, K = p->K, N = p->N;
     if (!nv_dnnl_bf16_ready())
         return nv_fail(err, "oneDNN has no bf16 kernel on this CPU");
     omp_set_num_threads(1);
@@ -113,7 +131,7 @@ int nv_dnnl_bf16_gemm_nt(const uint16_t *x, const uint16_t *w, float *y,
     dnnl_memory_t xm = NULL, wm = NULL, ym = NULL, sm = NULL;
     dnnl_stream_t stream = NULL;
     void *scratch = NULL;
-    dnnl_status_t st = describe(M, K, N, ldy, &xd, &wd, &yd);
+    dnnl_status_t st = describe(p, &xd, &wd, &yd);
     if (st == dnnl_success)
         st = matmul_make(&mm, &xd, &wd, &yd);
     if (st == dnnl_success)

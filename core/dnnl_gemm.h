@@ -35,4 +35,19 @@ int nv_dnnl_bf16_ready(void);
 int nv_dnnl_bf16_gemm_nt(const uint16_t *x, const uint16_t *w, float *y,
                          int M, int K, int N, int ldy, nv_error *err);
 
+/* The same with explicit strides, and the right operand either as weight
+ * rows (w [N, K], the product x w^T) or already as [K, N] (w_kn: x w, e.g.
+ * attention's probabilities times the values). Rows of x are ldx apart, of
+ * w ldw apart, of y ldy apart. */
+typedef struct nv_dnnl_bf16_product {
+    const uint16_t *x;
+    const uint16_t *w;
+    float *y;
+    int M, K, N;
+    int ldx, ldw, ldy;
+    int w_kn;
+} nv_dnnl_bf16_product;
+
+int nv_dnnl_bf16_gemm(const nv_dnnl_bf16_product *p, nv_error *err);
+
 #endif

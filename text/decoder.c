@@ -9,11 +9,8 @@
 #include "core/lowp.h"
 #include "core/matmul.h"
 #include "core/vec_math.h"
+#include "text/causal_attn.h"
 #include "text/rope.h"
-
-/* Queries per attention task: bounds the score scratch of a worker to
- * ATTN_QBLOCK x context while giving long prefills several tasks per head. */
-#define ATTN_QBLOCK 64
 
 /* ---- loading ---------------------------------------------------------- */
 
@@ -213,9 +210,10 @@ fail:
 static void free_scratch(nv_decoder_scratch *s)
 {
     float *all[] = {s->x, s->h, s->q, s->k, s->v, s->attn, s->gate,
-                    s->up, s->rope_cos, s->rope_sin, s->inv_freq, s->scores};
+                    s->up, s->rope_cos, s->rope_sin, s->inv_freq};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
+    nv_causal_attn_free(&s->attention);
     memset(s, 0, sizeof *s);
 }
 
@@ -250,6 +248,12 @@ size_t nv_decoder_weight_bytes(const nv_decoder *dec)
             n += nv_tensor_nbytes(all[i]);
     }
     return n;
+}
+
+static nv_causal_attn_dims attn_dims(const nv_llm_config *c)
+{
+    nv_causal_attn_dims d = {c->n_heads, c->n_kv_heads, c->head_dim};
+    return d;
 }
 
 /* ---- scratch ---------------------------------------------------------- */
@@ -291,17 +295,18 @@ int nv_decoder_reserve(nv_decoder *dec, int T, int max_ctx, nv_error *err)
             return -1;
         s->max_T = T;
     }
-    /* A worker scores at most one block of queries at a time, and no more
-     * rows than a chunk holds (1 while generating). */
-    int rows = s->max_T < ATTN_QBLOCK ? s->max_T : ATTN_QBLOCK;
-    if (max_ctx > s->max_ctx || rows > s->score_rows) {
-        int ctx = max_ctx > s->max_ctx ? max_ctx : s->max_ctx;
-        if (grow(&s->scores, (size_t)dec->n_workers * (size_t)rows,
-                 (size_t)ctx, err))
-            return -1;
-        s->max_ctx = ctx;
-        s->score_rows = rows;
-    }
+    /* Prefill's attention runs in bf16 where the linear maps round their
+     * activations to bf16 already (core/matmul.h). */
+    int bf16 = 0;
+    for (int l = 0; l < c->n_layers; l++)
+        if (dec->layers[l].wq.data) {
+            bf16 = nv_attention_bf16_for(&dec->layers[l].wq);
+            break;
+        }
+    nv_causal_attn_dims d = attn_dims(c);
+    if (nv_causal_attn_reserve(&s->attention, &d, dec->n_workers, bf16,
+                               s->max_T, max_ctx, err))
+        return -1;
     return 0;
 }
 
@@ -350,82 +355,6 @@ static const float *bias_of(const nv_tensor *t)
     return t->data ? nv_tensor_f32(t) : NULL;
 }
 
-/* Attention over one layer: tasks are (head, block of queries); worker w
- * takes tasks w, w + workers, ... so it can own one slice of the score
- * scratch. */
-typedef struct attn_job {
-    const nv_llm_config *cfg;
-    const nv_kv_cache *kv;
-    int layer;
-    const float *q;     /* [T][nh*hd], rotated */
-    float *out;         /* [T][nh*hd] */
-    int T;
-    int pos0;
-    int n_qblocks;
-    int n_tasks;
-    int n_workers;
-    float *scores;
-    size_t scores_stride; /* floats per worker */
-} attn_job;
-
-/* Softmax over the first n_valid keys (the causal ones), zero after. */
-static void softmax_causal_row(float *row, int n_valid, int n_keys)
-{
-    nv_softmax_rows(row, 1, n_valid);
-    for (int j = n_valid; j < n_keys; j++)
-        row[j] = 0.0f;
-}
-
-static void attn_worker(void *ctx, int w)
-{
-    const attn_job *job = ctx;
-    const nv_llm_config *c = job->cfg;
-    int hd = c->head_dim;
-    int q_stride = c->n_heads * hd;
-    int group = c->n_heads / c->n_kv_heads;
-    float scale = 1.0f / sqrtf((float)hd);
-    float *S = job->scores + (size_t)w * job->scores_stride;
-    for (int task = w; task < job->n_tasks; task += job->n_workers) {
-        int head = task / job->n_qblocks;
-        int t0 = (task % job->n_qblocks) * ATTN_QBLOCK;
-        int t1 = t0 + ATTN_QBLOCK < job->T ? t0 + ATTN_QBLOCK : job->T;
-        int rows = t1 - t0;
-        /* The last query of the block sees every key up to itself. */
-        int n_keys = job->pos0 + t1;
-        const float *K = nv_kv_cache_k(job->kv, job->layer, head / group);
-        const float *V = nv_kv_cache_v(job->kv, job->layer, head / group);
-        const float *Q = job->q + (size_t)t0 * q_stride + (size_t)head * hd;
-        nv_gemm_nt(S, Q, K, rows, hd, n_keys, q_stride, hd, n_keys, scale,
-                   0.0f);
-        for (int r = 0; r < rows; r++)
-            softmax_causal_row(S + (size_t)r * n_keys, job->pos0 + t0 + r + 1,
-                               n_keys);
-        float *O = job->out + (size_t)t0 * q_stride + (size_t)head * hd;
-        nv_gemm_nn(O, S, V, rows, n_keys, hd, n_keys, hd, q_stride, 1.0f,
-                   0.0f);
-    }
-}
-
-static void run_attention(nv_decoder *dec, const nv_kv_cache *kv, int layer,
-                          int T, int pos0)
-{
-    nv_decoder_scratch *s = &dec->scratch;
-    attn_job job = {
-        .cfg = &dec->cfg, .kv = kv, .layer = layer, .q = s->q,
-        .out = s->attn, .T = T, .pos0 = pos0,
-        .n_qblocks = (T + ATTN_QBLOCK - 1) / ATTN_QBLOCK,
-        .n_workers = dec->n_workers, .scores = s->scores,
-        .scores_stride = (size_t)s->score_rows * (size_t)s->max_ctx,
-    };
-    job.n_tasks = job.n_qblocks * dec->cfg.n_heads;
-    int workers = job.n_tasks < job.n_workers ? job.n_tasks : job.n_workers;
-    if (dec->pool && workers > 1)
-        nv_pool_run(dec->pool, workers, attn_worker, &job);
-    else
-        for (int w = 0; w < workers; w++)
-            attn_worker(&job, w);
-}
-
 /* Copies this chunk's keys and values into the cache at pos0 .. pos0+T-1. */
 static void store_kv(const nv_decoder *dec, nv_kv_cache *kv, int layer,
                      int T, int pos0)
@@ -463,7 +392,8 @@ static int layer_forward(nv_decoder *dec, nv_kv_cache *kv, int l, int T,
     nv_rope_apply(s->q, T, c->n_heads, hd, qd, s->rope_cos, s->rope_sin);
     nv_rope_apply(s->k, T, c->n_kv_heads, hd, kvd, s->rope_cos, s->rope_sin);
     store_kv(dec, kv, l, T, pos0);
-    run_attention(dec, kv, l, T, pos0);
+    nv_causal_attn_dims d = attn_dims(c);
+    nv_causal_attn(&s->attention, &d, pool, kv, l, s->q, s->attn, T, pos0);
     /* o_proj output goes to h (free again), then joins the residual. */
     if (nv_linear_w(pool, s->h, s->attn, &L->wo, bias_of(&L->bo), T, qd, H,
                     err))

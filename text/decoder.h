@@ -14,8 +14,10 @@
  * chunk length and context given then; a longer chunk or context grows it
  * once. Generating one token allocates nothing.
  *
- * Threads: matrix products go through OpenBLAS (core/matmul.h; sgemv when
- * T == 1); attention runs over (head, block of queries) tasks on the pool.
+ * Threads: matrix products go through core/matmul.h (each on the pool);
+ * attention (text/causal_attn.h) runs over (head, block of queries) tasks
+ * on the pool, in bf16 for prefill chunks where the linear maps round
+ * their activations to bf16 too.
  *
  * Ownership: nv_decoder_load copies the weights it needs out of the
  * safetensors handle (which may be closed afterwards) and borrows the pool,
@@ -30,6 +32,7 @@
 #include "core/safetensors.h"
 #include "core/tensor.h"
 #include "core/threads.h"
+#include "text/causal_attn.h"
 #include "text/kv_cache.h"
 #include "text/llm_config.h"
 
@@ -53,8 +56,6 @@ typedef struct nv_decoder_layer {
 /* Scratch for one forward chunk; sized by nv_decoder_reserve. */
 typedef struct nv_decoder_scratch {
     int max_T;      /* chunk length the buffers hold */
-    int max_ctx;    /* context the attention score buffers hold */
-    int score_rows; /* query rows per worker: min(max_T, query block) */
     float *x;       /* [T][H] residual stream */
     float *h;       /* [T][H] normed input of a block */
     float *q;       /* [T][nh*hd] */
@@ -66,7 +67,7 @@ typedef struct nv_decoder_scratch {
     float *rope_cos; /* [T][hd/2] */
     float *rope_sin; /* [T][hd/2] */
     float *inv_freq; /* [hd/2] */
-    float *scores;  /* [workers][score_rows][max_ctx] */
+    nv_causal_attn_scratch attention;
 } nv_decoder_scratch;
 
 typedef struct nv_decoder {
