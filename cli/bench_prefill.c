@@ -7,8 +7,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/roofline.h"
 #include "core/threads.h"
 #include "fusion/model.h"
+#include "fusion/model_cost.h"
 #include "text/decoder.h"
 #include "text/kv_cache.h"
 #include "text/tokenizer.h"
@@ -17,6 +19,7 @@ typedef struct prefill_row {
     int threads;
     double ms;           /* median */
     double tokens_per_s; /* tokens / median */
+    double gflops;       /* the pass's FLOPs / median */
 } prefill_row;
 
 static double now_ms(void)
@@ -102,6 +105,11 @@ static int measure(const bench_prefill_args *a, int threads, prefill_row *row,
         int r = a->repeat;
         row->ms = r % 2 ? ms[r / 2] : 0.5 * (ms[r / 2 - 1] + ms[r / 2]);
         row->tokens_per_s = row->ms > 0 ? a->tokens * 1e3 / row->ms : 0;
+        /* The layers' products and causal attention, and the last
+         * position's logits (fusion/model_cost.h counts them). */
+        double flops = nv_cost_decoder_layers(m, a->tokens, 0) +
+                       2.0 * m->llm.hidden_size * m->llm.vocab_size;
+        row->gflops = row->ms > 0 ? flops / (row->ms * 1e6) : 0;
         fprintf(stderr, "nvlm bench: prefill of %d tokens on %d thread(s): "
                 "%.1f ms\n", a->tokens, row->threads, row->ms);
     }
@@ -114,7 +122,8 @@ static int measure(const bench_prefill_args *a, int threads, prefill_row *row,
 }
 
 static int write_json(const bench_prefill_args *a, const prefill_row *rows,
-                      int n, double speedup, nv_error *err)
+                      int n, double speedup, const nv_roofline *roof,
+                      nv_error *err)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *list = cJSON_AddArrayToObject(root, "rows");
@@ -129,12 +138,20 @@ static int write_json(const bench_prefill_args *a, const prefill_row *rows,
         cJSON_AddNumberToObject(o, "threads", rows[i].threads);
         cJSON_AddNumberToObject(o, "median_ms", rows[i].ms);
         cJSON_AddNumberToObject(o, "tokens_per_s", rows[i].tokens_per_s);
+        cJSON_AddNumberToObject(o, "gflops", rows[i].gflops);
         cJSON_AddItemToArray(list, o);
     }
     if (speedup > 0)
         cJSON_AddNumberToObject(root, "speedup", speedup);
     else
         cJSON_AddNullToObject(root, "speedup");
+    if (roof) {
+        cJSON *o = cJSON_AddObjectToObject(root, "roofline");
+        cJSON_AddNumberToObject(o, "threads", rows[n - 1].threads);
+        cJSON_AddNumberToObject(o, "fma_gflops", roof->fma_gflops);
+        cJSON_AddNumberToObject(o, "bf16_gflops", roof->bf16_gflops);
+        cJSON_AddNumberToObject(o, "read_gbps", roof->read_gbps);
+    }
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text)
@@ -157,18 +174,47 @@ int bench_prefill_run(const bench_prefill_args *a, nv_error *err)
     if (want > 1 && measure(a, want, &rows[n++], err))
         return -1;
     double speedup = n == 2 && rows[1].ms > 0 ? rows[0].ms / rows[1].ms : 0;
+    nv_roofline roof = {0};
+    if (a->roofline) {
+        fprintf(stderr, "nvlm bench: measuring the FMA peak and the read "
+                "bandwidth...\n");
+        nv_pool *pool = nv_pool_create(rows[n - 1].threads, err);
+        int rc = pool ? nv_roofline_measure(pool, &roof, err) : -1;
+        nv_pool_free(pool);
+        if (rc)
+            return -1;
+    }
     printf("Model: %s; weights %s; prefill of %d text tokens (no image); "
            "OpenBLAS kernels %s; low-precision kernels %s; times are "
            "medians of %d run(s) after %d warm-up run(s), in ms.\n\n",
            a->model_name, a->dtype ? a->dtype : "stored", a->tokens,
            nvlm_blas_kernels(), nvlm_lowp_kernels(),
            a->repeat, a->warmup);
-    printf("| threads | prefill ms | prefill tok/s |\n|--:|--:|--:|\n");
+    printf("| threads | prefill ms | prefill tok/s | GFLOP/s |\n"
+           "|--:|--:|--:|--:|\n");
     for (int i = 0; i < n; i++)
-        printf("| %d | %.1f | %.1f |\n", rows[i].threads, rows[i].ms,
-               rows[i].tokens_per_s);
+        printf("| %d | %.1f | %.1f | %.1f |\n", rows[i].threads, rows[i].ms,
+               rows[i].tokens_per_s, rows[i].gflops);
     if (n == 2)
         printf("\nSpeed-up %d threads / 1 thread: %.2fx\n", rows[1].threads,
                speedup);
-    return a->json ? write_json(a, rows, n, speedup, err) : 0;
+    if (a->roofline) {
+        const prefill_row *r = &rows[n - 1];
+        printf("\nRoofline on %d thread(s): f32 FMA peak %.0f GFLOP/s (%s), "
+               "bf16 dot-product peak ", r->threads, roof.fma_gflops,
+               roof.isa);
+        if (roof.bf16_gflops > 0)
+            printf("%.0f GFLOP/s, read %.1f GB/s. Prefill on %d thread(s): "
+                   "%.1f %% of the bf16 peak, %.1f %% of the FMA peak.\n",
+                   roof.bf16_gflops, roof.read_gbps, r->threads,
+                   100.0 * r->gflops / roof.bf16_gflops,
+                   100.0 * r->gflops / roof.fma_gflops);
+        else
+            printf("none (no AVX-512 BF16), read %.1f GB/s. Prefill on %d "
+                   "thread(s): %.1f %% of the FMA peak.\n", roof.read_gbps,
+                   r->threads, 100.0 * r->gflops / roof.fma_gflops);
+    }
+    return a->json ? write_json(a, rows, n, speedup,
+                                a->roofline ? &roof : NULL, err)
+                   : 0;
 }

@@ -6,7 +6,10 @@
  * run as one forward pass from an empty KV cache (what nvlm_generate does
  * for a text prompt of N tokens before the first pick). The model is loaded
  * once per thread count (the pool and OpenBLAS's thread count are set at
- * load). Times are medians over the measured runs.
+ * load). Times are medians over the measured runs. GFLOP/s counts the
+ * products and the causal attention as fusion/model_cost.h does; with
+ * --roofline the machine's FMA and bf16 peaks are measured after the runs
+ * and the prefill is given as a fraction of them.
  */
 #ifndef NV_CLI_BENCH_PREFILL_H
 #define NV_CLI_BENCH_PREFILL_H
@@ -22,6 +25,7 @@ typedef struct bench_prefill_args {
     int tokens;
     int threads;            /* <= 0: all available cores */
     int repeat, warmup;
+    int roofline;           /* also measure the machine's peaks */
 } bench_prefill_args;
 
 /* Runs the benchmark and prints a Markdown report on stdout (and JSON with

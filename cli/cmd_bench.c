@@ -93,7 +93,8 @@ static void usage(FILE *out)
         "                       q4_k; a list runs each in turn\n"
         "  --roofline           also measure this machine's FMA peak and\n"
         "                       read bandwidth and report each stage as a\n"
-        "                       fraction of them\n"
+        "                       fraction of them (with --prompt-tokens:\n"
+        "                       the prefill's GFLOP/s against them)\n"
         "  --json FILE          also write the results as JSON\n"
         "  --chart FILE         SVG chart: time to first token and KV bytes\n"
         "                       against tiles, one line per fusion\n"
@@ -716,6 +717,7 @@ int nv_cmd_bench(int argc, char **argv)
                 .prompt = a.prompt, .json = a.json, .dtype = dtypes[d],
                 .tokens = a.prompt_tokens, .threads = a.threads,
                 .repeat = a.repeat, .warmup = a.warmup,
+                .roofline = a.roofline,
             };
             if (d > 0)
                 printf("\n");

@@ -110,11 +110,14 @@ assert [x['xattn_tokens'] for x in r]==[4*n for n in (1,3,7,13)], r
 " "$tmp/r.json" || fail "random tiny rows"
 
 # --prompt-tokens: the decoder's text prefill at 1 and 2 threads; the JSON
-# holds both rows and the speed-up (their ratio).
+# holds both rows and the speed-up (their ratio), each row's GFLOP/s (the
+# same FLOP count over each time) and, with --roofline, the ceilings.
 "$NVLM_BIN" bench -m "$fx" --prompt-tokens 100 -t 2 --repeat 1 --warmup 0 \
-    --json "$tmp/p.json" >"$tmp/p.md" 2>"$tmp/err" \
+    --roofline --json "$tmp/p.json" >"$tmp/p.md" 2>"$tmp/err" \
     || { cat "$tmp/err"; fail "--prompt-tokens"; }
 grep -q '^Speed-up 2 threads / 1 thread: ' "$tmp/p.md" || fail "no speed-up"
+grep -q '^Roofline on 2 thread(s): .* % of the FMA peak' "$tmp/p.md" \
+    || fail "no roofline line"
 "$py" -c "
 import json,sys
 r=json.load(open(sys.argv[1]))
@@ -123,6 +126,10 @@ rows=r['rows']
 assert [x['threads'] for x in rows]==[1,2], rows
 assert all(x['median_ms']>0 and x['tokens_per_s']>0 for x in rows), rows
 assert abs(r['speedup']-rows[0]['median_ms']/rows[1]['median_ms'])<1e-6, r
+f=[x['gflops']*x['median_ms'] for x in rows]
+assert f[0]>0 and abs(f[0]-f[1])<=1e-6*f[0], rows
+roof=r['roofline']
+assert roof['threads']==2 and roof['fma_gflops']>0 and roof['read_gbps']>0, r
 " "$tmp/p.json" || fail "--prompt-tokens JSON"
 
 # --dtype runs each weight type in turn (rows tagged with it, the same
