@@ -250,16 +250,16 @@ typedef struct attn_job {
 typedef struct attn_bf16 {
     uint16_t *q;  /* [T, d] q * scale */
     uint16_t *k;  /* [T, d] */
-    uint16_t *vt; /* [d, T] v transposed: the product's weight rows */
+    uint16_t *v;  /* [T, d] */
     uint16_t *p;  /* [T, T] probabilities */
-    float *row;   /* [max(T, d)] one row before rounding */
+    float *row;   /* [d] one row of q * scale before rounding */
 } attn_bf16;
 
 static void attn_bf16_free(attn_bf16 *b)
 {
     free(b->q);
     free(b->k);
-    free(b->vt);
+    free(b->v);
     free(b->p);
     free(b->row);
 }
@@ -269,10 +269,10 @@ static int attn_bf16_alloc(attn_bf16 *b, int T, int d)
     size_t td = (size_t)T * d;
     b->q = malloc(sizeof(uint16_t) * td);
     b->k = malloc(sizeof(uint16_t) * td);
-    b->vt = malloc(sizeof(uint16_t) * td);
+    b->v = malloc(sizeof(uint16_t) * td);
     b->p = malloc(sizeof(uint16_t) * (size_t)T * T);
-    b->row = malloc(sizeof(float) * (size_t)(T > d ? T : d));
-    if (b->q && b->k && b->vt && b->p && b->row)
+    b->row = malloc(sizeof(float) * (size_t)d);
+    if (b->q && b->k && b->v && b->p && b->row)
         return 0;
     attn_bf16_free(b);
     memset(b, 0, sizeof *b);
@@ -290,17 +290,17 @@ static int attn_pair_bf16(const attn_job *job, attn_bf16 *b,
             b->row[i] = qt[i] * job->scale;
         nv_lowp_round_bf16(b->row, b->q + (size_t)t * d, (size_t)d);
         nv_lowp_round_bf16(qt + W, b->k + (size_t)t * d, (size_t)d);
-    }
-    for (int i = 0; i < d; i++) {
-        for (int t = 0; t < T; t++)
-            b->row[t] = q[(size_t)t * 3 * W + 2 * W + i];
-        nv_lowp_round_bf16(b->row, b->vt + (size_t)i * T, (size_t)T);
+        nv_lowp_round_bf16(qt + 2 * W, b->v + (size_t)t * d, (size_t)d);
     }
     nv_error err = {{0}};
     if (nv_dnnl_bf16_gemm_nt(b->q, b->k, scores, T, d, T, T, &err) != 0)
         return -1;
     nv_softmax_rows_bf16(scores, T, T, b->p);
-    return nv_dnnl_bf16_gemm_nt(b->p, b->vt, o, T, T, d, W, &err);
+    /* P V with V as it lies, [T, d]: no transposed copy. */
+    nv_dnnl_bf16_product pv = {.x = b->p, .w = b->v, .y = o, .M = T,
+                               .K = T, .N = d, .ldx = T, .ldw = d,
+                               .ldy = W, .w_kn = 1};
+    return nv_dnnl_bf16_gemm(&pv, &err);
 }
 
 static void attn_task(void *ctx, int worker)
