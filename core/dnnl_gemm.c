@@ -118,9 +118,7 @@ int nv_dnnl_bf16_gemm_nt(const uint16_t *x, const uint16_t *w, float *y,
     return nv_dnnl_bf16_gemm(&p, err);
 }
 
-/* The product into a destination whose rows are N apart (see
- * nv_dnnl_bf16_gemm for why). */
-static int gemm_dense(const nv_dnnl_bf16_product *p, nv_error *err)
+int nv_dnnl_bf16_gemm(const nv_dnnl_bf16_product *p, nv_error *err)
 {
     const uint16_t *x = p->x, *w = p->w;
     float *y = p->y;
@@ -185,30 +183,4 @@ static int gemm_dense(const nv_dnnl_bf16_product *p, nv_error *err)
         return nv_fail(err, "linear: oneDNN refused a %d x %d x %d bf16 "
                        "product (status %d)", M, K, N, (int)st);
     return 0;
-}
-
-int nv_dnnl_bf16_gemm(const nv_dnnl_bf16_product *p, nv_error *err)
-{
-    if (p->ldy == p->N)
-        return gemm_dense(p, err);
-    /* oneDNN's brgemm matmul takes only a dense destination: with rows ldy
-     * apart it hands the product to its older gemm:jit kernel, 1.3-2.7x
-     * slower on this project's shapes (a pool task's columns of a linear
-     * map, an attention head's columns; docs/benchmarks.md, "Session 22").
-     * So the product goes to a dense block first and is copied into place,
-     * one float copied per 2K flops. */
-    size_t n = (size_t)p->M * (size_t)p->N;
-    float *dense = malloc(sizeof(float) * (n ? n : 1));
-    if (!dense)
-        return nv_fail(err, "linear: out of memory for a %d x %d product "
-                       "block", p->M, p->N);
-    nv_dnnl_bf16_product q = *p;
-    q.y = dense;
-    q.ldy = p->N;
-    int rc = gemm_dense(&q, err);
-    for (int m = 0; rc == 0 && m < p->M; m++)
-        memcpy(p->y + (size_t)m * p->ldy, dense + (size_t)m * p->N,
-               sizeof(float) * (size_t)p->N);
-    free(dense);
-    return rc;
 }
