@@ -199,6 +199,13 @@ nv_decoder *nv_decoder_load(const nv_safetensors *st,
         if (!nv_llm_config_skips(cfg, l) &&
             load_layer(st, cfg, l, &dec->layers[l], err))
             goto fail;
+    /* Prefill's attention runs in bf16 where the linear maps round their
+     * activations to bf16 already (core/matmul.h). */
+    for (int l = 0; l < cfg->n_layers; l++)
+        if (dec->layers[l].wq.data) {
+            dec->attn_bf16 = nv_attention_bf16_for(&dec->layers[l].wq);
+            break;
+        }
     if (nv_decoder_reserve(dec, max_T, max_ctx, err))
         goto fail;
     return dec;
@@ -295,17 +302,9 @@ int nv_decoder_reserve(nv_decoder *dec, int T, int max_ctx, nv_error *err)
             return -1;
         s->max_T = T;
     }
-    /* Prefill's attention runs in bf16 where the linear maps round their
-     * activations to bf16 already (core/matmul.h). */
-    int bf16 = 0;
-    for (int l = 0; l < c->n_layers; l++)
-        if (dec->layers[l].wq.data) {
-            bf16 = nv_attention_bf16_for(&dec->layers[l].wq);
-            break;
-        }
     nv_causal_attn_dims d = attn_dims(c);
-    if (nv_causal_attn_reserve(&s->attention, &d, dec->n_workers, bf16,
-                               s->max_T, max_ctx, err))
+    if (nv_causal_attn_reserve(&s->attention, &d, dec->n_workers,
+                               dec->attn_bf16, s->max_T, max_ctx, err))
         return -1;
     return 0;
 }

@@ -78,6 +78,7 @@ typedef struct nv_decoder {
     nv_decoder_layer *layers;     /* [n_layers] */
     nv_pool *pool;                /* borrowed; NULL = run on the caller */
     int n_workers;
+    int attn_bf16;                /* prefill attention in bf16 (causal_attn.h) */
     nv_decoder_scratch scratch;
 } nv_decoder;
 
