@@ -2,6 +2,7 @@
 #include "text/causal_attn.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,7 +104,26 @@ typedef struct attn_job {
     int n_qblocks;
     int n_tasks;
     int workers;
+    atomic_int next; /* the next task a worker takes, in task_order */
 } attn_job;
+
+/* The i-th task to hand out: the last query block of every head first,
+ * then the one before, ... A later block attends to more keys, so the
+ * longest tasks go first and the short ones fill in at the end; with fixed
+ * shares (worker w taking w, w + workers, ...) one worker had every second
+ * block, the longer of each pair. */
+static int task_order(const attn_job *job, int i)
+{
+    int heads = job->n_tasks / job->n_qblocks;
+    int block = job->n_qblocks - 1 - i / heads;
+    return (i % heads) * job->n_qblocks + block;
+}
+
+static int next_task(attn_job *job)
+{
+    int i = atomic_fetch_add(&job->next, 1);
+    return i < job->n_tasks ? task_order(job, i) : -1;
+}
 
 /* The task's head and its queries t0 .. t1-1. */
 static void task_span(const attn_job *job, int task, int *head, int *t0,
@@ -187,55 +207,98 @@ static int bf16_task(const attn_job *job, int task, int worker)
 
 static void f32_worker(void *ctx, int w)
 {
-    const attn_job *job = ctx;
+    attn_job *job = ctx;
     float *S = job->s->scores +
                (size_t)w * job->s->score_rows * job->s->max_ctx;
-    for (int task = w; task < job->n_tasks; task += job->workers)
+    for (int task = next_task(job); task >= 0; task = next_task(job))
         f32_task(job, task, S);
 }
 
 static void bf16_worker(void *ctx, int w)
 {
-    const attn_job *job = ctx;
+    attn_job *job = ctx;
     float *S = job->s->scores +
                (size_t)w * job->s->score_rows * job->s->max_ctx;
-    for (int task = w; task < job->n_tasks; task += job->workers)
+    for (int task = next_task(job); task >= 0; task = next_task(job))
         if (bf16_task(job, task, w) != 0)
             f32_task(job, task, S);
 }
 
 /* The bf16 operands of one chunk: q / sqrt(hd) for T rows then zero rows
  * to the block, and each key/value head's positions 0 .. pos0+T-1 then
- * zero rows to the block. */
+ * zero rows to the block. Rounding a 512-token chunk's operands on one
+ * thread took a sixth of prefill's attention, so it is a pool job of its
+ * own: a few tasks of q rows, then one per key head and one per value
+ * head. */
+typedef struct round_job {
+    nv_causal_attn_scratch *s;
+    const nv_causal_attn_dims *d;
+    const nv_kv_cache *kv;
+    int layer;
+    const float *q;
+    int T, pos0;
+    int q_tasks;
+} round_job;
+
+static void round_q_rows(const round_job *job, int t0, int t1)
+{
+    size_t hd = (size_t)job->d->head_dim, qd = (size_t)job->d->n_heads * hd;
+    float scale = 1.0f / sqrtf((float)hd);
+    float piece[64];
+    for (int t = t0; t < t1; t++) {
+        const float *qt = job->q + (size_t)t * qd;
+        uint16_t *out = job->s->q + (size_t)t * qd;
+        for (size_t i = 0; i < qd; i += 64) {
+            size_t n = qd - i < 64 ? qd - i : 64;
+            for (size_t j = 0; j < n; j++)
+                piece[j] = qt[i + j] * scale;
+            nv_lowp_round_bf16(piece, out + i, n);
+        }
+    }
+}
+
+static void round_task(void *ctx, int index)
+{
+    const round_job *job = ctx;
+    nv_causal_attn_scratch *s = job->s;
+    size_t hd = (size_t)job->d->head_dim;
+    if (index < job->q_tasks) {
+        int t0 = (int)((long long)job->T * index / job->q_tasks);
+        int t1 = (int)((long long)job->T * (index + 1) / job->q_tasks);
+        round_q_rows(job, t0, t1);
+        if (index == job->q_tasks - 1) {
+            size_t qd = (size_t)job->d->n_heads * hd;
+            int T_pad = pad_to_block(job->T);
+            memset(s->q + (size_t)job->T * qd, 0,
+                   sizeof(uint16_t) * (size_t)(T_pad - job->T) * qd);
+        }
+        return;
+    }
+    int h = (index - job->q_tasks) / 2, values = (index - job->q_tasks) % 2;
+    size_t len = (size_t)(job->pos0 + job->T);
+    size_t len_pad = (size_t)pad_to_block(job->pos0 + job->T);
+    size_t at = (size_t)h * (size_t)s->max_ctx * hd;
+    uint16_t *dst = values ? s->v + at : s->k + at;
+    const float *src = values ? nv_kv_cache_v(job->kv, job->layer, h)
+                              : nv_kv_cache_k(job->kv, job->layer, h);
+    nv_lowp_round_bf16(src, dst, len * hd);
+    memset(dst + len * hd, 0, sizeof(uint16_t) * (len_pad - len) * hd);
+}
+
 static void round_operands(nv_causal_attn_scratch *s,
-                           const nv_causal_attn_dims *d,
+                           const nv_causal_attn_dims *d, nv_pool *pool,
                            const nv_kv_cache *kv, int layer, const float *q,
                            int T, int pos0)
 {
-    size_t hd = (size_t)d->head_dim, qd = (size_t)d->n_heads * hd;
-    float scale = 1.0f / sqrtf((float)hd);
-    float *row = s->o; /* worker 0's output block: free until the job */
-    for (int t = 0; t < T; t++) {
-        const float *qt = q + (size_t)t * qd;
-        for (size_t i = 0; i < qd; i += hd) {
-            for (size_t j = 0; j < hd; j++)
-                row[j] = qt[i + j] * scale;
-            nv_lowp_round_bf16(row, s->q + (size_t)t * qd + i, hd);
-        }
-    }
-    int T_pad = pad_to_block(T);
-    memset(s->q + (size_t)T * qd, 0,
-           sizeof(uint16_t) * (size_t)(T_pad - T) * qd);
-    size_t len = (size_t)(pos0 + T), len_pad = (size_t)pad_to_block(pos0 + T);
-    size_t ctx = (size_t)s->max_ctx;
-    for (int h = 0; h < d->n_kv_heads; h++) {
-        uint16_t *K = s->k + (size_t)h * ctx * hd;
-        uint16_t *V = s->v + (size_t)h * ctx * hd;
-        nv_lowp_round_bf16(nv_kv_cache_k(kv, layer, h), K, len * hd);
-        nv_lowp_round_bf16(nv_kv_cache_v(kv, layer, h), V, len * hd);
-        memset(K + len * hd, 0, sizeof(uint16_t) * (len_pad - len) * hd);
-        memset(V + len * hd, 0, sizeof(uint16_t) * (len_pad - len) * hd);
-    }
+    int workers = pool ? nv_pool_size(pool) : 1;
+    round_job job = {s, d, kv, layer, q, T, pos0,
+                     T < 2 * workers ? 1 : 2 * workers};
+    int tasks = job.q_tasks + 2 * d->n_kv_heads;
+    if (pool && workers > 1)
+        nv_pool_run(pool, tasks, round_task, &job);
+    else
+        for (int i = 0; i < tasks; i++)
+            round_task(&job, i);
 }
 
 void nv_causal_attn(nv_causal_attn_scratch *s, const nv_causal_attn_dims *d,
@@ -248,12 +311,13 @@ void nv_causal_attn(nv_causal_attn_scratch *s, const nv_causal_attn_dims *d,
         .n_qblocks = (T + NV_ATTN_QBLOCK - 1) / NV_ATTN_QBLOCK,
         .workers = s->workers,
     };
+    atomic_init(&job.next, 0);
     job.n_tasks = job.n_qblocks * d->n_heads;
     int workers = job.n_tasks < job.workers ? job.n_tasks : job.workers;
     job.workers = workers;
     int bf16 = s->bf16 && T >= NV_LINEAR_GEMV_ROWS;
     if (bf16)
-        round_operands(s, d, kv, layer, q, T, pos0);
+        round_operands(s, d, pool, kv, layer, q, T, pos0);
     nv_task_fn fn = bf16 ? bf16_worker : f32_worker;
     if (pool && workers > 1)
         nv_pool_run(pool, workers, fn, &job);

@@ -6,8 +6,8 @@
  * cache's positions 0 .. itself: softmax(q k^T / sqrt(hd)) v, query head h
  * reading key/value head h / (n_heads / n_kv_heads) (grouped-query).
  * The work is split into (head, block of NV_ATTN_QBLOCK queries) tasks on
- * the pool; worker w takes tasks w, w + workers, ... and owns one slice of
- * the scratch.
+ * the pool; each worker owns one slice of the scratch and takes the next
+ * task from a shared counter, the longest (the last blocks) first.
  *
  * Two kernels:
  *   - f32: OpenBLAS sgemm per task (single-threaded inside the pool job),
