@@ -191,46 +191,94 @@ const char *nv_linear_kernels(void)
     return nv_isa_name(isa);
 }
 
-int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
-                const float *bias, int M, int K, int N, nv_error *err)
+/* x rounded to bf16 for the oneDNN tasks: spread over the pool when it is
+ * large (the whole input of a 512-token product is 0.4-1 M values, a
+ * quarter to half a millisecond on one thread while the other waits). */
+typedef struct round_job {
+    const float *x;
+    uint16_t *out;
+    size_t n;
+    int parts;
+} round_job;
+
+static void round_task(void *ctx, int part)
+{
+    const round_job *j = ctx;
+    size_t first = (size_t)((unsigned long long)j->n * part / j->parts);
+    size_t last = (size_t)((unsigned long long)j->n * (part + 1) / j->parts);
+    nv_lowp_round_bf16(j->x + first, j->out + first, last - first);
+}
+
+static void round_pooled(nv_pool *pool, const float *x, uint16_t *out,
+                         size_t n)
+{
+    int workers = pool ? nv_pool_size(pool) : 1;
+    round_job job = {x, out, n, workers};
+    if (workers > 1 && n >= 65536)
+        nv_pool_run(pool, workers, round_task, &job);
+    else
+        nv_lowp_round_bf16(x, out, n);
+}
+
+/* The job of one product, its task function and its task count. */
+static void plan_product(lowp_job *job, nv_task_fn *fn, int *tasks,
+                         int workers)
+{
+    int gemv = job->M < NV_LINEAR_GEMV_ROWS;
+    int dnnl = job->x_bf16 != NULL;
+    int quantized = nv_dtype_quantized(job->w->dtype);
+    job->rows_per_task = job_rows(job->M, job->K, job->N, workers,
+                                  !gemv && (!dnnl || quantized));
+    *tasks = (job->N + job->rows_per_task - 1) / job->rows_per_task;
+    *fn = gemv ? gemv_task : dnnl ? dnnl_task : panel_task;
+}
+
+int nv_linear_w_rounded(nv_pool *pool, float *y, const float *x,
+                        const uint16_t *x_bf16, const nv_tensor *w,
+                        const float *bias, int M, int K, int N, nv_error *err)
 {
     if (w->dtype == NV_F32) {
         nv_linear(y, x, w->data, bias, M, K, N);
         return 0;
     }
     int workers = pool ? nv_pool_size(pool) : 1;
-    int gemv = M < NV_LINEAR_GEMV_ROWS;
-    int quantized = nv_dtype_quantized(w->dtype);
-    int dnnl = !gemv && dnnl_takes(w);
-    uint16_t *x_bf16 = NULL;
-    if (dnnl) {
-        x_bf16 = malloc(sizeof(uint16_t) * (size_t)M * (size_t)K);
-        if (!x_bf16)
+    int dnnl = M >= NV_LINEAR_GEMV_ROWS && dnnl_takes(w);
+    uint16_t *own = NULL;
+    if (dnnl && !x_bf16) {
+        own = malloc(sizeof(uint16_t) * (size_t)M * (size_t)K);
+        if (!own)
             return nv_fail(err, "linear: out of memory for %d x %d bf16 "
                            "activations", M, K);
-        nv_lowp_round_bf16(x, x_bf16, (size_t)M * (size_t)K);
+        round_pooled(pool, x, own, (size_t)M * (size_t)K);
+        x_bf16 = own;
     }
-    lowp_job job = {x, x_bf16, w, bias, y, M, K, N,
-                    job_rows(M, K, N, workers, !gemv && (!dnnl || quantized)),
-                    0};
-    int tasks = (N + job.rows_per_task - 1) / job.rows_per_task;
-    nv_task_fn fn = gemv ? gemv_task : dnnl ? dnnl_task : panel_task;
+    lowp_job job = {x, dnnl ? x_bf16 : NULL, w, bias, y, M, K, N, 0, 0};
+    nv_task_fn fn;
+    int tasks;
+    plan_product(&job, &fn, &tasks, workers);
     if (pool && tasks > 1)
         nv_pool_run(pool, tasks, fn, &job);
     else
         for (int i = 0; i < tasks; i++)
             fn(&job, i);
-    free(x_bf16);
+    free(own);
     if (job.failed)
         return nv_fail(err, "linear: out of memory for a %d x %d weight "
                        "panel", job.rows_per_task, K);
     return 0;
 }
 
-/* The decode products of a group in one pool job: task t belongs to the
- * first part whose first_task[] + its task count passes t. */
+int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
+                const float *bias, int M, int K, int N, nv_error *err)
+{
+    return nv_linear_w_rounded(pool, y, x, NULL, w, bias, M, K, N, err);
+}
+
+/* The products of a group in one pool job: task t belongs to the first
+ * part whose first_task[] + its task count passes t. */
 typedef struct group_job {
     lowp_job parts[NV_LINEAR_GROUP_MAX];
+    nv_task_fn fn[NV_LINEAR_GROUP_MAX];
     int first_task[NV_LINEAR_GROUP_MAX + 1];
     int n_parts;
 } group_job;
@@ -241,33 +289,58 @@ static void group_task(void *ctx, int index)
     int p = 0;
     while (index >= g->first_task[p + 1])
         p++;
-    gemv_task(&g->parts[p], index - g->first_task[p]);
+    g->fn[p](&g->parts[p], index - g->first_task[p]);
+}
+
+int nv_linear_w_group_rounded(nv_pool *pool, const float *x,
+                              const uint16_t *x_bf16, int M, int K,
+                              const nv_linear_part *parts, int n_parts,
+                              nv_error *err)
+{
+    int gemv = M < NV_LINEAR_GEMV_ROWS;
+    int grouped = pool && nv_pool_size(pool) > 1 && n_parts > 1 &&
+                  n_parts <= NV_LINEAR_GROUP_MAX;
+    /* Decode: every part on the GEMV; prefill: every part on oneDNN. */
+    for (int p = 0; grouped && p < n_parts; p++)
+        grouped = gemv ? parts[p].w->dtype != NV_F32 : dnnl_takes(parts[p].w);
+    if (!grouped) {
+        for (int p = 0; p < n_parts; p++)
+            if (nv_linear_w_rounded(pool, parts[p].y, x, x_bf16, parts[p].w,
+                                    parts[p].bias, M, K, parts[p].N, err))
+                return -1;
+        return 0;
+    }
+    uint16_t *own = NULL;
+    if (!gemv && !x_bf16) {
+        own = malloc(sizeof(uint16_t) * (size_t)M * (size_t)K);
+        if (!own)
+            return nv_fail(err, "linear: out of memory for %d x %d bf16 "
+                           "activations", M, K);
+        round_pooled(pool, x, own, (size_t)M * (size_t)K);
+        x_bf16 = own;
+    }
+    int workers = nv_pool_size(pool);
+    group_job g = {.n_parts = n_parts};
+    for (int p = 0; p < n_parts; p++) {
+        lowp_job *j = &g.parts[p];
+        *j = (lowp_job){x, gemv ? NULL : x_bf16, parts[p].w, parts[p].bias,
+                        parts[p].y, M, K, parts[p].N, 0, 0};
+        int tasks;
+        plan_product(j, &g.fn[p], &tasks, workers);
+        g.first_task[p + 1] = g.first_task[p] + tasks;
+    }
+    nv_pool_run(pool, g.first_task[n_parts], group_task, &g);
+    free(own);
+    for (int p = 0; p < n_parts; p++)
+        if (g.parts[p].failed)
+            return nv_fail(err, "linear: out of memory for a %d x %d weight "
+                           "panel", g.parts[p].rows_per_task, K);
+    return 0;
 }
 
 int nv_linear_w_group(nv_pool *pool, const float *x, int M, int K,
                       const nv_linear_part *parts, int n_parts, nv_error *err)
 {
-    int grouped = pool && nv_pool_size(pool) > 1 && M < NV_LINEAR_GEMV_ROWS &&
-                  n_parts > 1 && n_parts <= NV_LINEAR_GROUP_MAX;
-    for (int p = 0; grouped && p < n_parts; p++)
-        grouped = parts[p].w->dtype != NV_F32;
-    if (!grouped) {
-        for (int p = 0; p < n_parts; p++)
-            if (nv_linear_w(pool, parts[p].y, x, parts[p].w, parts[p].bias, M,
-                            K, parts[p].N, err))
-                return -1;
-        return 0;
-    }
-    int workers = nv_pool_size(pool);
-    group_job g = {.n_parts = n_parts};
-    for (int p = 0; p < n_parts; p++) {
-        int N = parts[p].N;
-        lowp_job *j = &g.parts[p];
-        *j = (lowp_job){x, NULL, parts[p].w, parts[p].bias, parts[p].y, M, K,
-                        N, job_rows(M, K, N, workers, 0), 0};
-        g.first_task[p + 1] =
-            g.first_task[p] + (N + j->rows_per_task - 1) / j->rows_per_task;
-    }
-    nv_pool_run(pool, g.first_task[n_parts], group_task, &g);
-    return 0;
+    return nv_linear_w_group_rounded(pool, x, NULL, M, K, parts, n_parts,
+                                     err);
 }

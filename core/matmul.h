@@ -8,6 +8,8 @@
 #ifndef NV_MATMUL_H
 #define NV_MATMUL_H
 
+#include <stdint.h>
+
 #include "core/tensor.h"
 #include "core/threads.h"
 
@@ -39,14 +41,26 @@ void nv_linear(float *y, const float *x, const float *w, const float *bias,
 int nv_linear_w(nv_pool *pool, float *y, const float *x, const nv_tensor *w,
                 const float *bias, int M, int K, int N, nv_error *err);
 
+/* nv_linear_w with x's bf16 rounding made by the caller: x_bf16 (may be
+ * NULL) holds nv_lowp_round_bf16(x) for all M * K values, and a product
+ * that goes to oneDNN reads it instead of rounding x again. A caller that
+ * writes x element by element (a norm, a gating) rounds as it goes, so no
+ * product makes its own pass over its input. x is still read by the
+ * other paths. */
+int nv_linear_w_rounded(nv_pool *pool, float *y, const float *x,
+                        const uint16_t *x_bf16, const nv_tensor *w,
+                        const float *bias, int M, int K, int N, nv_error *err);
+
 /* Several products of one input (a layer's q, k and v; gate and up):
  * parts[p].y = x * parts[p].w^T + parts[p].bias, as nv_linear_w computes
- * each. For decode (M < NV_LINEAR_GEMV_ROWS, weights other than f32, a
- * pool of 2+ threads) all of them run as one pool job: a pool job's
- * hand-over costs microseconds, a decoder layer ran eight of them per
- * token, and the group's rows also spread more evenly over the threads.
- * Otherwise, and for more than NV_LINEAR_GROUP_MAX parts, one nv_linear_w
- * call per part. Returns -1 only when a buffer cannot be allocated. */
+ * each, bit for bit. On a pool of 2+ threads, when every part runs on the
+ * decode GEMV (M < NV_LINEAR_GEMV_ROWS, weights other than f32) or every
+ * part goes to oneDNN (8+ rows), all of them run as one pool job, the
+ * input rounded to bf16 once: a pool job's hand-over costs microseconds,
+ * a decoder layer ran eight of them per token, and the group's rows also
+ * spread more evenly over the threads. Otherwise, and for more than
+ * NV_LINEAR_GROUP_MAX parts, one nv_linear_w call per part. Returns -1
+ * only when a buffer cannot be allocated. */
 #define NV_LINEAR_GROUP_MAX 4
 typedef struct nv_linear_part {
     float *y;
@@ -57,6 +71,11 @@ typedef struct nv_linear_part {
 int nv_linear_w_group(nv_pool *pool, const float *x, int M, int K,
                       const nv_linear_part *parts, int n_parts,
                       nv_error *err);
+/* The same with x's bf16 rounding given (as nv_linear_w_rounded). */
+int nv_linear_w_group_rounded(nv_pool *pool, const float *x,
+                              const uint16_t *x_bf16, int M, int K,
+                              const nv_linear_part *parts, int n_parts,
+                              nv_error *err);
 
 /* 1 when attention next to a matrix stored as w should multiply in bf16
  * too (vision/vit_ops.h): w is bf16 or quantized and nv_linear_w takes

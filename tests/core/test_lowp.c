@@ -23,8 +23,9 @@
  *   - Q4_0 and Q4_K quantization round trips (bounds at each function).
  *   - quantized rows as bf16 (the prefill panels), one pass on AVX-512
  *     BF16, equal bit for bit to the f32 value rounded to bf16.
- *   - nv_linear_w_group (decode's q / k / v and gate / up in one pool job)
- *     equals one nv_linear_w per part bit for bit.
+ *   - nv_linear_w_group (q / k / v and gate / up in one pool job, for
+ *     decode and for prefill) equals one nv_linear_w per part bit for
+ *     bit, and so do the _rounded forms given the input's bf16 rounding.
  *   - nv_st_get_weight borrows F16 / BF16 with their dtype, copies
  *     unaligned data, and converts between f32 / f16 / bf16 as the weight
  *     mode asks (exact values chosen so that every conversion is exact).
@@ -328,15 +329,20 @@ static void check_rows_bf16(int kind, const char *isa)
 
 /* nv_linear_w_group equals one nv_linear_w per part bit for bit (the same
  * kernels on the same rows; the group only hands them to the pool as one
- * job): three bf16 parts of different widths, one with a bias, and a
- * Q8_0 pair, on a pool of 3 threads and on none. */
+ * job, and rounds the input to bf16 once for oneDNN): three bf16 parts of
+ * different widths, one with a bias, and a Q8_0 part, on a pool of 3
+ * threads and on none, for decode rows (the GEMV) and prefill rows (on an
+ * AVX-512 BF16 CPU, oneDNN; 64 rows are split over the pool). The
+ * _rounded forms given the input's bf16 rounding give the same bits. */
+enum { GROUP_K = 256, GROUP_MAX_M = 64 };
 static void check_group(nv_pool *pool, int M, const char *isa)
 {
-    enum { K = 256, NQ = 300, NK = 96, NV = 40 };
+    enum { K = GROUP_K, NQ = 300, NK = 96, NV = 40, MM = GROUP_MAX_M };
     static uint16_t wq[NQ * K], wk[NK * K], wv[NV * K];
     static int8_t q8[NQ * K];
     static uint16_t q8s[NQ * K / 32];
-    static float x[4 * K], bias[NK], sep[4 * NQ], grp[4 * NQ];
+    static float x[MM * K], bias[NK], sep[MM * NQ], grp[MM * NQ];
+    static uint16_t xb[MM * K];
     uint64_t state = 5u + (uint64_t)M;
     for (int i = 0; i < NQ * K; i++) {
         wq[i] = nv_f32_to_bf16(next_value(&state));
@@ -352,32 +358,46 @@ static void check_group(nv_pool *pool, int M, const char *isa)
         x[i] = next_value(&state);
     for (int i = 0; i < NK; i++)
         bias[i] = next_value(&state);
+    nv_lowp_round_bf16(x, xb, (size_t)M * K);
     nv_tensor tq = {NV_BF16, 2, {NQ, K}, wq, 0, NULL};
     nv_tensor tk = {NV_BF16, 2, {NK, K}, wk, 0, NULL};
     nv_tensor tv = {NV_BF16, 2, {NV, K}, wv, 0, NULL};
     nv_tensor t8 = {NV_Q8_0, 2, {NQ, K}, q8, 0, q8s};
-    static float gk[4 * NK], gv[4 * NV], g8[4 * NQ];
-    static float sk[4 * NK], sv[4 * NV], s8[4 * NQ];
+    static float gk[MM * NK], gv[MM * NV], g8[MM * NQ];
+    static float sk[MM * NK], sv[MM * NV], s8[MM * NQ];
     nv_error err = {{0}};
     nv_linear_part parts[4] = {{grp, &tq, NULL, NQ},
                                {gk, &tk, bias, NK},
                                {gv, &tv, NULL, NV},
                                {g8, &t8, NULL, NQ}};
-    int ok = nv_linear_w_group(pool, x, M, K, parts, 4, &err) == 0 &&
-             nv_linear_w(pool, sep, x, &tq, NULL, M, K, NQ, &err) == 0 &&
-             nv_linear_w(pool, sk, x, &tk, bias, M, K, NK, &err) == 0 &&
-             nv_linear_w(pool, sv, x, &tv, NULL, M, K, NV, &err) == 0 &&
-             nv_linear_w(pool, s8, x, &t8, NULL, M, K, NQ, &err) == 0;
-    if (!CHECK(ok))
-        return;
-    int same = memcmp(grp, sep, sizeof(float) * (size_t)M * NQ) == 0 &&
-               memcmp(gk, sk, sizeof(float) * (size_t)M * NK) == 0 &&
-               memcmp(gv, sv, sizeof(float) * (size_t)M * NV) == 0 &&
-               memcmp(g8, s8, sizeof(float) * (size_t)M * NQ) == 0;
-    if (!same)
-        printf("FAIL %s group M=%d pool=%d differs from separate products\n",
-               isa, M, pool != NULL);
-    CHECK(same);
+    for (int given = 0; given < 2; given++) {
+        memset(grp, 0xff, sizeof grp); /* NaN: a value not written fails */
+        int ok = (given ? nv_linear_w_group_rounded(pool, x, xb, M, K, parts,
+                                                    4, &err)
+                        : nv_linear_w_group(pool, x, M, K, parts, 4,
+                                            &err)) == 0 &&
+                 nv_linear_w(pool, sep, x, &tq, NULL, M, K, NQ, &err) == 0 &&
+                 nv_linear_w(pool, sk, x, &tk, bias, M, K, NK, &err) == 0 &&
+                 nv_linear_w(pool, sv, x, &tv, NULL, M, K, NV, &err) == 0 &&
+                 nv_linear_w(pool, s8, x, &t8, NULL, M, K, NQ, &err) == 0;
+        if (!CHECK(ok))
+            return;
+        int same = memcmp(grp, sep, sizeof(float) * (size_t)M * NQ) == 0 &&
+                   memcmp(gk, sk, sizeof(float) * (size_t)M * NK) == 0 &&
+                   memcmp(gv, sv, sizeof(float) * (size_t)M * NV) == 0 &&
+                   memcmp(g8, s8, sizeof(float) * (size_t)M * NQ) == 0;
+        if (!same)
+            printf("FAIL %s group%s M=%d pool=%d differs from separate "
+                   "products\n", isa, given ? " (rounded)" : "", M,
+                   pool != NULL);
+        CHECK(same);
+    }
+    memset(grp, 0xff, sizeof grp);
+    CHECK(nv_linear_w_rounded(pool, grp, x, xb, &t8, NULL, M, K, NQ,
+                              &err) == 0);
+    if (!CHECK(memcmp(grp, s8, sizeof(float) * (size_t)M * NQ) == 0))
+        printf("FAIL %s nv_linear_w_rounded M=%d pool=%d differs from "
+               "nv_linear_w\n", isa, M, pool != NULL);
 }
 
 static void check_widen(nv_dtype dt, const char *isa)
@@ -733,9 +753,10 @@ int main(void)
         }
         for (int kind = KIND_Q8_0; kind <= KIND_Q4_K; kind++)
             check_rows_bf16(kind, ran);
-        for (int m = 1; m <= 4; m += 3) {
-            check_group(pool, m, ran);
-            check_group(NULL, m, ran);
+        const int group_rows[] = {1, 4, 16, GROUP_MAX_M};
+        for (int g = 0; g < 4; g++) {
+            check_group(pool, group_rows[g], ran);
+            check_group(NULL, group_rows[g], ran);
         }
         nv_dtype types[2] = {NV_F16, NV_BF16};
         for (int d = 0; d < 2; d++) {
