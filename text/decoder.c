@@ -10,6 +10,7 @@
 #include "core/matmul.h"
 #include "core/vec_math.h"
 #include "text/causal_attn.h"
+#include "text/decoder_rows.h"
 #include "text/rope.h"
 
 /* ---- loading ---------------------------------------------------------- */
@@ -220,6 +221,8 @@ static void free_scratch(nv_decoder_scratch *s)
                     s->up, s->rope_cos, s->rope_sin, s->inv_freq};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
+    free(s->h_bf16);
+    free(s->gate_bf16);
     nv_causal_attn_free(&s->attention);
     memset(s, 0, sizeof *s);
 }
@@ -279,6 +282,19 @@ static int grow(float **buf, size_t rows, size_t cols, nv_error *err)
     return 0;
 }
 
+static int grow_bf16(uint16_t **buf, size_t rows, size_t cols, nv_error *err)
+{
+    if (cols && rows > SIZE_MAX / sizeof(uint16_t) / cols)
+        return nv_fail(err, "decoder: scratch size overflows");
+    size_t n = rows * cols;
+    uint16_t *p = realloc(*buf, (n ? n : 1) * sizeof(uint16_t));
+    if (!p)
+        return nv_fail(err, "decoder: out of memory for %zu bf16 scratch "
+                       "values", n);
+    *buf = p;
+    return 0;
+}
+
 int nv_decoder_reserve(nv_decoder *dec, int T, int max_ctx, nv_error *err)
 {
     nv_decoder_scratch *s = &dec->scratch;
@@ -299,6 +315,10 @@ int nv_decoder_reserve(nv_decoder *dec, int T, int max_ctx, nv_error *err)
             grow(&s->rope_cos, t, (size_t)c->head_dim / 2, err) ||
             grow(&s->rope_sin, t, (size_t)c->head_dim / 2, err) ||
             grow(&s->inv_freq, 1, (size_t)c->head_dim / 2, err))
+            return -1;
+        if (dec->attn_bf16 &&
+            (grow_bf16(&s->h_bf16, t, (size_t)c->hidden_size, err) ||
+             grow_bf16(&s->gate_bf16, t, (size_t)c->intermediate_size, err)))
             return -1;
         s->max_T = T;
     }
@@ -333,42 +353,9 @@ int nv_decoder_embed(const nv_decoder *dec, const int32_t *ids, int T,
     return 0;
 }
 
-/* y = weight * x / sqrt(mean(x^2) + eps), per row (Llama RMSNorm). */
-static void rms_norm(float *y, const float *x, const float *weight, int T,
-                     int H, float eps)
-{
-    for (int t = 0; t < T; t++) {
-        const float *xr = x + (size_t)t * H;
-        float *yr = y + (size_t)t * H;
-        double sum = 0;
-        for (int i = 0; i < H; i++)
-            sum += (double)xr[i] * xr[i];
-        float inv = 1.0f / sqrtf((float)(sum / H) + eps);
-        for (int i = 0; i < H; i++)
-            yr[i] = weight[i] * (xr[i] * inv);
-    }
-}
-
 static const float *bias_of(const nv_tensor *t)
 {
     return t->data ? nv_tensor_f32(t) : NULL;
-}
-
-/* Copies this chunk's keys and values into the cache at pos0 .. pos0+T-1. */
-static void store_kv(const nv_decoder *dec, nv_kv_cache *kv, int layer,
-                     int T, int pos0)
-{
-    const nv_decoder_scratch *s = &dec->scratch;
-    int hd = dec->cfg.head_dim, nkv = dec->cfg.n_kv_heads;
-    for (int h = 0; h < nkv; h++) {
-        float *K = nv_kv_cache_k(kv, layer, h) + (size_t)pos0 * hd;
-        float *V = nv_kv_cache_v(kv, layer, h) + (size_t)pos0 * hd;
-        for (int t = 0; t < T; t++) {
-            size_t src = (size_t)t * nkv * hd + (size_t)h * hd;
-            memcpy(K + (size_t)t * hd, s->k + src, (size_t)hd * sizeof(float));
-            memcpy(V + (size_t)t * hd, s->v + src, (size_t)hd * sizeof(float));
-        }
-    }
 }
 
 static int layer_forward(nv_decoder *dec, nv_kv_cache *kv, int l, int T,
@@ -381,38 +368,41 @@ static int layer_forward(nv_decoder *dec, nv_kv_cache *kv, int l, int T,
     int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
     float eps = (float)c->rms_norm_eps;
     nv_pool *pool = dec->pool;
+    /* Where the products run on oneDNN, the norms and the gating hand
+     * them their inputs already rounded to bf16. */
+    int rounded = dec->attn_bf16 && T >= NV_LINEAR_GEMV_ROWS;
+    uint16_t *h_bf16 = rounded ? s->h_bf16 : NULL;
+    uint16_t *gate_bf16 = rounded ? s->gate_bf16 : NULL;
 
-    rms_norm(s->h, s->x, nv_tensor_f32(&L->attn_norm), T, H, eps);
+    nv_dec_add_norm(pool, s->x, NULL, nv_tensor_f32(&L->attn_norm), s->h,
+                    h_bf16, T, H, eps);
     nv_linear_part qkv[3] = {{s->q, &L->wq, bias_of(&L->bq), qd},
                              {s->k, &L->wk, bias_of(&L->bk), kvd},
                              {s->v, &L->wv, bias_of(&L->bv), kvd}};
-    if (nv_linear_w_group(pool, s->h, T, H, qkv, 3, err))
+    if (nv_linear_w_group_rounded(pool, s->h, h_bf16, T, H, qkv, 3, err))
         return -1;
-    nv_rope_apply(s->q, T, c->n_heads, hd, qd, s->rope_cos, s->rope_sin);
-    nv_rope_apply(s->k, T, c->n_kv_heads, hd, kvd, s->rope_cos, s->rope_sin);
-    store_kv(dec, kv, l, T, pos0);
+    nv_dec_rope_store rs = {s->q, s->k, s->v, s->rope_cos, s->rope_sin, T,
+                            c->n_heads, c->n_kv_heads, hd, kv, l, pos0};
+    nv_dec_rope_and_store(pool, &rs);
     nv_causal_attn_dims d = attn_dims(c);
     nv_causal_attn(&s->attention, &d, pool, kv, l, s->q, s->attn, T, pos0);
-    /* o_proj output goes to h (free again), then joins the residual. */
+    /* o_proj's output goes to h (free again), then joins the residual
+     * stream in the next norm's job. */
     if (nv_linear_w(pool, s->h, s->attn, &L->wo, bias_of(&L->bo), T, qd, H,
                     err))
         return -1;
-    size_t n = (size_t)T * H;
-    for (size_t i = 0; i < n; i++)
-        s->x[i] += s->h[i];
-
-    rms_norm(s->h, s->x, nv_tensor_f32(&L->mlp_norm), T, H, eps);
+    nv_dec_add_norm(pool, s->x, s->h, nv_tensor_f32(&L->mlp_norm), s->h,
+                    h_bf16, T, H, eps);
     nv_linear_part gate_up[2] = {
         {s->gate, &L->w_gate, bias_of(&L->b_gate), I},
         {s->up, &L->w_up, bias_of(&L->b_up), I}};
-    if (nv_linear_w_group(pool, s->h, T, H, gate_up, 2, err))
+    if (nv_linear_w_group_rounded(pool, s->h, h_bf16, T, H, gate_up, 2, err))
         return -1;
-    nv_silu_mul(s->gate, s->up, (size_t)T * I);
-    if (nv_linear_w(pool, s->h, s->gate, &L->w_down, bias_of(&L->b_down), T,
-                    I, H, err))
+    nv_dec_silu_gate(pool, s->gate, s->up, gate_bf16, T, I);
+    if (nv_linear_w_rounded(pool, s->h, s->gate, gate_bf16, &L->w_down,
+                            bias_of(&L->b_down), T, I, H, err))
         return -1;
-    for (size_t i = 0; i < n; i++)
-        s->x[i] += s->h[i];
+    nv_dec_add_norm(pool, s->x, s->h, NULL, NULL, NULL, T, H, eps);
     return 0;
 }
 
@@ -469,8 +459,8 @@ int nv_decoder_forward(nv_decoder *dec, nv_kv_cache *kv,
         return nv_fail_prefix(err, "decoder final hook: ");
     kv->len = pos0 + T;
 
-    rms_norm(s->h, s->x, nv_tensor_f32(&dec->final_norm), T, H,
-             (float)c->rms_norm_eps);
+    nv_dec_add_norm(dec->pool, s->x, NULL, nv_tensor_f32(&dec->final_norm),
+                    s->h, NULL, T, H, (float)c->rms_norm_eps);
     if (run->hidden_states)
         memcpy(run->hidden_states + (size_t)c->n_layers * plane, s->h,
                plane * sizeof(float));

@@ -67,6 +67,9 @@ typedef struct nv_decoder_scratch {
     float *rope_cos; /* [T][hd/2] */
     float *rope_sin; /* [T][hd/2] */
     float *inv_freq; /* [hd/2] */
+    /* Only with attn_bf16: h and gate rounded to bf16 for oneDNN. */
+    uint16_t *h_bf16;    /* [T][H] */
+    uint16_t *gate_bf16; /* [T][I] */
     nv_causal_attn_scratch attention;
 } nv_decoder_scratch;
 

@@ -99,7 +99,7 @@ static int copy_file(const char *from, const char *to)
 
 static void check_head(const char *dir, const char *fx, const char *head,
                        const char *label, const char *dtype, double rel_tol,
-                       int chunk)
+                       int chunk, int threads)
 {
     char path[2048], err[1024];
     nv_error e = {{0}};
@@ -109,7 +109,7 @@ static void check_head(const char *dir, const char *fx, const char *head,
     nvlm_options opt;
     nvlm_options_init(&opt);
     opt.fusion = head;
-    opt.threads = 1;
+    opt.threads = threads;
     opt.dtype = dtype;
     nvlm_model *m = nvlm_load(dir, &opt, err, sizeof err);
     if (!CHECK(g && m)) {
@@ -133,8 +133,9 @@ static void check_head(const char *dir, const char *fx, const char *head,
         long nl = (long)nv_tensor_numel(&logits);
         double diff = check_max_abs_diff(s->prompt_logits, logits.data, nl);
         double tol = rel_tol * check_max_abs(logits.data, nl);
-        printf("%s %s%s: logits err %.3g (tol %.3g)\n", label, head,
-               chunk == 1 ? " one position at a time" : "", diff, tol);
+        printf("%s %s%s%s: logits err %.3g (tol %.3g)\n", label, head,
+               chunk == 1 ? " one position at a time" : "",
+               threads > 1 ? " on 2 threads" : "", diff, tol);
         CHECK(diff <= tol);
     }
     nv_tensor_free(&pix);
@@ -176,14 +177,20 @@ int main(void)
         const char *heads[] = {"d", "x", "h"};
         for (int h = 0; h < 3; h++)
             check_head(dir, fx, heads[h], kinds[k].label, NULL,
-                       kinds[k].rel_tol, 0);
+                       kinds[k].rel_tol, 0, 1);
+        /* On 2 threads: the prompt's norms, gating and rotation run as
+         * pool jobs and hand oneDNN their bf16 roundings
+         * (text/decoder_rows.h); the same bound. */
+        for (int h = 0; h < 3; h++)
+            check_head(dir, fx, heads[h], kinds[k].label, NULL,
+                       kinds[k].rel_tol, 0, 2);
         /* One position at a time: every product on the decode kernels.
          * Where the CPU has AVX-512 BF16 they round bf16 activations too;
          * the same bound holds (measured: 0.041 against 0.037 of bf16's
          * 0.092 on head d). */
         for (int h = 0; h < 3; h++)
             check_head(dir, fx, heads[h], kinds[k].label, NULL,
-                       kinds[k].rel_tol, 1);
+                       kinds[k].rel_tol, 1, 1);
         const char *files[] = {"model.safetensors", "config.json",
                                "tokenizer.json"};
         for (int c = 0; c < 3; c++) {
@@ -211,10 +218,10 @@ int main(void)
     for (int k = 0; k < 6; k++)
         for (int h = 0; h < 3; h++)
             check_head(src, fx, heads[h], at_load[k].label, at_load[k].dtype,
-                       at_load[k].rel_tol, 0);
+                       at_load[k].rel_tol, 0, 1);
     /* f32 one position at a time: the chunked prompt itself is exact. */
     for (int h = 0; h < 3; h++)
-        check_head(src, fx, heads[h], "--dtype f32", "f32", 1e-5, 1);
+        check_head(src, fx, heads[h], "--dtype f32", "f32", 1e-5, 1, 1);
     /* nvlm quantize's q8_0, q4_0 and q4_k (every matrix it can take: min 32
      * values). */
     const nv_dtype qtypes[3] = {NV_Q8_0, NV_Q4_0, NV_Q4_K};
@@ -228,14 +235,14 @@ int main(void)
                qr.tensors);
         CHECK(qr.quantized > 10);
         for (int h = 0; h < 3; h++)
-            check_head(dir, fx, heads[h], label, NULL, tol, 0);
+            check_head(dir, fx, heads[h], label, NULL, tol, 0, 1);
         /* Measured on head d, of the bound 0.184: 0.100 with f32
          * activations and widened weights (NV_LOWP_ISA=avx512); 0.133 when
          * oneDNN takes the prompt (weights and activations rounded to
          * bf16); 0.119 one position at a time (VNNI, activations quantized
          * per block of 32). */
         for (int h = 0; h < 3; h++)
-            check_head(dir, fx, heads[h], label, NULL, tol, 1);
+            check_head(dir, fx, heads[h], label, NULL, tol, 1, 1);
         const char *files[] = {"model.safetensors", "config.json",
                                "tokenizer.json", "cases.json"};
         for (int c = 0; c < 4; c++) {
