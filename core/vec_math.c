@@ -42,7 +42,7 @@ static inline uint16_t bf16_bits(float f)
  * bf16 there, while the row is still in L1 (a separate pass over a T x T
  * score matrix reads it back from memory). */
 static inline __attribute__((always_inline)) void
-softmax_row(float *row, int cols, uint16_t *out)
+softmax_row(float *row, int cols, float scale, uint16_t *out)
 {
     enum { LANES = 8 };
     /* Lane-wise partial maxima and sums keep these loops vectorisable
@@ -60,7 +60,7 @@ softmax_row(float *row, int cols, uint16_t *out)
     for (int i = body; i < cols; i++)
         max = row[i] > max ? row[i] : max;
     for (int i = 0; i < cols; i++)
-        row[i] = exp_nonpositive(row[i] - max);
+        row[i] = exp_nonpositive((row[i] - max) * scale);
     double lane_sum[LANES] = {0};
     for (int i = 0; i < body; i += LANES)
         for (int l = 0; l < LANES; l++)
@@ -82,14 +82,23 @@ softmax_row(float *row, int cols, uint16_t *out)
 NV_VECTOR_CLONES void nv_softmax_rows(float *s, int rows, int cols)
 {
     for (int r = 0; r < rows; r++)
-        softmax_row(s + (size_t)r * cols, cols, NULL);
+        softmax_row(s + (size_t)r * cols, cols, 1.0f, NULL);
 }
 
 NV_VECTOR_CLONES void nv_softmax_rows_bf16(float *s, int rows, int cols,
                                            uint16_t *out)
 {
     for (int r = 0; r < rows; r++)
-        softmax_row(s + (size_t)r * cols, cols, out + (size_t)r * cols);
+        softmax_row(s + (size_t)r * cols, cols, 1.0f, out + (size_t)r * cols);
+}
+
+NV_VECTOR_CLONES void nv_softmax_rows_bf16_scaled(float *s, int rows,
+                                                  int cols, float scale,
+                                                  uint16_t *out)
+{
+    for (int r = 0; r < rows; r++)
+        softmax_row(s + (size_t)r * cols, cols, scale,
+                    out + (size_t)r * cols);
 }
 
 NV_VECTOR_CLONES void nv_add_bias_rows(float *y, int ldy, const float *bias,

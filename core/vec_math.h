@@ -63,6 +63,12 @@ void nv_softmax_rows(float *s, int rows, int cols);
  * left holding the unnormalised exponentials. */
 void nv_softmax_rows_bf16(float *s, int rows, int cols, uint16_t *out);
 
+/* The same softmax of scale * s (scale > 0) for scores not yet scaled:
+ * exp((s - max) * scale), so a power-of-two scale gives the bits of
+ * scaling the scores first. */
+void nv_softmax_rows_bf16_scaled(float *s, int rows, int cols, float scale,
+                                 uint16_t *out);
+
 /* y[r * ldy + n] += bias[n] for rows [0, rows), columns [n0, n1). */
 void nv_add_bias_rows(float *y, int ldy, const float *bias, int rows, int n0,
                       int n1);

@@ -26,6 +26,11 @@ typedef struct scratch {
     float *mlp;    /* [M, I] fc1 output; [n*g*g, 3*P*P] im2col at the start */
     float *delta;  /* [M, C] attention or MLP branch output */
     float *scores; /* [workers, T, T] */
+    /* Where the products run on oneDNN (bf16 or quantized weights on an
+     * AVX-512 BF16 CPU), normed and mlp rounded to bf16 by the norm and
+     * GELU jobs that write them; NULL otherwise. */
+    uint16_t *normed_bf16; /* [M, C] */
+    uint16_t *mlp_bf16;    /* [M, I] */
     int workers;
 } scratch;
 
@@ -38,6 +43,8 @@ static void scratch_free(scratch *s)
     free(s->mlp);
     free(s->delta);
     free(s->scores);
+    free(s->normed_bf16);
+    free(s->mlp_bf16);
     memset(s, 0, sizeof *s);
 }
 
@@ -47,7 +54,7 @@ static float *alloc_floats(size_t count)
 }
 
 static int scratch_alloc(scratch *s, const nv_vit_config *c, int n,
-                         int workers, nv_error *err)
+                         int workers, int rounded, nv_error *err)
 {
     memset(s, 0, sizeof *s);
     size_t T = 1 + (size_t)c->grid * c->grid;
@@ -63,8 +70,12 @@ static int scratch_alloc(scratch *s, const nv_vit_config *c, int n,
     s->mlp = alloc_floats(mlp > im2col ? mlp : im2col);
     s->delta = alloc_floats(M * c->hidden);
     s->scores = alloc_floats((size_t)workers * T * T);
+    if (rounded) {
+        s->normed_bf16 = malloc(M * (size_t)c->hidden * sizeof(uint16_t));
+        s->mlp_bf16 = malloc(M * (size_t)c->intermediate * sizeof(uint16_t));
+    }
     if (!s->x || !s->normed || !s->qkv || !s->attn || !s->mlp || !s->delta ||
-        !s->scores) {
+        !s->scores || (rounded && (!s->normed_bf16 || !s->mlp_bf16))) {
         scratch_free(s);
         return nv_fail(err, "vit: out of memory for %d tiles", n);
     }
@@ -72,16 +83,14 @@ static int scratch_alloc(scratch *s, const nv_vit_config *c, int n,
 }
 
 static void norm_rows(const nv_vit_config *c, nv_pool *pool, float *y,
-                      const float *x, int rows, const nv_tensor *w,
-                      const nv_tensor *b)
+                      uint16_t *y_bf16, const float *x, int rows,
+                      const nv_tensor *w, const nv_tensor *b)
 {
-    if (c->norm == NV_VIT_LAYER_NORM)
-        nv_layer_norm_rows_pooled(pool, y, x, rows, c->hidden,
-                                  nv_tensor_f32(w), nv_tensor_f32(b),
-                                  c->norm_eps);
-    else
-        nv_rms_norm_rows_pooled(pool, y, x, rows, c->hidden, c->hidden,
-                                c->hidden, nv_tensor_f32(w), c->norm_eps);
+    nv_norm_rows_pooled_bf16(pool, y, y_bf16, x, rows, c->hidden,
+                             nv_tensor_f32(w),
+                             c->norm == NV_VIT_LAYER_NORM ? nv_tensor_f32(b)
+                                                          : NULL,
+                             c->norm_eps);
 }
 
 /* ---- layers ------------------------------------------------------------- */
@@ -93,9 +102,11 @@ static int run_layer(const nv_vit_config *c, const nv_vit_layer *L,
     int C = c->hidden, I = c->intermediate;
     int W = nv_vit_config_attn_width(c);
 
-    norm_rows(c, pool, s->normed, s->x, M, &L->norm1_w, &L->norm1_b);
-    if (nv_linear_w(pool, s->qkv, s->normed, &L->qkv_w,
-                    nv_tensor_f32(&L->qkv_b), M, C, 3 * W, err))
+    norm_rows(c, pool, s->normed, s->normed_bf16, s->x, M, &L->norm1_w,
+              &L->norm1_b);
+    if (nv_linear_w_rounded(pool, s->qkv, s->normed, s->normed_bf16,
+                            &L->qkv_w, nv_tensor_f32(&L->qkv_b), M, C, 3 * W,
+                            err))
         return -1;
     if (c->qk_norm) {
         int real = c->heads * c->head_dim;
@@ -114,13 +125,15 @@ static int run_layer(const nv_vit_config *c, const nv_vit_layer *L,
         return -1;
     nv_add_scaled_rows(s->x, s->delta, nv_tensor_f32(&L->ls1), M, C);
 
-    norm_rows(c, pool, s->normed, s->x, M, &L->norm2_w, &L->norm2_b);
-    if (nv_linear_w(pool, s->mlp, s->normed, &L->fc1_w,
-                    nv_tensor_f32(&L->fc1_b), M, C, I, err))
+    norm_rows(c, pool, s->normed, s->normed_bf16, s->x, M, &L->norm2_w,
+              &L->norm2_b);
+    if (nv_linear_w_rounded(pool, s->mlp, s->normed, s->normed_bf16,
+                            &L->fc1_w, nv_tensor_f32(&L->fc1_b), M, C, I,
+                            err))
         return -1;
-    nv_gelu_erf_pooled(pool, s->mlp, (size_t)M * I);
-    if (nv_linear_w(pool, s->delta, s->mlp, &L->fc2_w,
-                    nv_tensor_f32(&L->fc2_b), M, I, C, err))
+    nv_gelu_erf_pooled_bf16(pool, s->mlp, s->mlp_bf16, (size_t)M * I);
+    if (nv_linear_w_rounded(pool, s->delta, s->mlp, s->mlp_bf16, &L->fc2_w,
+                            nv_tensor_f32(&L->fc2_b), M, I, C, err))
         return -1;
     nv_add_scaled_rows(s->x, s->delta, nv_tensor_f32(&L->ls2), M, C);
     return 0;
@@ -165,8 +178,12 @@ int nv_vit_forward(const nv_vit *vit, nv_pool *pool, const float *pixels,
     int workers = pool ? nv_pool_size(pool) : 1;
     if (workers > n * heads)
         workers = n * heads;
+    /* The first layer's fc1 says whether the norms and GELU also write
+     * bf16 copies. A layer stored otherwise still computes right: only
+     * products on oneDNN read the copies. */
+    int rounded = n_layers > 0 && nv_attention_bf16_for(&vit->layers[0].fc1_w);
     scratch s;
-    if (scratch_alloc(&s, c, n, workers, err) < 0)
+    if (scratch_alloc(&s, c, n, workers, rounded, err) < 0)
         return -1;
     embed(vit, pixels, n, &s);
     if (capture)

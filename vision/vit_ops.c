@@ -121,41 +121,58 @@ static int parts_for(const nv_pool *pool, size_t total)
 
 typedef struct gelu_job {
     float *x;
+    uint16_t *x_bf16; /* NULL: no rounded copy */
     size_t count;
     int parts;
 } gelu_job;
+
+/* Pieces of this many values are rounded right after their GELU, while
+ * they are still in L1/L2. */
+enum { GELU_PIECE = 4096 };
 
 static void gelu_task(void *ctx, int part)
 {
     const gelu_job *job = ctx;
     size_t first = chunk_start(job->count, part, job->parts);
     size_t last = chunk_start(job->count, part + 1, job->parts);
-    nv_gelu_erf(job->x + first, last - first);
+    if (!job->x_bf16) {
+        nv_gelu_erf(job->x + first, last - first);
+        return;
+    }
+    for (size_t at = first; at < last; at += GELU_PIECE) {
+        size_t n = last - at < GELU_PIECE ? last - at : GELU_PIECE;
+        nv_gelu_erf(job->x + at, n);
+        nv_lowp_round_bf16(job->x + at, job->x_bf16 + at, n);
+    }
+}
+
+void nv_gelu_erf_pooled_bf16(nv_pool *pool, float *x, uint16_t *x_bf16,
+                             size_t count)
+{
+    gelu_job job = {x, x_bf16, count, parts_for(pool, count)};
+    if (job.parts > 1)
+        nv_pool_run(pool, job.parts, gelu_task, &job);
+    else
+        gelu_task(&job, 0);
 }
 
 void nv_gelu_erf_pooled(nv_pool *pool, float *x, size_t count)
 {
-    gelu_job job = {x, count, parts_for(pool, count)};
-    if (job.parts > 1)
-        nv_pool_run(pool, job.parts, gelu_task, &job);
-    else
-        nv_gelu_erf(x, count);
+    nv_gelu_erf_pooled_bf16(pool, x, NULL, count);
 }
 
 /* b == NULL selects RMSNorm. */
 typedef struct norm_job {
     float *y;
+    uint16_t *y_bf16; /* NULL: no rounded copy; else rows dim apart */
     const float *x;
     int rows, ld, dim, var_dim, parts;
     const float *w, *b;
     float eps;
 } norm_job;
 
-static void norm_task(void *ctx, int part)
+static void norm_some(const norm_job *job, int first, int last)
 {
-    const norm_job *job = ctx;
-    int first = (int)chunk_start((size_t)job->rows, part, job->parts);
-    int last = (int)chunk_start((size_t)job->rows, part + 1, job->parts);
     float *y = job->y + (size_t)first * job->ld;
     const float *x = job->x + (size_t)first * job->ld;
     if (job->b)
@@ -164,6 +181,24 @@ static void norm_task(void *ctx, int part)
     else
         nv_rms_norm_rows(y, x, last - first, job->ld, job->dim, job->var_dim,
                          job->w, job->eps);
+}
+
+static void norm_task(void *ctx, int part)
+{
+    const norm_job *job = ctx;
+    int first = (int)chunk_start((size_t)job->rows, part, job->parts);
+    int last = (int)chunk_start((size_t)job->rows, part + 1, job->parts);
+    if (!job->y_bf16) {
+        norm_some(job, first, last);
+        return;
+    }
+    /* Row by row, each rounded while it is still in L1. */
+    for (int r = first; r < last; r++) {
+        norm_some(job, r, r + 1);
+        nv_lowp_round_bf16(job->y + (size_t)r * job->ld,
+                           job->y_bf16 + (size_t)r * job->dim,
+                           (size_t)job->dim);
+    }
 }
 
 static void run_norm(nv_pool *pool, norm_job *job)
@@ -181,6 +216,16 @@ void nv_layer_norm_rows_pooled(nv_pool *pool, float *y, const float *x,
 {
     norm_job job = {.y = y, .x = x, .rows = rows, .ld = dim, .dim = dim,
                     .var_dim = dim, .w = w, .b = b, .eps = eps};
+    run_norm(pool, &job);
+}
+
+void nv_norm_rows_pooled_bf16(nv_pool *pool, float *y, uint16_t *y_bf16,
+                              const float *x, int rows, int dim,
+                              const float *w, const float *b, float eps)
+{
+    norm_job job = {.y = y, .y_bf16 = y_bf16, .x = x, .rows = rows,
+                    .ld = dim, .dim = dim, .var_dim = dim, .w = w, .b = b,
+                    .eps = eps};
     run_norm(pool, &job);
 }
 
@@ -239,66 +284,31 @@ void nv_place_patch_tokens(const float *embedded, const float *cls,
  * buffer. (Query blocks that keep the scores in L2 measured no faster.) */
 typedef struct attn_job {
     const float *qkv;
+    const uint16_t *qkv_bf16; /* qkv rounded to bf16 (bf16 products) */
     float *out;
     float *scores;
     int tokens, heads, head_dim, width, pairs, workers;
     float scale;
-    int bf16;
 } attn_job;
 
-/* bf16 copies of one (sequence, head)'s operands, made per task. */
-typedef struct attn_bf16 {
-    uint16_t *q;  /* [T, d] q * scale */
-    uint16_t *k;  /* [T, d] */
-    uint16_t *v;  /* [T, d] */
-    uint16_t *p;  /* [T, T] probabilities */
-    float *row;   /* [d] one row of q * scale before rounding */
-} attn_bf16;
-
-static void attn_bf16_free(attn_bf16 *b)
-{
-    free(b->q);
-    free(b->k);
-    free(b->v);
-    free(b->p);
-    free(b->row);
-}
-
-static int attn_bf16_alloc(attn_bf16 *b, int T, int d)
-{
-    size_t td = (size_t)T * d;
-    b->q = malloc(sizeof(uint16_t) * td);
-    b->k = malloc(sizeof(uint16_t) * td);
-    b->v = malloc(sizeof(uint16_t) * td);
-    b->p = malloc(sizeof(uint16_t) * (size_t)T * T);
-    b->row = malloc(sizeof(float) * (size_t)d);
-    if (b->q && b->k && b->v && b->p && b->row)
-        return 0;
-    attn_bf16_free(b);
-    memset(b, 0, sizeof *b);
-    return -1;
-}
-
-/* One pair in bf16: 0, or -1 when oneDNN refused (o is then untouched). */
-static int attn_pair_bf16(const attn_job *job, attn_bf16 *b,
-                          const float *q, float *scores, float *o)
+/* One pair in bf16 from the rounded q | k | v, read in place (rows 3W
+ * apart): 0, or -1 when oneDNN refused (o is then untouched). The scale
+ * goes into the softmax; with a power-of-two scale (head width 64: 1/8)
+ * that gives the same bits as scaling q before its rounding did. */
+static int attn_pair_bf16(const attn_job *job, const uint16_t *q,
+                          uint16_t *p, float *scores, float *o)
 {
     int T = job->tokens, d = job->head_dim, W = job->width;
-    for (int t = 0; t < T; t++) {
-        const float *qt = q + (size_t)t * 3 * W;
-        for (int i = 0; i < d; i++)
-            b->row[i] = qt[i] * job->scale;
-        nv_lowp_round_bf16(b->row, b->q + (size_t)t * d, (size_t)d);
-        nv_lowp_round_bf16(qt + W, b->k + (size_t)t * d, (size_t)d);
-        nv_lowp_round_bf16(qt + 2 * W, b->v + (size_t)t * d, (size_t)d);
-    }
     nv_error err = {{0}};
-    if (nv_dnnl_bf16_gemm_nt(b->q, b->k, scores, T, d, T, T, &err) != 0)
+    nv_dnnl_bf16_product qk = {.x = q, .w = q + W, .y = scores, .M = T,
+                               .K = d, .N = T, .ldx = 3 * W, .ldw = 3 * W,
+                               .ldy = T};
+    if (nv_dnnl_bf16_gemm(&qk, &err) != 0)
         return -1;
-    nv_softmax_rows_bf16(scores, T, T, b->p);
-    /* P V with V as it lies, [T, d]: no transposed copy. */
-    nv_dnnl_bf16_product pv = {.x = b->p, .w = b->v, .y = o, .M = T,
-                               .K = T, .N = d, .ldx = T, .ldw = d,
+    nv_softmax_rows_bf16_scaled(scores, T, T, job->scale, p);
+    /* P V with V as it lies, [T, d] rows 3W apart: no transposed copy. */
+    nv_dnnl_bf16_product pv = {.x = p, .w = q + 2 * W, .y = o, .M = T,
+                               .K = T, .N = d, .ldx = T, .ldw = 3 * W,
                                .ldy = W, .w_kn = 1};
     return nv_dnnl_bf16_gemm(&pv, &err);
 }
@@ -310,22 +320,43 @@ static void attn_task(void *ctx, int worker)
     float *scores = job->scores + (size_t)worker * T * T;
     int first = (int)((long long)job->pairs * worker / job->workers);
     int last = (int)((long long)job->pairs * (worker + 1) / job->workers);
-    attn_bf16 b = {0};
-    int bf16 = job->bf16 && first < last && attn_bf16_alloc(&b, T, d) == 0;
+    uint16_t *probs = NULL;
+    if (job->qkv_bf16 && first < last)
+        probs = malloc(sizeof(uint16_t) * (size_t)T * T);
     for (int p = first; p < last; p++) {
         int seq = p / job->heads, head = p % job->heads;
-        const float *q = job->qkv + (size_t)seq * T * 3 * W +
-                         (size_t)head * d;
+        size_t at = (size_t)seq * T * 3 * W + (size_t)head * d;
+        const float *q = job->qkv + at;
         float *o = job->out + (size_t)seq * T * W + (size_t)head * d;
-        if (bf16 && attn_pair_bf16(job, &b, q, scores, o) == 0)
+        if (probs &&
+            attn_pair_bf16(job, job->qkv_bf16 + at, probs, scores, o) == 0)
             continue;
         nv_gemm_nt(scores, q, q + W, T, d, T, 3 * W, 3 * W, T, job->scale,
                    0.0f);
         nv_softmax_rows(scores, T, T);
         nv_gemm_nn(o, scores, q + 2 * W, T, T, d, T, 3 * W, W, 1.0f, 0.0f);
     }
-    if (bf16)
-        attn_bf16_free(&b);
+    free(probs);
+}
+
+/* q | k | v of every token rounded to bf16 in one pass over rows, on the
+ * pool: each pair reads its head's columns in place. Gathering them per
+ * pair instead (three 64-value rows 3W floats apart per token, for every
+ * head) took 5 % of a ViT pass. */
+typedef struct qkv_round_job {
+    const float *qkv;
+    uint16_t *out;
+    size_t rows, width;
+    int parts;
+} qkv_round_job;
+
+static void qkv_round_task(void *ctx, int part)
+{
+    const qkv_round_job *j = ctx;
+    size_t first = chunk_start(j->rows, part, j->parts);
+    size_t last = chunk_start(j->rows, part + 1, j->parts);
+    nv_lowp_round_bf16(j->qkv + first * j->width, j->out + first * j->width,
+                       (last - first) * j->width);
 }
 
 void nv_self_attention_fused(nv_pool *pool, int workers, const float *qkv,
@@ -343,12 +374,25 @@ void nv_self_attention_fused(nv_pool *pool, int workers, const float *qkv,
         .pairs = n * heads,
         .workers = workers,
         .scale = scale,
-        .bf16 = bf16,
     };
+    uint16_t *rounded = NULL;
+    if (bf16) {
+        qkv_round_job r = {qkv, NULL, (size_t)n * tokens,
+                           3 * (size_t)job.width, parts_for(pool, (size_t)n * tokens)};
+        /* Without memory for the copy every pair runs in f32. */
+        rounded = malloc(sizeof(uint16_t) * r.rows * r.width);
+        r.out = rounded;
+        if (rounded && r.parts > 1)
+            nv_pool_run(pool, r.parts, qkv_round_task, &r);
+        else if (rounded)
+            qkv_round_task(&r, 0);
+    }
+    job.qkv_bf16 = rounded;
     /* Each task's products run single-threaded, side by side (nv_pool_run
      * pins OpenBLAS to 1 thread for the job). */
     if (pool && workers > 1)
         nv_pool_run(pool, workers, attn_task, &job);
     else
         attn_task(&job, 0);
+    free(rounded);
 }

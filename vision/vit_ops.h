@@ -11,6 +11,7 @@
 #define NV_VIT_OPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/threads.h"
 #include "core/vec_math.h" /* nv_softmax_rows */
@@ -34,6 +35,12 @@ void nv_gelu_erf(float *x, size_t count);
 /* nv_gelu_erf spread over the pool (NULL: the calling thread). */
 void nv_gelu_erf_pooled(nv_pool *pool, float *x, size_t count);
 
+/* The same, and when x_bf16 is not NULL the result also rounded to bf16
+ * there (nv_lowp_round_bf16's bits) piece by piece, for a product on
+ * oneDNN to read (core/matmul.h, nv_linear_w_rounded). */
+void nv_gelu_erf_pooled_bf16(nv_pool *pool, float *x, uint16_t *x_bf16,
+                             size_t count);
+
 /* nv_layer_norm_rows / nv_rms_norm_rows with their rows spread over the pool
  * (NULL: the calling thread). */
 void nv_layer_norm_rows_pooled(nv_pool *pool, float *y, const float *x,
@@ -42,6 +49,13 @@ void nv_layer_norm_rows_pooled(nv_pool *pool, float *y, const float *x,
 void nv_rms_norm_rows_pooled(nv_pool *pool, float *y, const float *x,
                              int rows, int ld, int dim, int var_dim,
                              const float *w, float eps);
+
+/* nv_layer_norm_rows (b not NULL) or full-width nv_rms_norm_rows (b NULL)
+ * on the pool, each row also rounded to bf16 into y_bf16 (rows dim apart;
+ * NULL: none) while it is still in cache. */
+void nv_norm_rows_pooled_bf16(nv_pool *pool, float *y, uint16_t *y_bf16,
+                              const float *x, int rows, int dim,
+                              const float *w, const float *b, float eps);
 
 /* nv_softmax_rows: core/vec_math.h */
 
@@ -73,11 +87,12 @@ void nv_place_patch_tokens(const float *embedded, const float *cls,
  * NULL or workers 1: the calling thread); scores holds
  * workers * tokens * tokens floats.
  *
- * bf16 = 1 runs the two products as bf16 x bf16 -> f32 on oneDNN (q * scale,
- * k, v and the probabilities rounded to bf16, to nearest even; softmax in
- * f32), as llama.cpp does for f16 models: for an encoder whose weights are
- * bf16 or quantized (nv_attention_bf16_for). A pair whose bf16 product
- * cannot run (no memory, oneDNN refuses) runs in f32. */
+ * bf16 = 1 runs the two products as bf16 x bf16 -> f32 on oneDNN (q, k, v
+ * rounded to bf16 once for all pairs, to nearest even, and read in place;
+ * the scale applied in the f32 softmax, whose probabilities are rounded to
+ * bf16), as llama.cpp does for f16 models: for an encoder whose weights
+ * are bf16 or quantized (nv_attention_bf16_for). Without memory for the
+ * rounded copy, or where oneDNN refuses a product, the pairs run in f32. */
 void nv_self_attention_fused(nv_pool *pool, int workers, const float *qkv,
                              float *out, float *scores, int n, int tokens,
                              int heads, int head_dim, float scale, int bf16);

@@ -20,6 +20,8 @@
  * (2^-9 relative) move a score by up to 2^-8 * sum |q k| / 8 (~0.03 here)
  * and an output by a few 2^-9 |v|; bound |error| <= 0.015, mean <= 1.5e-3
  * (measured 6.3e-3 and 7.0e-4).
+ * The pooled norms and GELU that also write a bf16 copy: bit-equal to the
+ * plain functions, the copy equal to nv_f32_to_bf16 of the result.
  */
 #include <math.h>
 #include <stdint.h>
@@ -28,6 +30,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "core/lowp.h"
 #include "core/matmul.h"
 #include "core/threads.h"
 #include "vision/vit_ops.h"
@@ -181,13 +184,18 @@ static void test_attention(void)
     nv_pool *pool = nv_pool_create(2, &err);
     nv_tensor bf16_weights = {.dtype = NV_BF16};
     int can_bf16 = nv_attention_bf16_for(&bf16_weights);
-    for (int bf16 = 0; bf16 <= can_bf16; bf16++) {
+    /* 1/8 (head width 64), and a scale that is not a power of two: the
+     * bf16 path applies it in the softmax, after the products. */
+    const float scales[2] = {0.125f, 0.1f};
+    for (int run = 0; run < 2 * (1 + can_bf16); run++) {
+        int bf16 = run / 2;
+        float scale = scales[run % 2];
         nv_self_attention_fused(pool, 2, qkv, out, scores, N, T, H, D,
-                                0.125f, bf16);
+                                scale, bf16);
         double worst = 0, mean = 0;
         for (int n = 0; n < N; n++)
             for (int h = 0; h < H; h++) {
-                attention_ref(qkv + (size_t)n * T * 3 * W, T, W, D, h, 0.125,
+                attention_ref(qkv + (size_t)n * T * 3 * W, T, W, D, h, scale,
                               ref);
                 for (int t = 0; t < T; t++)
                     for (int c = 0; c < D; c++) {
@@ -199,8 +207,8 @@ static void test_attention(void)
                     }
             }
         mean /= (double)N * T * W;
-        printf("attention, %s products: max |error| %.3g, mean %.3g\n",
-               bf16 ? "bf16" : "f32", worst, mean);
+        printf("attention, %s products, scale %g: max |error| %.3g, mean "
+               "%.3g\n", bf16 ? "bf16" : "f32", scale, worst, mean);
         CHECK(worst <= (bf16 ? 0.015 : 1e-5));
         CHECK(mean <= (bf16 ? 1.5e-3 : 1e-6));
         if (bf16)
@@ -215,8 +223,66 @@ static void test_attention(void)
     free(ref);
 }
 
+/* The pooled norms and GELU with a bf16 copy (what the ViT hands its
+ * products on oneDNN): on a pool of 2 and on the caller, the f32 result
+ * equals the plain single-thread function bit for bit and the copy is
+ * nv_f32_to_bf16 of it, for LayerNorm and RMSNorm over 37 rows (cut
+ * unevenly) and GELU over more values than one piece of its rounding. */
+static void test_pooled_bf16(void)
+{
+    enum { ROWS = 37, DIM = 70, N_GELU = 9000 };
+    static float x[ROWS * DIM], w[DIM], b[DIM], want[ROWS * DIM],
+        got[ROWS * DIM], g0[N_GELU], gw[N_GELU], gg[N_GELU];
+    static uint16_t yb[ROWS * DIM], gb[N_GELU];
+    uint32_t state = 99;
+    for (int i = 0; i < ROWS * DIM; i++) {
+        state = state * 1664525u + 1013904223u;
+        x[i] = (float)((state >> 8) * (4.0 / 16777216.0) - 2.0);
+    }
+    for (int i = 0; i < DIM; i++) {
+        w[i] = 0.5f + x[i] * 0.1f;
+        b[i] = x[DIM + i] * 0.3f;
+    }
+    for (int i = 0; i < N_GELU; i++)
+        g0[i] = (float)(i - N_GELU / 2) * 0.002f;
+    nv_error err = {{0}};
+    nv_pool *pool = nv_pool_create(2, &err);
+    for (int p = 0; p < 2; p++) {
+        nv_pool *use = p ? pool : NULL;
+        for (int layer = 0; layer < 2; layer++) {
+            if (layer)
+                nv_layer_norm_rows(want, x, ROWS, DIM, w, b, 1e-6f);
+            else
+                nv_rms_norm_rows(want, x, ROWS, DIM, DIM, DIM, w, 1e-6f);
+            memset(yb, 0, sizeof yb);
+            nv_norm_rows_pooled_bf16(use, got, yb, x, ROWS, DIM, w,
+                                     layer ? b : NULL, 1e-6f);
+            int ok = memcmp(got, want, sizeof got) == 0;
+            for (int i = 0; i < ROWS * DIM; i++)
+                ok &= yb[i] == nv_f32_to_bf16(got[i]);
+            if (!ok)
+                printf("FAIL %s norm with bf16 copy, pool %d\n",
+                       layer ? "layer" : "rms", p);
+            CHECK(ok);
+        }
+        memcpy(gw, g0, sizeof gw);
+        nv_gelu_erf(gw, N_GELU);
+        memcpy(gg, g0, sizeof gg);
+        memset(gb, 0, sizeof gb);
+        nv_gelu_erf_pooled_bf16(use, gg, gb, N_GELU);
+        int ok = memcmp(gg, gw, sizeof gg) == 0;
+        for (int i = 0; i < N_GELU; i++)
+            ok &= gb[i] == nv_f32_to_bf16(gg[i]);
+        if (!ok)
+            printf("FAIL gelu with bf16 copy, pool %d\n", p);
+        CHECK(ok);
+    }
+    nv_pool_free(pool);
+}
+
 int main(void)
 {
+    test_pooled_bf16();
     test_attention();
     test_gelu_sweep();
     test_gelu_special();
