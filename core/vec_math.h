@@ -69,6 +69,11 @@ void nv_softmax_rows_bf16(float *s, int rows, int cols, uint16_t *out);
 void nv_softmax_rows_bf16_scaled(float *s, int rows, int cols, float scale,
                                  uint16_t *out);
 
+/* The sum of x[0 .. n) and the sum of (x[i] - center)^2, in double (the
+ * norms' statistics), accumulated over 8 lanes and then across them. */
+double nv_sum_f64(const float *x, size_t n);
+double nv_sum_sq_f64(const float *x, size_t n, double center);
+
 /* y[r * ldy + n] += bias[n] for rows [0, rows), columns [n0, n1). */
 void nv_add_bias_rows(float *y, int ldy, const float *bias, int rows, int n0,
                       int n1);

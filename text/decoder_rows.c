@@ -60,9 +60,7 @@ static void norm_task(void *ctx, int part)
         if (!j->weight)
             continue;
         float *yr = j->y + (size_t)t * H;
-        double sum = 0;
-        for (size_t i = 0; i < H; i++)
-            sum += (double)xr[i] * xr[i];
+        double sum = nv_sum_sq_f64(xr, H, 0.0);
         float inv = 1.0f / sqrtf((float)(sum / (double)H) + j->eps);
         for (size_t i = 0; i < H; i++)
             yr[i] = j->weight[i] * (xr[i] * inv);

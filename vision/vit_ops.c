@@ -12,18 +12,15 @@
 #include "core/vec_math.h"
 
 
-void nv_layer_norm_rows(float *y, const float *x, int rows, int dim,
-                        const float *w, const float *b, float eps)
+NV_VECTOR_CLONES void nv_layer_norm_rows(float *y, const float *x, int rows,
+                                         int dim, const float *w,
+                                         const float *b, float eps)
 {
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * dim;
         float *yr = y + (size_t)r * dim;
-        double sum = 0, sq = 0;
-        for (int i = 0; i < dim; i++)
-            sum += xr[i];
-        double mean = sum / dim;
-        for (int i = 0; i < dim; i++)
-            sq += (xr[i] - mean) * (xr[i] - mean);
+        double mean = nv_sum_f64(xr, (size_t)dim) / dim;
+        double sq = nv_sum_sq_f64(xr, (size_t)dim, mean);
         float rstd = (float)(1.0 / sqrt(sq / dim + eps));
         float fmean = (float)mean;
         for (int i = 0; i < dim; i++)
@@ -31,15 +28,14 @@ void nv_layer_norm_rows(float *y, const float *x, int rows, int dim,
     }
 }
 
-void nv_rms_norm_rows(float *y, const float *x, int rows, int ld, int dim,
-                      int var_dim, const float *w, float eps)
+NV_VECTOR_CLONES void nv_rms_norm_rows(float *y, const float *x, int rows,
+                                       int ld, int dim, int var_dim,
+                                       const float *w, float eps)
 {
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * ld;
         float *yr = y + (size_t)r * ld;
-        double sq = 0;
-        for (int i = 0; i < var_dim; i++)
-            sq += (double)xr[i] * xr[i];
+        double sq = nv_sum_sq_f64(xr, (size_t)var_dim, 0.0);
         float scale = (float)(1.0 / sqrt(sq / var_dim + eps));
         for (int i = 0; i < dim; i++)
             yr[i] = xr[i] * scale * w[i];

@@ -11,6 +11,8 @@
  *     1 .. 40 (every vector tail) and a row with -inf.
  *   - nv_softmax_rows_bf16 equals nv_softmax_rows then nv_f32_to_bf16 bit
  *     for bit.
+ *   - nv_sum_f64 and nv_sum_sq_f64 (the norms' statistics) against long
+ *     double sums, within 1e-15 relative, every tail length.
  * (tests/vision/test_vit_ops.c checks the softmax inside attention too.)
  */
 #include <math.h>
@@ -116,8 +118,38 @@ static void check_softmax_bf16(void)
     CHECK(!bad);
 }
 
+/* The norms' double sums against long double sums in order: within
+ * 1e-15 relative of the sum of |terms| on every length 0 .. 40 (each tail)
+ * and 1031; a mutation that drops a lane or the tail is far outside. */
+static void check_sums(void)
+{
+    static float x[1031];
+    for (int i = 0; i < 1031; i++)
+        x[i] = (float)sin(i * 0.37) * (1.0f + (float)(i % 17));
+    int bad = 0;
+    for (int n = 0; n <= 1031; n += n < 40 ? 1 : 991) {
+        long double s = 0, q = 0, abs_s = 0;
+        double center = 0.25;
+        for (int i = 0; i < n; i++) {
+            s += x[i];
+            abs_s += fabsl((long double)x[i]);
+            q += ((long double)x[i] - center) * ((long double)x[i] - center);
+        }
+        double got_s = nv_sum_f64(x, (size_t)n);
+        double got_q = nv_sum_sq_f64(x, (size_t)n, center);
+        if (fabsl(got_s - s) > 1e-15L * (abs_s + 1e-300L) ||
+            fabsl(got_q - q) > 1e-15L * (q + 1e-300L)) {
+            printf("FAIL sums n=%d: %.17g / %.17g, want %.17Lg / %.17Lg\n", n,
+                   got_s, got_q, s, q);
+            bad = 1;
+        }
+    }
+    CHECK(!bad);
+}
+
 int main(void)
 {
+    check_sums();
     check_silu();
     check_softmax();
     check_softmax_bf16();
