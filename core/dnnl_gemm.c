@@ -42,7 +42,7 @@ static void matmul_free(matmul *mm)
  * w_kn rows of N, ldw apart) and y [M, N] (f32, rows ldy apart). */
 static dnnl_status_t describe(const nv_dnnl_bf16_product *p,
                               dnnl_memory_desc_t *x, dnnl_memory_desc_t *wt,
-                              dnnl_memory_desc_t *y)
+                              dnnl_memory_desc_t *y, dnnl_memory_desc_t *b)
 {
     dnnl_dims_t xd = {p->M, p->K}, xs = {p->ldx, 1};
     dnnl_dims_t wd = {p->K, p->N};
@@ -58,16 +58,21 @@ static dnnl_status_t describe(const nv_dnnl_bf16_product *p,
         st = dnnl_memory_desc_init_by_strides(wt, 2, wd, dnnl_bf16, ws);
     if (st == dnnl_success)
         st = dnnl_memory_desc_init_by_strides(y, 2, yd, dnnl_f32, ys);
+    if (st == dnnl_success && p->bias) {
+        dnnl_dims_t bd = {1, p->N}, bs = {p->N, 1};
+        st = dnnl_memory_desc_init_by_strides(b, 2, bd, dnnl_f32, bs);
+    }
     return st;
 }
 
 static dnnl_status_t matmul_make(matmul *mm, const dnnl_memory_desc_t *x,
                                  const dnnl_memory_desc_t *wt,
+                                 const dnnl_memory_desc_t *b,
                                  const dnnl_memory_desc_t *y)
 {
     memset(mm, 0, sizeof *mm);
     dnnl_matmul_desc_t desc;
-    dnnl_status_t st = dnnl_matmul_desc_init(&desc, x, wt, NULL, y);
+    dnnl_status_t st = dnnl_matmul_desc_init(&desc, x, wt, b, y);
     if (st == dnnl_success)
         st = dnnl_primitive_attr_create(&mm->attr);
     if (st == dnnl_success)
@@ -89,12 +94,12 @@ static void probe(void)
     if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success)
         return;
     omp_set_num_threads(1);
-    dnnl_memory_desc_t x, wt, y;
+    dnnl_memory_desc_t x, wt, y, b;
     matmul mm;
     nv_dnnl_bf16_product p = {.M = 64, .K = 64, .N = 64, .ldx = 64,
                               .ldw = 64, .ldy = 64};
-    if (describe(&p, &x, &wt, &y) == dnnl_success &&
-        matmul_make(&mm, &x, &wt, &y) == dnnl_success) {
+    if (describe(&p, &x, &wt, &y, &b) == dnnl_success &&
+        matmul_make(&mm, &x, &wt, NULL, &y) == dnnl_success) {
         const char *impl = NULL;
         if (dnnl_primitive_desc_query(mm.pd, dnnl_query_impl_info_str, 0,
                                       &impl) == dnnl_success &&
@@ -110,11 +115,13 @@ int nv_dnnl_bf16_ready(void)
     return bf16_ready;
 }
 
-int nv_dnnl_bf16_gemm_nt(const uint16_t *x, const uint16_t *w, float *y,
-                         int M, int K, int N, int ldy, nv_error *err)
+int nv_dnnl_bf16_gemm_nt(const uint16_t *x, const uint16_t *w,
+                         const float *bias, float *y, int M, int K, int N,
+                         int ldy, nv_error *err)
 {
-    nv_dnnl_bf16_product p = {.x = x, .w = w, .y = y, .M = M, .K = K,
-                              .N = N, .ldx = K, .ldw = K, .ldy = ldy};
+    nv_dnnl_bf16_product p = {.x = x, .w = w, .bias = bias, .y = y, .M = M,
+                              .K = K, .N = N, .ldx = K, .ldw = K,
+                              .ldy = ldy};
     return nv_dnnl_bf16_gemm(&p, err);
 }
 
@@ -126,20 +133,22 @@ int nv_dnnl_bf16_gemm(const nv_dnnl_bf16_product *p, nv_error *err)
     if (!nv_dnnl_bf16_ready())
         return nv_fail(err, "oneDNN has no bf16 kernel on this CPU");
     omp_set_num_threads(1);
-    dnnl_memory_desc_t xd, wd, yd;
+    dnnl_memory_desc_t xd, wd, yd, bd;
     matmul mm = {0};
-    dnnl_memory_t xm = NULL, wm = NULL, ym = NULL, sm = NULL;
+    dnnl_memory_t xm = NULL, wm = NULL, ym = NULL, sm = NULL, bm = NULL;
     dnnl_stream_t stream = NULL;
     void *scratch = NULL;
-    dnnl_status_t st = describe(p, &xd, &wd, &yd);
+    dnnl_status_t st = describe(p, &xd, &wd, &yd, &bd);
     if (st == dnnl_success)
-        st = matmul_make(&mm, &xd, &wd, &yd);
+        st = matmul_make(&mm, &xd, &wd, p->bias ? &bd : NULL, &yd);
     if (st == dnnl_success)
         st = dnnl_memory_create(&xm, &xd, engine, (void *)x);
     if (st == dnnl_success)
         st = dnnl_memory_create(&wm, &wd, engine, (void *)w);
     if (st == dnnl_success)
         st = dnnl_memory_create(&ym, &yd, engine, y);
+    if (st == dnnl_success && p->bias)
+        st = dnnl_memory_create(&bm, &bd, engine, (void *)p->bias);
     const dnnl_memory_desc_t *sd = NULL;
     if (st == dnnl_success)
         sd = dnnl_primitive_desc_query_md(mm.pd, dnnl_query_scratchpad_md, 0);
@@ -151,6 +160,8 @@ int nv_dnnl_bf16_gemm(const nv_dnnl_bf16_product *p, nv_error *err)
             dnnl_memory_destroy(xm);
             dnnl_memory_destroy(wm);
             dnnl_memory_destroy(ym);
+            if (bm)
+                dnnl_memory_destroy(bm);
             return nv_fail(err, "linear: out of memory for a %zu-byte "
                            "oneDNN scratchpad", scratch_bytes);
         }
@@ -159,11 +170,15 @@ int nv_dnnl_bf16_gemm(const nv_dnnl_bf16_product *p, nv_error *err)
     if (st == dnnl_success)
         st = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags);
     if (st == dnnl_success) {
-        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, xm},
+        dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, xm},
                                    {DNNL_ARG_WEIGHTS, wm},
-                                   {DNNL_ARG_DST, ym},
-                                   {DNNL_ARG_SCRATCHPAD, sm}};
-        st = dnnl_primitive_execute(mm.prim, stream, sm ? 4 : 3, args);
+                                   {DNNL_ARG_DST, ym}};
+        int n_args = 3;
+        if (bm)
+            args[n_args++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, bm};
+        if (sm)
+            args[n_args++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, sm};
+        st = dnnl_primitive_execute(mm.prim, stream, n_args, args);
         if (st == dnnl_success)
             st = dnnl_stream_wait(stream);
     }
@@ -173,6 +188,8 @@ int nv_dnnl_bf16_gemm(const nv_dnnl_bf16_product *p, nv_error *err)
         dnnl_memory_destroy(sm);
     if (ym)
         dnnl_memory_destroy(ym);
+    if (bm)
+        dnnl_memory_destroy(bm);
     if (wm)
         dnnl_memory_destroy(wm);
     if (xm)

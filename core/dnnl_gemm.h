@@ -28,12 +28,15 @@
  * Asked once per process. */
 int nv_dnnl_bf16_ready(void);
 
-/* y[m * ldy + j] = sum_k x[m * K + k] * w[j * K + k], m < M, j < N: bf16
- * activations x [M, K] and weight rows w [N, K] (as stored in a model
- * file), f32 output with row stride ldy. Returns 0, or -1 with err set when
- * oneDNN refuses or runs out of memory. */
-int nv_dnnl_bf16_gemm_nt(const uint16_t *x, const uint16_t *w, float *y,
-                         int M, int K, int N, int ldy, nv_error *err);
+/* y[m * ldy + j] = sum_k x[m * K + k] * w[j * K + k] (+ bias[j]), m < M,
+ * j < N: bf16 activations x [M, K] and weight rows w [N, K] (as stored in a
+ * model file), f32 output with row stride ldy; bias (N floats, may be NULL)
+ * is added to the f32 sum as the kernel stores it, not in a pass of its
+ * own. Returns 0, or -1 with err set when oneDNN refuses or runs out of
+ * memory. */
+int nv_dnnl_bf16_gemm_nt(const uint16_t *x, const uint16_t *w,
+                         const float *bias, float *y, int M, int K, int N,
+                         int ldy, nv_error *err);
 
 /* The same with explicit strides, and the right operand either as weight
  * rows (w [N, K], the product x w^T) or already as [K, N] (w_kn: x w, e.g.
@@ -42,6 +45,7 @@ int nv_dnnl_bf16_gemm_nt(const uint16_t *x, const uint16_t *w, float *y,
 typedef struct nv_dnnl_bf16_product {
     const uint16_t *x;
     const uint16_t *w;
+    const float *bias; /* N values added to every row; NULL: none */
     float *y;
     int M, K, N;
     int ldx, ldw, ldy;

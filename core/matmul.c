@@ -130,15 +130,11 @@ static void dnnl_task(void *ctx, int index)
         w = panel;
     }
     nv_error err = {{0}};
-    int rc = nv_dnnl_bf16_gemm_nt(j->x_bf16, w, j->y + n0, j->M, j->K,
-                                  n1 - n0, j->N, &err);
+    int rc = nv_dnnl_bf16_gemm_nt(j->x_bf16, w, j->bias ? j->bias + n0 : NULL,
+                                  j->y + n0, j->M, j->K, n1 - n0, j->N, &err);
     free(panel);
-    if (rc != 0) {
+    if (rc != 0)
         panel_task(ctx, index);
-        return;
-    }
-    if (j->bias)
-        nv_add_bias_rows(j->y, j->N, j->bias, j->M, n0, n1);
 }
 
 /* Rows of w per task: a few tasks per worker so uneven cores still even

@@ -101,16 +101,6 @@ NV_VECTOR_CLONES void nv_softmax_rows_bf16_scaled(float *s, int rows,
                     out + (size_t)r * cols);
 }
 
-NV_VECTOR_CLONES void nv_add_bias_rows(float *y, int ldy, const float *bias,
-                                       int rows, int n0, int n1)
-{
-    for (int r = 0; r < rows; r++) {
-        float *row = y + (size_t)r * ldy;
-        for (int n = n0; n < n1; n++)
-            row[n] += bias[n];
-    }
-}
-
 NV_VECTOR_CLONES void nv_silu_mul(float *gate, const float *up, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

@@ -74,10 +74,6 @@ void nv_softmax_rows_bf16_scaled(float *s, int rows, int cols, float scale,
 double nv_sum_f64(const float *x, size_t n);
 double nv_sum_sq_f64(const float *x, size_t n, double center);
 
-/* y[r * ldy + n] += bias[n] for rows [0, rows), columns [n0, n1). */
-void nv_add_bias_rows(float *y, int ldy, const float *bias, int rows, int n0,
-                      int n1);
-
 /* gate[i] = silu(gate[i]) * up[i] for n values, silu(g) = g / (1 + e^-g)
  * with the same exp (written with e^-|g| so it never overflows). */
 void nv_silu_mul(float *gate, const float *up, size_t n);

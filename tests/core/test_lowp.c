@@ -392,6 +392,19 @@ static void check_group(nv_pool *pool, int M, const char *isa)
                    pool != NULL);
         CHECK(same);
     }
+    /* The bias is added to each sum as the kernel stores it (oneDNN's
+     * bias argument for 8+ rows): the bits of adding it afterwards. */
+    static float nb[MM * NK];
+    CHECK(nv_linear_w(pool, nb, x, &tk, NULL, M, K, NK, &err) == 0);
+    int bias_same = 1;
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < NK; n++) {
+            float want = nb[m * NK + n] + bias[n];
+            bias_same &= memcmp(&want, &sk[m * NK + n], sizeof want) == 0;
+        }
+    if (!CHECK(bias_same))
+        printf("FAIL %s M=%d pool=%d: bias not the bits of a separate add\n",
+               isa, M, pool != NULL);
     memset(grp, 0xff, sizeof grp);
     CHECK(nv_linear_w_rounded(pool, grp, x, xb, &t8, NULL, M, K, NQ,
                               &err) == 0);
