@@ -216,6 +216,19 @@ static void round_pooled(nv_pool *pool, const float *x, uint16_t *out,
         nv_lowp_round_bf16(x, out, n);
 }
 
+/* x [M, K] rounded to bf16 into a buffer of its own (*out, the caller
+ * frees it). */
+static int round_input(nv_pool *pool, const float *x, int M, int K,
+                       uint16_t **out, nv_error *err)
+{
+    *out = malloc(sizeof(uint16_t) * (size_t)M * (size_t)K);
+    if (!*out)
+        return nv_fail(err, "linear: out of memory for %d x %d bf16 "
+                       "activations", M, K);
+    round_pooled(pool, x, *out, (size_t)M * (size_t)K);
+    return 0;
+}
+
 /* The job of one product, its task function and its task count. */
 static void plan_product(lowp_job *job, nv_task_fn *fn, int *tasks,
                          int workers)
@@ -240,14 +253,10 @@ int nv_linear_w_rounded(nv_pool *pool, float *y, const float *x,
     int workers = pool ? nv_pool_size(pool) : 1;
     int dnnl = M >= NV_LINEAR_GEMV_ROWS && dnnl_takes(w);
     uint16_t *own = NULL;
-    if (dnnl && !x_bf16) {
-        own = malloc(sizeof(uint16_t) * (size_t)M * (size_t)K);
-        if (!own)
-            return nv_fail(err, "linear: out of memory for %d x %d bf16 "
-                           "activations", M, K);
-        round_pooled(pool, x, own, (size_t)M * (size_t)K);
+    if (dnnl && !x_bf16 && round_input(pool, x, M, K, &own, err))
+        return -1;
+    if (own)
         x_bf16 = own;
-    }
     lowp_job job = {x, dnnl ? x_bf16 : NULL, w, bias, y, M, K, N, 0, 0};
     nv_task_fn fn;
     int tasks;
@@ -307,14 +316,10 @@ int nv_linear_w_group_rounded(nv_pool *pool, const float *x,
         return 0;
     }
     uint16_t *own = NULL;
-    if (!gemv && !x_bf16) {
-        own = malloc(sizeof(uint16_t) * (size_t)M * (size_t)K);
-        if (!own)
-            return nv_fail(err, "linear: out of memory for %d x %d bf16 "
-                           "activations", M, K);
-        round_pooled(pool, x, own, (size_t)M * (size_t)K);
+    if (!gemv && !x_bf16 && round_input(pool, x, M, K, &own, err))
+        return -1;
+    if (own)
         x_bf16 = own;
-    }
     int workers = nv_pool_size(pool);
     group_job g = {.n_parts = n_parts};
     for (int p = 0; p < n_parts; p++) {

@@ -268,31 +268,30 @@ static nv_causal_attn_dims attn_dims(const nv_llm_config *c)
 
 /* ---- scratch ---------------------------------------------------------- */
 
-/* realloc of rows * cols floats with an overflow check. */
-static int grow(float **buf, size_t rows, size_t cols, nv_error *err)
+/* realloc of rows * cols elements of `size` bytes with an overflow
+ * check. */
+static int grow_elems(void **buf, size_t rows, size_t cols, size_t size,
+                      nv_error *err)
 {
-    if (cols && rows > SIZE_MAX / sizeof(float) / cols)
+    if (cols && rows > SIZE_MAX / size / cols)
         return nv_fail(err, "decoder: scratch size overflows");
     size_t n = rows * cols;
-    float *p = realloc(*buf, (n ? n : 1) * sizeof(float));
+    void *p = realloc(*buf, (n ? n : 1) * size);
     if (!p)
-        return nv_fail(err, "decoder: out of memory for %zu scratch floats",
-                       n);
+        return nv_fail(err, "decoder: out of memory for %zu scratch values "
+                       "of %zu bytes", n, size);
     *buf = p;
     return 0;
 }
 
+static int grow(float **buf, size_t rows, size_t cols, nv_error *err)
+{
+    return grow_elems((void **)buf, rows, cols, sizeof(float), err);
+}
+
 static int grow_bf16(uint16_t **buf, size_t rows, size_t cols, nv_error *err)
 {
-    if (cols && rows > SIZE_MAX / sizeof(uint16_t) / cols)
-        return nv_fail(err, "decoder: scratch size overflows");
-    size_t n = rows * cols;
-    uint16_t *p = realloc(*buf, (n ? n : 1) * sizeof(uint16_t));
-    if (!p)
-        return nv_fail(err, "decoder: out of memory for %zu bf16 scratch "
-                       "values", n);
-    *buf = p;
-    return 0;
+    return grow_elems((void **)buf, rows, cols, sizeof(uint16_t), err);
 }
 
 int nv_decoder_reserve(nv_decoder *dec, int T, int max_ctx, nv_error *err)
