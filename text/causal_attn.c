@@ -226,10 +226,10 @@ static void bf16_worker(void *ctx, int w)
 
 /* The bf16 operands of one chunk: q / sqrt(hd) for T rows then zero rows
  * to the block, and each key/value head's positions 0 .. pos0+T-1 then
- * zero rows to the block. Rounding a 512-token chunk's operands on one
- * thread took a sixth of prefill's attention, so it is a pool job of its
- * own: a few tasks of q rows, then one per key head and one per value
- * head. */
+ * zero rows to the block. A 512-token chunk of llama-134m has 1.2 M such
+ * values a layer; rounded on one thread, the other waited, so this is a
+ * pool job of its own: a few tasks of q rows, then one per key head and
+ * one per value head. */
 typedef struct round_job {
     nv_causal_attn_scratch *s;
     const nv_causal_attn_dims *d;
