@@ -200,8 +200,8 @@ typedef struct round_job {
 static void round_task(void *ctx, int part)
 {
     const round_job *j = ctx;
-    size_t first = (size_t)((unsigned long long)j->n * part / j->parts);
-    size_t last = (size_t)((unsigned long long)j->n * (part + 1) / j->parts);
+    size_t first, last;
+    nv_pool_part(j->n, part, j->parts, &first, &last);
     nv_lowp_round_bf16(j->x + first, j->out + first, last - first);
 }
 

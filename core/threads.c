@@ -228,6 +228,16 @@ int nv_pool_size(const nv_pool *pool)
     return pool ? pool->nthreads : 1;
 }
 
+void nv_pool_part(size_t total, int part, int parts, size_t *first,
+                  size_t *last)
+{
+    /* total * parts stays far inside 64 bits: totals are counts of
+     * values in memory, parts a count of threads. */
+    unsigned long long t = total;
+    *first = (size_t)(t * (unsigned)part / (unsigned)parts);
+    *last = (size_t)(t * (unsigned)(part + 1) / (unsigned)parts);
+}
+
 void nv_pool_run(nv_pool *pool, int n, nv_task_fn fn, void *ctx)
 {
     if (n <= 0)

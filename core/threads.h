@@ -16,6 +16,8 @@
 #ifndef NV_THREADS_H
 #define NV_THREADS_H
 
+#include <stddef.h>
+
 #include "core/error.h"
 
 typedef struct nv_pool nv_pool;
@@ -29,6 +31,12 @@ nv_pool *nv_pool_create(int nthreads, nv_error *err);
 void nv_pool_free(nv_pool *pool);
 int nv_pool_size(const nv_pool *pool);
 void nv_pool_run(nv_pool *pool, int n, nv_task_fn fn, void *ctx);
+
+/* The items [*first, *last) of part `part` (0 <= part < parts) when
+ * `total` items are cut into `parts` contiguous ranges whose sizes differ
+ * by at most one: the split every row-wise pool job uses. */
+void nv_pool_part(size_t total, int part, int parts, size_t *first,
+                  size_t *last);
 
 /* Sets OpenBLAS's thread count; returns the name of its kernel set
  * (openblas_get_corename()). */

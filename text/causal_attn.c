@@ -263,9 +263,9 @@ static void round_task(void *ctx, int index)
     nv_causal_attn_scratch *s = job->s;
     size_t hd = (size_t)job->d->head_dim;
     if (index < job->q_tasks) {
-        int t0 = (int)((long long)job->T * index / job->q_tasks);
-        int t1 = (int)((long long)job->T * (index + 1) / job->q_tasks);
-        round_q_rows(job, t0, t1);
+        size_t t0, t1;
+        nv_pool_part((size_t)job->T, index, job->q_tasks, &t0, &t1);
+        round_q_rows(job, (int)t0, (int)t1);
         if (index == job->q_tasks - 1) {
             size_t qd = (size_t)job->d->n_heads * hd;
             int T_pad = pad_to_block(job->T);

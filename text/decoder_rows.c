@@ -13,8 +13,10 @@
 /* Rows [first, last) of part `part` when T rows are cut into `parts`. */
 static void row_range(int T, int part, int parts, int *first, int *last)
 {
-    *first = (int)((long long)T * part / parts);
-    *last = (int)((long long)T * (part + 1) / parts);
+    size_t lo, hi;
+    nv_pool_part((size_t)T, part, parts, &lo, &hi);
+    *first = (int)lo;
+    *last = (int)hi;
 }
 
 /* The number of parts a job of T rows is cut into: one per pool thread,

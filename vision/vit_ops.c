@@ -102,12 +102,7 @@ void nv_add_scaled_rows(float *x, const float *delta, const float *scale,
 
 /* ---- the same, spread over a pool ------------------------------------- */
 
-/* Work is cut into one contiguous chunk per pool thread: task `part` of
- * `parts` covers [total * part / parts, total * (part + 1) / parts). */
-static size_t chunk_start(size_t total, int part, int parts)
-{
-    return (size_t)((unsigned long long)total * part / parts);
-}
+/* Work is cut into one contiguous chunk per pool thread (nv_pool_part). */
 
 static int parts_for(const nv_pool *pool, size_t total)
 {
@@ -129,8 +124,8 @@ enum { GELU_PIECE = 4096 };
 static void gelu_task(void *ctx, int part)
 {
     const gelu_job *job = ctx;
-    size_t first = chunk_start(job->count, part, job->parts);
-    size_t last = chunk_start(job->count, part + 1, job->parts);
+    size_t first, last;
+    nv_pool_part(job->count, part, job->parts, &first, &last);
     if (!job->x_bf16) {
         nv_gelu_erf(job->x + first, last - first);
         return;
@@ -182,8 +177,9 @@ static void norm_some(const norm_job *job, int first, int last)
 static void norm_task(void *ctx, int part)
 {
     const norm_job *job = ctx;
-    int first = (int)chunk_start((size_t)job->rows, part, job->parts);
-    int last = (int)chunk_start((size_t)job->rows, part + 1, job->parts);
+    size_t lo, hi;
+    nv_pool_part((size_t)job->rows, part, job->parts, &lo, &hi);
+    int first = (int)lo, last = (int)hi;
     if (!job->y_bf16) {
         norm_some(job, first, last);
         return;
@@ -314,8 +310,9 @@ static void attn_task(void *ctx, int worker)
     const attn_job *job = ctx;
     int T = job->tokens, d = job->head_dim, W = job->width;
     float *scores = job->scores + (size_t)worker * T * T;
-    int first = (int)((long long)job->pairs * worker / job->workers);
-    int last = (int)((long long)job->pairs * (worker + 1) / job->workers);
+    size_t lo, hi;
+    nv_pool_part((size_t)job->pairs, worker, job->workers, &lo, &hi);
+    int first = (int)lo, last = (int)hi;
     uint16_t *probs = NULL;
     if (job->qkv_bf16 && first < last)
         probs = malloc(sizeof(uint16_t) * (size_t)T * T);
@@ -349,8 +346,8 @@ typedef struct qkv_round_job {
 static void qkv_round_task(void *ctx, int part)
 {
     const qkv_round_job *j = ctx;
-    size_t first = chunk_start(j->rows, part, j->parts);
-    size_t last = chunk_start(j->rows, part + 1, j->parts);
+    size_t first, last;
+    nv_pool_part(j->rows, part, j->parts, &first, &last);
     nv_lowp_round_bf16(j->qkv + first * j->width, j->out + first * j->width,
                        (last - first) * j->width);
 }

@@ -1,7 +1,8 @@
 /* test_threads.c - the pool runs every index exactly once, for empty, tiny
  * and large ranges, on 1, 2 and 4 threads, over many repeated runs of the
  * same pool; plus the CPU count and the OpenBLAS thread setting, and the
- * rule that OpenBLAS runs 1 thread while a pool job runs (threads.c). */
+ * rule that OpenBLAS runs 1 thread while a pool job runs (threads.c); and
+ * nv_pool_part's ranges tile [0, total) in order, sizes within one. */
 #include <cblas.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -140,8 +141,40 @@ static void check_blas_pinned(void)
     nv_pool_free(pool);
 }
 
+/* For each total and part count, the parts' ranges follow one another
+ * from 0 to total, and no two sizes differ by more than one. */
+static void check_parts(void)
+{
+    const size_t totals[] = {0, 1, 2, 3, 7, 8, 63, 64, 65, 1000, 4097,
+                             (size_t)1 << 33};
+    const int part_counts[] = {1, 2, 3, 4, 7, 16, 64};
+    for (size_t t = 0; t < sizeof totals / sizeof totals[0]; t++)
+        for (size_t p = 0; p < sizeof part_counts / sizeof part_counts[0];
+             p++) {
+            size_t total = totals[t];
+            int parts = part_counts[p];
+            size_t next = 0, smallest = (size_t)-1, largest = 0;
+            int ok = 1;
+            for (int i = 0; i < parts; i++) {
+                size_t first, last;
+                nv_pool_part(total, i, parts, &first, &last);
+                ok &= first == next && last >= first;
+                size_t size = last - first;
+                smallest = size < smallest ? size : smallest;
+                largest = size > largest ? size : largest;
+                next = last;
+            }
+            ok &= next == total && largest - smallest <= 1;
+            if (!ok)
+                printf("nv_pool_part: total %zu in %d parts\n", total,
+                       parts);
+            CHECK(ok);
+        }
+}
+
 int main(void)
 {
+    check_parts();
     check_pool();
     check_counts();
     check_blas_pinned();
