@@ -150,10 +150,12 @@ assert all(x['decoder_weight_bytes']>0 for x in rows), rows
 b=[x['decoder_weight_bytes'] for x in rows]
 assert b[1] < b[0] and b[2] < b[1], b
 assert r['roofline']['fma_gflops']>0 and r['roofline']['read_gbps']>0, r
-# the bf16 dot-product peak: measured (above the f32 FMA peak: two products
-# a lane) on a CPU with AVX-512 BF16, 0 elsewhere
+# the bf16 dot-product peak: measured on a CPU with AVX-512 BF16, 0
+# elsewhere. Not compared with the FMA peak: vdpbf16ps does two products a
+# lane, but its issue rate is the core's own (Zen 5: twice the FMA peak;
+# a Xeon with AMX seen here: half of it).
 k=r['lowp_kernels']; bf=r['roofline']['bf16_gflops']
-assert (bf > r['roofline']['fma_gflops']) if k.startswith('avx512bf16') else bf == 0, r
+assert (bf > 0) if k.startswith('avx512bf16') else bf == 0, r
 " "$tmp/w.json" || fail "--dtype / --roofline JSON"
 
 # --random SHAPE --write DIR keeps the model (for nvlm quantize and -m runs)
