@@ -150,6 +150,10 @@ static int write_json(const bench_prefill_args *a, const prefill_row *rows,
         cJSON_AddNumberToObject(o, "threads", rows[n - 1].threads);
         cJSON_AddNumberToObject(o, "fma_gflops", roof->fma_gflops);
         cJSON_AddNumberToObject(o, "bf16_gflops", roof->bf16_gflops);
+        if (roof->bf16_engine)
+            cJSON_AddStringToObject(o, "bf16_engine", roof->bf16_engine);
+        else
+            cJSON_AddNullToObject(o, "bf16_engine");
         cJSON_AddNumberToObject(o, "read_gbps", roof->read_gbps);
     }
     char *text = cJSON_Print(root);
@@ -201,12 +205,12 @@ int bench_prefill_run(const bench_prefill_args *a, nv_error *err)
     if (a->roofline) {
         const prefill_row *r = &rows[n - 1];
         printf("\nRoofline on %d thread(s): f32 FMA peak %.0f GFLOP/s (%s), "
-               "bf16 dot-product peak ", r->threads, roof.fma_gflops,
-               roof.isa);
+               "bf16 peak ", r->threads, roof.fma_gflops, roof.isa);
         if (roof.bf16_gflops > 0)
-            printf("%.0f GFLOP/s, read %.1f GB/s. Prefill on %d thread(s): "
-                   "%.1f %% of the bf16 peak, %.1f %% of the FMA peak.\n",
-                   roof.bf16_gflops, roof.read_gbps, r->threads,
+            printf("%.0f GFLOP/s (%s), read %.1f GB/s. Prefill on %d "
+                   "thread(s): %.1f %% of the bf16 peak, %.1f %% of the FMA "
+                   "peak.\n", roof.bf16_gflops, roof.bf16_engine,
+                   roof.read_gbps, r->threads,
                    100.0 * r->gflops / roof.bf16_gflops,
                    100.0 * r->gflops / roof.fma_gflops);
         else

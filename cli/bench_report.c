@@ -110,11 +110,12 @@ void bench_write_markdown(const bench_report *r, FILE *out)
     }
     if (r->has_roofline && ran) {
         fprintf(out, "\nRoofline of this machine, measured in this run on %d "
-                "thread(s): f32 FMA peak %.1f GFLOP/s (%s), bf16 dot-product "
-                "peak %.1f GFLOP/s, read bandwidth %.1f GB/s. %% of peak: of "
+                "thread(s): f32 FMA peak %.1f GFLOP/s (%s), bf16 peak %.1f "
+                "GFLOP/s (%s), read bandwidth %.1f GB/s. %% of peak: of "
                 "the f32 FMA peak. Decode GB/s: the decoder's weight bytes "
                 "(all read once per token) x tokens/s.\n\n", r->threads,
                 r->roof.fma_gflops, r->roof.isa, r->roof.bf16_gflops,
+                r->roof.bf16_engine ? r->roof.bf16_engine : "none",
                 r->roof.read_gbps);
         fprintf(out, "| fusion | weights | image | ViT GFLOP/s | ViT %% of "
                 "peak | prefill GFLOP/s | prefill %% of peak | decode GB/s | "
@@ -212,6 +213,10 @@ int bench_write_json(const bench_report *r, const char *path, nv_error *err)
         cJSON *roof = cJSON_AddObjectToObject(root, "roofline");
         cJSON_AddNumberToObject(roof, "fma_gflops", r->roof.fma_gflops);
         cJSON_AddNumberToObject(roof, "bf16_gflops", r->roof.bf16_gflops);
+        if (r->roof.bf16_engine)
+            cJSON_AddStringToObject(roof, "bf16_engine", r->roof.bf16_engine);
+        else
+            cJSON_AddNullToObject(roof, "bf16_engine");
         cJSON_AddNumberToObject(roof, "read_gbps", r->roof.read_gbps);
         cJSON_AddStringToObject(roof, "isa", r->roof.isa);
     }

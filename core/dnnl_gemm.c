@@ -19,6 +19,7 @@ void omp_set_num_threads(int n);
 /* The CPU engine, made once: a handle oneDNN only reads afterwards. */
 static dnnl_engine_t engine;
 static int bf16_ready;
+static int bf16_amx; /* the probe's kernel runs on AMX tiles */
 static pthread_once_t ready_once = PTHREAD_ONCE_INIT;
 
 typedef struct matmul {
@@ -103,8 +104,10 @@ static void probe(void)
         const char *impl = NULL;
         if (dnnl_primitive_desc_query(mm.pd, dnnl_query_impl_info_str, 0,
                                       &impl) == dnnl_success &&
-            impl && strstr(impl, "bf16") && !strstr(impl, "ref"))
+            impl && strstr(impl, "bf16") && !strstr(impl, "ref")) {
             bf16_ready = 1;
+            bf16_amx = strstr(impl, "amx") != NULL;
+        }
     }
     matmul_free(&mm);
 }
@@ -113,6 +116,12 @@ int nv_dnnl_bf16_ready(void)
 {
     pthread_once(&ready_once, probe);
     return bf16_ready;
+}
+
+int nv_dnnl_bf16_amx(void)
+{
+    pthread_once(&ready_once, probe);
+    return bf16_amx;
 }
 
 int nv_dnnl_bf16_gemm_nt(const uint16_t *x, const uint16_t *w,

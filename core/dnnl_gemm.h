@@ -28,6 +28,11 @@
  * Asked once per process. */
 int nv_dnnl_bf16_ready(void);
 
+/* 1 when that probe product ran on AMX tiles (oneDNN picks them on CPUs
+ * with AMX-BF16, e.g. Xeons since Sapphire Rapids, where they are several
+ * times faster than vdpbf16ps), else 0. */
+int nv_dnnl_bf16_amx(void);
+
 /* y[m * ldy + j] = sum_k x[m * K + k] * w[j * K + k] (+ bias[j]), m < M,
  * j < N: bf16 activations x [M, K] and weight rows w [N, K] (as stored in a
  * model file), f32 output with row stride ldy; bias (N floats, may be NULL)

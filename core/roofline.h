@@ -11,8 +11,11 @@
 
 typedef struct nv_roofline {
     double fma_gflops; /* f32 FMA peak over the pool's threads (2 flops each) */
-    double bf16_gflops; /* vdpbf16ps peak (pairs of bf16 products summed in
-                           f32: 4 flops a lane), 0 without AVX-512 BF16 */
+    double bf16_gflops; /* the peak of the instructions oneDNN's bf16
+                           products run on: AMX tiles where it picks them,
+                           else vdpbf16ps (pairs of bf16 products summed in
+                           f32: 4 flops a lane); 0 without AVX-512 BF16 */
+    const char *bf16_engine; /* "AMX tiles", "vdpbf16ps" or NULL */
     double read_gbps;  /* reading a buffer far larger than the caches */
     const char *isa;   /* the vector width the FMA loop used */
 } nv_roofline;

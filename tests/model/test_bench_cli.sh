@@ -153,9 +153,13 @@ assert r['roofline']['fma_gflops']>0 and r['roofline']['read_gbps']>0, r
 # the bf16 dot-product peak: measured on a CPU with AVX-512 BF16, 0
 # elsewhere. Not compared with the FMA peak: vdpbf16ps does two products a
 # lane, but its issue rate is the core's own (Zen 5: twice the FMA peak;
-# a Xeon with AMX seen here: half of it).
+# a Xeon with AMX seen here: half of it, and there oneDNN runs on AMX
+# tiles, whose peak is measured instead: 15 times the FMA peak).
 k=r['lowp_kernels']; bf=r['roofline']['bf16_gflops']
 assert (bf > 0) if k.startswith('avx512bf16') else bf == 0, r
+# the peak is that of the instructions oneDNN's products run on
+e=r['roofline']['bf16_engine']
+assert e == ('AMX tiles' if 'AMX' in k else 'vdpbf16ps' if bf > 0 else None), r
 " "$tmp/w.json" || fail "--dtype / --roofline JSON"
 
 # --random SHAPE --write DIR keeps the model (for nvlm quantize and -m runs)
