@@ -51,6 +51,7 @@ typedef struct roof_job {
     const float *buf;
     size_t n_floats;
     int parts;
+    int amx; /* bf16_task times AMX tiles, not vdpbf16ps */
     volatile float sink[256];
 } roof_job;
 
@@ -227,22 +228,13 @@ static void fma_task(void *ctx, int index)
     j->sink[index % 256] = r;
 }
 
+/* The bf16 peak's loop: AMX tiles when the job says so, else vdpbf16ps. */
 static void bf16_task(void *ctx, int index)
 {
     roof_job *j = ctx;
     float r = 0.0f;
 #ifdef NV_ROOF_X86
-    r = dot_bf16(FMA_ITERS);
-#endif
-    j->sink[index % 256] = r;
-}
-
-static void amx_task(void *ctx, int index)
-{
-    roof_job *j = ctx;
-    float r = 0.0f;
-#ifdef NV_ROOF_X86
-    r = dot_amx(AMX_ITERS);
+    r = j->amx ? dot_amx(AMX_ITERS) : dot_bf16(FMA_ITERS);
 #endif
     j->sink[index % 256] = r;
 }
@@ -298,7 +290,8 @@ int nv_roofline_measure(nv_pool *pool, nv_roofline *out, nv_error *err)
 #ifdef NV_ROOF_X86
     if (job.isa == NV_ISA_AVX512BF16 && nv_dnnl_bf16_ready() &&
         nv_dnnl_bf16_amx() && amx_permitted()) {
-        t = best_time(pool, parts, amx_task, &job);
+        job.amx = 1;
+        t = best_time(pool, parts, bf16_task, &job);
         /* 4 tiles x 16 x 16 outputs x 32 products x 2 flops a step */
         out->bf16_gflops = (double)AMX_ITERS * 4.0 * 16.0 * 16.0 * 32.0 *
                            2.0 * parts / t / 1e9;
