@@ -283,25 +283,26 @@ typedef struct attn_job {
     float scale;
 } attn_job;
 
-/* One pair in bf16 from the rounded q | k | v, read in place (rows 3W
- * apart): 0, or -1 when oneDNN refused (o is then untouched). The scale
- * goes into the softmax; with a power-of-two scale (head width 64: 1/8)
- * that gives the same bits as scaling q before its rounding did. */
+/* One pair in bf16 from the rounded q | k | v (head-major: this pair's q,
+ * k and v each [T, d], dense): 0, or -1 when oneDNN refused (o is then
+ * untouched). The scale goes into the softmax; with a power-of-two scale
+ * (head width 64: 1/8) that gives the same bits as scaling q before its
+ * rounding did. */
 static int attn_pair_bf16(const attn_job *job, const uint16_t *q,
-                          uint16_t *p, float *scores, float *o)
+                          const uint16_t *k, const uint16_t *v, uint16_t *p,
+                          float *scores, float *o)
 {
     int T = job->tokens, d = job->head_dim, W = job->width;
     nv_error err = {{0}};
-    nv_dnnl_bf16_product qk = {.x = q, .w = q + W, .y = scores, .M = T,
-                               .K = d, .N = T, .ldx = 3 * W, .ldw = 3 * W,
-                               .ldy = T};
+    nv_dnnl_bf16_product qk = {.x = q, .w = k, .y = scores, .M = T, .K = d,
+                               .N = T, .ldx = d, .ldw = d, .ldy = T};
     if (nv_dnnl_bf16_gemm(&qk, &err) != 0)
         return -1;
     nv_softmax_rows_bf16_scaled(scores, T, T, job->scale, p);
-    /* P V with V as it lies, [T, d] rows 3W apart: no transposed copy. */
-    nv_dnnl_bf16_product pv = {.x = p, .w = q + 2 * W, .y = o, .M = T,
-                               .K = T, .N = d, .ldx = T, .ldw = 3 * W,
-                               .ldy = W, .w_kn = 1};
+    /* P V with V as it lies, [T, d]: no transposed copy. */
+    nv_dnnl_bf16_product pv = {.x = p, .w = v, .y = o, .M = T, .K = T,
+                               .N = d, .ldx = T, .ldw = d, .ldy = W,
+                               .w_kn = 1};
     return nv_dnnl_bf16_gemm(&pv, &err);
 }
 
@@ -321,9 +322,15 @@ static void attn_task(void *ctx, int worker)
         size_t at = (size_t)seq * T * 3 * W + (size_t)head * d;
         const float *q = job->qkv + at;
         float *o = job->out + (size_t)seq * T * W + (size_t)head * d;
-        if (probs &&
-            attn_pair_bf16(job, job->qkv_bf16 + at, probs, scores, o) == 0)
-            continue;
+        if (probs) {
+            /* head-major blocks: [seq][q | k | v][head][T][d] */
+            size_t block = (size_t)T * d, part = (size_t)job->heads * block;
+            const uint16_t *qh = job->qkv_bf16 + (size_t)seq * 3 * part +
+                                 (size_t)head * block;
+            if (attn_pair_bf16(job, qh, qh + part, qh + 2 * part, probs,
+                               scores, o) == 0)
+                continue;
+        }
         nv_gemm_nt(scores, q, q + W, T, d, T, 3 * W, 3 * W, T, job->scale,
                    0.0f);
         nv_softmax_rows(scores, T, T);
@@ -333,13 +340,17 @@ static void attn_task(void *ctx, int worker)
 }
 
 /* q | k | v of every token rounded to bf16 in one pass over rows, on the
- * pool: each pair reads its head's columns in place. Gathering them per
- * pair instead (three 64-value rows 3W floats apart per token, for every
- * head) took 5 % of a ViT pass. */
+ * pool, into head-major blocks ([seq][q | k | v][head][T][d]) so that each
+ * pair's products read dense matrices. Read in place with the rows' 3W
+ * stride instead, oneDNN 2.6 runs q k^T on its gemm:jit kernel, not
+ * brgemm: 2.1x slower on a Xeon with AMX (1025 x 64 x 1025, one thread).
+ * Gathering per pair instead (three 64-value rows 3W floats apart per
+ * token, for every head) took 5 % of a ViT pass. */
 typedef struct qkv_round_job {
     const float *qkv;
     uint16_t *out;
-    size_t rows, width;
+    size_t rows; /* n * tokens */
+    int tokens, heads, head_dim;
     int parts;
 } qkv_round_job;
 
@@ -348,8 +359,17 @@ static void qkv_round_task(void *ctx, int part)
     const qkv_round_job *j = ctx;
     size_t first, last;
     nv_pool_part(j->rows, part, j->parts, &first, &last);
-    nv_lowp_round_bf16(j->qkv + first * j->width, j->out + first * j->width,
-                       (last - first) * j->width);
+    size_t T = (size_t)j->tokens, d = (size_t)j->head_dim;
+    size_t W = (size_t)j->heads * d, block = T * d;
+    for (size_t r = first; r < last; r++) {
+        size_t seq = r / T, t = r % T;
+        const float *row = j->qkv + r * 3 * W;
+        uint16_t *dst = j->out + seq * 3 * W * T + t * d;
+        /* the row's 3 * heads pieces of d values (q's heads, then k's,
+         * then v's) go to the blocks of the same order */
+        for (size_t b = 0; b < 3 * (size_t)j->heads; b++)
+            nv_lowp_round_bf16(row + b * d, dst + b * block, d);
+    }
 }
 
 void nv_self_attention_fused(nv_pool *pool, int workers, const float *qkv,
@@ -370,10 +390,10 @@ void nv_self_attention_fused(nv_pool *pool, int workers, const float *qkv,
     };
     uint16_t *rounded = NULL;
     if (bf16) {
-        qkv_round_job r = {qkv, NULL, (size_t)n * tokens,
-                           3 * (size_t)job.width, parts_for(pool, (size_t)n * tokens)};
+        qkv_round_job r = {qkv, NULL, (size_t)n * tokens, tokens, heads,
+                           head_dim, parts_for(pool, (size_t)n * tokens)};
         /* Without memory for the copy every pair runs in f32. */
-        rounded = malloc(sizeof(uint16_t) * r.rows * r.width);
+        rounded = malloc(sizeof(uint16_t) * r.rows * 3 * (size_t)job.width);
         r.out = rounded;
         if (rounded && r.parts > 1)
             nv_pool_run(pool, r.parts, qkv_round_task, &r);
