@@ -49,7 +49,8 @@ typedef struct nv_causal_attn_scratch {
     int bf16;       /* 1: the bf16 buffers exist and prefill uses them */
     float *scores;  /* [workers][rows][max_ctx] */
     /* bf16 only: */
-    uint16_t *q;    /* [pad(max_T)][n_heads * hd], q / sqrt(hd) */
+    uint16_t *q;    /* [n_heads][pad(T)][hd] for a chunk of T, q / sqrt(hd)
+                       (room for pad(max_T)) */
     uint16_t *k;    /* [n_kv_heads][max_ctx][hd] this layer's keys */
     uint16_t *v;    /* [n_kv_heads][max_ctx][hd] this layer's values */
     uint16_t *p;    /* [workers][block][max_ctx] probabilities */
