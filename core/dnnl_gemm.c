@@ -134,7 +134,36 @@ int nv_dnnl_bf16_gemm_nt(const uint16_t *x, const uint16_t *w,
     return nv_dnnl_bf16_gemm(&p, err);
 }
 
+static int run_product(const nv_dnnl_bf16_product *p, nv_error *err);
+
+/* With AMX kernels, a product whose output rows are not contiguous (a
+ * column range of a wider output, as the pool's tasks write, or one head
+ * of attention) goes to a dense buffer first and is copied out: oneDNN
+ * 2.6 gives a strided output to gemm:jit instead of its AMX brgemm, 5-20
+ * % slower per product on a Xeon with AMX (1024 x 768 x 192-512, one
+ * thread), far more than the copy. Without AMX the call is unchanged (not
+ * measured there). */
 int nv_dnnl_bf16_gemm(const nv_dnnl_bf16_product *p, nv_error *err)
+{
+    if (p->ldy == p->N || !nv_dnnl_bf16_amx() || p->M <= 0 || p->N <= 0)
+        return run_product(p, err);
+    size_t rows = (size_t)p->M, cols = (size_t)p->N;
+    float *dense = malloc(sizeof(float) * rows * cols);
+    if (!dense)
+        return run_product(p, err);
+    nv_dnnl_bf16_product q = *p;
+    q.y = dense;
+    q.ldy = p->N;
+    int rc = run_product(&q, err);
+    if (rc == 0)
+        for (size_t m = 0; m < rows; m++)
+            memcpy(p->y + m * (size_t)p->ldy, dense + m * cols,
+                   sizeof(float) * cols);
+    free(dense);
+    return rc;
+}
+
+static int run_product(const nv_dnnl_bf16_product *p, nv_error *err)
 {
     const uint16_t *x = p->x, *w = p->w;
     float *y = p->y;

@@ -26,6 +26,12 @@
  *   - nv_linear_w_group (q / k / v and gate / up in one pool job, for
  *     decode and for prefill) equals one nv_linear_w per part bit for
  *     bit, and so do the _rounded forms given the input's bf16 rounding.
+ *   - nv_dnnl_bf16_gemm with row strides on every operand and an output
+ *     whose rows are wider than N (a column range, as the pool's tasks
+ *     and the attention write): each element within the bound above, the
+ *     columns past N untouched; with AMX kernels (where such an output
+ *     goes through a dense buffer) bit-equal to the same product into a
+ *     dense output. Weights as rows [N, K] with bias, and as [K, N].
  *   - nv_st_get_weight borrows F16 / BF16 with their dtype, copies
  *     unaligned data, and converts between f32 / f16 / bf16 as the weight
  *     mode asks (exact values chosen so that every conversion is exact).
@@ -724,6 +730,73 @@ static void check_q4k_round_trip(void)
     CHECK(err < err0);
 }
 
+/* One strided oneDNN product against a double loop; see the top. */
+static void check_dnnl_strided(int w_kn, int bias)
+{
+    enum { M = 37, K = 70, N = 45, LDX = K + 6, LDY = N + 7 };
+    const int ldw = w_kn ? N + 3 : K + 5;
+    const size_t w_rows = w_kn ? K : N;
+    uint64_t state = 77u + (uint64_t)w_kn;
+    uint16_t *x = malloc(sizeof(uint16_t) * M * LDX);
+    uint16_t *w = malloc(sizeof(uint16_t) * w_rows * (size_t)ldw);
+    float *b = malloc(sizeof(float) * N);
+    float *y = malloc(sizeof(float) * M * LDY);
+    float *dense = malloc(sizeof(float) * M * N);
+    if (!CHECK(x && w && b && y && dense))
+        goto out;
+    for (size_t i = 0; i < (size_t)M * LDX; i++)
+        x[i] = nv_f32_to_bf16(next_value(&state));
+    for (size_t i = 0; i < w_rows * (size_t)ldw; i++)
+        w[i] = nv_f32_to_bf16(next_value(&state));
+    for (int j = 0; j < N; j++)
+        b[j] = next_value(&state);
+    const uint32_t sentinel = 0x7fc01234u; /* a NaN no product makes */
+    for (size_t i = 0; i < (size_t)M * LDY; i++)
+        memcpy(&y[i], &sentinel, sizeof sentinel);
+    nv_error err = {{0}};
+    nv_dnnl_bf16_product p = {.x = x, .w = w, .bias = bias ? b : NULL,
+                              .y = y, .M = M, .K = K, .N = N, .ldx = LDX,
+                              .ldw = ldw, .ldy = LDY, .w_kn = w_kn};
+    if (!CHECK(nv_dnnl_bf16_gemm(&p, &err) == 0)) {
+        fprintf(stderr, "%s\n", err.msg);
+        goto out;
+    }
+    int ok = 1, untouched = 1;
+    for (int m = 0; m < M; m++) {
+        for (int n = 0; n < N && ok; n++) {
+            double ref = bias ? b[n] : 0.0, scale = bias ? fabs(b[n]) : 0.0;
+            for (int k = 0; k < K; k++) {
+                size_t wi = w_kn ? (size_t)k * ldw + n : (size_t)n * ldw + k;
+                double t = (double)nv_bf16_to_f32(x[m * LDX + k]) *
+                           nv_bf16_to_f32(w[wi]);
+                ref += t;
+                scale += fabs(t);
+            }
+            ok = element_ok(y[m * LDY + n], ref, scale, "strided oneDNN",
+                            m, n);
+        }
+        for (int n = N; n < LDY; n++)
+            untouched &= memcmp(&y[m * LDY + n], &sentinel, 4) == 0;
+    }
+    CHECK(ok);
+    CHECK(untouched);
+    if (nv_dnnl_bf16_amx()) {
+        nv_dnnl_bf16_product q = p;
+        q.y = dense;
+        q.ldy = N;
+        int same = nv_dnnl_bf16_gemm(&q, &err) == 0;
+        for (int m = 0; m < M && same; m++)
+            same = memcmp(y + m * LDY, dense + m * N, sizeof(float) * N) == 0;
+        CHECK(same);
+    }
+out:
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+    free(dense);
+}
+
 int main(void)
 {
     const char *isas[] = {"avx512bf16", "avx512", "avx2", "c"};
@@ -785,6 +858,11 @@ int main(void)
     }
     unsetenv("NV_LOWP_ISA");
     nv_pool_free(pool);
+    if (nv_dnnl_bf16_ready()) {
+        check_dnnl_strided(0, 1);
+        check_dnnl_strided(0, 0);
+        check_dnnl_strided(1, 0);
+    }
     check_loading(NV_F16);
     check_loading(NV_BF16);
     check_q8_loading();
