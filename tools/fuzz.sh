@@ -17,7 +17,11 @@
 #
 # Stop a campaign rather than pausing it (SIGSTOP): libFuzzer's -timeout
 # counts wall-clock time, so the input running across a pause is reported
-# as a hang.
+# as a hang. For the same reason a campaign at `nice 19` starves while
+# other work holds every core: in session 24 one was reported as a hang
+# (over 10 s) while a CI run held both cores, and its input ran in 0.11 s
+# alone. Run a timeout's input alone (build-fuzz/tests/fuzz/fuzz_TARGET
+# FILE, under `time`) before calling it a finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=600
