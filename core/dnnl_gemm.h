@@ -28,9 +28,10 @@
  * Asked once per process. */
 int nv_dnnl_bf16_ready(void);
 
-/* 1 when that probe product ran on AMX tiles (oneDNN picks them on CPUs
- * with AMX-BF16, e.g. Xeons since Sapphire Rapids, where they are several
- * times faster than vdpbf16ps), else 0. */
+/* 1 when that probe product ran on AMX tiles, which implies
+ * nv_dnnl_bf16_ready() (oneDNN picks them on CPUs with AMX-BF16, e.g.
+ * Xeons since Sapphire Rapids, where they are several times faster than
+ * vdpbf16ps), else 0. */
 int nv_dnnl_bf16_amx(void);
 
 /* y[m * ldy + j] = sum_k x[m * K + k] * w[j * K + k] (+ bias[j]), m < M,

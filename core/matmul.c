@@ -182,8 +182,7 @@ int nv_attention_bf16_for(const nv_tensor *w)
 const char *nv_linear_kernels(void)
 {
     nv_isa isa = nv_lowp_isa();
-    if (isa == NV_ISA_AVX512BF16 && nv_dnnl_bf16_ready() &&
-        nv_dnnl_bf16_amx())
+    if (isa == NV_ISA_AVX512BF16 && nv_dnnl_bf16_amx())
         return "avx512bf16 (bf16, q8_0, q4_0, q4_k x 8+ rows: oneDNN on "
                "AMX tiles)";
     if (isa == NV_ISA_AVX512BF16 && nv_dnnl_bf16_ready())

@@ -288,8 +288,8 @@ int nv_roofline_measure(nv_pool *pool, nv_roofline *out, nv_error *err)
     out->bf16_gflops = 0;
     out->bf16_engine = NULL;
 #ifdef NV_ROOF_X86
-    if (job.isa == NV_ISA_AVX512BF16 && nv_dnnl_bf16_ready() &&
-        nv_dnnl_bf16_amx() && amx_permitted()) {
+    if (job.isa == NV_ISA_AVX512BF16 && nv_dnnl_bf16_amx() &&
+        amx_permitted()) {
         job.amx = 1;
         t = best_time(pool, parts, bf16_task, &job);
         /* 4 tiles x 16 x 16 outputs x 32 products x 2 flops a step */
